@@ -1,0 +1,116 @@
+"""The FastAPI application factory: routers, problem+json errors, security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rempart import __version__
+from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
+from rempart.logs import get_logger
+from rempart.runtime import Runtime
+from rempart.web.security import SecurityHeaders
+
+log = get_logger("rempart.app")
+
+
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_problem(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Name the fields and what is wrong with them, never echo the submitted values back.
+    errors = [
+        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "reason": err.get("msg", "invalid")}
+        for err in exc.errors()
+    ]
+    body = {
+        "type": PROBLEM_BASE + "validation-failed",
+        "title": "The request is not valid",
+        "status": 422,
+        "detail": f"{len(errors)} field(s) are not valid",
+        "errors": errors,
+    }
+    return problem_response(422, body)
+
+
+def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": str(exc.detail) if isinstance(exc.detail, str) else "Error",
+        "status": exc.status_code,
+        "detail": str(exc.detail) if isinstance(exc.detail, str) else "Error",
+    }
+    return problem_response(exc.status_code, body, headers=getattr(exc, "headers", None))
+
+
+def _domain_problem(request: Request, exc: RempartError) -> JSONResponse:
+    return problem_response(exc.status, exc.problem())
+
+
+def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
+    # The type name only: messages of library exceptions can carry SQL or values.
+    log.error("unhandled_error", error_type=type(exc).__name__, path=request.scope.get("route_path", "?"))
+    body = {
+        "type": PROBLEM_BASE + "internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The request could not be completed. Nothing was changed.",
+    }
+    return problem_response(500, body)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Rempart",
+        version=__version__,
+        description="Third-party payment for complementary health insurers.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.add_exception_handler(RequestValidationError, _validation_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RempartError, _domain_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_problem)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(session: SessionDep) -> dict[str, str]:
+        session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    for router in _routers():
+        app.include_router(router)
+
+    app.add_middleware(SecurityHeaders, https=runtime.settings.public_origin.startswith("https://"))
+    return app
+
+
+def _routers() -> list[Any]:
+    """Every domain's routers, in one place so that nothing is mounted by accident."""
+    routers: list[Any] = []
+    return routers

@@ -1,0 +1,61 @@
+"""One typed settings object, read from the environment (prefix ``REMPART_``).
+
+Production refuses to start with embedded defaults that only make sense on a laptop: a SQLite
+file, a key-encryption key stored beside the database, plain-http cookies.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REMPART_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///var/rempart.db"
+    # Role the application connects as on PostgreSQL; it must not own the tables nor bypass RLS.
+    # When empty, the connection's own role is used (embedded default, tests set their own).
+    database_app_role: str = ""
+    redis_url: str = ""
+    # Key-encryption keys: a JSON key ring file, or the same JSON in an environment variable
+    # (``REMPART_KEK``); a KMS sits behind the same interface in production.
+    kek_file: Path = Path("var/keys/kek.json")
+    kek: str = ""
+    var_dir: Path = Path("var")
+    public_origin: str = "http://127.0.0.1:8000"
+    rp_id: str = "127.0.0.1"
+    log_json: bool = False
+    import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _refuse_laptop_defaults_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("REMPART_DATABASE_URL must point at PostgreSQL")
+        if not self.redis_url:
+            problems.append("REMPART_REDIS_URL must be set (shared counters)")
+        if not self.public_origin.startswith("https://"):
+            problems.append("REMPART_PUBLIC_ORIGIN must be https")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        # Plain-http cookies only for the localhost demo.
+        return not self.public_origin.startswith("http://127.0.0.1") and not self.public_origin.startswith(
+            "http://localhost"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,64 @@
+"""Insurers and their guarantee products."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
+from rempart.protection.service import KeyService
+
+
+@dataclass(frozen=True)
+class GuaranteeSpec:
+    care_domain: CareDomain
+    brss_rate_pct: int = 100
+    flat_amount_cents: int = 0
+    yearly_ceiling_cents: int | None = None
+    sante_100_class_a: bool = False
+    class_b_ceiling_cents: int | None = None
+    third_party_payment: bool = True
+    prior_approval_required: bool = False
+
+
+def create_insurer(*, session: Session, keys: KeyService, amc_number: str, name: str) -> Insurer:
+    if not (amc_number.isdigit() and 8 <= len(amc_number) <= 10):
+        raise ValidationFailed("an AMC number has 8 to 10 digits")
+    if session.scalar(select(Insurer.id).where(Insurer.amc_number == amc_number)) is not None:
+        raise Conflict("an insurer with this AMC number exists")
+    insurer = Insurer(id=uuid.uuid4(), amc_number=amc_number, name=name)
+    session.add(insurer)
+    session.flush()
+    keys.create_insurer_keys(session, insurer.id)
+    return insurer
+
+
+def insurer_by_amc(session: Session, amc_number: str) -> Insurer:
+    insurer = session.scalar(select(Insurer).where(Insurer.amc_number == amc_number))
+    if insurer is None:
+        raise NotFound("no insurer with this AMC number")
+    return insurer
+
+
+def create_product(
+    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+) -> Product:
+    specs = list(guarantees)
+    if len({g.care_domain for g in specs}) != len(specs):
+        raise ValidationFailed("a product has at most one formula per care domain")
+    if session.scalar(select(Product.id).where(Product.insurer_id == insurer_id, Product.code == code)):
+        raise Conflict("a product with this code exists")
+    product = Product(id=uuid.uuid4(), insurer_id=insurer_id, code=code, name=name)
+    product.guarantees = [Guarantee(insurer_id=insurer_id, **spec.__dict__) for spec in specs]
+    session.add(product)
+    session.flush()
+    return product
+
+
+def products_by_code(session: Session, insurer_id: uuid.UUID) -> dict[str, Product]:
+    return {p.code: p for p in session.scalars(select(Product).where(Product.insurer_id == insurer_id))}

@@ -1,0 +1,5 @@
+"""Imports every domain's models so that the metadata (migrations, tests) sees all tables."""
+
+from rempart.insurers import models as insurers  # noqa: F401
+from rempart.members import models as members  # noqa: F401
+from rempart.protection import models as protection  # noqa: F401
