@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from rempart.config import Settings
 import rempart.models  # noqa: F401  (every table, for emptying between tests)
+from rempart.config import Settings
 from rempart.db import Base, make_engine
 from rempart.logs import configure_logging
 from rempart.migrate import upgrade

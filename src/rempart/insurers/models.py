@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rempart.db import Base, str_enum, UTCDateTime, new_id, utcnow
+from rempart.db import Base, UTCDateTime, new_id, str_enum, utcnow
 
 
 class CareDomain(StrEnum):
@@ -86,9 +86,7 @@ class Guarantee(Base):
 
     insurer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    care_domain: Mapped[CareDomain] = mapped_column(
-        str_enum(CareDomain, length=4), primary_key=True
-    )
+    care_domain: Mapped[CareDomain] = mapped_column(str_enum(CareDomain, length=4), primary_key=True)
     brss_rate_pct: Mapped[int] = mapped_column(Integer, default=100)
     flat_amount_cents: Mapped[int] = mapped_column(Integer, default=0)
     yearly_ceiling_cents: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -100,9 +98,7 @@ class Guarantee(Base):
     product: Mapped[Product] = relationship(back_populates="guarantees")
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["insurer_id", "product_id"], ["products.insurer_id", "products.id"], ondelete="CASCADE"
-        ),
+        ForeignKeyConstraint(["insurer_id", "product_id"], ["products.insurer_id", "products.id"], ondelete="CASCADE"),
         CheckConstraint("brss_rate_pct BETWEEN 0 AND 1000", name="brss_rate_range"),
         CheckConstraint("flat_amount_cents >= 0", name="flat_amount_non_negative"),
         CheckConstraint("yearly_ceiling_cents IS NULL OR yearly_ceiling_cents >= 0", name="ceiling_non_negative"),

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rempart.db import Base, str_enum, UTCDateTime, new_id, utcnow
+from rempart.db import Base, UTCDateTime, new_id, str_enum, utcnow
 
 
 class ContractKind(StrEnum):

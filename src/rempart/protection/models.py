@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rempart.db import Base, str_enum, UTCDateTime, utcnow
+from rempart.db import Base, UTCDateTime, str_enum, utcnow
 
 
 class KeyPurpose(StrEnum):

@@ -1,0 +1,161 @@
+"""Writing members: contracts, their beneficiaries (encrypted) and tiers payant cards.
+
+``write_members`` is the one mutation behind the CLI import, the insurer API import and the
+synthetic population. It is idempotent: a beneficiary already on its contract is left as it is,
+so importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from rempart.db import utcnow
+from rempart.insurers.models import Product
+from rempart.members.models import Beneficiary, Card, Contract
+from rempart.members.validation import MemberRecord
+from rempart.protection.service import InsurerCipher, KeyService
+
+
+@dataclass
+class WriteResult:
+    contracts_created: int = 0
+    beneficiaries_created: int = 0
+    unchanged: int = 0
+    # member numbers refused because the contract exists with other terms
+    conflicts: list[str] = field(default_factory=list)
+
+
+def card_validity(start: date, end: date | None, *, today: date) -> tuple[date, date]:
+    """Cards are issued for the calendar year, never beyond the contract's end."""
+    year_end = date(max(today.year, start.year), 12, 31)
+    return start, min(end, year_end) if end else year_end
+
+
+def encrypted_columns(cipher: InsurerCipher, row_id: uuid.UUID, record: MemberRecord) -> dict[str, bytes]:
+    values = {
+        "nir": record.nir,
+        "last_name": record.last_name,
+        "first_name": record.first_name,
+        "birth_date": record.birth_date.isoformat(),
+        "marital_status": record.marital_status.value,
+    }
+    return {
+        f"{column}_enc": cipher.encrypt(value, table="beneficiaries", row_id=row_id, column=column)
+        for column, value in values.items()
+    }
+
+
+def write_members(
+    *,
+    session: Session,
+    keys: KeyService,
+    insurer_id: uuid.UUID,
+    records: Sequence[MemberRecord],
+    products: dict[str, Product] | None = None,
+    today: date | None = None,
+) -> WriteResult:
+    """Write whole contracts (every record of a member number must be in ``records``)."""
+    today = today or utcnow().date()
+    result = WriteResult()
+    if not records:
+        return result
+    if products is None:
+        products = {p.code: p for p in session.scalars(select(Product).where(Product.insurer_id == insurer_id))}
+    cipher = keys.cipher(session, insurer_id)
+    by_member: dict[str, list[MemberRecord]] = defaultdict(list)
+    for record in records:
+        by_member[record.member_number].append(record)
+
+    existing = {
+        c.member_number: c
+        for c in session.scalars(
+            select(Contract).where(Contract.insurer_id == insurer_id, Contract.member_number.in_(by_member))
+        )
+    }
+    known_identities: set[tuple[uuid.UUID, bytes]] = set()
+    if existing:
+        known_identities = {
+            (contract_id, bidx)
+            for contract_id, bidx in session.execute(
+                select(Beneficiary.contract_id, Beneficiary.identity_bidx).where(
+                    Beneficiary.insurer_id == insurer_id,
+                    Beneficiary.contract_id.in_([c.id for c in existing.values()]),
+                )
+            )
+        }
+
+    now = utcnow()
+    contracts: list[dict[str, object]] = []
+    cards: list[dict[str, object]] = []
+    beneficiaries: list[dict[str, object]] = []
+    for member_number, family in by_member.items():
+        first = family[0]
+        contract = existing.get(member_number)
+        if contract is not None:
+            terms = (contract.product_id, contract.kind, contract.start_date, contract.end_date)
+            wanted = (products[first.product_code].id, first.contract_kind, first.contract_start, first.contract_end)
+            if terms != wanted:
+                result.conflicts.append(member_number)
+                continue
+            contract_id = contract.id
+        else:
+            contract_id = uuid.uuid4()
+            contracts.append(
+                {
+                    "insurer_id": insurer_id,
+                    "id": contract_id,
+                    "member_number": member_number,
+                    "product_id": products[first.product_code].id,
+                    "kind": first.contract_kind,
+                    "start_date": first.contract_start,
+                    "end_date": first.contract_end,
+                    "created_at": now,
+                }
+            )
+            valid_from, valid_to = card_validity(first.contract_start, first.contract_end, today=today)
+            cards.append(
+                {
+                    "insurer_id": insurer_id,
+                    "id": uuid.uuid4(),
+                    "contract_id": contract_id,
+                    "member_number": member_number,
+                    "valid_from": valid_from,
+                    "valid_to": valid_to,
+                    "issued_at": now,
+                }
+            )
+            result.contracts_created += 1
+        for record in family:
+            candidates = cipher.identity_index_candidates(record.nir, record.birth_date, record.birth_rank)
+            if any((contract_id, c) in known_identities for c in candidates):
+                result.unchanged += 1
+                continue
+            row_id = uuid.uuid4()
+            beneficiaries.append(
+                {
+                    "insurer_id": insurer_id,
+                    "id": row_id,
+                    "contract_id": contract_id,
+                    "role": record.role,
+                    "birth_rank": record.birth_rank,
+                    "identity_bidx": cipher.identity_index(record.nir, record.birth_date, record.birth_rank),
+                    "index_key_version": cipher.active_index_version,
+                    "data_key_version": cipher.active_data_version,
+                    "created_at": now,
+                    **encrypted_columns(cipher, row_id, record),
+                }
+            )
+            result.beneficiaries_created += 1
+    if contracts:
+        session.execute(insert(Contract), contracts)
+        session.execute(insert(Card), cards)
+    if beneficiaries:
+        session.execute(insert(Beneficiary), beneficiaries)
+    return result
