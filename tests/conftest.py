@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import rempart.models  # noqa: F401  (every table, for emptying between tests)
-from rempart.config import Settings
+from rempart.config import Settings, get_settings
 from rempart.db import Base, make_engine
 from rempart.logs import configure_logging
 from rempart.migrate import upgrade
@@ -33,6 +33,14 @@ configure_logging(json=True)
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Commands read settings from the environment: each test sees its own."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

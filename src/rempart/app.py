@@ -58,7 +58,8 @@ def _domain_problem(request: Request, exc: RempartError) -> JSONResponse:
 
 def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
     # The type name only: messages of library exceptions can carry SQL or values.
-    log.error("unhandled_error", error_type=type(exc).__name__, path=request.scope.get("route_path", "?"))
+    route = request.scope.get("route")
+    log.error("unhandled_error", error_type=type(exc).__name__, route=getattr(route, "path", "?"))
     body = {
         "type": PROBLEM_BASE + "internal-error",
         "title": "Internal error",
@@ -113,4 +114,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 def _routers() -> list[Any]:
     """Every domain's routers, in one place so that nothing is mounted by accident."""
     routers: list[Any] = []
+    from rempart.identity.api import router as identity_router  # noqa: PLC0415
+
+    routers.append(identity_router)
     return routers

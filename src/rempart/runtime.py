@@ -27,8 +27,8 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, *, create_keys: bool = False, **engine_kwargs: Any) -> Runtime:
-        engine = make_engine(settings.database_url, **engine_kwargs)
         ring = load_key_ring(env_value=settings.kek, file=settings.kek_file, create=create_keys)
+        engine = make_engine(settings.database_url, **engine_kwargs)
         return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), keys=KeyService(ring))
 
     def close(self) -> None:

@@ -64,7 +64,8 @@ class ImportReport:
 def detect_format(path: Path) -> FileFormat:
     if not path.is_file():
         raise ImportFileError(f"{path.name}: no such file")
-    head = path.open("rb").read(_SNIFF_BYTES)
+    with path.open("rb") as raw:
+        head = raw.read(_SNIFF_BYTES)
     if not head.strip():
         raise ImportFileError(f"{path.name}: the file is empty")
     if b"\x00" in head:

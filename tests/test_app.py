@@ -1,0 +1,88 @@
+"""The HTTP surface every route shares: health, problem+json errors, security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from rempart.app import create_app
+from rempart.errors import PROBLEM_BASE
+from rempart.runtime import Runtime
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime)) as c:
+        yield c
+
+
+def test_health_answers_200_with_security_headers(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    csp = response.headers["content-security-policy"]
+    assert csp.startswith("default-src 'none'")
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_an_unknown_path_is_a_problem_json_404(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == PROBLEM_BASE + "not-found"
+    assert body["status"] == 404
+
+
+class _Echo(BaseModel):
+    nir: str
+    amount_cents: int
+
+
+def _app_with_probe_routes(runtime: Runtime) -> TestClient:
+    app = create_app(runtime)
+    probe = APIRouter()
+
+    @probe.post("/probe/validate")
+    def validate(body: _Echo) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @probe.get("/probe/crash")
+    def crash() -> None:
+        raise RuntimeError("SELECT * FROM beneficiaries WHERE nir = '185057800608436'")
+
+    app.include_router(probe)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_invalid_input_names_the_field_and_never_echoes_the_value(runtime: Runtime) -> None:
+    client = _app_with_probe_routes(runtime)
+    response = client.post("/probe/validate", json={"nir": "185057800608436", "amount_cents": "douze"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == PROBLEM_BASE + "validation-failed"
+    assert [e["field"] for e in body["errors"]] == ["amount_cents"]
+    assert "douze" not in response.text
+    assert "185057800608436" not in response.text
+
+
+def test_an_unexpected_error_leaks_no_stack_sql_or_personal_data(runtime: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    client = _app_with_probe_routes(runtime)
+    response = client.get("/probe/crash")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM_BASE + "internal-error"
+    for leaked in ("SELECT", "beneficiaries", "185057800608436", "Traceback", "RuntimeError("):
+        assert leaked not in response.text
+    logged = capsys.readouterr().err
+    assert "RuntimeError" in logged
+    assert "185057800608436" not in logged
+    assert "SELECT" not in logged
