@@ -3,3 +3,5 @@
 from rempart.insurers import models as insurers  # noqa: F401
 from rempart.members import models as members  # noqa: F401
 from rempart.protection import models as protection  # noqa: F401
+from rempart.professionals import models as professionals  # noqa: F401
+from rempart.identity import models as identity  # noqa: F401

@@ -230,7 +230,9 @@ def test_keys_rotate_and_a_revoked_key_signs_nothing(practice: PracticeClient, r
     new_key = ECKey.generate_key("P-256", private=True)
     with runtime.sessions.begin() as session:
         client = access_client(session, practice_id=practice.practice_id, client_id=practice.client_id)
-        add_client_key(session=session, client=client, public_jwk=dict(new_key.as_dict()), now=practice.identity.clock())
+        add_client_key(
+            session=session, client=client, public_jwk=dict(new_key.as_dict()), now=practice.identity.clock()
+        )
 
     assert practice.request_token().status_code == 200  # the old key during the rotation
     practice.signing_key = new_key
@@ -279,9 +281,11 @@ def test_the_acting_professional_must_belong_to_the_practice(
     colleague = practice.add_professional()
 
     assert practice.get(WHOAMI, rpps=colleague).json()["rpps"] == colleague
-    missing = practice.client.get(WHOAMI, headers={"Authorization": f"DPoP {practice.token()}"} | {
-        "DPoP": practice.proof("GET", WHOAMI, access_token=practice.token())
-    })
+    missing = practice.client.get(
+        WHOAMI,
+        headers={"Authorization": f"DPoP {practice.token()}"}
+        | {"DPoP": practice.proof("GET", WHOAMI, access_token=practice.token())},
+    )
     elsewhere = practice.get(WHOAMI, rpps=other_practice.rpps)
     unknown = practice.get(WHOAMI, rpps="10000000009")
 

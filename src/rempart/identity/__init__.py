@@ -1,0 +1,1 @@
+"""Who is calling: passkey accounts, practice-software clients, sessions, roles and tenant walls."""

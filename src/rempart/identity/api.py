@@ -1,0 +1,62 @@
+"""Identity API: the OAuth token endpoint for practice software."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Header
+
+from rempart.app import SessionDep
+from rempart.identity.context import TOKEN_PATH, IdentityDep
+from rempart.identity.deps import PUBLIC, PracticeCaller, requires
+from rempart.identity.permissions import Permission
+from rempart.identity.schemas import PracticeCallerOut, TokenResponse
+from rempart.identity.tokens import issue_token
+from rempart.logs import get_logger
+
+log = get_logger("rempart.identity")
+router = APIRouter(tags=["identity"])
+
+
+@router.post(TOKEN_PATH, dependencies=[PUBLIC], response_model=TokenResponse)
+def token(
+    *,
+    session: SessionDep,
+    identity: IdentityDep,
+    grant_type: Annotated[str, Form()] = "",
+    client_assertion_type: Annotated[str, Form()] = "",
+    client_assertion: Annotated[str, Form(max_length=8192)] = "",
+    dpop: Annotated[str | None, Header(alias="DPoP", max_length=8192)] = None,
+) -> TokenResponse:
+    """Exchange a signed client assertion (RFC 7523) and a DPoP proof (RFC 9449) for a token."""
+    client, issued = issue_token(
+        session=session,
+        replay=identity.replay,
+        form={
+            "grant_type": grant_type,
+            "client_assertion_type": client_assertion_type,
+            "client_assertion": client_assertion,
+        },
+        dpop_proof=dpop,
+        token_url=identity.token_url,
+        now=identity.clock(),
+    )
+    session.commit()
+    log.info("token_issued", client_id=str(client.id), practice_id=str(client.practice_id))
+    return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.get(
+    "/api/v1/auth/whoami", dependencies=[requires(Permission.CARE_CALLER_READ)], response_model=PracticeCallerOut
+)
+def whoami(caller: PracticeCaller) -> PracticeCallerOut:
+    """The practice, client and acting professional this call is made for."""
+    return PracticeCallerOut(
+        practice_id=str(caller.practice_id),
+        client_id=str(caller.client_id) if caller.client_id else None,
+        professional_id=str(caller.professional_id),
+        rpps=caller.rpps,
+        profession=caller.profession.value,
+        channel=caller.channel.value,
+        permissions=sorted(p.value for p in caller.permissions),
+    )

@@ -1,0 +1,92 @@
+"""Practice-software clients and their keys: creation, rotation and revocation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.identity.jose import import_public_jwk, public_json
+from rempart.identity.models import AccessToken, ApiClient, ApiClientKey, ClientKeyStatus, ClientStatus
+from rempart.professionals.models import Practice
+
+MAX_ACTIVE_KEYS = 3  # the current key, the next one during a rotation, and one spare
+
+
+def access_client(session: Session, *, practice_id: uuid.UUID, client_id: uuid.UUID) -> ApiClient:
+    """The practice's client; another practice's client and a missing one answer the same."""
+    client = session.get(ApiClient, client_id)
+    if client is None or client.practice_id != practice_id:
+        raise NotFound("no such client")
+    return client
+
+
+def create_client(
+    *,
+    session: Session,
+    practice_id: uuid.UUID,
+    name: str,
+    public_jwk: dict[str, Any],
+    now: datetime,
+    expires_at: datetime | None = None,
+) -> tuple[ApiClient, ApiClientKey]:
+    if session.get(Practice, practice_id) is None:
+        raise NotFound("no such practice")
+    if not name.strip() or len(name) > 100:
+        raise ValidationFailed("a client needs a name of at most 100 characters")
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed("a client cannot expire in the past")
+    client = ApiClient(
+        id=uuid.uuid4(), practice_id=practice_id, name=name.strip(), created_at=now, expires_at=expires_at
+    )
+    session.add(client)
+    session.flush()
+    key = add_client_key(session=session, client=client, public_jwk=public_jwk, now=now)
+    return client, key
+
+
+def add_client_key(*, session: Session, client: ApiClient, public_jwk: dict[str, Any], now: datetime) -> ApiClientKey:
+    """Register one more public key (rotation: add the new key, move the software, revoke the old)."""
+    if client.status is ClientStatus.REVOKED:
+        raise Conflict("this client is revoked")
+    key = import_public_jwk(public_jwk)
+    kid = key.thumbprint()
+    if session.scalar(select(ApiClientKey.kid).where(ApiClientKey.kid == kid)) is not None:
+        raise Conflict("this key is already registered")
+    if len(active_keys(session, client.id)) >= MAX_ACTIVE_KEYS:
+        raise Conflict(f"a client has at most {MAX_ACTIVE_KEYS} active keys: revoke one first")
+    row = ApiClientKey(client_id=client.id, kid=kid, public_jwk=public_json(key), created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def active_keys(session: Session, client_id: uuid.UUID) -> Sequence[ApiClientKey]:
+    return session.scalars(
+        select(ApiClientKey)
+        .where(ApiClientKey.client_id == client_id, ApiClientKey.status == ClientKeyStatus.ACTIVE)
+        .order_by(ApiClientKey.created_at)
+    ).all()
+
+
+def revoke_client_key(*, session: Session, client: ApiClient, kid: str, now: datetime) -> ApiClientKey:
+    key = session.get(ApiClientKey, (client.id, kid))
+    if key is None:
+        raise NotFound("no such key")
+    if key.status is ClientKeyStatus.ACTIVE:
+        key.status, key.revoked_at = ClientKeyStatus.REVOKED, now
+        # Tokens were issued on an assertion signed by some key of this client; a key revoked after
+        # a suspected leak must not leave those tokens alive.
+        session.execute(delete(AccessToken).where(AccessToken.client_id == client.id))
+    return key
+
+
+def revoke_client(*, session: Session, client: ApiClient, now: datetime) -> ApiClient:
+    if client.status is not ClientStatus.REVOKED:
+        client.status, client.revoked_at = ClientStatus.REVOKED, now
+    return client

@@ -1,0 +1,202 @@
+"""FastAPI dependencies: who is calling, and may they call this route.
+
+Routes declare what they need; nothing is allowed by default::
+
+    @router.post("/api/v1/rights-checks", dependencies=[requires(Permission.CARE_RIGHTS_CHECK_CREATE)])
+    def create_rights_check(caller: PracticeCaller, session: SessionDep, ...): ...
+
+``PracticeCaller``, ``StaffCaller`` and ``AnyCaller`` refuse to resolve on a route that declares no
+permission, so forgetting ``requires`` locks the route instead of opening it. Routes that must be
+reached without credentials (the token endpoint, login ceremonies) say so with ``PUBLIC``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from rempart.app import SessionDep
+from rempart.errors import NotFound, Unauthenticated
+from rempart.identity.context import IdentityDep
+from rempart.identity.errors import ActingProfessionalRefused, PermissionDenied
+from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permissions_of
+from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
+from rempart.identity.rls import bind_tenant
+from rempart.identity.tokens import authenticate_token
+from rempart.professionals.service import acting_professional, is_valid_rpps
+
+ACTING_RPPS_HEADER = "X-Acting-RPPS"
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def authenticated(request: Request, session: SessionDep, identity: IdentityDep) -> Principal:
+    """The caller, from a DPoP-bound token (practice software) or a passkey session (humans)."""
+    now = identity.clock()
+    if "authorization" in request.headers:
+        holder = authenticate_token(
+            session=session,
+            replay=identity.replay,
+            authorization=request.headers.get("authorization"),
+            dpop_proof=request.headers.get("dpop"),
+            method=request.method,
+            url=identity.url_of(request.url.path),
+            now=now,
+        )
+        rpps = request.headers.get(ACTING_RPPS_HEADER, "")
+        if not is_valid_rpps(rpps):
+            raise ActingProfessionalRefused(f"name the acting professional's RPPS in the {ACTING_RPPS_HEADER} header")
+        try:
+            professional = acting_professional(session=session, practice_id=holder.practice.id, rpps=rpps)
+        except NotFound:
+            raise ActingProfessionalRefused("this professional does not act for this practice") from None
+        roles = frozenset({Role.PRACTICE_SOFTWARE})
+        return Principal(
+            channel=Channel.API,
+            roles=roles,
+            permissions=permissions_of(roles),
+            address=client_address(request),
+            credential_ref="tok:" + holder.token.token_hash.hex()[:16],
+            practice_id=holder.practice.id,
+            client_id=holder.client.id,
+            professional_id=professional.id,
+            rpps=professional.rpps,
+            profession=professional.profession,
+        )
+    raise Unauthenticated("sign in with a passkey, or call with a DPoP-bound access token")
+
+
+AuthenticatedDep = Annotated[Principal, Depends(authenticated)]
+
+
+# -- declaring permissions ----------------------------------------------------------------------
+
+
+class PermissionCheck:
+    """A route's required permissions; the caller must hold every one of them."""
+
+    def __init__(self, permissions: tuple[Permission, ...]) -> None:
+        if not permissions:
+            raise ValueError("declare at least one permission")
+        self.permissions = permissions
+
+    def __call__(self, principal: AuthenticatedDep) -> Principal:
+        missing = [p for p in self.permissions if not principal.can(p)]
+        if missing:
+            raise PermissionDenied("your role does not allow this action")
+        return principal
+
+
+def requires(*permissions: Permission) -> Any:
+    """``dependencies=[requires(Permission.X)]`` on a route: who may call it."""
+    return Depends(PermissionCheck(permissions))
+
+
+def public_route() -> None:
+    """Marks a route reachable without credentials (token endpoint, login ceremonies)."""
+
+
+PUBLIC: Any = Depends(public_route)
+
+_CACHE_ATTRIBUTE = "_rempart_declared_permissions"
+
+
+def _walk(dependant: Dependant) -> list[Any]:
+    calls = []
+    for dep in dependant.dependencies:
+        calls.append(dep.call)
+        calls.extend(_walk(dep))
+    return calls
+
+
+def declared_permissions(route: APIRoute) -> frozenset[Permission]:
+    found: frozenset[Permission] | None = getattr(route, _CACHE_ATTRIBUTE, None)
+    if found is None:
+        found = frozenset(
+            p for call in _walk(route.dependant) if isinstance(call, PermissionCheck) for p in call.permissions
+        )
+        setattr(route, _CACHE_ATTRIBUTE, found)
+    return found
+
+
+def is_public(route: APIRoute) -> bool:
+    return public_route in _walk(route.dependant)
+
+
+def _route_permissions(request: Request) -> frozenset[Permission]:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return frozenset()
+    return declared_permissions(route)
+
+
+def _require_declared(request: Request, principal: Principal) -> None:
+    declared = _route_permissions(request)
+    if not declared:
+        # Deny by default: a route that forgot to declare its permission opens to nobody.
+        raise PermissionDenied("this route declares no permission")
+    if not all(principal.can(p) for p in declared):
+        raise PermissionDenied("your role does not allow this action")
+
+
+# -- typed callers ----------------------------------------------------------------------------
+
+
+def any_caller(request: Request, principal: AuthenticatedDep) -> Principal:
+    _require_declared(request, principal)
+    return principal
+
+
+def practice_caller(request: Request, principal: AuthenticatedDep) -> PracticePrincipal:
+    _require_declared(request, principal)
+    if principal.practice_id is None or principal.professional_id is None or principal.rpps is None:
+        raise PermissionDenied("only a professional acting for a practice may call this")
+    assert principal.profession is not None  # set with the professional
+    return PracticePrincipal(
+        practice_id=principal.practice_id,
+        professional_id=principal.professional_id,
+        rpps=principal.rpps,
+        profession=principal.profession,
+        permissions=principal.permissions,
+        channel=principal.channel,
+        client_id=principal.client_id,
+        account_id=principal.account_id,
+        address=principal.address,
+        credential_ref=principal.credential_ref,
+    )
+
+
+def staff_caller(request: Request, principal: AuthenticatedDep, session: SessionDep) -> StaffPrincipal:
+    """An insurer's staff member. On ``/insurers/{insurer_id}/...`` routes another insurer's id
+    answers "not found", and the session is bound to the staff member's insurer (RLS)."""
+    _require_declared(request, principal)
+    if principal.insurer_id is None or principal.account_id is None or not (principal.roles & INSURER_ROLES):
+        raise PermissionDenied("only an insurer's staff may call this")
+    path_insurer = request.path_params.get("insurer_id")
+    if path_insurer is not None:
+        try:
+            wanted = uuid.UUID(str(path_insurer))
+        except ValueError:
+            raise NotFound("not found") from None
+        if wanted != principal.insurer_id:
+            raise NotFound("not found")
+    bind_tenant(session, principal.insurer_id)
+    return StaffPrincipal(
+        insurer_id=principal.insurer_id,
+        account_id=principal.account_id,
+        roles=principal.roles & INSURER_ROLES,
+        permissions=principal.permissions,
+        address=principal.address,
+        credential_ref=principal.credential_ref,
+    )
+
+
+AnyCaller = Annotated[Principal, Depends(any_caller)]
+PracticeCaller = Annotated[PracticePrincipal, Depends(practice_caller)]
+StaffCaller = Annotated[StaffPrincipal, Depends(staff_caller)]

@@ -1,0 +1,79 @@
+"""Authentication and authorisation errors, each with a stable problem type.
+
+The OAuth ``error`` code rides along on token-endpoint and token errors so that OAuth client
+libraries understand them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rempart.errors import Forbidden, RempartError, Unauthenticated
+
+
+class _OAuthProblem(RempartError):
+    oauth_error: str = ""
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body = super().problem(instance)
+        if self.oauth_error:
+            body.setdefault("error", self.oauth_error)
+        return body
+
+
+class InvalidTokenRequest(_OAuthProblem):
+    status = 400
+    slug = "invalid-token-request"
+    title = "The token request is not valid"
+    oauth_error = "invalid_request"
+
+
+class InvalidClient(_OAuthProblem, Unauthenticated):
+    slug = "invalid-client"
+    title = "Client authentication failed"
+    oauth_error = "invalid_client"
+
+
+class ClientRevoked(_OAuthProblem, Unauthenticated):
+    slug = "client-revoked"
+    title = "This client has been revoked"
+    oauth_error = "invalid_client"
+
+
+class ClientExpired(_OAuthProblem, Unauthenticated):
+    slug = "client-expired"
+    title = "This client's credentials have expired"
+    oauth_error = "invalid_client"
+
+
+class InvalidAccessToken(_OAuthProblem, Unauthenticated):
+    slug = "invalid-token"
+    title = "The access token is not valid"
+    oauth_error = "invalid_token"
+
+
+class AccessTokenExpired(_OAuthProblem, Unauthenticated):
+    slug = "token-expired"
+    title = "The access token has expired"
+    oauth_error = "invalid_token"
+
+
+class InvalidDPoPProof(_OAuthProblem, Unauthenticated):
+    slug = "invalid-dpop-proof"
+    title = "The DPoP proof is not valid"
+    oauth_error = "invalid_dpop_proof"
+
+
+class PracticeSuspended(Forbidden):
+    slug = "practice-suspended"
+    title = "This practice is suspended"
+
+
+class ActingProfessionalRefused(Forbidden):
+    slug = "acting-professional-refused"
+    title = "The acting professional cannot act for this practice"
+
+
+class PermissionDenied(Forbidden):
+    slug = "permission-denied"
+    title = "Not allowed"

@@ -1,0 +1,73 @@
+"""Who is calling, as the routes see it: never a raw token or cookie, only this."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rempart.identity.permissions import Permission, Role
+from rempart.professionals.models import Profession
+
+
+class Channel(StrEnum):
+    API = "api"  # practice software with a DPoP-bound token
+    PORTAL = "portal"  # a human with a passkey session (portals, back office, console)
+
+
+@dataclass(frozen=True)
+class Principal:
+    channel: Channel
+    roles: frozenset[Role]
+    permissions: frozenset[Permission]
+    address: str | None = None
+    account_id: uuid.UUID | None = None
+    # A non-secret reference to the session or token (for the access log and security events).
+    credential_ref: str | None = None
+    insurer_id: uuid.UUID | None = None
+    beneficiary_id: uuid.UUID | None = None
+    practice_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
+    professional_id: uuid.UUID | None = None
+    rpps: str | None = None
+    profession: Profession | None = None
+    # Moment of the last passkey verification of this session (step-up), for sensitive actions.
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(frozen=True)
+class PracticePrincipal:
+    """A professional acting for a practice, through its software (``client_id``) or in person
+    through the professional portal (``account_id``)."""
+
+    practice_id: uuid.UUID
+    professional_id: uuid.UUID
+    rpps: str
+    profession: Profession
+    permissions: frozenset[Permission]
+    channel: Channel
+    client_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = None
+    address: str | None = None
+    credential_ref: str | None = None
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    """A member of an insurer's staff, acting on that insurer only."""
+
+    insurer_id: uuid.UUID
+    account_id: uuid.UUID
+    roles: frozenset[Role]
+    permissions: frozenset[Permission]
+    address: str | None = None
+    credential_ref: str | None = None
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions

@@ -1,0 +1,298 @@
+"""OAuth for practice software: ``private_key_jwt`` client assertions (RFC 7523) and access
+tokens bound to a key with DPoP (RFC 9449).
+
+A token alone is useless: every call carries a fresh DPoP proof signed by the key the token was
+bound to, for that method and URL, used once. Tokens are opaque, live at most five minutes and are
+stored only as their SHA-256, so a database dump holds no usable token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import JWKRegistry, Key
+from joserfc.jwt import JWTClaimsRegistry
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from rempart.errors import ValidationFailed
+from rempart.identity.errors import (
+    AccessTokenExpired,
+    ClientExpired,
+    ClientRevoked,
+    InvalidAccessToken,
+    InvalidClient,
+    InvalidDPoPProof,
+    InvalidTokenRequest,
+    PracticeSuspended,
+)
+from rempart.identity.jose import REGISTRY, SIGNING_ALGORITHMS, algorithms_for, import_public_jwk
+from rempart.identity.models import AccessToken, ApiClient, ApiClientKey, ClientKeyStatus, ClientStatus
+from rempart.identity.replay import ReplayStore
+from rempart.professionals.models import Practice, PracticeStatus
+
+GRANT_TYPE = "client_credentials"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_LIFETIME = timedelta(minutes=5)
+# A client assertion is a one-shot credential: refuse one meant to live longer than this.
+ASSERTION_MAX_LIFETIME = timedelta(minutes=5)
+# How old a DPoP proof may be, and how far ahead of our clock a client's clock may run.
+PROOF_MAX_AGE = timedelta(seconds=60)
+CLOCK_SKEW = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    jkt: str
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    client: ApiClient
+    practice: Practice
+    token: AccessToken
+
+
+def _b64url_sha256(value: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=").decode()
+
+
+def token_hash(access_token: str) -> bytes:
+    return hashlib.sha256(access_token.encode()).digest()
+
+
+def normalise_htu(url: str) -> str:
+    """Scheme, host and path of a URL, without query or fragment (RFC 9449, section 4.3)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
+
+
+def _unverified(value: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a compact JWS, only to find which key should verify it."""
+    try:
+        obj = jws.extract_compact(value.encode(), registry=REGISTRY)
+        claims = json.loads(obj.payload or b"")
+    except (JoseError, ValueError, TypeError):
+        raise ValidationFailed("not a compact JWS") from None
+    if not isinstance(claims, dict):
+        raise ValidationFailed("the JWS payload is not a JSON object")
+    return dict(obj.headers()), claims
+
+
+def _timestamp(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+# -- client authentication (RFC 7523) -------------------------------------------------------------
+
+
+def authenticate_client(
+    *,
+    session: Session,
+    replay: ReplayStore,
+    assertion: str,
+    token_url: str,
+    now: datetime,
+) -> ApiClient:
+    """The client that signed ``assertion`` for our token endpoint, once."""
+    try:
+        header, claims = _unverified(assertion)
+        client_id = uuid.UUID(str(claims.get("iss")))
+    except (ValidationFailed, ValueError):
+        raise InvalidClient("the client assertion is not a signed JWT naming its client") from None
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        raise InvalidClient("client authentication failed")
+    keys = session.scalars(select(ApiClientKey).where(ApiClientKey.client_id == client.id)).all()
+    # A revoked client's keys still prove who is asking, so it can be told plainly it is revoked.
+    usable = [k for k in keys if k.status is ClientKeyStatus.ACTIVE or client.status is ClientStatus.REVOKED]
+    kid = header.get("kid")
+    if kid is not None:
+        usable = [k for k in usable if k.kid == kid]
+    verified = None
+    for row in usable:
+        key = JWKRegistry.import_key(json.loads(row.public_jwk))
+        if header.get("alg") not in algorithms_for(key):
+            continue
+        try:
+            jws.deserialize_compact(assertion, key, algorithms=algorithms_for(key), registry=REGISTRY)
+        except (JoseError, ValueError):
+            continue
+        verified = row
+        break
+    if verified is None:
+        raise InvalidClient("client authentication failed")
+
+    registry = JWTClaimsRegistry(
+        now=_timestamp(now),
+        leeway=int(CLOCK_SKEW.total_seconds()),
+        iss={"essential": True, "value": str(client.id)},
+        sub={"essential": True, "value": str(client.id)},
+        aud={"essential": True, "value": token_url},
+        exp={"essential": True},
+        jti={"essential": True},
+    )
+    try:
+        registry.validate(claims)
+    except JoseError:
+        raise InvalidClient("the client assertion's claims are not valid (iss, sub, aud, exp, jti)") from None
+    exp = claims["exp"]
+    if exp - _timestamp(now) > ASSERTION_MAX_LIFETIME.total_seconds() + CLOCK_SKEW.total_seconds():
+        raise InvalidClient("the client assertion lives too long: at most five minutes")
+    if client.status is ClientStatus.REVOKED:
+        raise ClientRevoked("this client has been revoked by its practice; ask for a new one")
+    if client.expires_at is not None and client.expires_at <= now:
+        raise ClientExpired("this client's credentials have expired; the practice admin can renew them")
+    ttl = int(exp - _timestamp(now) + CLOCK_SKEW.total_seconds()) + 1
+    if not replay.first_use(f"assertion:{client.id}", str(claims["jti"]), ttl):
+        raise InvalidClient("this client assertion was already used")
+    return client
+
+
+# -- DPoP proofs (RFC 9449) -----------------------------------------------------------------------
+
+
+def verify_dpop_proof(
+    *,
+    proof: str | None,
+    replay: ReplayStore,
+    method: str,
+    url: str,
+    now: datetime,
+    access_token: str | None = None,
+) -> str:
+    """Check a DPoP proof for this request and return its key's RFC 7638 thumbprint."""
+    if not proof:
+        raise InvalidDPoPProof("a DPoP proof is required (header DPoP)")
+    try:
+        header, claims = _unverified(proof)
+    except ValidationFailed:
+        raise InvalidDPoPProof("the DPoP proof is not a signed JWT") from None
+    if header.get("typ") != "dpop+jwt":
+        raise InvalidDPoPProof("the DPoP proof must have typ dpop+jwt")
+    try:
+        key: Key = import_public_jwk(header.get("jwk"))
+    except ValidationFailed as exc:
+        raise InvalidDPoPProof(f"the DPoP proof's jwk: {exc.detail}") from None
+    alg = header.get("alg")
+    if alg not in SIGNING_ALGORITHMS or alg not in algorithms_for(key):
+        raise InvalidDPoPProof("the DPoP proof's algorithm does not fit its key")
+    try:
+        jws.deserialize_compact(proof, key, algorithms=[alg], registry=REGISTRY)
+    except (JoseError, ValueError):
+        raise InvalidDPoPProof("the DPoP proof's signature does not verify") from None
+
+    _check_proof_claims(claims, method=method, url=url, now=now, access_token=access_token)
+    jkt = key.thumbprint()
+    ttl = int((PROOF_MAX_AGE + CLOCK_SKEW).total_seconds()) + 1
+    if not replay.first_use(f"dpop:{jkt}", str(claims["jti"]), ttl):
+        raise InvalidDPoPProof("this DPoP proof was already used: make a fresh one per request")
+    return jkt
+
+
+def _check_proof_claims(
+    claims: dict[str, Any], *, method: str, url: str, now: datetime, access_token: str | None
+) -> None:
+    jti, htm, htu, iat = claims.get("jti"), claims.get("htm"), claims.get("htu"), claims.get("iat")
+    if not isinstance(jti, str) or not 8 <= len(jti) <= 256:
+        raise InvalidDPoPProof("the DPoP proof needs a unique jti")
+    if htm != method.upper():
+        raise InvalidDPoPProof("the DPoP proof was made for another HTTP method")
+    if not isinstance(htu, str) or normalise_htu(htu) != normalise_htu(url):
+        raise InvalidDPoPProof("the DPoP proof was made for another URL")
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
+        raise InvalidDPoPProof("the DPoP proof needs iat")
+    age = _timestamp(now) - iat
+    if age > PROOF_MAX_AGE.total_seconds() or -age > CLOCK_SKEW.total_seconds():
+        raise InvalidDPoPProof("the DPoP proof is too old or from the future: make a fresh one per request")
+    if access_token is not None and claims.get("ath") != _b64url_sha256(access_token):
+        raise InvalidDPoPProof("the DPoP proof does not name this access token (ath)")
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+def issue_token(
+    *,
+    session: Session,
+    replay: ReplayStore,
+    form: dict[str, str],
+    dpop_proof: str | None,
+    token_url: str,
+    now: datetime,
+) -> tuple[ApiClient, IssuedToken]:
+    if form.get("grant_type") != GRANT_TYPE:
+        raise InvalidTokenRequest("grant_type must be client_credentials")
+    if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
+        raise InvalidTokenRequest(f"authenticate with client_assertion_type={ASSERTION_TYPE} and a client_assertion")
+    jkt = verify_dpop_proof(proof=dpop_proof, replay=replay, method="POST", url=token_url, now=now)
+    client = authenticate_client(
+        session=session, replay=replay, assertion=form["client_assertion"], token_url=token_url, now=now
+    )
+    practice = session.get(Practice, client.practice_id)
+    if practice is None or practice.status is not PracticeStatus.ACTIVE:
+        raise PracticeSuspended("this practice is suspended; no token can be issued")
+    expires = now + TOKEN_LIFETIME
+    if client.expires_at is not None:
+        expires = min(expires, client.expires_at)
+    value = secrets.token_urlsafe(32)
+    session.execute(delete(AccessToken).where(AccessToken.client_id == client.id, AccessToken.expires_at <= now))
+    session.add(
+        AccessToken(token_hash=token_hash(value), client_id=client.id, jkt=jkt, issued_at=now, expires_at=expires)
+    )
+    session.flush()
+    return client, IssuedToken(access_token=value, expires_in=int((expires - now).total_seconds()), jkt=jkt)
+
+
+def authenticate_token(
+    *,
+    session: Session,
+    replay: ReplayStore,
+    authorization: str | None,
+    dpop_proof: str | None,
+    method: str,
+    url: str,
+    now: datetime,
+) -> TokenHolder:
+    """The client behind ``Authorization: DPoP <token>`` with a valid proof for this request."""
+    scheme, _, value = (authorization or "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        raise InvalidAccessToken("Rempart tokens are bound to a key: use 'Authorization: DPoP <token>' with a proof")
+    if scheme.lower() != "dpop" or not value:
+        raise InvalidAccessToken("send 'Authorization: DPoP <token>' and a DPoP proof")
+    token = session.get(AccessToken, token_hash(value))
+    if token is None:
+        raise InvalidAccessToken("the access token is not valid")
+    if token.expires_at <= now:
+        raise AccessTokenExpired("the access token has expired: ask for a new one")
+    jkt = verify_dpop_proof(proof=dpop_proof, replay=replay, method=method, url=url, now=now, access_token=value)
+    if not secrets.compare_digest(jkt, token.jkt):
+        raise InvalidDPoPProof("the DPoP proof is signed by another key than the token's")
+    client = session.get(ApiClient, token.client_id)
+    if client is None:
+        raise InvalidAccessToken("the access token is not valid")
+    if client.status is ClientStatus.REVOKED:
+        raise ClientRevoked("this client has been revoked by its practice")
+    if client.expires_at is not None and client.expires_at <= now:
+        raise ClientExpired("this client's credentials have expired")
+    practice = session.get(Practice, client.practice_id)
+    if practice is None or practice.status is not PracticeStatus.ACTIVE:
+        raise PracticeSuspended("this practice is suspended")
+    return TokenHolder(client=client, practice=practice, token=token)

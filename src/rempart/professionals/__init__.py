@@ -1,0 +1,1 @@
+"""Practices (pharmacies, optical shops, surgeries, hospitals) and the health professionals in them."""
