@@ -1,0 +1,191 @@
+"""Recording accesses to personal data (DESIGN.md, invariant 7).
+
+``record_access`` is the one way in. It adds the event **in the caller's transaction** with a single
+INSERT executed at once (not deferred to a flush): if the log refuses the write, the call raises
+``AccessLogUnavailable`` (503) before the caller has built its answer, and the caller's transaction
+is rolled back with it. If the insert succeeds but the caller's commit fails, the event disappears
+with everything else and no answer leaves either. Callers therefore:
+
+    with runtime.sessions.begin() as session:
+        answer = compute(...)
+        record_access(session, operation=Operation.RIGHTS_CHECK, ...)
+    return answer   # only once the commit, event included, has succeeded
+
+The hot path pays one indexed insert: no lock shared between requests, no read of the previous
+event. Ordering, hashing and signing happen later, in the sealer (``rempart.audit.sealing``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from rempart.audit.disclosures import DataField, Operation, disclosure_of, encode_fields
+from rempart.audit.models import AccessEvent, ActorKind, Channel, Outcome
+from rempart.db import utcnow
+from rempart.errors import ServiceUnavailable
+from rempart.logs import get_logger
+
+log = get_logger("rempart.audit")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DEVICE_MAX = 128
+_REFERENCE_MAX = 64
+_INSERT = insert(AccessEvent.__table__)  # type: ignore[arg-type]
+
+
+class AccessLogUnavailable(ServiceUnavailable):
+    """The access log refused the event: the answer that needed it is not sent."""
+
+    slug = "access-log-unavailable"
+    title = "Service unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The request could not be recorded, so it was not answered. Please retry later.")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who accessed: the authenticated principal and, for professionals, the practice they act for.
+
+    ``id`` is an account id (people) or an API client id (practice software); ``professional_id``
+    is the professional a practice software or a shared practice account acted for.
+    """
+
+    kind: ActorKind
+    id: uuid.UUID | None = None
+    practice_id: uuid.UUID | None = None
+    professional_id: uuid.UUID | None = None
+    profession: str | None = None
+
+
+SYSTEM_ACTOR = Actor(ActorKind.SYSTEM)
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = _CONTROL.sub("?", value).strip()[:limit]
+    return value or None
+
+
+def _clean_address(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return _clean(value, 45)
+
+
+def access_event_row(
+    *,
+    operation: Operation | str,
+    actor: Actor,
+    channel: Channel,
+    outcome: Outcome,
+    insurer_id: uuid.UUID | None = None,
+    beneficiary_id: uuid.UUID | None = None,
+    device: str | None = None,
+    address: str | None = None,
+    reference: str | None = None,
+    break_glass_id: uuid.UUID | None = None,
+    fields: Iterable[DataField] | None = None,
+    occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The row ``record_access`` inserts, checked against the disclosure registry."""
+    disclosure = disclosure_of(operation)
+    op = Operation(operation)
+    disclosed: frozenset[DataField] = frozenset()
+    if outcome is Outcome.DISCLOSED:
+        disclosed = disclosure.fields if fields is None else frozenset(fields)
+        if not disclosed <= disclosure.fields:
+            extra = sorted(f.value for f in disclosed - disclosure.fields)
+            raise ValueError(f"{op.value} does not disclose {extra}: add them to the registry first")
+        if disclosure.per_beneficiary and beneficiary_id is None:
+            raise ValueError(f"{op.value} discloses a beneficiary's data: name the beneficiary")
+    if op is Operation.BREAK_GLASS_VIEW and break_glass_id is None:
+        raise ValueError("a break-glass view names its grant")
+    if beneficiary_id is not None and insurer_id is None:
+        raise ValueError("a beneficiary is named with their insurer")
+    when = occurred_at or utcnow()
+    if when.tzinfo is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return {
+        "event_id": event_id or uuid.uuid4(),
+        "occurred_at": when,
+        "operation": op.value,
+        "purpose": disclosure.purpose,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "practice_id": actor.practice_id,
+        "professional_id": actor.professional_id,
+        "profession": _clean(actor.profession, 24),
+        "channel": channel,
+        "device": _clean(device, _DEVICE_MAX),
+        "address": _clean_address(address),
+        "insurer_id": insurer_id,
+        "beneficiary_id": beneficiary_id,
+        "fields": encode_fields(disclosed),
+        "outcome": outcome,
+        "reference": _clean(reference, _REFERENCE_MAX),
+        "break_glass_id": break_glass_id,
+    }
+
+
+def record_access(
+    session: Session,
+    *,
+    operation: Operation | str,
+    actor: Actor,
+    channel: Channel,
+    outcome: Outcome,
+    insurer_id: uuid.UUID | None = None,
+    beneficiary_id: uuid.UUID | None = None,
+    device: str | None = None,
+    address: str | None = None,
+    reference: str | None = None,
+    break_glass_id: uuid.UUID | None = None,
+    fields: Iterable[DataField] | None = None,
+    occurred_at: datetime | None = None,
+) -> uuid.UUID:
+    """Record one access in the caller's transaction and return the event's id.
+
+    ``beneficiary_id`` is the internal id of the person concerned (never a NIR); ``None`` for a
+    miss. ``fields`` narrows the registered field list when an answer carried less (never more);
+    a miss, refusal or error records no field. Raises ``AccessLogUnavailable`` (fail closed) when
+    the database refuses the write; raises ``ValueError`` or ``LookupError`` for a call that the
+    registry does not allow (a programming error, which must not be answered either).
+    """
+    row = access_event_row(
+        operation=operation,
+        actor=actor,
+        channel=channel,
+        outcome=outcome,
+        insurer_id=insurer_id,
+        beneficiary_id=beneficiary_id,
+        device=device,
+        address=address,
+        reference=reference,
+        break_glass_id=break_glass_id,
+        fields=fields,
+        occurred_at=occurred_at,
+    )
+    try:
+        session.execute(_INSERT, row)
+    except DBAPIError as exc:
+        # The type only: a driver message can quote the row.
+        log.error("access_log_write_refused", operation=row["operation"], error_type=type(exc.orig).__name__)
+        raise AccessLogUnavailable() from None
+    event_id: uuid.UUID = row["event_id"]
+    return event_id
