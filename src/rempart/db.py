@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Enum, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -118,3 +118,28 @@ def str_enum(enum: type[StrEnum], *, length: int) -> Enum:
         create_constraint=True,
         name=enum.__name__.lower(),
     )
+
+
+def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction, as fast as each database allows.
+
+    PostgreSQL: one ``INSERT ... SELECT FROM unnest(array, ...)`` per call, a single round trip
+    that (unlike ``COPY FROM``) obeys row-level security. SQLite: the driver's ``executemany``.
+    """
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    columns = list(rows[0])
+    if not is_postgresql(session):
+        session.execute(insert(table), rows)
+        return
+    dialect = session.get_bind().dialect
+    casts = [table.c[name].type.compile(dialect=dialect) for name in columns]
+    arrays = [[_plain(row[name]) for row in rows] for name in columns]
+    placeholders = ", ".join(f"CAST(:a{i} AS {cast}[])" for i, cast in enumerate(casts))
+    statement = text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({placeholders})")
+    session.execute(statement, {f"a{i}": values for i, values in enumerate(arrays)})
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value

@@ -28,7 +28,9 @@ def _counts(runtime: Runtime) -> tuple[int, int, int]:
 
 
 @pytest.mark.parametrize("name", ["members.csv", "members.ndjson"])
-def test_a_clean_file_imports_every_member_and_twice_changes_nothing(runtime: Runtime, tmp_path: Path, name: str) -> None:
+def test_a_clean_file_imports_every_member_and_twice_changes_nothing(
+    runtime: Runtime, tmp_path: Path, name: str
+) -> None:
     make_insurer(runtime)
     records = population(60)
     path = members_file(tmp_path, records, name)
@@ -42,6 +44,23 @@ def test_a_clean_file_imports_every_member_and_twice_changes_nothing(runtime: Ru
     second = import_members(runtime=runtime, path=path, amc_number="88450101", batch_size=25)
     assert (second.beneficiaries_created, second.contracts_created, second.unchanged) == (0, 0, len(records))
     assert _counts(runtime) == after_first
+
+
+def test_parallel_workers_import_the_same_as_one(runtime: Runtime, tmp_path: Path) -> None:
+    make_insurer(runtime)
+    records = population(80)
+    rows = [record_row(r) for r in records]
+    rows[10]["birth_date"] = "31/12/1980"
+    path = tmp_path / "members.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    report = import_members(runtime=runtime, path=path, amc_number="88450101", batch_size=20, workers=2)
+
+    family = sum(1 for r in rows if r["member_number"] == rows[10]["member_number"])
+    assert report.rejected == family
+    assert report.beneficiaries_created == len(rows) - family
+    assert [e.field for e in report.errors if e.line == 11] == ["birth_date"]
+    assert _counts(runtime)[1] == len(rows) - family
 
 
 def test_bad_rows_are_reported_with_line_field_and_reason_and_their_contract_is_not_imported(
@@ -134,7 +153,17 @@ def test_the_cli_reports_progress_counts_and_rejected_rows_without_personal_data
 
     result = CliRunner().invoke(
         app,
-        ["members", "import", str(path), "--insurer", "88450101", "--db", runtime.settings.database_url, "--report", str(report)],
+        [
+            "members",
+            "import",
+            str(path),
+            "--insurer",
+            "88450101",
+            "--db",
+            runtime.settings.database_url,
+            "--report",
+            str(report),
+        ],
     )
 
     assert result.exit_code == 2, result.output
@@ -147,10 +176,14 @@ def test_the_cli_reports_progress_counts_and_rejected_rows_without_personal_data
         assert record.last_name not in result.output
 
 
-def test_the_cli_refuses_an_unknown_insurer_with_a_readable_message(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_refuses_an_unknown_insurer_with_a_readable_message(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMPART_KEK_FILE", str(runtime.settings.kek_file))
     path = members_file(tmp_path, population(2))
-    result = CliRunner().invoke(app, ["members", "import", str(path), "--insurer", "99999999", "--db", runtime.settings.database_url])
+    result = CliRunner().invoke(
+        app, ["members", "import", str(path), "--insurer", "99999999", "--db", runtime.settings.database_url]
+    )
     assert result.exit_code == 1
     assert "no insurer with this AMC number" in result.output
     assert "Traceback" not in result.output

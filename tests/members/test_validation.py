@@ -45,7 +45,9 @@ def test_a_valid_row_parses_with_the_nir_in_compact_form() -> None:
         ({"last_name": "A" * 101}, "last_name", "longer than"),
     ],
 )
-def test_a_bad_field_is_named_with_its_reason_and_never_its_value(changes: dict[str, str], field: str, reason: str) -> None:
+def test_a_bad_field_is_named_with_its_reason_and_never_its_value(
+    changes: dict[str, str], field: str, reason: str
+) -> None:
     with pytest.raises(RowInvalid) as caught:
         parse_row(_row(**changes), product_codes=PRODUCTS, today=TODAY)
     assert caught.value.field == field
@@ -59,10 +61,14 @@ def test_corsican_nirs_validate_with_their_own_key() -> None:
     import random
 
     rng = random.Random(3)
-    corsican = [n for n in (make_nir(rng, sex="F", born=date(1990, 3, 4)) for _ in range(2000)) if n[5:7] in ("2A", "2B")]
+    corsican = [
+        n for n in (make_nir(rng, sex="F", born=date(1990, 3, 4)) for _ in range(2000)) if n[5:7] in ("2A", "2B")
+    ]
     assert corsican, "the generator covers Corsica"
     for nir in corsican:
-        assert parse_row(_row(nir=nir, sex="F", birth_date="1990-03-04"), product_codes=PRODUCTS, today=TODAY).nir == nir
+        assert (
+            parse_row(_row(nir=nir, sex="F", birth_date="1990-03-04"), product_codes=PRODUCTS, today=TODAY).nir == nir
+        )
 
 
 def test_nir_must_match_the_persons_sex_year_and_month() -> None:
@@ -91,7 +97,10 @@ def test_a_contract_needs_exactly_one_holder_and_one_set_of_terms() -> None:
     family = next(c for c in contracts(population(100)) if len(c) >= 2)
     no_holder = [(i, replace(r, role=BeneficiaryRole.SPOUSE)) for i, r in enumerate(family, 1)]
     assert any("no holder" in e.reason for e in check_contract(no_holder))
-    two_terms = [(1, family[0]), (2, replace(family[1], product_code="PREMIUM" if family[0].product_code != "PREMIUM" else "CONFORT"))]
+    two_terms = [
+        (1, family[0]),
+        (2, replace(family[1], product_code="PREMIUM" if family[0].product_code != "PREMIUM" else "CONFORT")),
+    ]
     assert any(e.field == "contract" and e.line == 2 for e in check_contract(two_terms))
 
 

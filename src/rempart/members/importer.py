@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +23,7 @@ from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 
+from rempart.config import Settings
 from rempart.db import utcnow
 from rempart.errors import ImportFileError
 from rempart.insurers.service import insurer_by_amc, products_by_code
@@ -149,28 +152,24 @@ def prescan(path: Path) -> tuple[FileFormat, int]:
     return fmt, count
 
 
-def _contracts(
-    path: Path, fmt: FileFormat, *, product_codes: frozenset[str], today: date, report: ImportReport
-) -> Iterator[list[tuple[int, MemberRecord]]]:
-    """Valid contracts, each the list of its rows; bad rows go to the report."""
+# A contract's rows as read: (line, row) pairs, and an error that condemns the whole contract.
+RawContract = tuple[list[tuple[int, dict[str, object]]], RowError | None]
+
+
+@dataclass
+class BatchOutcome:
+    contracts_created: int = 0
+    beneficiaries_created: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _raw_contracts(path: Path, fmt: FileFormat, report: ImportReport) -> Iterator[RawContract]:
+    """Consecutive rows of one member number; unreadable rows go straight to the report."""
     seen: set[str] = set()
-    group: list[tuple[int, MemberRecord]] = []
-    group_errors: list[RowError] = []
-    group_lines: list[int] = []
+    group: list[tuple[int, dict[str, object]]] = []
+    condemned: RowError | None = None
     current: str | None = None
-
-    def close() -> list[tuple[int, MemberRecord]] | None:
-        errors = group_errors + ([] if group_errors else check_contract(group))
-        if not errors:
-            return list(group)
-        bad = {e.line for e in errors}
-        for error in errors:
-            report.reject(error)
-        for line in group_lines:
-            if line not in bad:
-                report.reject(RowError(line, "contract", "not imported: another row of this contract is invalid"))
-        return None
-
     for line, row, problem in _rows(path, fmt):
         report.rows += 1
         if row is None:
@@ -178,22 +177,111 @@ def _contracts(
             continue
         member_number = str(row.get("member_number") or "").strip()
         if member_number != current:
-            if current is not None and (done := close()):
-                yield done
-            group, group_errors, group_lines = [], [], []
-            current = member_number
+            if group:
+                yield group, condemned
+            group, condemned, current = [], None, member_number
             if member_number in seen:
-                group_errors.append(
-                    RowError(line, "member_number", "appears again after other contracts (duplicate member)")
-                )
+                condemned = RowError(line, "member_number", "appears again after other contracts (duplicate member)")
             seen.add(member_number)
-        group_lines.append(line)
+        group.append((line, row))
+    if group:
+        yield group, condemned
+
+
+def _validate(
+    contract: RawContract, *, product_codes: frozenset[str], today: date
+) -> tuple[list[tuple[int, MemberRecord]], list[RowError]]:
+    rows, condemned = contract
+    records: list[tuple[int, MemberRecord]] = []
+    errors: list[RowError] = [condemned] if condemned else []
+    for line, row in rows:
         try:
-            group.append((line, parse_row(row, product_codes=product_codes, today=today)))
+            records.append((line, parse_row(row, product_codes=product_codes, today=today)))
         except RowInvalid as exc:
-            group_errors.append(RowError(line, exc.field, exc.reason))
-    if current is not None and (done := close()):
-        yield done
+            errors.append(RowError(line, exc.field, exc.reason))
+    if not errors:
+        errors = check_contract(records)
+    if not errors:
+        return records, []
+    bad = {e.line for e in errors}
+    errors += [
+        RowError(line, "contract", "not imported: another row of this contract is invalid")
+        for line, _ in rows
+        if line not in bad
+    ]
+    return [], errors
+
+
+@dataclass(frozen=True)
+class _Job:
+    insurer_id: uuid.UUID
+    product_ids: dict[str, uuid.UUID]
+    today: date
+
+
+def _import_batch(runtime: Runtime, job: _Job, contracts: list[RawContract]) -> BatchOutcome:
+    """Validate, encrypt and write whole contracts in one transaction."""
+    outcome = BatchOutcome()
+    batch: list[tuple[int, MemberRecord]] = []
+    for contract in contracts:
+        records, errors = _validate(contract, product_codes=frozenset(job.product_ids), today=job.today)
+        batch += records
+        outcome.errors += errors
+    if not batch:
+        return outcome
+    try:
+        with runtime.sessions.begin() as session:
+            result = write_members(
+                session=session,
+                keys=runtime.keys,
+                insurer_id=job.insurer_id,
+                records=[record for _, record in batch],
+                product_ids=job.product_ids,
+                today=job.today,
+            )
+    except IntegrityError:
+        # Another import wrote the same contracts meanwhile: this batch changed nothing.
+        outcome.errors += [
+            RowError(line, "member_number", "conflicts with a contract written meanwhile") for line, _ in batch
+        ]
+        return outcome
+    outcome.contracts_created = result.contracts_created
+    outcome.beneficiaries_created = result.beneficiaries_created
+    outcome.unchanged = result.unchanged
+    conflicting = set(result.conflicts)
+    outcome.errors += [
+        RowError(line, "member_number", "already exists with another product, kind or dates")
+        for line, record in batch
+        if record.member_number in conflicting
+    ]
+    return outcome
+
+
+# Worker processes build their own runtime (engine, opened keys) once, from the settings.
+_worker: tuple[Runtime, _Job] | None = None
+
+
+def _start_worker(settings: Settings, job: _Job) -> None:
+    global _worker  # noqa: PLW0603 - one runtime per worker process, built once
+    _worker = (Runtime.build(settings), job)
+
+
+def _worker_batch(contracts: list[RawContract]) -> BatchOutcome:
+    assert _worker is not None
+    return _import_batch(_worker[0], _worker[1], contracts)
+
+
+def _batches(contracts: Iterator[RawContract], size: int) -> Iterator[list[RawContract]]:
+    batch: list[RawContract] = []
+    rows = 0
+    for contract in contracts:
+        batch.append(contract)
+        rows += len(contract[0])
+        if rows >= size:
+            yield batch
+            batch, rows = [], 0
+    if batch:
+        yield batch
 
 
 def import_members(
@@ -202,53 +290,38 @@ def import_members(
     path: Path,
     amc_number: str,
     batch_size: int | None = None,
+    workers: int = 1,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
+    """Import a members file. With ``workers`` > 1, batches are validated, encrypted and written by
+    that many processes in parallel (each batch still one transaction)."""
     fmt, _count = prescan(path)
     batch_size = batch_size or runtime.settings.import_batch_size
     with runtime.sessions() as session:
         insurer = insurer_by_amc(session, amc_number)
-        products = products_by_code(session, insurer.id)
+        product_ids = {code: product.id for code, product in products_by_code(session, insurer.id).items()}
+        job = _Job(insurer.id, product_ids, utcnow().date())
     report = ImportReport()
     started = time.perf_counter()
-    today = utcnow().date()
-    batch: list[tuple[int, MemberRecord]] = []
+    batches = _batches(_raw_contracts(path, fmt, report), batch_size)
 
-    def flush() -> None:
-        if not batch:
-            return
-        try:
-            with runtime.sessions.begin() as session:
-                result = write_members(
-                    session=session,
-                    keys=runtime.keys,
-                    insurer_id=insurer.id,
-                    records=[record for _, record in batch],
-                    products=products,
-                    today=today,
-                )
-        except IntegrityError:
-            # Another import wrote the same contracts meanwhile: this batch changed nothing.
-            for line, _ in batch:
-                report.reject(RowError(line, "member_number", "conflicts with a contract written meanwhile"))
-        else:
-            report.contracts_created += result.contracts_created
-            report.beneficiaries_created += result.beneficiaries_created
-            report.unchanged += result.unchanged
-            conflicting = set(result.conflicts)
-            for line, record in batch:
-                if record.member_number in conflicting:
-                    report.reject(RowError(line, "member_number", "already exists with another product, kind or dates"))
+    def merge(outcome: BatchOutcome) -> None:
+        report.contracts_created += outcome.contracts_created
+        report.beneficiaries_created += outcome.beneficiaries_created
+        report.unchanged += outcome.unchanged
+        for error in outcome.errors:
+            report.reject(error)
         if on_progress:
             on_progress(report.rows)
-        batch.clear()
 
-    for contract in _contracts(path, fmt, product_codes=frozenset(products), today=today, report=report):
-        batch.extend(contract)
-        if len(batch) >= batch_size:
-            flush()
-    flush()
-    if on_progress:
-        on_progress(report.rows)
+    if workers <= 1:
+        for batch in batches:
+            merge(_import_batch(runtime, job, batch))
+    else:
+        context = multiprocessing.get_context("spawn")  # no inherited connections or locks
+        with context.Pool(workers, initializer=_start_worker, initargs=(runtime.settings, job)) as pool:
+            for outcome in pool.imap_unordered(_worker_batch, batches, chunksize=1):
+                merge(outcome)
+    report.errors.sort(key=lambda e: e.line)
     report.seconds = time.perf_counter() - started
     return report

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.db import utcnow
+from rempart.db import bulk_insert, utcnow
 from rempart.insurers.models import Product
 from rempart.members.models import Beneficiary, Card, Contract
 from rempart.members.validation import MemberRecord
@@ -58,7 +58,7 @@ def write_members(
     keys: KeyService,
     insurer_id: uuid.UUID,
     records: Sequence[MemberRecord],
-    products: dict[str, Product] | None = None,
+    product_ids: dict[str, uuid.UUID] | None = None,
     today: date | None = None,
 ) -> WriteResult:
     """Write whole contracts (every record of a member number must be in ``records``)."""
@@ -66,8 +66,10 @@ def write_members(
     result = WriteResult()
     if not records:
         return result
-    if products is None:
-        products = {p.code: p for p in session.scalars(select(Product).where(Product.insurer_id == insurer_id))}
+    if product_ids is None:
+        product_ids = dict(
+            session.execute(select(Product.code, Product.id).where(Product.insurer_id == insurer_id)).tuples()
+        )
     cipher = keys.cipher(session, insurer_id)
     by_member: dict[str, list[MemberRecord]] = defaultdict(list)
     for record in records:
@@ -100,7 +102,7 @@ def write_members(
         contract = existing.get(member_number)
         if contract is not None:
             terms = (contract.product_id, contract.kind, contract.start_date, contract.end_date)
-            wanted = (products[first.product_code].id, first.contract_kind, first.contract_start, first.contract_end)
+            wanted = (product_ids[first.product_code], first.contract_kind, first.contract_start, first.contract_end)
             if terms != wanted:
                 result.conflicts.append(member_number)
                 continue
@@ -112,7 +114,7 @@ def write_members(
                     "insurer_id": insurer_id,
                     "id": contract_id,
                     "member_number": member_number,
-                    "product_id": products[first.product_code].id,
+                    "product_id": product_ids[first.product_code],
                     "kind": first.contract_kind,
                     "start_date": first.contract_start,
                     "end_date": first.contract_end,
@@ -153,9 +155,7 @@ def write_members(
                 }
             )
             result.beneficiaries_created += 1
-    if contracts:
-        session.execute(insert(Contract), contracts)
-        session.execute(insert(Card), cards)
-    if beneficiaries:
-        session.execute(insert(Beneficiary), beneficiaries)
+    bulk_insert(session, Contract, contracts)
+    bulk_insert(session, Card, cards)
+    bulk_insert(session, Beneficiary, beneficiaries)
     return result

@@ -1,0 +1,68 @@
+"""What benchmarks share: a scratch database per backend, the same runtime the app builds."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from rempart.config import Settings
+from rempart.db import make_engine
+from rempart.migrate import upgrade
+from rempart.protection.kek import LocalKeyRing
+from rempart.runtime import Runtime
+
+PG_URL = os.environ.get("REMPART_BENCH_DATABASE_URL") or os.environ.get(
+    "REMPART_TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test"
+)
+
+
+def backends() -> list[str]:
+    """SQLite always; PostgreSQL when it answers."""
+    names = ["sqlite"]
+    try:
+        engine = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"))
+        with engine.connect():
+            names.append("postgresql")
+        engine.dispose()
+    except Exception:  # noqa: BLE001 - any failure means "not available here"
+        print(f"(PostgreSQL at {PG_URL} does not answer: SQLite only)")
+    return names
+
+
+@contextmanager
+def scratch_runtime(backend: str, **settings: object) -> Iterator[Runtime]:
+    """A migrated, empty database of its own, dropped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="rempart-bench-") as tmp:
+        kek = Path(tmp) / "kek.json"
+        kek.write_text(LocalKeyRing.new_document("kek-bench"))
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp}/bench.db"
+            admin = None
+            name = ""
+        else:
+            name = f"rempart_bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        runtime = Runtime.build(
+            Settings(environment="test", database_url=url, kek_file=kek, var_dir=Path(tmp), **settings)  # type: ignore[arg-type]
+        )
+        try:
+            yield runtime
+        finally:
+            runtime.close()
+            if admin is not None:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
