@@ -88,10 +88,10 @@ def _raw_insert(runtime: Runtime, rows: dict[str, list[tuple[Any, ...]]], backen
     return time.perf_counter() - started
 
 
-def measure(backend: str, path: Path, records: list[MemberRecord]) -> dict[str, float]:
+def measure(backend: str, path: Path, records: list[MemberRecord], workers: int) -> dict[str, float]:
     with scratch_runtime(backend) as runtime:
         seed_insurers(runtime)
-        report = import_members(runtime=runtime, path=path, amc_number=AMC)
+        report = import_members(runtime=runtime, path=path, amc_number=AMC, workers=workers)
         assert report.rejected == 0 and report.beneficiaries_created == len(records), report
     with scratch_runtime(backend) as runtime:
         rows = _raw_rows(runtime, records)
@@ -107,15 +107,16 @@ def measure(backend: str, path: Path, records: list[MemberRecord]) -> dict[str, 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.import_members")
     parser.add_argument("--members", type=int, default=20_000, help="members (contracts) to import")
+    parser.add_argument("--workers", type=int, default=2, help="import worker processes (2 cores here)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "members.csv"
         records = list(synth_members(count=args.members, seed=33, product_codes=["ESSENTIEL", "CONFORT", "PREMIUM"], today=utcnow().date()))
         write_members_file(path, iter(records))
-        print(f"{args.members:,} members, {len(records):,} people (beneficiaries); file {path.stat().st_size / 1e6:.1f} MB")
+        print(f"{args.workers} import workers; {args.members:,} members, {len(records):,} people (beneficiaries); file {path.stat().st_size / 1e6:.1f} MB")
         print(f"{'backend':<11} {'import people/s':>16} {'raw people/s':>13} {'ratio':>7} {'33 M people in':>15}")
         for backend in backends():
-            m = measure(backend, path, records)
+            m = measure(backend, path, records, args.workers)
             full, raw = m["people"] / m["import_s"], m["people"] / m["raw_s"]
             minutes = VIAMEDIS_ALMERYS_PEOPLE / full / 60
             print(f"{backend:<11} {full:>16,.0f} {raw:>13,.0f} {full / raw:>7.1%} {minutes:>12.1f} min")
