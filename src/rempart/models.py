@@ -6,3 +6,4 @@ from rempart.protection import models as protection  # noqa: F401
 from rempart.professionals import models as professionals  # noqa: F401
 from rempart.identity import models as identity  # noqa: F401
 from rempart.audit import models as audit  # noqa: F401
+from rempart.detection import models as detection  # noqa: F401

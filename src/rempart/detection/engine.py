@@ -1,0 +1,689 @@
+"""The detection engine: admits or contains each professional request, independent of HTTP.
+
+On the rights-check path a route calls ``guard`` before it does any work (kill switches, from a
+cache at most ``kill_switch_cache`` old: no round trip) and ``observe`` once it knows the outcome and
+before it releases the answer (one round trip to the counter store). ``observe`` raises when the
+answer must not leave: slowed down (429), step-up or refusal (403), suspended (403), kill switch or
+counter store unreachable (503).
+
+Containment steps are written in a transaction of the engine's own (``sessions``), so they are
+recorded even though the request that triggered them is refused. Call ``observe`` before writing
+anything in the request's own session (SQLite allows one writer at a time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from rempart.detection import service
+from rempart.detection.clock import Clock, SystemClock, to_ms
+from rempart.detection.errors import (
+    AccessSuspended,
+    ChannelDisconnected,
+    ChecksRefused,
+    IdentityLocked,
+    SlowDown,
+    StepUpRequired,
+)
+from rempart.detection.hooks import ContainmentHooks, RecordOnly
+from rempart.detection.memory import MemoryStore
+from rempart.detection.models import AlertKind, ContainmentLevel, KillChannel, KillSwitchScope, Severity, SubjectKind
+from rempart.detection.redis_store import RedisStore
+from rempart.detection.store import (
+    DAY_MS,
+    HOUR_MS,
+    Admission,
+    CounterStore,
+    CounterStoreUnavailable,
+    Observation,
+    ObservationResult,
+    Role,
+    SubjectSpec,
+)
+from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, Ladder, ProfessionBaseline, Step
+from rempart.errors import RempartError
+from rempart.logs import get_logger
+from rempart.protection.service import normalise_nir
+
+if TYPE_CHECKING:
+    from rempart.runtime import Runtime
+
+log = get_logger("rempart.detection")
+
+LEVEL_OF_STEP = {
+    Step.SLOW: ContainmentLevel.SLOW,
+    Step.STEP_UP: ContainmentLevel.STEP_UP,
+    Step.SUSPEND: ContainmentLevel.SUSPENDED,
+}
+# Containment of a whole practice stops at slowing it down: refusing and suspending target the
+# account or client (and the professional) whose own use crossed the line.
+_ROLE_CAP = {Role.ACTOR: Step.SUSPEND, Role.PROFESSIONAL: Step.SUSPEND, Role.PRACTICE: Step.SLOW}
+_KIND_OF_PREFIX = {k.value: k for k in SubjectKind}
+_SWITCH_SAFETY_RELOAD = timedelta(seconds=10)
+_FAIL_ALERT_EVERY = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a professional request, as detection needs to know it (no personal data)."""
+
+    channel: KillChannel
+    practice_id: uuid.UUID | None = None
+    profession: str | None = None
+    account_id: uuid.UUID | None = None  # portal
+    client_id: uuid.UUID | None = None  # practice software
+    professional_id: uuid.UUID | None = None
+    device: str | None = None  # a stable device reference: client key thumbprint, passkey id
+    address: str | None = None
+
+    @classmethod
+    def of_practice(cls, principal: Any, *, device: str | None = None) -> Actor:
+        """From identity's ``PracticePrincipal`` (or ``Principal``) of a professional request."""
+        api = str(getattr(principal, "channel", "")) == "api"
+        profession = getattr(principal, "profession", None)
+        return cls(
+            channel=KillChannel.PRACTICE_API if api else KillChannel.PROFESSIONAL_PORTAL,
+            practice_id=principal.practice_id,
+            profession=str(profession) if profession is not None else None,
+            account_id=principal.account_id,
+            client_id=principal.client_id,
+            professional_id=principal.professional_id,
+            device=device,
+            address=principal.address,
+        )
+
+    def subject(self) -> tuple[SubjectKind, uuid.UUID]:
+        if self.client_id is not None:
+            return SubjectKind.CLIENT, self.client_id
+        if self.account_id is not None:
+            return SubjectKind.ACCOUNT, self.account_id
+        raise ValueError("a professional request comes from an account or an API client")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the caller typed: turned into keyed digests at once, never stored nor logged."""
+
+    amc_number: str
+    member_number: str
+    nir: str = field(repr=False)
+    birth_date: date = field(repr=False)
+    birth_rank: int = 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    step: Step  # the highest step this observation reached for any subject
+    slowed: bool  # the caller is now slowed down (this answer is released)
+
+
+@dataclass(frozen=True)
+class _Finding:
+    key: str
+    role: Role
+    step: Step
+    signal: str
+    value: float
+    threshold: float
+    notices: tuple[tuple[str, float, float], ...]
+
+
+def default_prefix(database_url: str) -> str:
+    """Processes sharing a database share counters; separate databases (tests) never mix."""
+    return "rempart:det:" + hashlib.sha256(database_url.encode()).hexdigest()[:12] + ":"
+
+
+def network_of(address: str | None) -> str:
+    if not address:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
+
+
+def _subject_key(kind: SubjectKind, ident: uuid.UUID) -> str:
+    return f"{kind.value}:{ident}"
+
+
+def _parse_key(key: str) -> tuple[SubjectKind, uuid.UUID]:
+    kind, _, ident = key.partition(":")
+    return _KIND_OF_PREFIX[kind], uuid.UUID(ident)
+
+
+class DetectionEngine:
+    def __init__(
+        self,
+        *,
+        store: CounterStore,
+        sessions: sessionmaker[Session],
+        config: DetectionConfig = DEFAULT_CONFIG,
+        clock: Clock | None = None,
+        hooks: ContainmentHooks | None = None,
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.hooks: ContainmentHooks = hooks or RecordOnly()
+        self.tz = ZoneInfo(config.timezone)
+        self._lock = threading.Lock()
+        self._switches: frozenset[tuple[str, str]] = frozenset()
+        self._switch_version = -1
+        self._switch_checked: datetime | None = None
+        self._switch_loaded: datetime | None = None
+        self._raised: set[str] = set()
+        self._last_fail_alert: datetime | None = None
+        self._last_sweep: datetime | None = None
+
+    @classmethod
+    def build(
+        cls,
+        runtime: Runtime,
+        *,
+        clock: Clock | None = None,
+        config: DetectionConfig = DEFAULT_CONFIG,
+        hooks: ContainmentHooks | None = None,
+        prefix: str | None = None,
+    ) -> DetectionEngine:
+        """Redis when ``REMPART_REDIS_URL`` is set (every process shares it), else in process."""
+        settings = runtime.settings
+        store: CounterStore
+        if settings.redis_url:
+            store = RedisStore.from_url(settings.redis_url, prefix=prefix or default_prefix(settings.database_url))
+        else:
+            store = MemoryStore()
+        if hooks is None:
+            from rempart.detection.wiring import default_hooks
+
+            hooks = default_hooks()
+        return cls(store=store, sessions=runtime.sessions, config=config, clock=clock, hooks=hooks)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- kill switches --------------------------------------------------------------------------
+
+    def _kill_switches(self) -> frozenset[tuple[str, str]]:
+        now = self.clock.now()
+        with self._lock:
+            checked = self._switch_checked
+            if checked is not None and now - checked < self.config.kill_switch_cache:
+                return self._switches
+        try:
+            version = self.store.kill_switch_version()
+        except CounterStoreUnavailable:
+            self._fail_closed(now)
+            raise
+        loaded = self._switch_loaded
+        if (
+            version != self._switch_version
+            or not self.store.shared
+            or loaded is None
+            or now - loaded >= _SWITCH_SAFETY_RELOAD
+        ):
+            with self.sessions() as session:
+                rows = service.active_kill_switches(session)
+                switches = frozenset((r.scope.value, r.target) for r in rows)
+            with self._lock:
+                self._switches, self._switch_version, self._switch_loaded = switches, version, now
+        with self._lock:
+            self._switch_checked = now
+            return self._switches
+
+    def announce_kill_switches(self) -> None:
+        """After a kill switch was set or cleared and committed: every process reloads within the
+        cache period; this one at once."""
+        self.store.bump_kill_switch_version()
+        with self._lock:
+            self._switch_checked = None
+            self._switch_loaded = None
+
+    def _check_switches(self, actor: Actor, insurer_id: uuid.UUID | None, switches: frozenset[tuple[str, str]]) -> None:
+        if not switches:
+            return
+        wanted = {(KillSwitchScope.CHANNEL.value, actor.channel.value)}
+        if actor.profession:
+            wanted.add((KillSwitchScope.PROFESSION.value, str(actor.profession)))
+        if actor.practice_id:
+            wanted.add((KillSwitchScope.PRACTICE.value, str(actor.practice_id)))
+        if insurer_id:
+            wanted.add((KillSwitchScope.INSURER.value, str(insurer_id)))
+        if wanted & switches:
+            raise ChannelDisconnected(offline_attestation=actor.channel is not KillChannel.BACK_OFFICE)
+
+    def guard(self, actor: Actor, *, insurer_id: uuid.UUID | None = None) -> None:
+        """Before any work: refuse at once when a kill switch covers this request."""
+        self._check_switches(actor, insurer_id, self._kill_switches())
+
+    # -- the observation ------------------------------------------------------------------------
+
+    def _digest(self, *parts: str) -> str:
+        message = "|".join(parts).encode()
+        return hmac.new(self.store.pepper(), message, hashlib.sha256).hexdigest()[:32]
+
+    def _subjects(self, actor: Actor, baseline: ProfessionBaseline) -> tuple[SubjectSpec, ...]:
+        grace = int(baseline.follow_up_grace.total_seconds() * 1000)
+        kind, ident = actor.subject()
+        specs = [SubjectSpec(_subject_key(kind, ident), Role.ACTOR, grace)]
+        if actor.professional_id is not None:
+            specs.append(
+                SubjectSpec(_subject_key(SubjectKind.PROFESSIONAL, actor.professional_id), Role.PROFESSIONAL, grace)
+            )
+        if actor.practice_id is not None:
+            specs.append(SubjectSpec(_subject_key(SubjectKind.PRACTICE, actor.practice_id), Role.PRACTICE, grace))
+        return tuple(specs)
+
+    def observe(
+        self,
+        actor: Actor,
+        *,
+        hit: bool,
+        beneficiary_id: uuid.UUID | None = None,
+        insurer_id: uuid.UUID | None = None,
+        attempt: Attempt | None = None,
+    ) -> Verdict:
+        """Record one rights check and decide whether its answer may leave."""
+        if hit and beneficiary_id is None:
+            raise ValueError("a hit names the beneficiary")
+        now = self.clock.now()
+        switches = self._kill_switches()
+        self._check_switches(actor, insurer_id, switches)
+        baseline = self.config.baseline(actor.profession)
+        subjects = self._subjects(actor, baseline)
+        local = now.astimezone(self.tz)
+        obs_id = uuid.uuid4().hex
+        try:
+            probe = beneficiary = ""
+            if attempt is not None:
+                nir = normalise_nir(attempt.nir)
+                probe = self._digest("probe", attempt.amc_number, attempt.member_number, nir)
+                if not hit:
+                    beneficiary = "x" + self._digest(
+                        "attempt", probe, attempt.birth_date.isoformat(), str(attempt.birth_rank)
+                    )
+            if hit:
+                beneficiary = str(beneficiary_id)
+            elif not beneficiary:
+                beneficiary = "x" + obs_id
+            result = self.store.observe(
+                Observation(
+                    now_ms=to_ms(now),
+                    obs_id=obs_id,
+                    hit=hit,
+                    beneficiary=beneficiary,
+                    probe=probe,
+                    insurer=str(insurer_id) if insurer_id else "",
+                    device=actor.device or "",
+                    network=network_of(actor.address),
+                    hour_of_week=local.weekday() * 24 + local.hour,
+                    day=local.date().toordinal(),
+                    default_off_hours=not baseline.opening.is_open(local.weekday(), local.hour),
+                    subjects=subjects,
+                    slow_interval_ms=int(self.config.slow_interval.total_seconds() * 1000),
+                    identity_lock_misses=self.config.identity_lock_misses,
+                    usual_min_total=self.config.usual_hours_min_history,
+                    usual_min_share=self.config.usual_hours_min_share,
+                    history_decay=self.config.history_decay,
+                )
+            )
+        except CounterStoreUnavailable:
+            self._fail_closed(now)
+            raise
+        if result.kill_switch_version != self._switch_version:
+            with self._lock:
+                self._switch_checked = None
+            self._check_switches(actor, insurer_id, self._kill_switches())
+        if result.admission is not Admission.ADMITTED:
+            self._rejected(actor, result, now)
+        findings = self._evaluate(baseline, result, now)
+        top, refusal = Step.NONE, Step.NONE
+        for spec, finding in zip(subjects, findings, strict=True):
+            top = max(top, finding.step)
+            self._notices(actor, finding, now)
+            counts = next(c for c in result.subjects if c.key == spec.key)
+            if finding.step >= Step.SLOW and finding.step > counts.level:
+                self._escalate(actor, finding, now)
+            refusal = max(refusal, min(finding.step, _ROLE_CAP[spec.role]), counts.level)
+        if hit and result.beneficiary_practices:
+            self._beneficiary_spread(actor, beneficiary, result.beneficiary_practices, now)
+        self._maybe_sweep(now)
+        if refusal >= Step.STEP_UP:
+            raise self._refusal(actor, Step(refusal))
+        return Verdict(step=top, slowed=refusal == Step.SLOW)
+
+    def follow_up(self, *, practice_id: uuid.UUID, beneficiary_id: uuid.UUID) -> None:
+        """A quote, prior approval or claim followed a check: it is no longer "never followed"."""
+        try:
+            self.store.follow_up(
+                practice_key=_subject_key(SubjectKind.PRACTICE, practice_id), beneficiary=str(beneficiary_id)
+            )
+        except CounterStoreUnavailable:
+            self._fail_closed(self.clock.now())
+            raise
+
+    def step_up_completed(self, actor: Actor) -> None:
+        """The portal user confirmed with a passkey: back to normal, one strike remembered."""
+        now = self.clock.now()
+        kind, ident = actor.subject()
+        keys = [(kind, ident)]
+        if actor.professional_id is not None:
+            keys.append((SubjectKind.PROFESSIONAL, actor.professional_id))
+        for k, i in keys:
+            self.store.ease(subject=_subject_key(k, i), step=int(Step.SLOW), now_ms=to_ms(now))
+        with self.sessions() as session, session.begin():
+            for k, i in keys:
+                service.record_step_up(session, kind=k, subject_id=i, now=now)
+
+    def forget(self, *, kind: SubjectKind, subject_id: uuid.UUID) -> None:
+        """An operator lifted a containment: the subject's level and windows start afresh."""
+        self.store.lift(subject=_subject_key(kind, subject_id), forget_counts=True)
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def _rejected(self, actor: Actor, result: ObservationResult, now: datetime) -> None:
+        cfg = self.config
+        key = _subject_key(*actor.subject())
+        current = {
+            Admission.SLOWED: Step.SLOW,
+            Admission.STEPPED_UP: Step.STEP_UP,
+            Admission.SUSPENDED: Step.SUSPEND,
+            Admission.IDENTITY_LOCKED: Step.NONE,
+        }[result.admission]
+        target = Step.NONE
+        if (
+            result.admission in (Admission.SLOWED, Admission.IDENTITY_LOCKED)
+            and result.rejections >= cfg.rejections_to_step_up
+        ):
+            target = Step.STEP_UP
+        elif result.admission is Admission.STEPPED_UP and result.rejections >= cfg.rejections_to_suspend:
+            target = Step.SUSPEND
+        if target > Step.NONE:
+            threshold = cfg.rejections_to_step_up if target is Step.STEP_UP else cfg.rejections_to_suspend
+            finding = _Finding(key, Role.ACTOR, target, "refused_requests", result.rejections, threshold, ())
+            self._escalate(actor, finding, now)
+            raise self._refusal(actor, target)
+        if result.admission is Admission.IDENTITY_LOCKED:
+            raise IdentityLocked()
+        if result.admission is Admission.SLOWED:
+            raise SlowDown(max(1, math.ceil(result.retry_after_ms / 1000)))
+        raise self._refusal(actor, current)
+
+    def _refusal(self, actor: Actor, step: Step) -> RempartError:
+        if step >= Step.SUSPEND:
+            return AccessSuspended()
+        if actor.channel is KillChannel.PROFESSIONAL_PORTAL:
+            return StepUpRequired()
+        return ChecksRefused(int(self.config.step_up_duration.total_seconds()))
+
+    def _history_scale(self, base: float, ladder: Ladder) -> float:
+        reference = ladder.slow or ladder.notice or ladder.step_up
+        if not base or not reference:
+            return 1.0
+        return min(self.config.history_cap, max(1.0, base * self.config.history_headroom / reference))
+
+    def _evaluate(self, baseline: ProfessionBaseline, result: ObservationResult, now: datetime) -> list[_Finding]:
+        cfg = self.config
+        now_ms = to_ms(now)
+        practice = next((c for c in result.subjects if c.role is Role.PRACTICE), None)
+        s5 = self._history_scale(practice.base_5m, baseline.distinct_5m) if practice else 1.0
+        s1 = self._history_scale(practice.base_1h, baseline.distinct_1h) if practice else 1.0
+        s24 = self._history_scale(practice.base_24h, baseline.distinct_24h) if practice else 1.0
+        fresh = (
+            bool(result.fresh_since_ms)
+            and now_ms - result.fresh_since_ms < cfg.fresh_device_period.total_seconds() * 1000
+        )
+        off = cfg.off_hours_scale if result.off_hours else 1.0
+        findings = []
+        for c in result.subjects:
+            device = cfg.fresh_device_scale if fresh and c.role is Role.ACTOR else 1.0
+            signals: list[tuple[str, float, Ladder, float]] = [
+                ("distinct_5m", c.distinct_5m, baseline.distinct_5m, s5 * device * off),
+                ("distinct_1h", c.distinct_1h, baseline.distinct_1h, s1 * device * off),
+                ("distinct_24h", c.distinct_24h, baseline.distinct_24h, s24 * device),
+                ("off_hours_1h", c.off_hours_1h, cfg.off_hours_1h, 1.0),
+            ]
+            if c.checks_1h and c.misses_1h / c.checks_1h >= cfg.miss_share_min:
+                signals.append(("misses_1h", c.misses_1h, cfg.misses_1h, 1.0))
+            if c.role in (Role.ACTOR, Role.PRACTICE):
+                if c.matured and c.unfollowed / c.matured >= cfg.unfollowed_share_min:
+                    signals.append(("unfollowed", c.unfollowed, baseline.unfollowed, s24))
+                signals.append(("insurers_24h", c.insurers_24h, baseline.insurers_24h, s24))
+            if c.role is Role.ACTOR:
+                signals.append(("locked_identities_1h", c.locked_identities_1h, cfg.locked_identities_1h, 1.0))
+            best = ("", 0.0, 0.0, Step.NONE)
+            notices = []
+            for name, value, ladder, scale in signals:
+                step = ladder.step(value, scale=scale)
+                if step >= Step.NOTICE:
+                    threshold = _threshold(ladder, step) * scale
+                    notices.append((name, float(value), round(threshold, 1)))
+                    if step > best[3]:
+                        best = (name, float(value), round(threshold, 1), step)
+            name, value, threshold, step = best
+            cap = _ROLE_CAP[c.role]
+            step = min(step, cap)
+            if (
+                step >= Step.SLOW
+                and c.peak >= Step.STEP_UP
+                and now_ms - c.peak_at_ms < cfg.strike_memory.total_seconds() * 1000
+                and c.peak + 1 > step
+            ):
+                # Once refused, the next offence within the strike memory goes one step further.
+                step, name = Step(min(c.peak + 1, cap)), name + "_repeat"
+            findings.append(_Finding(c.key, c.role, Step(step), name, value, threshold, tuple(notices)))
+        return findings
+
+    # -- acting ---------------------------------------------------------------------------------
+
+    def _escalate(self, actor: Actor, finding: _Finding, now: datetime) -> None:
+        cfg = self.config
+        step = finding.step
+        until = None
+        if step is Step.SLOW:
+            until = now + cfg.slow_duration
+        elif step is Step.STEP_UP:
+            until = now + cfg.step_up_duration
+        practice_key = _subject_key(SubjectKind.PRACTICE, actor.practice_id) if actor.practice_id else None
+        before, after = self.store.escalate(
+            subject=finding.key,
+            step=int(step),
+            until_ms=to_ms(until) if until else 0,
+            now_ms=to_ms(now),
+            practice_key=practice_key,
+        )
+        if after <= before:
+            return  # another process got there first and recorded it
+        kind, ident = _parse_key(finding.key)
+        level = LEVEL_OF_STEP[step]
+        detail = {"value": finding.value, "threshold": finding.threshold, "channel": actor.channel.value}
+        log.warning(
+            "containment", subject_kind=kind.value, subject_id=str(ident), step=level.value, signal=finding.signal
+        )
+        with self.sessions() as session, session.begin():
+            service.record_step(
+                session,
+                kind=kind,
+                subject_id=ident,
+                practice_id=actor.practice_id,
+                level=level,
+                until=until,
+                signal=finding.signal,
+                detail=detail,
+                now=now,
+            )
+            event = "containment_" + level.value
+            if step is Step.SUSPEND:
+                self.hooks.suspend(session, kind=kind, subject_id=ident, reason=f"detection: {finding.signal}")
+            self.hooks.security_event(session, kind=kind, subject_id=ident, event=event, detail=detail)
+            self.hooks.access_event(session, kind=kind, subject_id=ident, event=event, detail=detail)
+            if step >= Step.STEP_UP:
+                insurers = []
+                if step is Step.SUSPEND:
+                    since = to_ms(now) - DAY_MS
+                    insurers = [uuid.UUID(i) for i in self.store.insurers_seen(subject=finding.key, since_ms=since)]
+                verb = "suspended" if step is Step.SUSPEND else "refused (step-up)"
+                service.raise_alert(
+                    session,
+                    kind=AlertKind.CONTAINMENT,
+                    severity=Severity.HIGH if step is Step.SUSPEND else Severity.MEDIUM,
+                    title=f"{kind.value.capitalize()} {verb}: {finding.signal}",
+                    now=now,
+                    subject_kind=kind,
+                    subject_id=ident,
+                    practice_id=actor.practice_id,
+                    signal=finding.signal,
+                    detail=detail,
+                    insurer_ids=insurers,
+                )
+
+    def _alert_once(self, dedupe: str, **kwargs: Any) -> None:
+        with self._lock:
+            if dedupe in self._raised:
+                return
+            if len(self._raised) > 10_000:
+                self._raised.clear()
+            self._raised.add(dedupe)
+        with self.sessions() as session, session.begin():
+            service.raise_alert(session, dedupe_key=dedupe, **kwargs)
+
+    def _notices(self, actor: Actor, finding: _Finding, now: datetime) -> None:
+        if not finding.notices:
+            return
+        kind, ident = _parse_key(finding.key)
+        day = now.astimezone(self.tz).date().isoformat()
+        for name, value, threshold in finding.notices:
+            self._alert_once(
+                f"signal:{finding.key}:{name}:{day}",
+                kind=AlertKind.SIGNAL,
+                severity=Severity.MEDIUM,
+                title=f"Unusual use by a {kind.value}: {name}",
+                now=now,
+                subject_kind=kind,
+                subject_id=ident,
+                practice_id=actor.practice_id,
+                signal=name,
+                detail={"value": value, "threshold": threshold, "channel": actor.channel.value},
+            )
+
+    def _beneficiary_spread(self, actor: Actor, beneficiary: str, practices: int, now: datetime) -> None:
+        if self.config.beneficiary_practices_24h.step(practices) < Step.NOTICE:
+            return
+        day = now.astimezone(self.tz).date().isoformat()
+        self._alert_once(
+            f"beneficiary:{beneficiary}:{day}",
+            kind=AlertKind.BENEFICIARY_SPREAD,
+            severity=Severity.MEDIUM,
+            title="One beneficiary checked by many practices within a day",
+            now=now,
+            subject_kind=SubjectKind.BENEFICIARY,
+            subject_id=uuid.UUID(beneficiary),
+            practice_id=actor.practice_id,
+            signal="beneficiary_practices_24h",
+            detail={"value": practices, "threshold": self.config.beneficiary_practices_24h.notice},
+        )
+
+    def _fail_closed(self, now: datetime) -> None:
+        """The counter store is unreachable: the caller answers 503; operators get one alert."""
+        with self._lock:
+            last = self._last_fail_alert
+            if last is not None and now - last < _FAIL_ALERT_EVERY:
+                return
+            self._last_fail_alert = now
+        slot = f"{now:%Y%m%d%H}{now.minute // 10}"
+        try:
+            with self.sessions() as session, session.begin():
+                service.record_fail_closed(session, now=now)
+                service.raise_alert(
+                    session,
+                    kind=AlertKind.COUNTER_STORE_UNREACHABLE,
+                    severity=Severity.CRITICAL,
+                    title="Counter store unreachable: professional channels fail closed",
+                    now=now,
+                    subject_kind=SubjectKind.PLATFORM,
+                    signal="counter_store",
+                    dedupe_key=f"store-unreachable:{slot}",
+                )
+        except SQLAlchemyError as exc:
+            log.error("alert_not_stored", error_type=type(exc).__name__)
+
+    # -- insurer-wide and platform-wide ---------------------------------------------------------
+
+    def _maybe_sweep(self, now: datetime) -> None:
+        interval = self.config.sweep_interval
+        with self._lock:
+            if self._last_sweep is not None and now - self._last_sweep < interval:
+                return
+            self._last_sweep = now
+        slot = to_ms(now) // int(interval.total_seconds() * 1000)
+        try:
+            if self.store.claim(name=f"sweep:{slot}"):
+                self.sweep(now)
+        except (CounterStoreUnavailable, SQLAlchemyError) as exc:
+            # The sweep is housekeeping: a rights check does not fail because of it.
+            log.error("sweep_failed", error_type=type(exc).__name__)
+
+    def sweep(self, now: datetime | None = None) -> int:
+        """Compare the last complete hour with the day before, platform-wide and per insurer.
+        Returns the number of alerts raised."""
+        cfg = self.config
+        now = now or self.clock.now()
+        hour = to_ms(now) // HOUR_MS
+        hours = list(range(hour - 25, hour))
+        scopes: list[tuple[str, int]] = [("all", cfg.platform_hourly_floor)]
+        scopes += [(i, cfg.insurer_hourly_floor) for i in self.store.active_insurers(since_ms=to_ms(now) - 2 * HOUR_MS)]
+        raised = 0
+        for scope, floor in scopes:
+            aggs = self.store.aggregates(scope=scope, hours=hours)
+            last, history = aggs[-1], aggs[:-1]
+            reference = max(sum(h.distinct for h in history[-24:]) / 24, history[0].distinct, 1)
+            insurer_ids = [] if scope == "all" else [uuid.UUID(scope)]
+            subject_kind = SubjectKind.PLATFORM if scope == "all" else SubjectKind.INSURER
+            subject_id = None if scope == "all" else uuid.UUID(scope)
+            where = "platform-wide" if scope == "all" else "for one insurer"
+            findings = []
+            if last.distinct >= floor and last.distinct >= cfg.aggregate_growth * reference:
+                findings.append(("aggregate_volume", f"Beneficiaries checked {where} jumped", last.distinct, reference))
+            if last.checks >= cfg.aggregate_min_checks and last.misses / last.checks >= cfg.aggregate_miss_share:
+                findings.append(("aggregate_misses", f"Share of misses {where} is high", last.misses, last.checks))
+            for signal, title, value, against in findings:
+                with self.sessions() as session, session.begin():
+                    alert = service.raise_alert(
+                        session,
+                        kind=AlertKind.AGGREGATE,
+                        severity=Severity.HIGH,
+                        title=title,
+                        now=now,
+                        subject_kind=subject_kind,
+                        subject_id=subject_id,
+                        signal=signal,
+                        detail={"value": value, "reference": round(against, 1), "hour": last.hour},
+                        dedupe_key=f"{signal}:{scope}:{last.hour}",
+                        insurer_ids=insurer_ids,
+                    )
+                raised += alert is not None
+        return raised
+
+
+def _threshold(ladder: Ladder, step: Step) -> float:
+    value = {
+        Step.NOTICE: ladder.notice,
+        Step.SLOW: ladder.slow,
+        Step.STEP_UP: ladder.step_up,
+        Step.SUSPEND: ladder.suspend,
+    }[step]
+    assert value is not None
+    return value

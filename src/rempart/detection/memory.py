@@ -1,0 +1,320 @@
+"""The in-process counter store: the embedded default, exact, for one app process.
+
+It follows the same rules as the Lua script of ``redis_store`` line for line; the engine's tests run
+against both.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import defaultdict
+
+from rempart.detection.store import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    Admission,
+    AggregateHour,
+    Observation,
+    ObservationResult,
+    Role,
+    SubjectCounts,
+)
+
+_SLOW, _STEP_UP, _SUSPEND = 2, 3, 4
+
+
+class _Window:
+    """A sorted-set stand-in: member -> score (ms)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+
+    def add(self, member: str, score: int) -> None:
+        self.items[member] = score
+
+    def trim(self, upto: int) -> None:
+        """Drop members scored at or before ``upto``."""
+        if self.items and min(self.items.values()) <= upto:
+            self.items = {m: s for m, s in self.items.items() if s > upto}
+
+    def after(self, since: int) -> int:
+        return sum(1 for s in self.items.values() if s > since)
+
+    def upto(self, until: int) -> int:
+        return sum(1 for s in self.items.values() if s <= until)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class _Level:
+    __slots__ = ("level", "peak", "peak_at", "rejections", "slow_last", "until")
+
+    def __init__(self) -> None:
+        self.level = 0
+        self.until = 0
+        self.peak = 0
+        self.peak_at = 0
+        self.rejections = 0
+        self.slow_last = 0
+
+    def effective(self, now: int) -> int:
+        return self.level if self.level > 0 and (self.until == 0 or now < self.until) else 0
+
+
+class _History:
+    __slots__ = ("base", "current", "day", "dirty")
+
+    def __init__(self, day: int) -> None:
+        self.day = day
+        self.dirty = False
+        self.current = [0.0, 0.0, 0.0]
+        self.base = [0.0, 0.0, 0.0]
+
+
+class MemoryStore:
+    shared = False
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._levels: dict[str, _Level] = defaultdict(_Level)
+        self._windows: dict[str, _Window] = defaultdict(_Window)
+        self._hours: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self._known: dict[str, set[str]] = defaultdict(set)
+        self._fresh: dict[str, int] = {}
+        self._history: dict[str, _History] = {}
+        self._checked_by: dict[str, dict[str, str]] = defaultdict(dict)
+        self._hll: dict[str, set[str]] = defaultdict(set)
+        self._agg: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self._claims: set[str] = set()
+        self._ks_version = 0
+        self._pepper = secrets.token_bytes(32)
+
+    # -- the observation -----------------------------------------------------------------------
+
+    def observe(self, obs: Observation) -> ObservationResult:
+        with self._lock:
+            return self._observe(obs)
+
+    def _observe(self, obs: Observation) -> ObservationResult:  # noqa: PLR0912, PLR0915 (mirrors the Lua)
+        now = obs.now_ms
+        actor = obs.subjects[0].key
+        counts = [SubjectCounts(key=s.key, role=s.role) for s in obs.subjects]
+        governing, top = "", 0
+        for spec, c in zip(obs.subjects, counts, strict=True):
+            lv = self._levels.get(spec.key)
+            if lv is None:
+                continue
+            c.level, c.peak, c.peak_at_ms = lv.effective(now), lv.peak, lv.peak_at
+            if c.level > top:
+                governing, top = spec.key, c.level
+        result = ObservationResult(admission=Admission.ADMITTED, subjects=counts, kill_switch_version=self._ks_version)
+        me = self._levels[actor]
+        if top >= _SUSPEND:
+            result.admission = Admission.SUSPENDED
+        elif top == _STEP_UP:
+            result.admission = Admission.STEPPED_UP
+        elif top == _SLOW:
+            waited = now - me.slow_last
+            if waited < obs.slow_interval_ms:
+                result.admission = Admission.SLOWED
+                result.retry_after_ms = obs.slow_interval_ms - waited
+            else:
+                me.slow_last = now
+        if result.admission is Admission.ADMITTED and obs.probe:
+            probe = self._windows[f"pm:{actor}:{obs.probe}"]
+            probe.trim(now - HOUR_MS)
+            if len(probe) >= obs.identity_lock_misses:
+                result.admission = Admission.IDENTITY_LOCKED
+                governing = actor
+        if result.admission is not Admission.ADMITTED:
+            me.rejections += 1
+            result.rejections = me.rejections
+            result.governing = governing
+            return result
+
+        practice = next((s.key for s in obs.subjects if s.role is Role.PRACTICE), "")
+        if practice:
+            hours = self._hours[practice]
+            total, bucket = hours[-1], hours[obs.hour_of_week]
+            off = bucket < total * obs.usual_min_share if total >= obs.usual_min_total else obs.default_off_hours
+            hours[obs.hour_of_week] += 1
+            hours[-1] += 1
+        else:
+            off = obs.default_off_hours
+        result.off_hours = off
+
+        for value, attr in ((obs.device, "new_device"), (obs.network, "new_network")):
+            if not value:
+                continue
+            known = self._known[f"{attr}:{actor}"]
+            if value not in known:
+                if known:
+                    setattr(result, attr, True)
+                    self._fresh[actor] = now
+                known.add(value)
+        result.fresh_since_ms = self._fresh.get(actor, 0)
+
+        for spec, c in zip(obs.subjects, counts, strict=True):
+            self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off)
+            if spec.role is Role.PRACTICE:
+                self._history_of(obs, spec.key, c)
+
+        if obs.hit:
+            if practice:
+                self._checked_by[practice][obs.beneficiary] = actor
+            seen_by = self._windows[f"benp:{obs.beneficiary}"]
+            seen_by.add(practice or actor, now)
+            seen_by.trim(now - DAY_MS)
+            result.beneficiary_practices = len(seen_by)
+        hour = now // HOUR_MS
+        for scope in ("all", obs.insurer) if obs.insurer else ("all",):
+            self._hll[f"{scope}:{hour}"].add(obs.beneficiary)
+            agg = self._agg[f"{scope}:{hour}"]
+            agg[0] += 1
+            agg[1] += 0 if obs.hit else 1
+        if obs.insurer:
+            self._windows["activeins"].add(obs.insurer, now)
+        return result
+
+    def _count(self, obs: Observation, key: str, role: Role, grace: int, c: SubjectCounts, *, off: bool) -> None:
+        now = obs.now_ms
+        w = self._windows
+        seen = w[f"seen:{key}"]
+        seen.add(obs.beneficiary, now)
+        seen.trim(now - DAY_MS)
+        c.distinct_5m, c.distinct_1h, c.distinct_24h = (
+            seen.after(now - 5 * MINUTE_MS),
+            seen.after(now - HOUR_MS),
+            len(seen),
+        )
+        checks = w[f"chk:{key}"]
+        checks.add(obs.obs_id, now)
+        checks.trim(now - HOUR_MS)
+        c.checks_1h = len(checks)
+        misses = w[f"mis:{key}"]
+        if not obs.hit:
+            misses.add(obs.obs_id, now)
+        misses.trim(now - HOUR_MS)
+        c.misses_1h = len(misses)
+        if role in (Role.ACTOR, Role.PRACTICE):
+            pending = w[f"pend:{key}"]
+            if obs.hit:
+                pending.add(obs.beneficiary, now)
+            pending.trim(now - DAY_MS)
+            c.unfollowed, c.matured = pending.upto(now - grace), seen.upto(now - grace)
+            insurers = w[f"ins:{key}"]
+            if obs.hit and obs.insurer:
+                insurers.add(obs.insurer, now)
+            insurers.trim(now - DAY_MS)
+            c.insurers_24h = len(insurers)
+        if role is Role.ACTOR:
+            locked = w[f"locked:{key}"]
+            if not obs.hit and obs.probe:
+                probe = w[f"pm:{key}:{obs.probe}"]
+                probe.add(obs.obs_id, now)
+                if len(probe) >= obs.identity_lock_misses:
+                    locked.add(obs.probe, now)
+            locked.trim(now - HOUR_MS)
+            c.locked_identities_1h = len(locked)
+        off_window = w[f"off:{key}"]
+        if off:
+            off_window.add(obs.obs_id, now)
+        off_window.trim(now - HOUR_MS)
+        c.off_hours_1h = len(off_window)
+
+    def _history_of(self, obs: Observation, key: str, c: SubjectCounts) -> None:
+        h = self._history.get(key)
+        if h is None:
+            h = self._history[key] = _History(obs.day)
+        if h.day != obs.day:
+            h.base = [
+                max(b * obs.history_decay, 0.0 if h.dirty else cur) for b, cur in zip(h.base, h.current, strict=True)
+            ]
+            h.current, h.dirty, h.day = [0.0, 0.0, 0.0], False, obs.day
+        h.current = [
+            max(cur, float(v)) for cur, v in zip(h.current, (c.distinct_5m, c.distinct_1h, c.distinct_24h), strict=True)
+        ]
+        c.base_5m, c.base_1h, c.base_24h = h.base
+
+    # -- the rest of the protocol --------------------------------------------------------------
+
+    def follow_up(self, *, practice_key: str, beneficiary: str) -> None:
+        with self._lock:
+            self._windows[f"pend:{practice_key}"].items.pop(beneficiary, None)
+            actor = self._checked_by[practice_key].pop(beneficiary, None)
+            if actor:
+                self._windows[f"pend:{actor}"].items.pop(beneficiary, None)
+
+    def escalate(
+        self, *, subject: str, step: int, until_ms: int, now_ms: int, practice_key: str | None
+    ) -> tuple[int, int]:
+        with self._lock:
+            lv = self._levels[subject]
+            before = lv.effective(now_ms)
+            if step <= before:
+                return before, before
+            lv.level, lv.until, lv.rejections = step, until_ms, 0
+            lv.peak = max(lv.peak if lv.peak_at > now_ms - DAY_MS else 0, step)
+            lv.peak_at = now_ms
+            if step == _SLOW:
+                lv.slow_last = now_ms
+            if practice_key and practice_key in self._history:
+                self._history[practice_key].dirty = True
+            return before, step
+
+    def ease(self, *, subject: str, step: int, now_ms: int) -> None:
+        with self._lock:
+            lv = self._levels[subject]
+            lv.level, lv.until, lv.rejections, lv.peak, lv.peak_at = 0, 0, 0, step, now_ms
+
+    def lift(self, *, subject: str, forget_counts: bool) -> None:
+        with self._lock:
+            self._levels.pop(subject, None)
+            if forget_counts:
+                for prefix in ("seen", "chk", "mis", "pend", "ins", "locked", "off"):
+                    self._windows.pop(f"{prefix}:{subject}", None)
+
+    def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:
+        with self._lock:
+            return sorted(m for m, s in self._windows[f"ins:{subject}"].items.items() if s > since_ms)
+
+    def kill_switch_version(self) -> int:
+        return self._ks_version
+
+    def bump_kill_switch_version(self) -> int:
+        with self._lock:
+            self._ks_version += 1
+            return self._ks_version
+
+    def aggregates(self, *, scope: str, hours: list[int]) -> list[AggregateHour]:
+        with self._lock:
+            out = []
+            for hour in hours:
+                checks, misses = self._agg.get(f"{scope}:{hour}", [0, 0])
+                out.append(AggregateHour(hour, len(self._hll.get(f"{scope}:{hour}", ())), checks, misses))
+            return out
+
+    def active_insurers(self, *, since_ms: int) -> list[str]:
+        with self._lock:
+            return sorted(m for m, s in self._windows["activeins"].items.items() if s > since_ms)
+
+    def claim(self, *, name: str) -> bool:
+        with self._lock:
+            if name in self._claims:
+                return False
+            self._claims.add(name)
+            return True
+
+    def pepper(self) -> bytes:
+        return self._pepper
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,471 @@
+"""The Redis counter store: one truth for every app process.
+
+Each observation is one ``EVALSHA`` of ``_OBSERVE``: containment levels, admission, every sliding
+window (sorted sets scored by the engine's clock), the practice's usual hours and history, the
+insurer-wide and platform-wide HyperLogLogs, and the kill-switch version, in one round trip and
+atomically, so that three processes see one sequence of events. Any Redis error fails closed
+(``CounterStoreUnavailable``, a 503 on the professional channels).
+
+Key expiry is in real time and only collects garbage; windows are trimmed by score.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from rempart.detection.store import (
+    Admission,
+    AggregateHour,
+    CounterStoreUnavailable,
+    Observation,
+    ObservationResult,
+    Role,
+    SubjectCounts,
+)
+from rempart.logs import get_logger
+
+log = get_logger("rempart.detection.store")
+
+_OBSERVE = r"""
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+local obs_id, hit, ben, probe = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6]
+local insurer, device, network, how = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local day, default_off = tonumber(ARGV[11]), ARGV[12] == '1'
+local slow_interval, lock_misses = tonumber(ARGV[13]), tonumber(ARGV[14])
+local usual_min_total, usual_min_share = tonumber(ARGV[15]), tonumber(ARGV[16])
+local decay, n = tonumber(ARGV[17]), tonumber(ARGV[18])
+local MIN, HOUR, DAY = 60000, 3600000, 86400000
+local KEEP_HOUR, KEEP_DAY, KEEP_LONG = 7200000, 93600000, 7776000000
+
+local subj, role, grace = {}, {}, {}
+for i = 1, n do
+  local b = 18 + 3 * (i - 1)
+  subj[i], role[i], grace[i] = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
+end
+local actor = subj[1]
+local alvl = P .. 'lvl:' .. actor
+
+local lv, pk, pka = {}, {}, {}
+local top, gov = 0, ''
+for i = 1, n do
+  local h = redis.call('HMGET', P .. 'lvl:' .. subj[i], 'lvl', 'until', 'peak', 'peak_at')
+  local l, u = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+  if l > 0 and (u == 0 or now < u) then lv[i] = l else lv[i] = 0 end
+  pk[i], pka[i] = tonumber(h[3]) or 0, tonumber(h[4]) or 0
+  if lv[i] > top then top, gov = lv[i], subj[i] end
+end
+local ks = tonumber(redis.call('GET', P .. 'ks') or '0')
+
+local adm, retry = 'admitted', 0
+if top >= 4 then
+  adm = 'suspended'
+elseif top == 3 then
+  adm = 'stepped_up'
+elseif top == 2 then
+  local last = tonumber(redis.call('HGET', alvl, 'slow_last') or '0')
+  if now - last < slow_interval then
+    adm, retry = 'slowed', slow_interval - (now - last)
+  else
+    redis.call('HSET', alvl, 'slow_last', now)
+    redis.call('PEXPIRE', alvl, KEEP_LONG)
+  end
+end
+if adm == 'admitted' and probe ~= '' then
+  local pmk = P .. 'pm:' .. actor .. ':' .. probe
+  redis.call('ZREMRANGEBYSCORE', pmk, '-inf', now - HOUR)
+  if redis.call('ZCARD', pmk) >= lock_misses then adm, gov = 'identity_locked', actor end
+end
+if adm ~= 'admitted' then
+  local rej = redis.call('HINCRBY', alvl, 'rej', 1)
+  redis.call('PEXPIRE', alvl, KEEP_LONG)
+  local out = {adm, retry, rej, gov, 0, 0, 0, 0, 0, ks}
+  for i = 1, n do
+    for _, v in ipairs({lv[i], pk[i], pka[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '0', '0', '0'}) do
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
+local practice = ''
+for i = 1, n do if role[i] == 'P' then practice = subj[i] end end
+local off = default_off
+if practice ~= '' then
+  local hk = P .. 'hours:' .. practice
+  local hv = redis.call('HMGET', hk, 't', how)
+  local total, bucket = tonumber(hv[1]) or 0, tonumber(hv[2]) or 0
+  if total >= usual_min_total then off = bucket < total * usual_min_share end
+  redis.call('HINCRBY', hk, how, 1)
+  redis.call('HINCRBY', hk, 't', 1)
+  redis.call('PEXPIRE', hk, KEEP_LONG)
+end
+
+local fk = P .. 'fresh:' .. actor
+local function first_seen(kind, value)
+  if value == '' then return 0 end
+  local k = P .. kind .. ':' .. actor
+  if redis.call('SISMEMBER', k, value) == 1 then return 0 end
+  local before = redis.call('SCARD', k)
+  redis.call('SADD', k, value)
+  redis.call('PEXPIRE', k, KEEP_LONG)
+  if before > 0 then
+    redis.call('SET', fk, now, 'PX', KEEP_LONG)
+    return 1
+  end
+  return 0
+end
+local newdev = first_seen('dev', device)
+local newnet = first_seen('net', network)
+local fresh = tonumber(redis.call('GET', fk) or '0')
+
+local rows = {}
+for i = 1, n do
+  local s, r = subj[i], role[i]
+  local seen = P .. 'seen:' .. s
+  redis.call('ZADD', seen, now, ben)
+  redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - DAY)
+  redis.call('PEXPIRE', seen, KEEP_DAY)
+  local d5 = redis.call('ZCOUNT', seen, '(' .. (now - 5 * MIN), '+inf')
+  local d1 = redis.call('ZCOUNT', seen, '(' .. (now - HOUR), '+inf')
+  local d24 = redis.call('ZCARD', seen)
+  local chk = P .. 'chk:' .. s
+  redis.call('ZADD', chk, now, obs_id)
+  redis.call('ZREMRANGEBYSCORE', chk, '-inf', now - HOUR)
+  redis.call('PEXPIRE', chk, KEEP_HOUR)
+  local checks = redis.call('ZCARD', chk)
+  local mis = P .. 'mis:' .. s
+  if not hit then
+    redis.call('ZADD', mis, now, obs_id)
+    redis.call('PEXPIRE', mis, KEEP_HOUR)
+  end
+  redis.call('ZREMRANGEBYSCORE', mis, '-inf', now - HOUR)
+  local misses = redis.call('ZCARD', mis)
+  local unf, mat, ins, locked = 0, 0, 0, 0
+  if r == 'A' or r == 'P' then
+    local pend = P .. 'pend:' .. s
+    if hit then
+      redis.call('ZADD', pend, now, ben)
+      redis.call('PEXPIRE', pend, KEEP_DAY)
+    end
+    redis.call('ZREMRANGEBYSCORE', pend, '-inf', now - DAY)
+    unf = redis.call('ZCOUNT', pend, '-inf', now - grace[i])
+    mat = redis.call('ZCOUNT', seen, '-inf', now - grace[i])
+    local ik = P .. 'ins:' .. s
+    if hit and insurer ~= '' then
+      redis.call('ZADD', ik, now, insurer)
+      redis.call('PEXPIRE', ik, KEEP_DAY)
+    end
+    redis.call('ZREMRANGEBYSCORE', ik, '-inf', now - DAY)
+    ins = redis.call('ZCARD', ik)
+  end
+  if r == 'A' then
+    local lk = P .. 'locked:' .. s
+    if (not hit) and probe ~= '' then
+      local pmk = P .. 'pm:' .. s .. ':' .. probe
+      redis.call('ZADD', pmk, now, obs_id)
+      redis.call('PEXPIRE', pmk, KEEP_HOUR)
+      if redis.call('ZCARD', pmk) >= lock_misses then
+        redis.call('ZADD', lk, now, probe)
+        redis.call('PEXPIRE', lk, KEEP_HOUR)
+      end
+    end
+    redis.call('ZREMRANGEBYSCORE', lk, '-inf', now - HOUR)
+    locked = redis.call('ZCARD', lk)
+  end
+  local ok = P .. 'off:' .. s
+  if off then
+    redis.call('ZADD', ok, now, obs_id)
+    redis.call('PEXPIRE', ok, KEEP_HOUR)
+  end
+  redis.call('ZREMRANGEBYSCORE', ok, '-inf', now - HOUR)
+  local offc = redis.call('ZCARD', ok)
+  local b5, b1, b24 = 0, 0, 0
+  if r == 'P' then
+    local hk = P .. 'hist:' .. s
+    local h = redis.call('HMGET', hk, 'day', 'dirty', 'c5', 'c1', 'c24', 'b5', 'b1', 'b24')
+    local hday = tonumber(h[1]) or day
+    local c5, c1, c24 = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+    b5, b1, b24 = tonumber(h[6]) or 0, tonumber(h[7]) or 0, tonumber(h[8]) or 0
+    if hday ~= day then
+      local clean = h[2] ~= '1'
+      b5 = math.max(b5 * decay, clean and c5 or 0)
+      b1 = math.max(b1 * decay, clean and c1 or 0)
+      b24 = math.max(b24 * decay, clean and c24 or 0)
+      c5, c1, c24 = 0, 0, 0
+    end
+    c5, c1, c24 = math.max(c5, d5), math.max(c1, d1), math.max(c24, d24)
+    redis.call('HSET', hk, 'day', day, 'dirty', (hday ~= day) and '0' or (h[2] or '0'),
+      'c5', c5, 'c1', c1, 'c24', c24, 'b5', tostring(b5), 'b1', tostring(b1), 'b24', tostring(b24))
+    redis.call('PEXPIRE', hk, KEEP_LONG)
+  end
+  rows[i] = {lv[i], pk[i], pka[i], d5, d1, d24, checks, misses, unf, mat, ins, locked, offc,
+    tostring(b5), tostring(b1), tostring(b24)}
+end
+
+local benp = 0
+if hit then
+  if practice ~= '' then
+    redis.call('HSET', P .. 'pby:' .. practice, ben, actor)
+    redis.call('PEXPIRE', P .. 'pby:' .. practice, KEEP_DAY)
+  end
+  local bk = P .. 'benp:' .. ben
+  if practice ~= '' then redis.call('ZADD', bk, now, practice) else redis.call('ZADD', bk, now, actor) end
+  redis.call('ZREMRANGEBYSCORE', bk, '-inf', now - DAY)
+  redis.call('PEXPIRE', bk, KEEP_DAY)
+  benp = redis.call('ZCARD', bk)
+end
+local hour = math.floor(now / HOUR)
+local scopes = {'all'}
+if insurer ~= '' then scopes[2] = insurer end
+for _, sc in ipairs(scopes) do
+  local ak = P .. 'agg:' .. sc .. ':' .. hour
+  redis.call('PFADD', ak .. ':d', ben)
+  redis.call('PEXPIRE', ak .. ':d', 2 * KEEP_DAY)
+  redis.call('HINCRBY', ak, 'c', 1)
+  if not hit then redis.call('HINCRBY', ak, 'm', 1) end
+  redis.call('PEXPIRE', ak, 2 * KEEP_DAY)
+end
+if insurer ~= '' then
+  redis.call('ZADD', P .. 'activeins', now, insurer)
+  redis.call('ZREMRANGEBYSCORE', P .. 'activeins', '-inf', now - DAY)
+end
+
+local out = {adm, 0, 0, '', newdev, newnet, fresh, off and 1 or 0, benp, ks}
+for i = 1, n do
+  for _, v in ipairs(rows[i]) do out[#out + 1] = v end
+end
+return out
+"""
+
+_ESCALATE = r"""
+local P, subject = ARGV[1], ARGV[2]
+local step, until_ms, now, practice = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local k = P .. 'lvl:' .. subject
+local h = redis.call('HMGET', k, 'lvl', 'until', 'peak', 'peak_at')
+local l, u = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+local before = 0
+if l > 0 and (u == 0 or now < u) then before = l end
+if step <= before then return {before, before} end
+local peak, peak_at = tonumber(h[3]) or 0, tonumber(h[4]) or 0
+if peak_at <= now - 86400000 then peak = 0 end
+redis.call('HSET', k, 'lvl', step, 'until', until_ms, 'rej', 0, 'peak', math.max(peak, step), 'peak_at', now)
+if step == 2 then redis.call('HSET', k, 'slow_last', now) end
+redis.call('PEXPIRE', k, 7776000000)
+if practice ~= '' and redis.call('EXISTS', P .. 'hist:' .. practice) == 1 then
+  redis.call('HSET', P .. 'hist:' .. practice, 'dirty', '1')
+end
+return {before, step}
+"""
+
+_FOLLOW_UP = r"""
+local P, practice, ben = ARGV[1], ARGV[2], ARGV[3]
+redis.call('ZREM', P .. 'pend:' .. practice, ben)
+local actor = redis.call('HGET', P .. 'pby:' .. practice, ben)
+if actor then
+  redis.call('ZREM', P .. 'pend:' .. actor, ben)
+  redis.call('HDEL', P .. 'pby:' .. practice, ben)
+end
+return 1
+"""
+
+_PER_SUBJECT = 16
+_HEAD = 10
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisStore:
+    shared = True
+
+    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._observe: Script = client.register_script(_OBSERVE)
+        self._escalate: Script = client.register_script(_ESCALATE)
+        self._follow_up: Script = client.register_script(_FOLLOW_UP)
+        self._pepper: bytes | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str, timeout: float = 0.5) -> RedisStore:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, prefix=prefix)
+
+    def _fail(self, exc: redis.RedisError) -> CounterStoreUnavailable:
+        log.error("counter_store_unreachable", error_type=type(exc).__name__)
+        return CounterStoreUnavailable()
+
+    def observe(self, obs: Observation) -> ObservationResult:
+        args: list[Any] = [
+            self.prefix,
+            obs.now_ms,
+            obs.obs_id,
+            "1" if obs.hit else "0",
+            obs.beneficiary,
+            obs.probe,
+            obs.insurer,
+            obs.device,
+            obs.network,
+            obs.hour_of_week,
+            obs.day,
+            "1" if obs.default_off_hours else "0",
+            obs.slow_interval_ms,
+            obs.identity_lock_misses,
+            obs.usual_min_total,
+            repr(obs.usual_min_share),
+            repr(obs.history_decay),
+            len(obs.subjects),
+        ]
+        for spec in obs.subjects:
+            args += [spec.key, spec.role.value, spec.grace_ms]
+        try:
+            raw = self._observe(args=args)
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+        result = ObservationResult(
+            admission=Admission(_s(raw[0])),
+            retry_after_ms=int(raw[1]),
+            rejections=int(raw[2]),
+            governing=_s(raw[3]),
+            new_device=bool(int(raw[4])),
+            new_network=bool(int(raw[5])),
+            fresh_since_ms=int(raw[6]),
+            off_hours=bool(int(raw[7])),
+            beneficiary_practices=int(raw[8]),
+            kill_switch_version=int(raw[9]),
+        )
+        for i, spec in enumerate(obs.subjects):
+            row = raw[_HEAD + i * _PER_SUBJECT : _HEAD + (i + 1) * _PER_SUBJECT]
+            n = [int(v) for v in row[:13]]
+            result.subjects.append(
+                SubjectCounts(
+                    key=spec.key,
+                    role=Role(spec.role),
+                    level=n[0],
+                    peak=n[1],
+                    peak_at_ms=n[2],
+                    distinct_5m=n[3],
+                    distinct_1h=n[4],
+                    distinct_24h=n[5],
+                    checks_1h=n[6],
+                    misses_1h=n[7],
+                    unfollowed=n[8],
+                    matured=n[9],
+                    insurers_24h=n[10],
+                    locked_identities_1h=n[11],
+                    off_hours_1h=n[12],
+                    base_5m=float(_s(row[13])),
+                    base_1h=float(_s(row[14])),
+                    base_24h=float(_s(row[15])),
+                )
+            )
+        return result
+
+    def follow_up(self, *, practice_key: str, beneficiary: str) -> None:
+        try:
+            self._follow_up(args=[self.prefix, practice_key, beneficiary])
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+
+    def escalate(
+        self, *, subject: str, step: int, until_ms: int, now_ms: int, practice_key: str | None
+    ) -> tuple[int, int]:
+        try:
+            before, after = self._escalate(args=[self.prefix, subject, step, until_ms, now_ms, practice_key or ""])
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+        return int(before), int(after)
+
+    def ease(self, *, subject: str, step: int, now_ms: int) -> None:
+        try:
+            self.client.hset(
+                f"{self.prefix}lvl:{subject}",
+                mapping={"lvl": 0, "until": 0, "rej": 0, "peak": step, "peak_at": now_ms},
+            )
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+
+    def lift(self, *, subject: str, forget_counts: bool) -> None:
+        keys = [f"{self.prefix}lvl:{subject}"]
+        if forget_counts:
+            keys += [f"{self.prefix}{p}:{subject}" for p in ("seen", "chk", "mis", "pend", "ins", "locked", "off")]
+        try:
+            self.client.delete(*keys)
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+
+    def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:
+        try:
+            members = self.client.zrangebyscore(f"{self.prefix}ins:{subject}", f"({since_ms}", "+inf")
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+        return sorted(_s(m) for m in members)
+
+    def kill_switch_version(self) -> int:
+        try:
+            value = self.client.get(f"{self.prefix}ks")
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+        return int(value) if value is not None else 0
+
+    def bump_kill_switch_version(self) -> int:
+        try:
+            return int(self.client.incr(f"{self.prefix}ks"))
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+
+    def aggregates(self, *, scope: str, hours: list[int]) -> list[AggregateHour]:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for hour in hours:
+                key = f"{self.prefix}agg:{scope}:{hour}"
+                pipe.pfcount(f"{key}:d")
+                pipe.hmget(key, ["c", "m"])
+            raw = pipe.execute()
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+        out = []
+        for i, hour in enumerate(hours):
+            distinct, (checks, misses) = raw[2 * i], raw[2 * i + 1]
+            out.append(AggregateHour(hour, int(distinct), int(checks or 0), int(misses or 0)))
+        return out
+
+    def active_insurers(self, *, since_ms: int) -> list[str]:
+        try:
+            members = self.client.zrangebyscore(f"{self.prefix}activeins", f"({since_ms}", "+inf")
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+        return sorted(_s(m) for m in members)
+
+    def claim(self, *, name: str) -> bool:
+        try:
+            return bool(self.client.set(f"{self.prefix}claim:{name}", b"1", nx=True, px=3_600_000))
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+
+    def pepper(self) -> bytes:
+        if self._pepper is None:
+            key = f"{self.prefix}pepper"
+            try:
+                self.client.set(key, secrets.token_bytes(32), nx=True)
+                value = self.client.get(key)
+            except redis.RedisError as exc:
+                raise self._fail(exc) from None
+            assert isinstance(value, bytes)
+            self._pepper = value
+        return self._pepper
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise self._fail(exc) from None
+
+    def close(self) -> None:
+        self.client.close()

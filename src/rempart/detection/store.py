@@ -1,0 +1,163 @@
+"""The counter store: sliding windows and containment levels shared by every app process.
+
+One observation is one call (one Redis round trip): it reads the containment levels of the
+subjects, admits or rejects the request, records it and returns the counts the engine turns into
+signals. Two implementations hold the same behaviour: ``RedisStore`` (one truth for every process)
+and ``MemoryStore`` (the embedded default, one process).
+
+Times are milliseconds from the engine's clock, never the store's own, so that a test can simulate
+a day. Nothing here holds personal data: beneficiaries are pseudonymous ids and probed identities
+are keyed digests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from rempart.errors import ServiceUnavailable
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+class CounterStoreUnavailable(ServiceUnavailable):
+    slug = "counter-store-unavailable"
+    title = "Checks are paused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Rights checks are paused because the platform cannot verify usage right now. "
+            "Use the beneficiary's signed offline attestation or try again in a few minutes.",
+            extra={"offline_attestation": True, "attestation_keys": "/.well-known/rempart/attestation-keys"},
+        )
+
+
+class Role(StrEnum):
+    ACTOR = "A"  # the account (portal) or API client making the request
+    PROFESSIONAL = "R"  # the acting professional (RPPS)
+    PRACTICE = "P"
+
+
+class Admission(StrEnum):
+    ADMITTED = "admitted"
+    SLOWED = "slowed"  # at the slow step, before the interval has passed
+    STEPPED_UP = "stepped_up"  # at the step-up / refusal step
+    SUSPENDED = "suspended"
+    IDENTITY_LOCKED = "identity_locked"  # too many misses on this card and NIR
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    key: str  # "<kind>:<uuid>", e.g. "client:…"
+    role: Role
+    grace_ms: int  # follow-up grace of the practice's profession
+
+
+@dataclass(frozen=True)
+class Observation:
+    now_ms: int
+    obs_id: str
+    hit: bool
+    beneficiary: str  # beneficiary id on a hit; digest of the attempted identity on a miss
+    probe: str  # digest of card and NIR (no date of birth), "" when unknown
+    insurer: str  # insurer id when known, else ""
+    device: str
+    network: str
+    hour_of_week: int  # local time, Monday 00h = 0
+    day: int  # local day number, for the practice's daily history
+    default_off_hours: bool  # out of the profession's opening hours
+    subjects: tuple[SubjectSpec, ...]  # actor first
+    slow_interval_ms: int
+    identity_lock_misses: int
+    usual_min_total: int
+    usual_min_share: float
+    history_decay: float
+
+
+@dataclass
+class SubjectCounts:
+    key: str
+    role: Role
+    level: int = 0  # effective containment step before this observation
+    peak: int = 0
+    peak_at_ms: int = 0
+    distinct_5m: int = 0
+    distinct_1h: int = 0
+    distinct_24h: int = 0
+    checks_1h: int = 0
+    misses_1h: int = 0
+    unfollowed: int = 0
+    matured: int = 0  # checks older than the follow-up grace, within 24 h
+    insurers_24h: int = 0
+    locked_identities_1h: int = 0
+    off_hours_1h: int = 0
+    # The practice's learned daily peaks (practice subject only).
+    base_5m: float = 0.0
+    base_1h: float = 0.0
+    base_24h: float = 0.0
+
+
+@dataclass
+class ObservationResult:
+    admission: Admission
+    retry_after_ms: int = 0
+    rejections: int = 0
+    governing: str = ""  # subject whose level decided a rejection
+    subjects: list[SubjectCounts] = field(default_factory=list)
+    new_device: bool = False
+    new_network: bool = False
+    fresh_since_ms: int = 0  # when the actor last showed a new device or network (0 = never)
+    off_hours: bool = False
+    beneficiary_practices: int = 0
+    kill_switch_version: int = 0
+
+
+@dataclass(frozen=True)
+class AggregateHour:
+    hour: int
+    distinct: int
+    checks: int
+    misses: int
+
+
+class CounterStore(Protocol):
+    shared: bool  # True when every app process sees the same counters
+
+    def observe(self, obs: Observation) -> ObservationResult: ...
+
+    def follow_up(self, *, practice_key: str, beneficiary: str) -> None: ...
+
+    def escalate(
+        self, *, subject: str, step: int, until_ms: int, now_ms: int, practice_key: str | None
+    ) -> tuple[int, int]:
+        """Raise ``subject`` to ``step`` unless it is already there; returns (before, after)."""
+        ...
+
+    def lift(self, *, subject: str, forget_counts: bool) -> None: ...
+
+    def ease(self, *, subject: str, step: int, now_ms: int) -> None:
+        """Lower the subject to ``step`` (after a passkey step-up) and remember a strike at it."""
+        ...
+
+    def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]: ...
+
+    def kill_switch_version(self) -> int: ...
+
+    def bump_kill_switch_version(self) -> int: ...
+
+    def aggregates(self, *, scope: str, hours: list[int]) -> list[AggregateHour]: ...
+
+    def active_insurers(self, *, since_ms: int) -> list[str]: ...
+
+    def claim(self, *, name: str) -> bool:
+        """True for exactly one caller per ``name`` (one process runs each periodic sweep)."""
+        ...
+
+    def pepper(self) -> bytes: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...

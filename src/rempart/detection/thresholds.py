@@ -1,0 +1,276 @@
+"""Every threshold of detection in one place, readable by a security operator.
+
+A signal's ``Ladder`` says at which value each step of containment is reached; ``None`` means the
+signal never takes that step by itself. Volume thresholds depend on the profession (a pharmacy
+checks hundreds of patients a day, an optician tens) and grow with a practice's own clean history,
+up to a cap, so that a busy pharmacy is not slowed down on an ordinary day while a new practice
+starts from defaults it can live with.
+
+The steps, in order (``Step``):
+  notice   an alert for the security operators, nothing else;
+  slow     one check every ``slow_interval`` (429 with Retry-After);
+  step_up  portal: passkey re-authentication; API: checks refused for ``step_up_duration``;
+  suspend  the account or client is suspended, all its sessions and tokens revoked, an alert is
+           raised to the security operators and to the insurers whose members were checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import IntEnum
+from types import MappingProxyType
+
+
+class Step(IntEnum):
+    NONE = 0
+    NOTICE = 1
+    SLOW = 2
+    STEP_UP = 3
+    SUSPEND = 4
+
+
+@dataclass(frozen=True)
+class Ladder:
+    notice: float | None = None
+    slow: float | None = None
+    step_up: float | None = None
+    suspend: float | None = None
+
+    def step(self, value: float, *, scale: float = 1.0) -> Step:
+        """The highest step whose threshold (times ``scale``) ``value`` reaches."""
+        reached = Step.NONE
+        for step, threshold in (
+            (Step.NOTICE, self.notice),
+            (Step.SLOW, self.slow),
+            (Step.STEP_UP, self.step_up),
+            (Step.SUSPEND, self.suspend),
+        ):
+            if threshold is not None and value >= max(1.0, threshold * scale):
+                reached = step
+        return reached
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """Local hours a new practice of this profession is expected to work (before it has history)."""
+
+    start_hour: int = 8
+    end_hour: int = 20  # exclusive
+    days: frozenset[int] = frozenset(range(6))  # Monday=0 … Saturday=5
+
+    def is_open(self, weekday: int, hour: int) -> bool:
+        return weekday in self.days and self.start_hour <= hour < self.end_hour
+
+
+ALWAYS_OPEN = OpeningHours(start_hour=0, end_hour=24, days=frozenset(range(7)))
+
+
+@dataclass(frozen=True)
+class ProfessionBaseline:
+    """Distinct beneficiaries checked by one practice (or one of its accounts or clients)."""
+
+    distinct_5m: Ladder
+    distinct_1h: Ladder
+    distinct_24h: Ladder
+    # Checks older than ``follow_up_grace`` not followed by a quote, an approval or a claim (24 h),
+    # counted only when they are at least ``DetectionConfig.unfollowed_share_min`` of the checks.
+    unfollowed: Ladder
+    follow_up_grace: timedelta
+    insurers_24h: Ladder
+    opening: OpeningHours = OpeningHours()
+
+
+def _baseline(
+    *,
+    burst: tuple[int, int, int],
+    hour: tuple[int, int, int, int],
+    day: tuple[int, int, int, int],
+    unfollowed: tuple[int, int, int],
+    grace: timedelta,
+    insurers: int,
+    opening: OpeningHours = OpeningHours(),
+) -> ProfessionBaseline:
+    """Thresholds as (slow, step_up, suspend) for 5 minutes, (notice, slow, step_up, suspend) for an
+    hour and a day, (notice, slow, step_up) for unfollowed checks."""
+    return ProfessionBaseline(
+        distinct_5m=Ladder(slow=burst[0], step_up=burst[1], suspend=burst[2]),
+        distinct_1h=Ladder(notice=hour[0], slow=hour[1], step_up=hour[2], suspend=hour[3]),
+        distinct_24h=Ladder(notice=day[0], slow=day[1], step_up=day[2], suspend=day[3]),
+        unfollowed=Ladder(notice=unfollowed[0], slow=unfollowed[1], step_up=unfollowed[2]),
+        follow_up_grace=grace,
+        insurers_24h=Ladder(notice=insurers),
+        opening=opening,
+    )
+
+
+_PHYSICIAN = _baseline(
+    burst=(5, 8, 12),
+    hour=(15, 20, 30, 45),
+    day=(60, 90, 120, 180),
+    unfollowed=(10, 20, 30),
+    grace=timedelta(hours=1),
+    insurers=40,
+)
+
+# Keys are ``rempart.professionals.models.Profession`` values.
+PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
+    {
+        # A pharmacy bills right after the check, at the counter; several counters at once.
+        "pharmacist": _baseline(
+            burst=(15, 20, 30),
+            hour=(60, 90, 120, 180),
+            day=(400, 600, 800, 1000),
+            unfollowed=(15, 40, 60),
+            grace=timedelta(minutes=15),
+            insurers=150,
+        ),
+        "optician": _baseline(
+            burst=(5, 8, 12),
+            hour=(10, 15, 20, 30),
+            day=(40, 60, 80, 120),
+            unfollowed=(8, 15, 25),
+            grace=timedelta(hours=2),
+            insurers=30,
+        ),
+        "audioprosthetist": _baseline(
+            burst=(4, 6, 10),
+            hour=(8, 12, 16, 25),
+            day=(25, 40, 60, 90),
+            unfollowed=(6, 12, 20),
+            grace=timedelta(hours=2),
+            insurers=20,
+        ),
+        "dentist": _baseline(
+            burst=(5, 8, 12),
+            hour=(12, 18, 25, 40),
+            day=(50, 70, 90, 130),
+            unfollowed=(8, 15, 25),
+            grace=timedelta(hours=2),
+            insurers=30,
+        ),
+        "physician": _PHYSICIAN,
+        "midwife": _PHYSICIAN,
+        "nurse": _baseline(
+            burst=(5, 8, 12),
+            hour=(15, 20, 30, 45),
+            day=(60, 80, 100, 150),
+            unfollowed=(10, 20, 30),
+            grace=timedelta(hours=2),
+            insurers=40,
+            opening=OpeningHours(start_hour=6, end_hour=22, days=frozenset(range(7))),
+        ),
+        "physiotherapist": _baseline(
+            burst=(5, 8, 12),
+            hour=(10, 15, 20, 30),
+            day=(40, 60, 80, 120),
+            unfollowed=(8, 15, 25),
+            grace=timedelta(hours=2),
+            insurers=30,
+        ),
+        "lab": _baseline(
+            burst=(12, 16, 25),
+            hour=(50, 80, 100, 150),
+            day=(300, 450, 600, 800),
+            unfollowed=(20, 40, 60),
+            grace=timedelta(hours=2),
+            insurers=120,
+        ),
+        "radiology": _baseline(
+            burst=(8, 12, 18),
+            hour=(30, 45, 60, 90),
+            day=(150, 220, 300, 400),
+            unfollowed=(15, 30, 45),
+            grace=timedelta(hours=2),
+            insurers=80,
+        ),
+        # Hospitals and ambulances work day and night and bill later.
+        "hospital": _baseline(
+            burst=(20, 30, 45),
+            hour=(100, 150, 200, 300),
+            day=(800, 1200, 1600, 2000),
+            unfollowed=(100, 200, 300),
+            grace=timedelta(hours=24),
+            insurers=200,
+            opening=ALWAYS_OPEN,
+        ),
+        "transport": _baseline(
+            burst=(4, 6, 10),
+            hour=(8, 12, 16, 25),
+            day=(40, 60, 80, 120),
+            unfollowed=(10, 20, 30),
+            grace=timedelta(hours=24),
+            insurers=30,
+            opening=ALWAYS_OPEN,
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    professions: Mapping[str, ProfessionBaseline] = field(default_factory=lambda: PROFESSIONS)
+    # A profession without its own baseline (or none known) is treated like a physician's surgery.
+    default_profession: ProfessionBaseline = _PHYSICIAN
+    timezone: str = "Europe/Paris"
+
+    # Misses ("no matching rights") in the last hour, counted only when at least this share of the
+    # hour's checks missed: an expired card now and then is ordinary, a stream of misses is probing.
+    misses_1h: Ladder = Ladder(slow=4, step_up=6, suspend=10)
+    miss_share_min: float = 0.5
+    # After this many misses on the same card and NIR within the hour, that identity is refused to
+    # this account or client for the hour whatever the date of birth: a guessed date gains nothing.
+    identity_lock_misses: int = 2
+    locked_identities_1h: Ladder = Ladder(notice=1, slow=2, step_up=3, suspend=4)
+    unfollowed_share_min: float = 0.5
+
+    # Out of the practice's usual hours (learned from its history, else the profession's opening
+    # hours) volume thresholds shrink, and many such checks raise a notice.
+    off_hours_1h: Ladder = Ladder(notice=10)
+    off_hours_scale: float = 0.5
+    usual_hours_min_history: int = 500  # checks before the practice's own hours replace the default
+    usual_hours_min_share: float = 0.002  # an hour of the week with fewer checks than this is unusual
+    # For a day after an account or client shows a device or network never seen before, volume
+    # thresholds shrink (a stolen credential is usually used from elsewhere).
+    fresh_device_scale: float = 0.5
+    fresh_device_period: timedelta = timedelta(hours=24)
+
+    # The same beneficiary checked by many practices within a day: a list is being worked through.
+    beneficiary_practices_24h: Ladder = Ladder(notice=5)
+
+    # The ladder's mechanics.
+    slow_interval: timedelta = timedelta(seconds=20)
+    slow_duration: timedelta = timedelta(minutes=15)
+    step_up_duration: timedelta = timedelta(minutes=30)
+    # Refused requests that push one step further: a client that ignores Retry-After, or keeps
+    # calling while refused, is a program, not a person at a counter.
+    rejections_to_step_up: int = 5
+    rejections_to_suspend: int = 10
+    # Once refused, the next offence within this period suspends.
+    strike_memory: timedelta = timedelta(hours=24)
+
+    # A practice's own history raises its thresholds: up to ``history_headroom`` times its busiest
+    # clean day so far, never more than ``history_cap`` times the profession's defaults.
+    history_headroom: float = 1.5
+    history_cap: float = 3.0
+    history_decay: float = 0.95
+
+    # Insurer-wide and platform-wide anomalies (alerts only), evaluated by the periodic sweep.
+    aggregate_growth: float = 3.0
+    insurer_hourly_floor: int = 200
+    platform_hourly_floor: int = 2000
+    aggregate_miss_share: float = 0.3
+    aggregate_min_checks: int = 200
+    sweep_interval: timedelta = timedelta(minutes=1)
+
+    # How long a process trusts its copy of the kill switches.
+    kill_switch_cache: timedelta = timedelta(seconds=1)
+
+    def baseline(self, profession: str | None) -> ProfessionBaseline:
+        if profession is None:
+            return self.default_profession
+        return self.professions.get(str(profession), self.default_profession)
+
+
+DEFAULT_CONFIG = DetectionConfig()

@@ -1,0 +1,294 @@
+"""The engine's ladder, signal by signal, on both counter stores (in process and Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from rempart.detection.clock import ManualClock
+from rempart.detection.engine import Attempt, DetectionEngine
+from rempart.detection.errors import (
+    AccessSuspended,
+    ChecksRefused,
+    IdentityLocked,
+    SlowDown,
+    StepUpRequired,
+)
+from rempart.detection.models import (
+    Alert,
+    AlertInsurer,
+    AlertKind,
+    Containment,
+    ContainmentLevel,
+    DetectionEvent,
+    EventKind,
+    SubjectKind,
+)
+from rempart.detection.thresholds import Step
+from rempart.runtime import Runtime
+from tests.detection.conftest import RecordingHooks, api_actor, portal_actor
+from tests.factories import make_insurer
+
+
+def check(engine: DetectionEngine, actor, beneficiary: uuid.UUID | None = None, insurer=None):  # type: ignore[no-untyped-def]
+    return engine.observe(actor, hit=True, beneficiary_id=beneficiary or uuid.uuid4(), insurer_id=insurer)
+
+
+def events(runtime: Runtime, kind: EventKind) -> list[DetectionEvent]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(DetectionEvent).where(DetectionEvent.kind == kind)))
+
+
+def alerts(runtime: Runtime) -> list[Alert]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Alert).order_by(Alert.created_at)))
+
+
+def test_an_ordinary_check_is_admitted_and_leaves_no_trace(engine: DetectionEngine, runtime: Runtime) -> None:
+    engine.guard(api_actor())
+    verdict = check(engine, api_actor())
+    assert verdict.step is Step.NONE
+    assert not verdict.slowed
+    assert alerts(runtime) == []
+
+
+def test_a_burst_is_slowed_down_then_one_check_per_interval(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime
+) -> None:
+    actor = api_actor()
+    for _ in range(14):
+        assert not check(engine, actor).slowed
+        clock.advance(5)
+    verdict = check(engine, actor)  # the 15th distinct beneficiary within 5 minutes
+    assert verdict.slowed
+    with pytest.raises(SlowDown) as refused:
+        check(engine, actor)
+    assert refused.value.status == 429
+    assert refused.value.problem()["retry_after"] == 20
+    clock.advance(20)
+    assert check(engine, actor).slowed  # one check per interval still goes through
+    with runtime.sessions() as session:
+        row = session.get(Containment, (SubjectKind.CLIENT, actor.client_id))
+        assert row is not None
+        assert row.level is ContainmentLevel.SLOW
+        assert row.until is not None
+    assert [e.signal for e in events(runtime, EventKind.SLOWED) if e.subject_kind is SubjectKind.CLIENT] == [
+        "distinct_5m"
+    ]
+
+
+def test_ignoring_slow_down_leads_to_refusal_then_suspension_and_an_alert_to_insurers(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime, hooks: RecordingHooks
+) -> None:
+    insurer = make_insurer(runtime)
+    actor = api_actor()
+    for _ in range(15):
+        check(engine, actor, insurer=insurer.id)
+        clock.advance(1)
+    outcomes = []
+    for _ in range(30):
+        try:
+            check(engine, actor, insurer=insurer.id)
+            outcomes.append("answered")
+        except (SlowDown, ChecksRefused, AccessSuspended) as exc:
+            outcomes.append(exc.slug)
+        clock.advance(1)
+    assert "answered" not in outcomes
+    assert outcomes[:4] == ["slow-down"] * 4
+    assert outcomes[4] == "checks-refused"  # the 5th ignored Retry-After
+    assert outcomes.index("access-suspended") == 14  # then 10 refused requests
+    assert set(outcomes[15:]) == {"access-suspended"}
+    assert hooks.suspended == [(SubjectKind.CLIENT, actor.client_id)]
+    high = [a for a in alerts(runtime) if a.kind is AlertKind.CONTAINMENT and a.severity.value == "high"]
+    assert len(high) == 1
+    assert high[0].subject_id == actor.client_id
+    with runtime.sessions() as session:
+        linked = session.scalars(select(AlertInsurer.insurer_id).where(AlertInsurer.alert_id == high[0].id)).all()
+    assert linked == [insurer.id]
+
+
+def test_the_portal_asks_for_a_passkey_step_up_and_lets_the_person_continue(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime
+) -> None:
+    actor = portal_actor()
+    outcomes = []
+    for _ in range(20):
+        try:
+            check(engine, actor)
+            outcomes.append("answered")
+        except (SlowDown, StepUpRequired) as exc:
+            outcomes.append(exc.slug)
+        clock.advance(1)
+    assert outcomes[:15] == ["answered"] * 15
+    assert outcomes[15:] == ["slow-down"] * 4 + ["step-up-required"]
+    with pytest.raises(StepUpRequired) as refused:
+        check(engine, actor)
+    assert refused.value.problem()["step_up"] == "passkey"
+    engine.step_up_completed(actor)
+    clock.advance(16 * 60)  # the burst window and the practice's slow-down have passed
+    assert not check(engine, actor).slowed
+    assert events(runtime, EventKind.STEP_UP_COMPLETED)
+
+
+def test_two_misses_on_one_card_lock_that_identity_even_with_the_right_date(engine: DetectionEngine) -> None:
+    actor = api_actor()
+    real = Attempt("88450101", "M0001", "1 84 12 75 123 456 32", date(1984, 12, 9))
+    for day in (1, 2):
+        wrong = Attempt("88450101", "M0001", "184127512345632", date(1984, 12, day))
+        engine.observe(actor, hit=False, attempt=wrong)
+    with pytest.raises(IdentityLocked) as refused:
+        engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=real)
+    assert refused.value.problem()["offline_attestation"] is True
+    # Another card is not affected, another client neither.
+    other = Attempt("88450101", "M0002", "284127512345678", date(1984, 12, 3))
+    engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=other)
+    engine.observe(api_actor(), hit=True, beneficiary_id=uuid.uuid4(), attempt=real)
+
+
+def test_a_stream_of_misses_slows_then_refuses(engine: DetectionEngine, clock: ManualClock) -> None:
+    actor = api_actor()
+    results = []
+    for i in range(8):
+        attempt = Attempt("88450101", f"M{i:04d}", "184127512345632", date(1984, 12, 1))
+        try:
+            engine.observe(actor, hit=False, attempt=attempt)
+            results.append("miss")
+        except (SlowDown, ChecksRefused) as exc:
+            results.append(exc.slug)
+        clock.advance(30)
+    assert results[:4] == ["miss"] * 4
+    assert "checks-refused" in results
+
+
+def test_occasional_misses_among_many_hits_are_ordinary(engine: DetectionEngine, clock: ManualClock) -> None:
+    actor = api_actor()
+    for i in range(40):
+        if i % 8 == 0:
+            engine.observe(actor, hit=False, attempt=Attempt("88450101", f"X{i}", "184127512345632", date(1984, 12, 1)))
+        else:
+            assert check(engine, actor).step <= Step.NOTICE
+        clock.advance(60)
+
+
+def test_checks_never_followed_by_a_claim_raise_an_alert(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime
+) -> None:
+    followed, idle = api_actor(), api_actor()
+    for _ in range(40):
+        for actor in (followed, idle):
+            beneficiary = uuid.uuid4()
+            check(engine, actor, beneficiary)
+            if actor is followed:
+                assert actor.practice_id is not None
+                engine.follow_up(practice_id=actor.practice_id, beneficiary_id=beneficiary)
+        clock.advance(120)
+    raised = {(a.practice_id, a.signal) for a in alerts(runtime) if a.kind is AlertKind.SIGNAL}
+    assert (idle.practice_id, "unfollowed") in raised
+    assert not any(practice == followed.practice_id for practice, _ in raised)
+
+
+def test_out_of_hours_the_volume_thresholds_shrink(engine: DetectionEngine, clock: ManualClock) -> None:
+    clock.advance(timedelta(hours=14))  # 23:00, the pharmacy is closed
+    actor = api_actor()
+    steps = []
+    for _ in range(8):
+        steps.append(check(engine, actor).slowed)
+        clock.advance(5)
+    assert steps == [False] * 7 + [True]  # 15 × 0.5 → the 8th distinct beneficiary
+
+
+def test_a_new_device_shrinks_the_thresholds_for_a_day(engine: DetectionEngine, clock: ManualClock) -> None:
+    actor = api_actor()
+    check(engine, actor)
+    clock.advance(timedelta(hours=1))
+    stolen = api_actor(
+        practice_id=actor.practice_id,
+        client_id=actor.client_id,
+        professional_id=actor.professional_id,
+        device="jkt-elsewhere",
+        address="203.0.113.50",
+    )
+    steps = [check(engine, stolen).slowed for _ in range(8)]
+    assert steps == [False] * 7 + [True]
+
+
+def test_a_practice_history_of_busy_clean_days_raises_its_thresholds(
+    engine: DetectionEngine, clock: ManualClock
+) -> None:
+    busy = api_actor()
+    for _ in range(14):  # a busy but clean morning: 14 patients in a few minutes
+        check(engine, busy)
+        clock.advance(10)
+    clock.advance(timedelta(days=1))
+    newcomer = api_actor()
+    busy_steps, new_steps = [], []
+    for _ in range(20):
+        busy_steps.append(check(engine, busy).slowed)
+        try:
+            new_steps.append(check(engine, newcomer).slowed)
+        except SlowDown:
+            new_steps.append(True)
+        clock.advance(5)
+    assert not any(busy_steps)  # 14 × 1.5 = 21 for this practice
+    assert any(new_steps)  # 15 for a practice without history
+
+
+def test_a_second_offence_after_a_refusal_suspends(
+    engine: DetectionEngine, clock: ManualClock, hooks: RecordingHooks
+) -> None:
+    actor = api_actor()
+    for _ in range(25):
+        try:
+            check(engine, actor)
+        except (SlowDown, ChecksRefused):
+            pass
+        clock.advance(1)
+    with pytest.raises(ChecksRefused):
+        check(engine, actor)
+    clock.advance(timedelta(minutes=31))  # the refusal has expired, the strike is remembered
+    outcomes = []
+    for _ in range(16):
+        try:
+            check(engine, actor)
+            outcomes.append("answered")
+        except (SlowDown, ChecksRefused, AccessSuspended) as exc:
+            outcomes.append(exc.slug)
+        clock.advance(1)
+    assert "access-suspended" in outcomes
+    assert outcomes.count("answered") < 16
+    assert hooks.suspended == [(SubjectKind.CLIENT, actor.client_id)]
+
+
+def test_one_beneficiary_checked_by_many_practices_raises_an_alert(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime
+) -> None:
+    victim = uuid.uuid4()
+    for _ in range(5):
+        check(engine, api_actor(), victim)
+        clock.advance(60)
+    spread = [a for a in alerts(runtime) if a.kind is AlertKind.BENEFICIARY_SPREAD]
+    assert len(spread) == 1
+    assert spread[0].subject_id == victim
+    check(engine, api_actor(), victim)
+    assert len([a for a in alerts(runtime) if a.kind is AlertKind.BENEFICIARY_SPREAD]) == 1  # once a day
+
+
+def test_the_sweep_notices_a_platform_wide_surge(runtime: Runtime, store, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+    from rempart.detection.thresholds import DetectionConfig
+
+    config = DetectionConfig(platform_hourly_floor=50, insurer_hourly_floor=50, sweep_interval=timedelta(hours=24))
+    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=clock, config=config)
+    for _ in range(24):  # a quiet day: 5 patients an hour
+        for _ in range(5):
+            check(engine, api_actor())
+        clock.advance(timedelta(hours=1))
+    for _ in range(60):  # then 60 in an hour, spread over many practices
+        check(engine, api_actor())
+    clock.advance(timedelta(hours=1))
+    assert engine.sweep() == 1
+    surge = [a for a in alerts(runtime) if a.kind is AlertKind.AGGREGATE]
+    assert [a.signal for a in surge] == ["aggregate_volume"]
+    assert engine.sweep() == 0  # once per hour and scope
