@@ -7,3 +7,8 @@ from rempart.professionals import models as professionals  # noqa: F401
 from rempart.identity import models as identity  # noqa: F401
 from rempart.audit import models as audit  # noqa: F401
 from rempart.detection import models as detection  # noqa: F401
+from rempart.eligibility import models as eligibility  # noqa: F401
+from rempart.pricing import models as pricing  # noqa: F401
+from rempart.approvals import models as approvals  # noqa: F401
+from rempart.claims import models as claims  # noqa: F401
+from rempart.payments import models as payments  # noqa: F401

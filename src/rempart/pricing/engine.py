@@ -20,7 +20,7 @@ callers pass the formulas and what each ceiling has already consumed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -32,6 +32,7 @@ from rempart.insurers.models import SANTE_100_DOMAINS, CareDomain
 # Bounds that keep every sum far below a 32-bit column and reject absurd input early.
 MAX_UNIT_PRICE_CENTS = 10_000_000  # 100,000 € for one unit of care
 MAX_QUANTITY = 999
+MAX_LINE_PRICE_CENTS = 100_000_000  # 1 M€ for one line
 
 
 class Sante100Class(StrEnum):
@@ -100,6 +101,8 @@ class CareLine:
             problems.append(f"quantity must be between 1 and {MAX_QUANTITY}")
         if not 0 <= self.unit_price_cents <= MAX_UNIT_PRICE_CENTS:
             problems.append("unit price out of range")
+        elif self.quantity * self.unit_price_cents > MAX_LINE_PRICE_CENTS:
+            problems.append("line price (quantity × unit price) out of range")
         if not 0 <= self.brss_cents <= MAX_UNIT_PRICE_CENTS:
             problems.append("base reimbursement out of range")
         if not 0 <= self.amo_rate_pct <= 100:
@@ -220,15 +223,17 @@ def quote(
     formulas: Mapping[CareDomain, Formula],
     *,
     consumed: Mapping[CeilingKey, int],
+    in_force: Callable[[date], bool] | None = None,
 ) -> Quote:
     """Quote lines in order: each consumes what it takes of its (domain, year) ceiling before the
-    next one is priced. ``consumed`` is what each ceiling had already consumed before these lines."""
+    next one is priced. ``consumed`` is what each ceiling had already consumed before these lines;
+    lines on a day the contract is not ``in_force`` are not covered."""
     for line in lines:
         line.validate()
     left: dict[CeilingKey, int] = {}
     results = []
     for line in lines:
-        formula = formulas.get(line.care_domain)
+        formula = formulas.get(line.care_domain) if in_force is None or in_force(line.care_date) else None
         key = CeilingKey(line.care_domain, line.care_date.year)
         ceiling_left: int | None = None
         if formula is not None and formula.yearly_ceiling_cents is not None:

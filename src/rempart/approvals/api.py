@@ -1,0 +1,77 @@
+"""Prior approvals for practice software: ``/api/v1/prior-approvals``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from rempart.app import SessionDep
+from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
+from rempart.approvals.service import cancel_approval, request_approval, view_approval
+from rempart.eligibility.api import json_response
+from rempart.eligibility.idempotency import require_key
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import PracticeCaller, requires
+from rempart.identity.permissions import Permission
+
+router = APIRouter(tags=["prior approvals"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="required: the same key twice returns the first result"),
+]
+REPLAYED = "Idempotent-Replayed"
+
+
+@router.post(
+    "/api/v1/prior-approvals",
+    dependencies=[requires(Permission.CARE_PRIOR_APPROVAL_CREATE)],
+    response_model=PriorApprovalOut,
+    status_code=201,
+)
+def create_prior_approval(
+    body: PriorApprovalIn,
+    caller: PracticeCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Ask the insurer to commit to amounts before optical, hearing, dental or hospital care."""
+    key = require_key(idempotency_key)
+    outcome = request_approval(
+        session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
+    )
+    session.commit()
+    response = json_response(PriorApprovalOut.of(outcome.approval), 200 if outcome.replayed else 201)
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return response
+
+
+@router.get(
+    "/api/v1/prior-approvals/{approval_id}",
+    dependencies=[requires(Permission.CARE_PRIOR_APPROVAL_READ)],
+    response_model=PriorApprovalOut,
+)
+def get_prior_approval(
+    approval_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    approval = view_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())
+    session.commit()
+    return json_response(PriorApprovalOut.of(approval))
+
+
+@router.post(
+    "/api/v1/prior-approvals/{approval_id}/cancel",
+    dependencies=[requires(Permission.CARE_PRIOR_APPROVAL_CANCEL)],
+    response_model=PriorApprovalOut,
+)
+def cancel_prior_approval(
+    approval_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """Cancel an approval no claim has used yet; cancelling twice is harmless."""
+    approval = cancel_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())
+    session.commit()
+    return json_response(PriorApprovalOut.of(approval))

@@ -1,0 +1,117 @@
+"""Claims for practice software: ``/api/v1/claims``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from rempart.app import SessionDep
+from rempart.approvals.api import REPLAYED, IdempotencyKey
+from rempart.claims.models import ClaimStatus
+from rempart.claims.schemas import ClaimIn, ClaimListOut, ClaimOut
+from rempart.claims.service import (
+    ClaimOutcome,
+    cancel_claim,
+    correct_claim,
+    practice_claims,
+    submit_claim,
+    view_claim,
+)
+from rempart.eligibility.api import json_response
+from rempart.eligibility.idempotency import require_key
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import PracticeCaller, requires
+from rempart.identity.permissions import Permission
+
+router = APIRouter(tags=["claims"])
+
+
+def _created(outcome: ClaimOutcome) -> Response:
+    response = json_response(ClaimOut.of(outcome.claim), 200 if outcome.replayed else 201)
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return response
+
+
+@router.post(
+    "/api/v1/claims",
+    dependencies=[requires(Permission.CARE_CLAIM_CREATE)],
+    response_model=ClaimOut,
+    status_code=201,
+)
+def create_claim(
+    body: ClaimIn,
+    caller: PracticeCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Bill the insurer; the answer is the adjudication (accepted, rejected with a reason, pending)."""
+    key = require_key(idempotency_key)
+    outcome = submit_claim(
+        session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
+    )
+    session.commit()
+    return _created(outcome)
+
+
+@router.get("/api/v1/claims", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimListOut)
+def list_claims(
+    caller: PracticeCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    status: ClaimStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    """The practice's claims with every insurer, newest first."""
+    claims = practice_claims(session=session, caller=caller, now=identity.clock(), status=status, limit=limit)
+    session.commit()
+    return json_response(ClaimListOut(claims=[ClaimOut.of(c, with_lines=False) for c in claims]))
+
+
+@router.get("/api/v1/claims/{claim_id}", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimOut)
+def get_claim(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
+    claim = view_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
+    session.commit()
+    return json_response(ClaimOut.of(claim))
+
+
+@router.post(
+    "/api/v1/claims/{claim_id}/corrections",
+    dependencies=[requires(Permission.CARE_CLAIM_CREATE)],
+    response_model=ClaimOut,
+    status_code=201,
+)
+def create_correction(
+    *,
+    claim_id: uuid.UUID,
+    body: ClaimIn,
+    caller: PracticeCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A corrected resubmission: a new claim that supersedes this unpaid one."""
+    key = require_key(idempotency_key)
+    outcome = correct_claim(
+        session=session,
+        caller=caller,
+        claim_id=claim_id,
+        request=body.request(),
+        idempotency_key=key,
+        now=identity.clock(),
+    )
+    session.commit()
+    return _created(outcome)
+
+
+@router.post(
+    "/api/v1/claims/{claim_id}/cancel", dependencies=[requires(Permission.CARE_CLAIM_CREATE)], response_model=ClaimOut
+)
+def cancel(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
+    """Cancel an unpaid claim; cancelling twice is harmless."""
+    claim = cancel_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
+    session.commit()
+    return json_response(ClaimOut.of(claim))

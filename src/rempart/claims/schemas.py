@@ -1,0 +1,130 @@
+"""Claims as practice software sends them, and as both sides read them back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rempart.claims.models import Claim, ClaimLine, ClaimReason, ClaimStatus
+from rempart.claims.service import MAX_LINES, ClaimRequest
+from rempart.insurers.models import CareDomain
+from rempart.pricing.engine import Limit
+from rempart.pricing.schemas import CareLineIn
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check_id: uuid.UUID = Field(description="the rights check of the patient billed")
+    approval_number: str | None = Field(default=None, max_length=20, pattern=r"^[A-Z0-9-]+$")
+    lines: list[CareLineIn] = Field(min_length=1, max_length=MAX_LINES)
+
+    def request(self) -> ClaimRequest:
+        return ClaimRequest(
+            check_id=self.check_id,
+            approval_number=self.approval_number,
+            lines=tuple(line.care_line() for line in self.lines),
+        )
+
+
+class ClaimLineOut(BaseModel):
+    line_no: int
+    care_domain: CareDomain
+    act_code: str
+    care_date: date
+    quantity: int
+    unit_price_cents: int
+    price_cents: int
+    amo_cents: int
+    insurer_cents: int
+    remainder_cents: int
+    limited_by: Limit | None
+
+    @classmethod
+    def of(cls, line: ClaimLine) -> ClaimLineOut:
+        return cls(
+            line_no=line.line_no,
+            care_domain=line.care_domain,
+            act_code=line.act_code,
+            care_date=line.care_date,
+            quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents,
+            price_cents=line.price_cents,
+            amo_cents=line.amo_cents,
+            insurer_cents=line.insurer_cents,
+            remainder_cents=line.remainder_cents,
+            limited_by=line.limited_by,
+        )
+
+
+class ClaimOut(BaseModel):
+    claim_id: uuid.UUID
+    check_id: uuid.UUID
+    status: ClaimStatus
+    reason_code: ClaimReason | None
+    replaces_claim_id: uuid.UUID | None
+    first_care_date: date
+    price_cents: int
+    amo_cents: int
+    insurer_cents: int = Field(description="what the insurer pays the practice")
+    remainder_cents: int
+    created_at: datetime
+    decided_at: datetime | None
+    paid_at: datetime | None
+    lines: list[ClaimLineOut] | None = Field(default=None, description="absent from lists")
+
+    @classmethod
+    def of(cls, claim: Claim, *, with_lines: bool = True) -> ClaimOut:
+        return cls(
+            claim_id=claim.id,
+            check_id=claim.check_id,
+            status=claim.status,
+            reason_code=claim.reason_code,
+            replaces_claim_id=claim.replaces_id,
+            first_care_date=claim.first_care_date,
+            price_cents=claim.price_cents,
+            amo_cents=claim.amo_cents,
+            insurer_cents=claim.insurer_cents,
+            remainder_cents=claim.remainder_cents,
+            created_at=claim.created_at,
+            decided_at=claim.decided_at,
+            paid_at=claim.paid_at,
+            lines=[ClaimLineOut.of(line) for line in claim.lines] if with_lines else None,
+        )
+
+
+class ClaimListOut(BaseModel):
+    claims: list[ClaimOut]
+
+
+class InsurerClaimOut(ClaimOut):
+    """The insurer's view adds who billed and for whom (internal ids)."""
+
+    practice_id: uuid.UUID
+    professional_id: uuid.UUID
+    beneficiary_id: uuid.UUID
+    approval_id: uuid.UUID | None
+
+    @classmethod
+    def of_claim(cls, claim: Claim, *, with_lines: bool = True) -> InsurerClaimOut:
+        base = ClaimOut.of(claim, with_lines=with_lines)
+        return cls(
+            **base.model_dump(),
+            practice_id=claim.practice_id,
+            professional_id=claim.professional_id,
+            beneficiary_id=claim.beneficiary_id,
+            approval_id=claim.approval_id,
+        )
+
+
+class InsurerClaimListOut(BaseModel):
+    claims: list[InsurerClaimOut]
+
+
+class ClaimReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "reject"]

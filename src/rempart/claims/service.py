@@ -1,0 +1,584 @@
+"""Claims: submission (once per Idempotency-Key), automatic adjudication, corrections, cancellation,
+and the insurer's review of the claims left pending.
+
+Adjudication answers with stable reason codes. An accepted claim consumes the patient's yearly
+ceilings (locked rows, see ``rempart.pricing.service``) and uses its prior approval; cancelling or
+correcting it gives both back. Every state change is a conditional ``UPDATE ... WHERE status IN``
+so that a payment run, a cancellation and a review racing on one claim cannot both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from rempart.approvals.models import USABLE_APPROVAL, PriorApproval
+from rempart.audit.disclosures import Operation
+from rempart.audit.models import Outcome
+from rempart.claims.models import LIVE_CLAIM, OPEN_CLAIM, Claim, ClaimLine, ClaimReason, ClaimStatus
+from rempart.eligibility.access import record_practice_access, record_staff_access
+from rempart.eligibility.idempotency import check_replay, digest, once
+from rempart.eligibility.models import RightsCheck
+from rempart.eligibility.scope import bind_practice
+from rempart.eligibility.service import access_check
+from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.identity.principal import PracticePrincipal, StaffPrincipal
+from rempart.identity.rls import bind_tenant
+from rempart.pricing.engine import CareLine, CeilingKey, Limit, Quote, Sante100Class, quote
+from rempart.pricing.models import PricedLineColumns
+from rempart.pricing.service import (
+    CheckedCover,
+    ceiling_keys,
+    checked_cover,
+    consume_ceilings,
+    lock_ceilings,
+    release_ceilings,
+    usage,
+)
+
+# Above this amount a claims agent looks at the claim before it is paid.
+REVIEW_THRESHOLD_CENTS = 300_000
+MAX_LINES = 99
+
+
+class ClaimNotFound(NotFound):
+    slug = "claim-not-found"
+    title = "Claim not found"
+
+
+class ClaimClosed(Conflict):
+    slug = "claim-closed"
+    title = "This claim can no longer change"
+
+
+class ClaimNotPending(Conflict):
+    slug = "claim-not-pending-review"
+    title = "This claim is not waiting for review"
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    check_id: uuid.UUID
+    lines: tuple[CareLine, ...]
+    approval_number: str | None = None
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "check_id": str(self.check_id),
+            "approval_number": self.approval_number,
+            "lines": [asdict(line) for line in self.lines],
+        }
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    claim: Claim
+    replayed: bool  # the same Idempotency-Key came back: this is the first result
+
+
+def _validate(request: ClaimRequest) -> None:
+    if not 1 <= len(request.lines) <= MAX_LINES:
+        raise ValidationFailed(f"a claim has 1 to {MAX_LINES} lines")
+    for line in request.lines:
+        line.validate()
+
+
+def fingerprint(practice_id: uuid.UUID, beneficiary_id: uuid.UUID, lines: Sequence[CareLine]) -> str:
+    """The same care for the same patient by the same practice: a second claim for it is a duplicate."""
+    items = sorted(
+        f"{line.care_domain}|{line.act_code}|{line.care_date.isoformat()}|{line.quantity}|{line.unit_price_cents}"
+        for line in lines
+    )
+    return hashlib.sha256("\n".join([str(practice_id), str(beneficiary_id), *items]).encode()).hexdigest()
+
+
+def _by_key(session: Session, *, insurer_id: uuid.UUID, practice_id: uuid.UUID, key: str) -> Claim | None:
+    return session.scalar(
+        select(Claim).where(
+            Claim.insurer_id == insurer_id, Claim.practice_id == practice_id, Claim.idempotency_key == key
+        )
+    )
+
+
+# -- adjudication --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ClaimStatus
+    reason: ClaimReason | None
+    priced: Quote
+    approval: PriorApproval | None = None
+
+
+def _approval_problem(
+    session: Session, *, claim: Claim, cover: CheckedCover, lines: Sequence[CareLine], number: str | None
+) -> tuple[ClaimReason | None, PriorApproval | None]:
+    needs = {
+        line.care_domain
+        for line in lines
+        if (c := cover.covers.get(line.care_domain)) is not None and c.guarantee.prior_approval_required
+    }
+    if not number:
+        return (ClaimReason.APPROVAL_MISSING if needs else None), None
+    approval = session.scalar(
+        select(PriorApproval)
+        .where(PriorApproval.insurer_id == claim.insurer_id, PriorApproval.approval_number == number)
+        .with_for_update()
+    )
+    if (
+        approval is None
+        or approval.beneficiary_id != claim.beneficiary_id
+        or approval.practice_id != claim.practice_id
+        or any(line.care_domain is not approval.care_domain for line in lines)
+    ):
+        return ClaimReason.APPROVAL_MISMATCH, None
+    if approval.status not in USABLE_APPROVAL:
+        return ClaimReason.APPROVAL_NOT_GRANTED, approval
+    if max(line.care_date for line in lines) > approval.expires_on:
+        return ClaimReason.APPROVAL_EXPIRED, approval
+    if approval.claim_id is not None and approval.claim_id != claim.id:
+        return ClaimReason.APPROVAL_ALREADY_USED, approval
+    return None, approval
+
+
+def _adjudicate(  # noqa: PLR0911  (one return per reason code reads like the rule book)
+    session: Session,
+    *,
+    claim: Claim,
+    cover: CheckedCover,
+    lines: Sequence[CareLine],
+    approval_number: str | None,
+    review_threshold: int = REVIEW_THRESHOLD_CENTS,
+) -> Decision:
+    def reject(reason: ClaimReason, priced: Quote | None = None) -> Decision:
+        if priced is None:
+            before = usage(
+                session,
+                insurer_id=claim.insurer_id,
+                beneficiary_id=claim.beneficiary_id,
+                keys=ceiling_keys(lines, cover),
+            )
+            priced = quote(lines, cover.formulas, consumed=before, in_force=cover.in_force)
+        return Decision(ClaimStatus.REJECTED, reason, priced)
+
+    if not all(cover.in_force(line.care_date) for line in lines):
+        return reject(ClaimReason.NOT_COVERED_AT_DATE)
+    if not any(line.care_domain in cover.covers for line in lines):
+        return reject(ClaimReason.DOMAIN_NOT_COVERED)
+    if any(line.sante_100_class is Sante100Class.A and line.over_regulated_price for line in lines):
+        return reject(ClaimReason.PRICE_OVER_REGULATED_LIMIT)
+    duplicate = session.scalar(
+        select(Claim.id)
+        .where(
+            Claim.insurer_id == claim.insurer_id,
+            Claim.fingerprint == claim.fingerprint,
+            Claim.id != claim.id,
+            Claim.status.in_(LIVE_CLAIM),
+        )
+        .limit(1)
+    )
+    if duplicate is not None and duplicate != claim.replaces_id:
+        return reject(ClaimReason.DUPLICATE_CLAIM)
+    problem, approval = _approval_problem(session, claim=claim, cover=cover, lines=lines, number=approval_number)
+    if problem is not None:
+        return reject(problem)
+
+    ceilings = {key: ceiling for key in ceiling_keys(lines, cover) if (ceiling := cover.ceiling_of(key.care_domain))}
+    before = lock_ceilings(session, insurer_id=claim.insurer_id, beneficiary_id=claim.beneficiary_id, ceilings=ceilings)
+    priced = quote(lines, cover.formulas, consumed=before, in_force=cover.in_force)
+    if approval is not None and priced.insurer_cents > approval.granted_cents:
+        return reject(ClaimReason.APPROVAL_EXCEEDED, priced)
+    if priced.insurer_cents == 0 and any(q.limited_by is Limit.YEARLY_CEILING for q in priced.lines):
+        return reject(ClaimReason.CEILING_EXHAUSTED, priced)
+    if priced.insurer_cents > review_threshold:
+        return Decision(ClaimStatus.PENDING_REVIEW, ClaimReason.MANUAL_REVIEW, priced, approval)
+    return Decision(ClaimStatus.ACCEPTED, None, priced, approval)
+
+
+def _apply(
+    session: Session,
+    *,
+    claim: Claim,
+    cover: CheckedCover,
+    lines: Sequence[CareLine],
+    decision: Decision,
+    now: datetime,
+) -> None:
+    """Write a decision: amounts, lines and, when accepted, ceilings and the approval."""
+    accepted = decision.status is ClaimStatus.ACCEPTED
+    payable = decision.status in (ClaimStatus.ACCEPTED, ClaimStatus.PENDING_REVIEW)
+    claim.lines.clear()
+    session.flush()
+    for number, (line, priced) in enumerate(zip(lines, decision.priced.lines, strict=True), start=1):
+        columns = PricedLineColumns.priced_columns(line, priced)
+        if not payable:
+            columns |= {"insurer_cents": 0, "remainder_cents": priced.price_cents - priced.amo_cents}
+        if not accepted:
+            columns |= {"ceiling_consumed_cents": 0}
+        claim.lines.append(ClaimLine(insurer_id=claim.insurer_id, line_no=number, **columns))
+    claim.status, claim.reason_code = decision.status, decision.reason
+    claim.amo_cents = decision.priced.amo_cents
+    claim.insurer_cents = decision.priced.insurer_cents if payable else 0
+    claim.remainder_cents = claim.price_cents - claim.amo_cents - claim.insurer_cents
+    claim.approval_id = decision.approval.id if decision.approval is not None else None
+    claim.decided_at = now
+    if accepted:
+        consumed = decision.priced.consumed()
+        ceilings = {key: ceiling for key in consumed if (ceiling := cover.ceiling_of(key.care_domain)) is not None}
+        consume_ceilings(
+            session,
+            insurer_id=claim.insurer_id,
+            beneficiary_id=claim.beneficiary_id,
+            consumed=consumed,
+            ceilings=ceilings,
+        )
+        if decision.approval is not None:
+            decision.approval.claim_id = claim.id
+    session.flush()
+
+
+def _given_back(claim: Claim) -> dict[CeilingKey, int]:
+    totals: dict[CeilingKey, int] = {}
+    for line in claim.lines:
+        if line.ceiling_consumed_cents:
+            key = CeilingKey(line.care_domain, line.care_date.year)
+            totals[key] = totals.get(key, 0) + line.ceiling_consumed_cents
+    return totals
+
+
+def _release(session: Session, *, claim: Claim) -> None:
+    """Give back the ceilings and the approval of an accepted claim that is closed unpaid."""
+    release_ceilings(
+        session, insurer_id=claim.insurer_id, beneficiary_id=claim.beneficiary_id, consumed=_given_back(claim)
+    )
+    if claim.approval_id is not None:
+        session.execute(
+            update(PriorApproval)
+            .where(
+                PriorApproval.insurer_id == claim.insurer_id,
+                PriorApproval.id == claim.approval_id,
+                PriorApproval.claim_id == claim.id,
+            )
+            .values(claim_id=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# -- submission ----------------------------------------------------------------------------------
+
+
+def _submit(
+    session: Session,
+    *,
+    caller: PracticePrincipal,
+    check: RightsCheck,
+    request: ClaimRequest,
+    idempotency_key: str,
+    request_digest: str,
+    now: datetime,
+    replaces: Claim | None = None,
+) -> ClaimOutcome:
+    lines = request.lines
+    price = sum(line.price_cents for line in lines)
+    claim = Claim(
+        insurer_id=check.insurer_id,
+        id=uuid.uuid4(),
+        check_id=check.id,
+        beneficiary_id=check.beneficiary_id,
+        contract_id=check.contract_id,
+        practice_id=caller.practice_id,
+        professional_id=caller.professional_id,
+        replaces_id=replaces.id if replaces else None,
+        status=ClaimStatus.RECEIVED,
+        first_care_date=min(line.care_date for line in lines),
+        price_cents=price,
+        amo_cents=0,
+        insurer_cents=0,
+        remainder_cents=price,
+        fingerprint=fingerprint(caller.practice_id, check.beneficiary_id, lines),
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
+        created_at=now,
+    )
+    session.add(claim)
+    # The row carrying the key goes first: a concurrent twin fails here, before any other write.
+    session.flush()
+    if replaces is not None:
+        _close(session, claim=replaces, status=ClaimStatus.SUPERSEDED, now=now)
+    cover = checked_cover(session, check=check)
+    decision = _adjudicate(session, claim=claim, cover=cover, lines=lines, approval_number=request.approval_number)
+    _apply(session, claim=claim, cover=cover, lines=lines, decision=decision, now=now)
+    return ClaimOutcome(claim, replayed=False)
+
+
+def submit_claim(
+    *, session: Session, caller: PracticePrincipal, request: ClaimRequest, idempotency_key: str, now: datetime
+) -> ClaimOutcome:
+    """Store and adjudicate a claim, once per Idempotency-Key."""
+    _validate(request)
+    request_digest = digest(request.payload())
+    check = access_check(session, caller=caller, check_id=request.check_id, now=now)
+    replay = _replayer(session, caller=caller, insurer_id=check.insurer_id, key=idempotency_key, digest=request_digest)
+    outcome = replay() or once(
+        session,
+        lambda: _submit(
+            session,
+            caller=caller,
+            check=check,
+            request=request,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+            now=now,
+        ),
+        replay,
+    )
+    record_claim_access(session, caller=caller, claim=outcome.claim, operation=Operation.CLAIM_SUBMIT, now=now)
+    return outcome
+
+
+def record_claim_access(
+    session: Session, *, caller: PracticePrincipal, claim: Claim, operation: Operation, now: datetime
+) -> None:
+    record_practice_access(
+        session,
+        caller=caller,
+        operation=operation,
+        outcome=Outcome.DISCLOSED,
+        now=now,
+        insurer_id=claim.insurer_id,
+        beneficiary_id=claim.beneficiary_id,
+        reference=claim.id,
+    )
+
+
+def _replayer(
+    session: Session, *, caller: PracticePrincipal, insurer_id: uuid.UUID, key: str, digest: str
+) -> Callable[[], ClaimOutcome | None]:
+    def replay() -> ClaimOutcome | None:
+        bind_tenant(session, insurer_id)
+        found = _by_key(session, insurer_id=insurer_id, practice_id=caller.practice_id, key=key)
+        if found is None:
+            return None
+        check_replay(found.request_digest, digest)
+        return ClaimOutcome(found, replayed=True)
+
+    return replay
+
+
+def access_claim(session: Session, *, caller: PracticePrincipal, claim_id: uuid.UUID) -> Claim:
+    """The caller's practice's own claim; another practice's answers like a missing one."""
+    bind_practice(session, caller.practice_id)
+    claim = session.scalar(select(Claim).where(Claim.id == claim_id, Claim.practice_id == caller.practice_id))
+    if claim is None:
+        raise ClaimNotFound("no claim with this id for this practice")
+    bind_tenant(session, claim.insurer_id)
+    return claim
+
+
+def correct_claim(
+    *,
+    session: Session,
+    caller: PracticePrincipal,
+    claim_id: uuid.UUID,
+    request: ClaimRequest,
+    idempotency_key: str,
+    now: datetime,
+) -> ClaimOutcome:
+    """A corrected resubmission: a new claim that supersedes an unpaid one."""
+    _validate(request)
+    request_digest = digest({**request.payload(), "corrects": str(claim_id)})
+    original = access_claim(session, caller=caller, claim_id=claim_id)
+    replay = _replayer(
+        session, caller=caller, insurer_id=original.insurer_id, key=idempotency_key, digest=request_digest
+    )
+    outcome = replay() or _correct(
+        session,
+        caller=caller,
+        original=original,
+        request=request,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
+        replay=replay,
+        now=now,
+    )
+    record_claim_access(session, caller=caller, claim=outcome.claim, operation=Operation.CLAIM_CORRECT, now=now)
+    return outcome
+
+
+def _correct(
+    session: Session,
+    *,
+    caller: PracticePrincipal,
+    original: Claim,
+    request: ClaimRequest,
+    idempotency_key: str,
+    request_digest: str,
+    replay: Callable[[], ClaimOutcome | None],
+    now: datetime,
+) -> ClaimOutcome:
+    if original.status not in OPEN_CLAIM:
+        raise ClaimClosed(f"a {original.status.value} claim cannot be corrected")
+    check = access_check(session, caller=caller, check_id=request.check_id, now=now)
+    if check.insurer_id != original.insurer_id or check.beneficiary_id != original.beneficiary_id:
+        raise ValidationFailed("a correction bills the same patient with the same insurer")
+    return once(
+        session,
+        lambda: _submit(
+            session,
+            caller=caller,
+            check=check,
+            request=request,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+            now=now,
+            replaces=session.get_one(Claim, (original.insurer_id, original.id)),
+        ),
+        replay,
+    )
+
+
+def _close(session: Session, *, claim: Claim, status: ClaimStatus, now: datetime) -> None:
+    """Cancel or supersede an open claim, atomically against a payment run or a review."""
+    was = claim.status
+    done = session.execute(
+        update(Claim)
+        .where(Claim.insurer_id == claim.insurer_id, Claim.id == claim.id, Claim.status == was)
+        .values(status=status, closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if was not in OPEN_CLAIM or done.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(claim)
+        raise ClaimClosed(f"this claim is {claim.status.value}: it can no longer be changed")
+    if was is ClaimStatus.ACCEPTED:
+        _release(session, claim=claim)
+    session.refresh(claim)
+
+
+def cancel_claim(*, session: Session, caller: PracticePrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
+    """Cancel an unpaid claim. Cancelling twice is harmless."""
+    claim = access_claim(session, caller=caller, claim_id=claim_id)
+    record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_CANCEL, now=now)
+    if claim.status is not ClaimStatus.CANCELLED:
+        claim.lines  # noqa: B018  (what an accepted claim consumed is given back)
+        _close(session, claim=claim, status=ClaimStatus.CANCELLED, now=now)
+    return claim
+
+
+def view_claim(*, session: Session, caller: PracticePrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
+    claim = access_claim(session, caller=caller, claim_id=claim_id)
+    claim.lines  # noqa: B018  (loaded under the insurer's tenant binding)
+    record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_VIEW, now=now)
+    return claim
+
+
+def practice_claims(
+    session: Session,
+    *,
+    caller: PracticePrincipal,
+    now: datetime,
+    status: ClaimStatus | None = None,
+    limit: int = 100,
+) -> Sequence[Claim]:
+    """The practice's claims with every insurer, newest first, without their lines."""
+    bind_practice(session, caller.practice_id)
+    statement = select(Claim).where(Claim.practice_id == caller.practice_id)
+    if status is not None:
+        statement = statement.where(Claim.status == status)
+    claims = session.scalars(statement.order_by(Claim.created_at.desc()).limit(limit)).all()
+    for claim in claims:
+        record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_VIEW, now=now)
+    return claims
+
+
+# -- the insurer's review --------------------------------------------------------------------------
+
+
+def insurer_claims(
+    session: Session, *, staff: StaffPrincipal, now: datetime, status: ClaimStatus | None = None, limit: int = 100
+) -> Sequence[Claim]:
+    bind_tenant(session, staff.insurer_id)
+    statement = select(Claim).where(Claim.insurer_id == staff.insurer_id)
+    if status is not None:
+        statement = statement.where(Claim.status == status)
+    claims = session.scalars(statement.order_by(Claim.created_at).limit(limit)).all()
+    for claim in claims:
+        record_staff_access(
+            session,
+            staff=staff,
+            operation=Operation.CLAIM_REVIEW,
+            outcome=Outcome.DISCLOSED,
+            now=now,
+            beneficiary_id=claim.beneficiary_id,
+            reference=claim.id,
+        )
+    return claims
+
+
+def insurer_claim(session: Session, *, staff: StaffPrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
+    bind_tenant(session, staff.insurer_id)
+    claim = session.scalar(select(Claim).where(Claim.insurer_id == staff.insurer_id, Claim.id == claim_id))
+    if claim is None:
+        raise ClaimNotFound("no claim with this id")
+    claim.lines  # noqa: B018
+    record_staff_access(
+        session,
+        staff=staff,
+        operation=Operation.CLAIM_REVIEW,
+        outcome=Outcome.DISCLOSED,
+        now=now,
+        beneficiary_id=claim.beneficiary_id,
+        reference=claim.id,
+    )
+    return claim
+
+
+def review_claim(
+    *,
+    session: Session,
+    staff: StaffPrincipal,
+    claim_id: uuid.UUID,
+    accept: bool,
+    now: datetime,
+) -> Claim:
+    """A claims agent decides a pending claim. Accepting re-prices it against today's ceilings."""
+    claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
+    if claim.status is not ClaimStatus.PENDING_REVIEW:
+        raise ClaimNotPending(f"this claim is {claim.status.value}")
+    lines = [line.care_line() for line in claim.lines]
+    check = session.get_one(RightsCheck, (claim.insurer_id, claim.check_id))
+    cover = checked_cover(session, check=check)
+    approval_number = None
+    if claim.approval_id is not None:
+        approval = session.get_one(PriorApproval, (claim.insurer_id, claim.approval_id))
+        approval_number = approval.approval_number
+    # Claim the decision first, so that two agents deciding at once cannot both win.
+    done = session.execute(
+        update(Claim)
+        .where(Claim.insurer_id == claim.insurer_id, Claim.id == claim.id, Claim.status == ClaimStatus.PENDING_REVIEW)
+        .values(status=ClaimStatus.RECEIVED)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise ClaimNotPending("another agent decided this claim meanwhile")
+    session.refresh(claim)
+    if accept:
+        decision = _adjudicate(
+            session, claim=claim, cover=cover, lines=lines, approval_number=approval_number, review_threshold=2**62
+        )
+    else:
+        before = usage(
+            session, insurer_id=claim.insurer_id, beneficiary_id=claim.beneficiary_id, keys=ceiling_keys(lines, cover)
+        )
+        priced = quote(lines, cover.formulas, consumed=before, in_force=cover.in_force)
+        decision = Decision(ClaimStatus.REJECTED, ClaimReason.REJECTED_BY_INSURER, priced)
+    _apply(session, claim=claim, cover=cover, lines=lines, decision=decision, now=now)
+    claim.decided_by = staff.account_id
+    session.flush()
+    return claim

@@ -1,0 +1,419 @@
+"""Rights checks (ROC "IDB"): is this patient covered on the day of care, for which domains, and how.
+
+The patient hands over their card (AMC number + member number), NIR and date of birth. The match
+goes through the insurer's blind index only; nothing is decrypted. The answer carries coverage and
+a ``check_id``, never an identity. Every miss — unknown insurer, unknown card, wrong NIR or date of
+birth, contract not in force on the day — answers the same ``no-matching-rights`` problem after the
+same statements: an insurer lookup, the tenant binding, one match query and one coverage query,
+with a decoy key and decoy ids standing in for whatever was not found.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from hashlib import sha256
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, insert, select
+from sqlalchemy.orm import Session
+
+from rempart.audit.disclosures import Operation
+from rempart.audit.models import Outcome
+from rempart.eligibility.access import record_practice_access
+from rempart.eligibility.models import RightsCheck
+from rempart.eligibility.scope import bind_practice
+from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed
+from rempart.identity.principal import PracticePrincipal
+from rempart.identity.rls import bind_tenant
+from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
+from rempart.members.models import Beneficiary, Contract
+from rempart.pricing.engine import Formula
+from rempart.pricing.models import CeilingUsage
+from rempart.professionals.models import PROFESSION_DOMAINS
+from rempart.protection.service import KeyService, normalise_nir
+
+PARIS = ZoneInfo("Europe/Paris")
+# How long quotes, approvals and claims may cite a check (optical equipment is delivered weeks later).
+CHECK_VALIDITY = timedelta(days=90)
+MAX_BATCH = 50
+# Index keys live at once during a rotation; the match always sends this many candidates.
+INDEX_CANDIDATES = 2
+# How far from today a date of care may be.
+MAX_DAYS_BACK = 2 * 365
+MAX_DAYS_AHEAD = 365
+
+
+class NoMatchingRights(RempartError):
+    """The only answer to every kind of miss: byte for byte the same body."""
+
+    status = 404
+    slug = "no-matching-rights"
+    title = "No matching rights"
+
+    def __init__(self) -> None:
+        super().__init__("No rights match this card, NIR and date of birth on the date of care.")
+
+
+class CareDomainOutsideProfession(Forbidden):
+    slug = "care-domain-outside-profession"
+    title = "Care domain outside the profession"
+
+
+class RightsCheckNotFound(NotFound):
+    slug = "rights-check-not-found"
+    title = "Rights check not found"
+
+
+class RightsCheckExpired(Conflict):
+    slug = "rights-check-expired"
+    title = "Rights check expired"
+
+
+class MissKind(StrEnum):
+    """Why a check missed: for the access log and detection only, never for the caller."""
+
+    UNKNOWN_INSURER = "unknown-insurer"
+    UNKNOWN_CARD = "unknown-card"
+    IDENTITY_MISMATCH = "identity-mismatch"  # wrong NIR, date of birth or birth rank
+    NOT_IN_FORCE = "not-in-force"  # contract ended, or not started, on the date of care
+
+
+@dataclass(frozen=True)
+class RightsQuery:
+    amc_number: str
+    member_number: str
+    nir: str
+    birth_date: date
+    birth_rank: int = 1
+    care_date: date | None = None
+    care_domains: tuple[CareDomain, ...] = ()
+
+
+@dataclass(frozen=True)
+class DomainRights:
+    care_domain: CareDomain
+    covered: bool
+    formula: Formula | None = None
+    remaining_ceiling_cents: int | None = None
+    third_party_payment: bool = False
+    prior_approval_required: bool = False
+
+
+@dataclass(frozen=True)
+class RightsAnswer:
+    check_id: uuid.UUID
+    insurer_id: uuid.UUID
+    beneficiary_id: uuid.UUID  # internal: for the access log, never sent to the caller
+    amc_number: str
+    product_code: str
+    care_date: date
+    valid_from: date
+    valid_to: date | None
+    domains: tuple[DomainRights, ...]
+    expires_at: datetime
+
+    @property
+    def covered(self) -> bool:
+        return any(d.covered for d in self.domains)
+
+
+@dataclass(frozen=True)
+class RightsMiss:
+    kind: MissKind
+    insurer_id: uuid.UUID | None  # known when the AMC number was (the insurer's log shows the probe)
+    beneficiary_id: uuid.UUID | None  # known when only the date was wrong (contract not in force)
+
+    @property
+    def error(self) -> NoMatchingRights:
+        return NoMatchingRights()
+
+
+RightsOutcome = RightsAnswer | RightsMiss
+
+
+def care_day(now: datetime) -> date:
+    """Today, as a French professional's calendar has it."""
+    return now.astimezone(PARIS).date()
+
+
+def domains_for(caller: PracticePrincipal, wanted: Sequence[CareDomain]) -> tuple[CareDomain, ...]:
+    """The domains a check answers for: those asked, which must be the profession's, or all of them.
+
+    Minimal disclosure: a pharmacist learns pharmacy cover, not the patient's dental ceilings.
+    """
+    allowed = PROFESSION_DOMAINS[caller.profession]
+    if not wanted:
+        return tuple(d for d in CareDomain if d in allowed)
+    outside = [d for d in wanted if d not in allowed]
+    if outside:
+        raise CareDomainOutsideProfession(
+            f"a {caller.profession.value} checks rights for {', '.join(sorted(allowed))} only"
+        )
+    return tuple(dict.fromkeys(wanted))
+
+
+# Decoys for the miss paths: a process-wide index key and ids that match nothing.
+_DECOY_INDEX_KEY = secrets.token_bytes(32)
+_DECOY_ID = uuid.UUID(int=0)
+
+
+def _identity_message(nir: str, birth_date: date, birth_rank: int) -> bytes:
+    # The exact message ``InsurerCipher`` hashes; only used under the decoy key.
+    return f"identity|{normalise_nir(nir)}|{birth_date.isoformat()}|{birth_rank}".encode()
+
+
+def _insurer_id(session: Session, amc_number: str) -> uuid.UUID | None:
+    return session.scalar(select(Insurer.id).where(Insurer.amc_number == amc_number))
+
+
+def _match(
+    session: Session, insurer_id: uuid.UUID, member_number: str, candidates: list[bytes]
+) -> tuple[uuid.UUID, uuid.UUID, date, date | None, uuid.UUID | None] | None:
+    """(contract id, product id, start, end, beneficiary id or None) for the card, if it exists."""
+    row = session.execute(
+        select(Contract.id, Contract.product_id, Contract.start_date, Contract.end_date, Beneficiary.id)
+        .outerjoin(
+            Beneficiary,
+            and_(
+                Beneficiary.insurer_id == Contract.insurer_id,
+                Beneficiary.contract_id == Contract.id,
+                Beneficiary.identity_bidx.in_(candidates),
+            ),
+        )
+        .where(Contract.insurer_id == insurer_id, Contract.member_number == member_number)
+        .order_by(Beneficiary.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return row[0], row[1], row[2], row[3], row[4]
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A product's formula for one domain, and what the beneficiary consumed of its ceiling."""
+
+    guarantee: Guarantee
+    used_cents: int
+
+    @property
+    def formula(self) -> Formula:
+        return Formula.of(self.guarantee)
+
+    @property
+    def remaining_cents(self) -> int | None:
+        ceiling = self.guarantee.yearly_ceiling_cents
+        return None if ceiling is None else max(0, ceiling - self.used_cents)
+
+
+def coverage(
+    session: Session, *, insurer_id: uuid.UUID, product_id: uuid.UUID, beneficiary_id: uuid.UUID, year: int
+) -> tuple[str | None, dict[CareDomain, Cover]]:
+    """The product's code and, per care domain, its formula and this year's ceiling consumption."""
+    rows = session.execute(
+        select(Product.code, Guarantee, CeilingUsage.used_cents)
+        .join(Product, and_(Product.insurer_id == Guarantee.insurer_id, Product.id == Guarantee.product_id))
+        .outerjoin(
+            CeilingUsage,
+            and_(
+                CeilingUsage.insurer_id == Guarantee.insurer_id,
+                CeilingUsage.beneficiary_id == beneficiary_id,
+                CeilingUsage.care_domain == Guarantee.care_domain,
+                CeilingUsage.year == year,
+            ),
+        )
+        .where(Guarantee.insurer_id == insurer_id, Guarantee.product_id == product_id)
+    ).all()
+    code = rows[0][0] if rows else None
+    return code, {g.care_domain: Cover(g, used or 0) for _, g, used in rows}
+
+
+def check_rights(
+    *,
+    session: Session,
+    keys: KeyService,
+    caller: PracticePrincipal,
+    query: RightsQuery,
+    now: datetime,
+    operation: Operation = Operation.RIGHTS_CHECK,
+) -> RightsOutcome:
+    """Match the patient, describe their cover and record the access, hit or miss.
+
+    The caller commits before answering (the access event is part of the transaction), then
+    answers a ``RightsMiss`` with its ``error``.
+    """
+    outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
+    if isinstance(outcome, RightsMiss):
+        record_practice_access(
+            session,
+            caller=caller,
+            operation=operation,
+            outcome=Outcome.MISS,
+            now=now,
+            insurer_id=outcome.insurer_id,
+            beneficiary_id=outcome.beneficiary_id,
+            reference=outcome.kind.value,
+        )
+    else:
+        record_practice_access(
+            session,
+            caller=caller,
+            operation=operation,
+            outcome=Outcome.DISCLOSED,
+            now=now,
+            insurer_id=outcome.insurer_id,
+            beneficiary_id=outcome.beneficiary_id,
+            reference=outcome.check_id,
+        )
+    return outcome
+
+
+def check_rights_batch(
+    *,
+    session: Session,
+    keys: KeyService,
+    caller: PracticePrincipal,
+    queries: Sequence[RightsQuery],
+    now: datetime,
+) -> list[RightsOutcome]:
+    """A day's appointments at once; each counts as one check in the access log."""
+    if not 1 <= len(queries) <= MAX_BATCH:
+        raise ValidationFailed(f"a batch has 1 to {MAX_BATCH} rights checks")
+    for query in queries:
+        domains_for(caller, query.care_domains)  # refuse the whole batch before any lookup
+    return [
+        check_rights(
+            session=session, keys=keys, caller=caller, query=q, now=now, operation=Operation.RIGHTS_CHECK_BATCH
+        )
+        for q in queries
+    ]
+
+
+def _check(
+    *, session: Session, keys: KeyService, caller: PracticePrincipal, query: RightsQuery, now: datetime
+) -> RightsOutcome:
+    wanted = domains_for(caller, query.care_domains)
+    today = care_day(now)
+    day = query.care_date or today
+    if not today - timedelta(days=MAX_DAYS_BACK) <= day <= today + timedelta(days=MAX_DAYS_AHEAD):
+        raise ValidationFailed(
+            f"the date of care must be within {MAX_DAYS_BACK} days before and {MAX_DAYS_AHEAD} days after today"
+        )
+
+    insurer_id = _insurer_id(session, query.amc_number)
+    bind_tenant(session, insurer_id or _DECOY_ID)
+    if insurer_id is not None:
+        candidates = keys.cipher(session, insurer_id).identity_index_candidates(
+            query.nir, query.birth_date, query.birth_rank
+        )
+    else:
+        message = _identity_message(query.nir, query.birth_date, query.birth_rank)
+        candidates = [hmac.new(_DECOY_INDEX_KEY, message, sha256).digest()]
+    candidates += [secrets.token_bytes(32) for _ in range(INDEX_CANDIDATES - len(candidates))]
+
+    found = _match(session, insurer_id or _DECOY_ID, query.member_number, candidates)
+    contract_id, product_id, start, end, beneficiary_id = found or (_DECOY_ID, _DECOY_ID, day, None, None)
+    in_force = start <= day and (end is None or day <= end)
+    hit = insurer_id is not None and found is not None and beneficiary_id is not None and in_force
+    product_code, covers = coverage(
+        session,
+        insurer_id=insurer_id or _DECOY_ID,
+        product_id=product_id if hit else _DECOY_ID,
+        beneficiary_id=beneficiary_id if hit and beneficiary_id else _DECOY_ID,
+        year=day.year,
+    )
+
+    if not hit or beneficiary_id is None or insurer_id is None or product_code is None:
+        if insurer_id is None:
+            kind = MissKind.UNKNOWN_INSURER
+        elif found is None:
+            kind = MissKind.UNKNOWN_CARD
+        elif beneficiary_id is None:
+            kind = MissKind.IDENTITY_MISMATCH
+        else:
+            kind = MissKind.NOT_IN_FORCE
+        return RightsMiss(kind=kind, insurer_id=insurer_id, beneficiary_id=beneficiary_id)
+
+    check_id = uuid.uuid4()
+    expires_at = now + CHECK_VALIDITY
+    session.execute(
+        insert(RightsCheck).values(
+            insurer_id=insurer_id,
+            id=check_id,
+            beneficiary_id=beneficiary_id,
+            contract_id=contract_id,
+            practice_id=caller.practice_id,
+            professional_id=caller.professional_id,
+            care_date=day,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    domains = []
+    for domain in wanted:
+        cover = covers.get(domain)
+        if cover is None:
+            domains.append(DomainRights(domain, covered=False))
+            continue
+        domains.append(
+            DomainRights(
+                domain,
+                covered=True,
+                formula=cover.formula,
+                remaining_ceiling_cents=cover.remaining_cents,
+                third_party_payment=cover.guarantee.third_party_payment,
+                prior_approval_required=cover.guarantee.prior_approval_required,
+            )
+        )
+    return RightsAnswer(
+        check_id=check_id,
+        insurer_id=insurer_id,
+        beneficiary_id=beneficiary_id,
+        amc_number=query.amc_number,
+        product_code=product_code,
+        care_date=day,
+        valid_from=start,
+        valid_to=end,
+        domains=tuple(domains),
+        expires_at=expires_at,
+    )
+
+
+# -- citing a check later ---------------------------------------------------------------------
+
+
+def access_check(session: Session, *, caller: PracticePrincipal, check_id: uuid.UUID, now: datetime) -> RightsCheck:
+    """The caller's practice's own rights check, with the session bound to its insurer.
+
+    Another practice's check answers exactly like a missing one.
+    """
+    bind_practice(session, caller.practice_id)
+    check = session.scalar(
+        select(RightsCheck).where(RightsCheck.id == check_id, RightsCheck.practice_id == caller.practice_id)
+    )
+    if check is None:
+        raise RightsCheckNotFound("no rights check with this id for this practice")
+    if check.expires_at <= now:
+        raise RightsCheckExpired("this rights check has expired: check the patient's rights again")
+    bind_tenant(session, check.insurer_id)
+    return check
+
+
+def contract_in_force(session: Session, *, check: RightsCheck, day: date) -> bool:
+    contract = session.get(Contract, (check.insurer_id, check.contract_id))
+    return contract is not None and contract.valid_on(day)
+
+
+def product_of(session: Session, *, check: RightsCheck) -> uuid.UUID:
+    product_id = session.scalar(
+        select(Contract.product_id).where(Contract.insurer_id == check.insurer_id, Contract.id == check.contract_id)
+    )
+    if product_id is None:
+        raise RightsCheckNotFound("no rights check with this id for this practice")
+    return product_id

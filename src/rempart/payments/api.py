@@ -1,0 +1,44 @@
+"""Remittance advices for practice software: ``/api/v1/remittances``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from rempart.app import SessionDep
+from rempart.eligibility.api import json_response
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import PracticeCaller, requires
+from rempart.identity.permissions import Permission
+from rempart.payments.schemas import RemittanceListOut, RemittanceOut
+from rempart.payments.service import access_remittance, payer_of, practice_remittances
+
+router = APIRouter(tags=["remittances"])
+
+
+@router.get(
+    "/api/v1/remittances", dependencies=[requires(Permission.CARE_REMITTANCE_READ)], response_model=RemittanceListOut
+)
+def list_remittances(
+    caller: PracticeCaller, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> Response:
+    """What each insurer paid the practice, newest first (totals only: no patient is named)."""
+    remittances = practice_remittances(session=session, caller=caller, limit=limit)
+    return json_response(RemittanceListOut(remittances=[RemittanceOut.of(r, amc_number=amc) for r, amc in remittances]))
+
+
+@router.get(
+    "/api/v1/remittances/{remittance_id}",
+    dependencies=[requires(Permission.CARE_REMITTANCE_READ)],
+    response_model=RemittanceOut,
+)
+def get_remittance(
+    remittance_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """One remittance with the claims it pays."""
+    remittance = access_remittance(session=session, caller=caller, remittance_id=remittance_id, now=identity.clock())
+    amc_number = payer_of(session, remittance)
+    session.commit()
+    return json_response(RemittanceOut.of(remittance, with_lines=True, amc_number=amc_number))
