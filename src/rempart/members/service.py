@@ -67,9 +67,8 @@ def write_members(
     if not records:
         return result
     if product_ids is None:
-        product_ids = dict(
-            session.execute(select(Product.code, Product.id).where(Product.insurer_id == insurer_id)).tuples()
-        )
+        rows = session.execute(select(Product.code, Product.id).where(Product.insurer_id == insurer_id))
+        product_ids = {code: product_id for code, product_id in rows}
     cipher = keys.cipher(session, insurer_id)
     by_member: dict[str, list[MemberRecord]] = defaultdict(list)
     for record in records:
