@@ -68,7 +68,7 @@ def write_members(
         return result
     if product_ids is None:
         rows = session.execute(select(Product.code, Product.id).where(Product.insurer_id == insurer_id))
-        product_ids = {code: product_id for code, product_id in rows}
+        product_ids = {row.code: row.id for row in rows}
     cipher = keys.cipher(session, insurer_id)
     by_member: dict[str, list[MemberRecord]] = defaultdict(list)
     for record in records:
