@@ -195,7 +195,8 @@ def upgrade() -> None:
         sa.Column("operator_id", sa.Uuid(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.CheckConstraint(
-            "kind NOT IN ('lifted', 'kill_switch_set', 'kill_switch_cleared') OR (operator_id IS NOT NULL AND reason IS NOT NULL AND length(reason) >= 5)",
+            "kind NOT IN ('lifted', 'kill_switch_set', 'kill_switch_cleared') "
+            "OR (operator_id IS NOT NULL AND reason IS NOT NULL AND length(reason) >= 5)",
             name=op.f("ck_detection_events_operator_actions_have_reason"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_detection_events")),
