@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from rempart.audit.models import AccessEvent
-from rempart.eligibility.service import RightsQuery
+from rempart.eligibility.service import RightsAnswer, RightsQuery, check_rights
 from rempart.identity.permissions import Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal, StaffPrincipal
-from rempart.insurers.models import Insurer, Product
+from rempart.insurers.models import CareDomain, Insurer, Product
 from rempart.members.models import BeneficiaryRole
 from rempart.members.service import write_members
 from rempart.members.validation import MemberRecord
+from rempart.pricing.engine import CareLine, Sante100Class
 from rempart.professionals.models import Profession
 from rempart.professionals.service import attach_professional, create_practice, register_professional
 from rempart.runtime import Runtime
@@ -117,3 +121,46 @@ def claims_agent(insurer: Insurer) -> StaffPrincipal:
     return StaffPrincipal(
         insurer_id=insurer.id, account_id=uuid.uuid4(), roles=roles, permissions=permissions_of(roles)
     )
+
+
+# -- lines of care a professional would send -----------------------------------------------------
+
+
+def medicine(day: date = TODAY, *, price: int = 1_000, amo_rate: int = 65) -> CareLine:
+    return CareLine(CareDomain.PHAR, "3400930000001", day, 1, price, price, amo_rate)
+
+
+def frames(day: date = TODAY, *, price: int = 25_000) -> CareLine:
+    # Class B frames: free price, a BRSS of 5 cents, AMO 60 %.
+    return CareLine(CareDomain.OPTI, "2210546", day, 1, price, 5, 60, Sante100Class.B)
+
+
+def class_a_glasses(day: date = TODAY, *, price: int = 3_000, regulated: int = 3_000) -> CareLine:
+    return CareLine(CareDomain.OPTI, "2223345", day, 1, price, 900, 60, Sante100Class.A, regulated)
+
+
+def consultation(day: date = TODAY, *, price: int = 3_000, brss: int = 3_000) -> CareLine:
+    return CareLine(CareDomain.CONS, "G", day, 1, price, brss, 70)
+
+
+def crown(day: date = TODAY, *, price: int = 50_000) -> CareLine:
+    return CareLine(CareDomain.DENT, "HBLD036", day, 1, price, 12_000, 60)
+
+
+def rights_check(world: World, caller: PracticePrincipal, record: MemberRecord, now: datetime = NOW) -> RightsAnswer:
+    """A hit, as the professional does it at the counter before anything else."""
+    with world.runtime.sessions.begin() as session:
+        outcome = check_rights(
+            session=session, keys=world.runtime.keys, caller=caller, query=world.query(record), now=now
+        )
+    assert isinstance(outcome, RightsAnswer), outcome
+    return outcome
+
+
+@contextmanager
+def unit(runtime: Runtime) -> Iterator[Session]:
+    """A session committed at the end, as a request handler uses it (services may roll it back
+    themselves when they lose an idempotency race, which a ``begin()`` block would not allow)."""
+    with runtime.sessions() as session:
+        yield session
+        session.commit()

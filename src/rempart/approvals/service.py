@@ -117,6 +117,7 @@ def request_approval(
     request: ApprovalRequest,
     idempotency_key: str,
     now: datetime,
+    review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ApprovalOutcome:
     """Decide a prior approval, once per Idempotency-Key."""
     _validate(request)
@@ -159,7 +160,7 @@ def request_approval(
             status, reason = ApprovalStatus.REFUSED, ApprovalReason.PRICE_OVER_REGULATED_LIMIT
         elif requested > 0 and granted == 0:
             status, reason = ApprovalStatus.REFUSED, ApprovalReason.CEILING_EXHAUSTED
-        elif granted > REVIEW_THRESHOLD_CENTS:
+        elif granted > review_threshold_cents:
             status, reason = ApprovalStatus.PENDING, ApprovalReason.MANUAL_REVIEW
         elif granted < requested:
             status, reason = ApprovalStatus.PARTIALLY_GRANTED, ApprovalReason.CEILING_PARTLY_USED

@@ -284,6 +284,7 @@ def _submit(
     request_digest: str,
     now: datetime,
     replaces: Claim | None = None,
+    review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ClaimOutcome:
     lines = request.lines
     price = sum(line.price_cents for line in lines)
@@ -313,13 +314,26 @@ def _submit(
     if replaces is not None:
         _close(session, claim=replaces, status=ClaimStatus.SUPERSEDED, now=now)
     cover = checked_cover(session, check=check)
-    decision = _adjudicate(session, claim=claim, cover=cover, lines=lines, approval_number=request.approval_number)
+    decision = _adjudicate(
+        session,
+        claim=claim,
+        cover=cover,
+        lines=lines,
+        approval_number=request.approval_number,
+        review_threshold=review_threshold_cents,
+    )
     _apply(session, claim=claim, cover=cover, lines=lines, decision=decision, now=now)
     return ClaimOutcome(claim, replayed=False)
 
 
 def submit_claim(
-    *, session: Session, caller: PracticePrincipal, request: ClaimRequest, idempotency_key: str, now: datetime
+    *,
+    session: Session,
+    caller: PracticePrincipal,
+    request: ClaimRequest,
+    idempotency_key: str,
+    now: datetime,
+    review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ClaimOutcome:
     """Store and adjudicate a claim, once per Idempotency-Key."""
     _validate(request)
@@ -336,6 +350,7 @@ def submit_claim(
             idempotency_key=idempotency_key,
             request_digest=request_digest,
             now=now,
+            review_threshold_cents=review_threshold_cents,
         ),
         replay,
     )
@@ -447,13 +462,15 @@ def _correct(
 def _close(session: Session, *, claim: Claim, status: ClaimStatus, now: datetime) -> None:
     """Cancel or supersede an open claim, atomically against a payment run or a review."""
     was = claim.status
+    if was not in OPEN_CLAIM:
+        raise ClaimClosed(f"this claim is {was.value}: it can no longer be changed")
     done = session.execute(
         update(Claim)
         .where(Claim.insurer_id == claim.insurer_id, Claim.id == claim.id, Claim.status == was)
         .values(status=status, closed_at=now)
         .execution_options(synchronize_session=False)
     )
-    if was not in OPEN_CLAIM or done.rowcount != 1:  # type: ignore[attr-defined]
+    if done.rowcount != 1:  # type: ignore[attr-defined]  (a payment run or a review got there first)
         session.refresh(claim)
         raise ClaimClosed(f"this claim is {claim.status.value}: it can no longer be changed")
     if was is ClaimStatus.ACCEPTED:
