@@ -470,7 +470,8 @@ def _close(session: Session, *, claim: Claim, status: ClaimStatus, now: datetime
         .values(status=status, closed_at=now)
         .execution_options(synchronize_session=False)
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]  (a payment run or a review got there first)
+    # Zero rows: a payment run or a review got there first.
+    if done.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(claim)
         raise ClaimClosed(f"this claim is {claim.status.value}: it can no longer be changed")
     if was is ClaimStatus.ACCEPTED:
