@@ -140,6 +140,7 @@ class Operation(StrEnum):
     INCIDENT_SCOPE = "incident_scope"
     INCIDENT_LETTERS = "incident_letters"
     ACCESS_LOG_VIEW = "access_log_view"
+    CONTAINMENT = "containment"  # detection slowed, refused or suspended an access (nothing disclosed)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,8 @@ DISCLOSURES: dict[Operation, Disclosure] = {
     Operation.INCIDENT_SCOPE: _d(Purpose.BREACH_RESPONSE, DataField.ACCESS_LOG, per_beneficiary=False),
     Operation.INCIDENT_LETTERS: _d(Purpose.BREACH_RESPONSE, DataField.ACCESS_LOG, per_beneficiary=False),
     Operation.ACCESS_LOG_VIEW: _d(Purpose.TRANSPARENCY, DataField.ACCESS_LOG, per_beneficiary=False),
+    # Detection: a step of the containment ladder, recorded against the contained access.
+    Operation.CONTAINMENT: _d(Purpose.BREACH_RESPONSE, per_beneficiary=False),
 }
 
 
