@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from rempart.errors import ServiceUnavailable
 from rempart.identity.replay import MemoryReplayStore, RedisReplayStore
@@ -37,7 +39,9 @@ def test_two_processes_sharing_redis_accept_a_jti_once() -> None:
 
 
 def test_an_unreachable_redis_refuses_instead_of_accepting() -> None:
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    dead = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2, retry=Retry(NoBackoff(), 1)
+    )
     store = RedisReplayStore(dead)
 
     with pytest.raises(ServiceUnavailable):

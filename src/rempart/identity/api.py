@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header
+from fastapi import APIRouter, Form, Header, Request
 
 from rempart.app import SessionDep
+from rempart.errors import RempartError
+from rempart.identity import admin_api, auth_api, me_api, pages
 from rempart.identity.context import TOKEN_PATH, IdentityDep
-from rempart.identity.deps import PUBLIC, PracticeCaller, requires
+from rempart.identity.deps import PUBLIC, PracticeCaller, client_address, requires
+from rempart.identity.events import record_event
+from rempart.identity.models import SecurityEventKind
 from rempart.identity.permissions import Permission
 from rempart.identity.schemas import PracticeCallerOut, TokenResponse
-from rempart.identity.tokens import issue_token
+from rempart.identity.tokens import claimed_client, issue_token
 from rempart.logs import get_logger
 
 log = get_logger("rempart.identity")
@@ -21,6 +25,7 @@ router = APIRouter(tags=["identity"])
 @router.post(TOKEN_PATH, dependencies=[PUBLIC], response_model=TokenResponse)
 def token(
     *,
+    request: Request,
     session: SessionDep,
     identity: IdentityDep,
     grant_type: Annotated[str, Form()] = "",
@@ -29,18 +34,36 @@ def token(
     dpop: Annotated[str | None, Header(alias="DPoP", max_length=8192)] = None,
 ) -> TokenResponse:
     """Exchange a signed client assertion (RFC 7523) and a DPoP proof (RFC 9449) for a token."""
-    client, issued = issue_token(
-        session=session,
-        replay=identity.replay,
-        form={
-            "grant_type": grant_type,
-            "client_assertion_type": client_assertion_type,
-            "client_assertion": client_assertion,
-        },
-        dpop_proof=dpop,
-        token_url=identity.token_url,
-        now=identity.clock(),
-    )
+    now = identity.clock()
+    try:
+        client, issued = issue_token(
+            session=session,
+            replay=identity.replay,
+            form={
+                "grant_type": grant_type,
+                "client_assertion_type": client_assertion_type,
+                "client_assertion": client_assertion,
+            },
+            dpop_proof=dpop,
+            token_url=identity.token_url,
+            now=now,
+        )
+    except RempartError as refusal:
+        # The practice admin and the security operators see refused tokens of a known client.
+        session.rollback()
+        named = claimed_client(session, client_assertion)
+        if named is not None:
+            record_event(
+                session=session,
+                kind=SecurityEventKind.TOKEN_REFUSED,
+                at=now,
+                practice_id=named.practice_id,
+                client_id=named.id,
+                address=client_address(request),
+                reason=refusal.slug,
+            )
+            session.commit()
+        raise
     session.commit()
     log.info("token_issued", client_id=str(client.id), practice_id=str(client.practice_id))
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
@@ -60,3 +83,8 @@ def whoami(caller: PracticeCaller) -> PracticeCallerOut:
         channel=caller.channel.value,
         permissions=sorted(p.value for p in caller.permissions),
     )
+
+
+# One router for the whole domain, so that app.py mounts identity with one line.
+for _sub in (auth_api.router, me_api.router, admin_api.router, pages.router):
+    router.include_router(_sub)

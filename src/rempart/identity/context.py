@@ -13,10 +13,14 @@ from typing import Annotated
 
 import redis
 from fastapi import Depends, Request
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from rempart.config import Settings
 from rempart.db import utcnow
+from rempart.identity.notify import LocalNotifier, Notifier
 from rempart.identity.replay import MemoryReplayStore, RedisReplayStore, ReplayStore
+from rempart.identity.throttle import LoginLimits, LoginThrottle
 
 Clock = Callable[[], datetime]
 
@@ -28,16 +32,39 @@ class IdentityServices:
     settings: Settings
     replay: ReplayStore
     clock: Clock
+    throttle: LoginThrottle
+    notifier: Notifier
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock = utcnow, prefix: str = "rempart") -> IdentityServices:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        prefix: str = "rempart",
+        limits: LoginLimits | None = None,
+        notifier: Notifier | None = None,
+    ) -> IdentityServices:
         replay: ReplayStore
         if settings.redis_url:
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+            # One quick try: an unreachable Redis must refuse at once, not after seconds of backoff.
+            client = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 1)
+            )
             replay = RedisReplayStore(client, prefix=prefix)
         else:
             replay = MemoryReplayStore(prefix=prefix)
-        return cls(settings=settings, replay=replay, clock=clock)
+        return cls(
+            settings=settings,
+            replay=replay,
+            clock=clock,
+            throttle=LoginThrottle.build(settings.redis_url, prefix=prefix, limits=limits),
+            notifier=notifier or LocalNotifier(),
+        )
+
+    @property
+    def rp_id(self) -> str:
+        return self.settings.rp_id
 
     @property
     def origin(self) -> str:

@@ -26,6 +26,7 @@ from rempart.identity.errors import ActingProfessionalRefused, PermissionDenied
 from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
 from rempart.identity.rls import bind_tenant
+from rempart.identity.sessions import principal_from_request, require_recent_passkey
 from rempart.identity.tokens import authenticate_token
 from rempart.professionals.service import acting_professional, is_valid_rpps
 
@@ -69,6 +70,9 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
             rpps=professional.rpps,
             profession=professional.profession,
         )
+    human = principal_from_request(request, session=session, identity=identity)
+    if human is not None:
+        return human
     raise Unauthenticated("sign in with a passkey, or call with a DPoP-bound access token")
 
 
@@ -96,6 +100,26 @@ class PermissionCheck:
 def requires(*permissions: Permission) -> Any:
     """``dependencies=[requires(Permission.X)]`` on a route: who may call it."""
     return Depends(PermissionCheck(permissions))
+
+
+async def read_form_csrf(request: Request) -> None:
+    """For HTML form posts: lift the ``csrf_token`` field so the session check can compare it.
+    Declare it first: ``dependencies=[FORM_CSRF, requires(...)]``."""
+    if request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get("csrf_token")
+        request.state.csrf_submitted = value if isinstance(value, str) else None
+
+
+FORM_CSRF: Any = Depends(read_form_csrf)
+
+
+def recent_passkey(principal: AuthenticatedDep, identity: IdentityDep) -> None:
+    """Sensitive actions: a passkey check within the last five minutes (step-up)."""
+    require_recent_passkey(principal, identity.clock())
+
+
+RECENT_PASSKEY: Any = Depends(recent_passkey)
 
 
 def public_route() -> None:

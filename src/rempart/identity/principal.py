@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from rempart.identity.permissions import Permission, Role
@@ -31,8 +32,8 @@ class Principal:
     professional_id: uuid.UUID | None = None
     rpps: str | None = None
     profession: Profession | None = None
-    # Moment of the last passkey verification of this session (step-up), for sensitive actions.
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Moment of the last passkey verification of this session (login or step-up).
+    authenticated_at: datetime | None = None
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from rempart.identity.permissions import Role
 
 
 class TokenResponse(BaseModel):
@@ -21,3 +25,166 @@ class PracticeCallerOut(BaseModel):
     profession: str
     channel: str
     permissions: list[str]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are refused: a "password" or "otp" field is an error, never ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginOptionsIn(_Strict):
+    login: str = Field(min_length=1, max_length=254)
+
+
+class CeremonyOut(BaseModel):
+    ceremony_id: uuid.UUID
+    public_key: dict[str, Any] = Field(serialization_alias="publicKey")
+
+
+class LoginVerifyIn(_Strict):
+    ceremony_id: uuid.UUID
+    credential: dict[str, Any]
+
+
+class SignedInOut(BaseModel):
+    account_id: uuid.UUID
+    roles: list[str]
+    csrf_token: str
+
+
+class EnrolmentOptionsIn(_Strict):
+    token: str = Field(min_length=20, max_length=100)
+
+
+class EnrolmentVerifyIn(_Strict):
+    token: str = Field(min_length=20, max_length=100)
+    ceremony_id: uuid.UUID
+    credential: dict[str, Any]
+    name: str = Field(default="Passkey", max_length=100)
+
+
+class RecoveryIn(_Strict):
+    login: str = Field(min_length=1, max_length=254)
+    code: str = Field(min_length=1, max_length=64)
+
+
+class RecoveryOut(BaseModel):
+    enrolment_token: str
+    enrol_url: str
+    detail: str = "Register a new passkey now; the account's owner has been alerted."
+
+
+class CeremonyVerifyIn(_Strict):
+    ceremony_id: uuid.UUID
+    credential: dict[str, Any]
+
+
+class PasskeyRegisterIn(_Strict):
+    ceremony_id: uuid.UUID
+    credential: dict[str, Any]
+    name: str = Field(default="Passkey", max_length=100)
+
+
+class CsrfOut(BaseModel):
+    csrf_token: str
+
+
+class AccountOut(BaseModel):
+    account_id: uuid.UUID
+    login: str
+    roles: list[str]
+    insurer_id: uuid.UUID | None
+    practice_id: uuid.UUID | None
+    csrf_token: str
+    authenticated_at: datetime | None
+
+
+class PasskeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    backed_up: bool
+    clone_suspected: bool
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    address: str | None
+    user_agent: str | None
+    current: bool
+
+
+class SecurityEventOut(BaseModel):
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    account_id: uuid.UUID | None
+    practice_id: uuid.UUID | None
+    client_id: uuid.UUID | None
+    address: str | None
+    detail: dict[str, str]
+
+
+class RecoveryCodesOut(BaseModel):
+    codes: list[str]
+    detail: str = "Keep these codes offline. Each works once; using one alerts you."
+
+
+class RevokedOut(BaseModel):
+    revoked: int
+
+
+class StaffInvitationIn(_Strict):
+    login: str = Field(min_length=3, max_length=254)
+    roles: list[Role] = Field(min_length=1)
+
+
+class ProfessionalInvitationIn(_Strict):
+    login: str = Field(min_length=3, max_length=254)
+    rpps: str = Field(min_length=11, max_length=11)
+    practice_admin: bool = False
+
+
+class PlatformInvitationIn(_Strict):
+    login: str = Field(min_length=3, max_length=254)
+
+
+class InvitationOut(BaseModel):
+    account_id: uuid.UUID
+    enrol_url: str
+    expires_in_days: int = 7
+
+
+class StaffOut(BaseModel):
+    account_id: uuid.UUID
+    login: str
+    status: str
+    roles: list[str]
+
+
+class ClientCreateIn(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    public_jwk: dict[str, Any]
+    expires_at: datetime | None = None
+
+
+class ClientKeyIn(_Strict):
+    public_jwk: dict[str, Any]
+
+
+class ClientOut(BaseModel):
+    client_id: uuid.UUID
+    name: str
+    status: str
+    created_at: datetime
+    expires_at: datetime | None
+    keys: list[str]
+    token_url: str
+
+
+class SuspendIn(_Strict):
+    reason: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")

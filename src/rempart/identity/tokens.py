@@ -99,6 +99,15 @@ def _timestamp(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def claimed_client(session: Session, assertion: str) -> ApiClient | None:
+    """The client an assertion claims to come from (unverified: only to file a refusal under it)."""
+    try:
+        _header, claims = _unverified(assertion)
+        return session.get(ApiClient, uuid.UUID(str(claims.get("iss"))))
+    except (ValidationFailed, ValueError):
+        return None
+
+
 # -- client authentication (RFC 7523) -------------------------------------------------------------
 
 

@@ -1,0 +1,198 @@
+"""Invariant 2: logins are throttled per account and per address, and answer the same — status,
+body and timing — whether the account exists or not."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from fastapi import FastAPI
+from limits import RateLimitItemPerMinute
+
+from rempart.app import create_app
+from rempart.identity.context import IdentityServices
+from rempart.identity.permissions import Role
+from rempart.identity.throttle import LoginLimits
+from rempart.insurers.service import create_insurer
+from rempart.runtime import Runtime
+from tests.support.clock import FakeClock
+from tests.support.portal import PortalUser
+
+TIMING_TOLERANCE_MS = 5.0
+SAMPLES = 25
+
+
+def _app(runtime: Runtime, clock: FakeClock, limits: LoginLimits) -> FastAPI:
+    app = create_app(runtime)
+    app.state.identity = IdentityServices.build(
+        runtime.settings, clock=clock, prefix=f"t{uuid.uuid4().hex}", limits=limits
+    )
+    return app
+
+
+@pytest.fixture
+def strict_app(runtime: Runtime, clock: FakeClock) -> FastAPI:
+    """3 attempts per login, 100 per address, per 15 minutes."""
+    return _app(runtime, clock, LoginLimits(RateLimitItemPerMinute(3, 15), RateLimitItemPerMinute(100, 15)))
+
+
+@pytest.fixture
+def address_app(runtime: Runtime, clock: FakeClock) -> FastAPI:
+    """100 attempts per login, 8 per address, per 15 minutes."""
+    return _app(runtime, clock, LoginLimits(RateLimitItemPerMinute(100, 15), RateLimitItemPerMinute(8, 15)))
+
+
+@pytest.fixture
+def open_app(runtime: Runtime, clock: FakeClock) -> FastAPI:
+    return _app(runtime, clock, LoginLimits(RateLimitItemPerMinute(10_000, 15), RateLimitItemPerMinute(10_000, 15)))
+
+
+def _enrolled(app: FastAPI, runtime: Runtime, login: str) -> PortalUser:
+    with runtime.sessions.begin() as session:
+        insurer = create_insurer(
+            session=session, keys=runtime.keys, amc_number=str(uuid.uuid4().int)[:9], name="Mutuelle"
+        )
+    return PortalUser.invited(app, runtime, login=login, roles={Role.CLAIMS_AGENT}, insurer_id=insurer.id)
+
+
+def _without(body: dict[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
+    """The body with the per-request random values (challenge, ceremony id) taken out."""
+    copy = {k: (dict(v) if isinstance(v, dict) else v) for k, v in body.items()}
+    for path in paths:
+        node: Any = copy
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1], None)
+    return copy
+
+
+def _timed(call: Callable[[], httpx.Response], expected_status: int) -> Callable[[], float]:
+    def one() -> float:
+        start = time.perf_counter()
+        response = call()
+        elapsed = (time.perf_counter() - start) * 1000
+        assert response.status_code == expected_status, response.text
+        return elapsed
+
+    return one
+
+
+def _assert_same_timing(a: Callable[[], float], b: Callable[[], float]) -> None:
+    """Medians of interleaved samples differ by at most TIMING_TOLERANCE_MS.
+
+    The machine is shared (other test runs load both cores), so a measurement spoiled by a burst of
+    load is taken again, up to three times. A real difference between the two paths (a skipped
+    argon2 check, a skipped signature check) shows in every measurement and still fails.
+    """
+    for _ in range(3):  # warm-up: caches, connection pool, lazily built decoys
+        a(), b()
+    measured = []
+    for _ in range(3):
+        first, second = [], []
+        for _ in range(SAMPLES):  # interleaved, so machine noise hits both alike
+            first.append(a())
+            second.append(b())
+        medians = (statistics.median(first), statistics.median(second))
+        measured.append(medians)
+        if abs(medians[0] - medians[1]) <= TIMING_TOLERANCE_MS:
+            return
+    pytest.fail(f"timings differ by more than {TIMING_TOLERANCE_MS} ms in every measurement: {measured}")
+
+
+def test_login_options_are_the_same_for_known_and_unknown_logins(open_app: FastAPI, runtime: Runtime) -> None:
+    _enrolled(open_app, runtime, "agent@mutuelle.test")
+    browser = PortalUser.browser(open_app)
+
+    known = browser.login_options("agent@mutuelle.test")
+    unknown = browser.login_options("nobody@mutuelle.test")
+
+    assert known.status_code == unknown.status_code == 200
+    random_parts = (("ceremony_id",), ("publicKey", "challenge"))
+    assert _without(known.json(), *random_parts) == _without(unknown.json(), *random_parts)
+    assert known.json()["publicKey"]["allowCredentials"] == []
+    assert known.json()["publicKey"]["userVerification"] == "required"
+
+
+def test_throttled_per_account_alike_for_known_and_unknown(strict_app: FastAPI, runtime: Runtime) -> None:
+    _enrolled(strict_app, runtime, "agent@mutuelle.test")
+    answers = {}
+    for login in ("agent@mutuelle.test", "nobody@mutuelle.test"):
+        browser = PortalUser.browser(strict_app)
+        statuses = [browser.login_options(login).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429], login
+        answers[login] = browser.login_options(login)
+
+    known, unknown = answers.values()
+    assert known.status_code == unknown.status_code == 429
+    assert known.json() == unknown.json()
+    assert known.json()["type"].endswith("/too-many-attempts")
+    # The legitimate user is throttled too while the attack goes on: availability traded for safety,
+    # but the per-account limit is per login typed, so other accounts are untouched.
+    assert PortalUser.browser(strict_app).login_options("other@mutuelle.test").status_code == 200
+
+
+def test_throttled_per_address_across_logins(address_app: FastAPI) -> None:
+    browser = PortalUser.browser(address_app)
+    statuses = [browser.login_options(f"user{i}@mutuelle.test").status_code for i in range(10)]
+
+    assert statuses == [200] * 8 + [429, 429]
+
+
+def test_recovery_is_throttled_per_account(strict_app: FastAPI) -> None:
+    browser = PortalUser.browser(strict_app)
+    statuses = [
+        browser.client.post("/api/v1/auth/recovery", json={"login": "a@mutuelle.test", "code": "X"}).status_code
+        for _ in range(4)
+    ]
+
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_a_failed_login_looks_and_lasts_the_same_for_known_and_unknown_accounts(
+    open_app: FastAPI, runtime: Runtime
+) -> None:
+    _enrolled(open_app, runtime, "victim@mutuelle.test")
+    attacker = _enrolled(open_app, runtime, "attacker@mutuelle.test")
+
+    def attempt(login: str) -> httpx.Response:
+        # The attacker's own valid passkey, offered for someone else's login.
+        started = attacker.login_options(login)
+        credential = attacker.authenticator.get(started.json()["publicKey"], origin=attacker.origin)
+        return attacker.client.post(
+            "/api/v1/auth/login/verify", json={"ceremony_id": started.json()["ceremony_id"], "credential": credential}
+        )
+
+    known, unknown = attempt("victim@mutuelle.test"), attempt("nobody@mutuelle.test")
+    assert known.status_code == unknown.status_code == 401
+    assert known.json() == unknown.json()
+
+    _assert_same_timing(
+        _timed(lambda: attempt("victim@mutuelle.test"), 401),
+        _timed(lambda: attempt("nobody@mutuelle.test"), 401),
+    )
+
+
+def test_a_failed_recovery_looks_and_lasts_the_same_for_known_and_unknown_accounts(
+    open_app: FastAPI, runtime: Runtime
+) -> None:
+    agent = _enrolled(open_app, runtime, "agent@mutuelle.test")
+    assert agent.post("/api/v1/me/recovery-codes").status_code == 200
+    browser = PortalUser.browser(open_app)
+    wrong_code = "A" + "B" * 15
+
+    def recover(login: str) -> httpx.Response:
+        return browser.client.post("/api/v1/auth/recovery", json={"login": login, "code": wrong_code})
+
+    known, unknown = recover("agent@mutuelle.test"), recover("nobody@mutuelle.test")
+    assert known.status_code == unknown.status_code == 401
+    assert known.json() == unknown.json()
+
+    _assert_same_timing(
+        _timed(lambda: recover("agent@mutuelle.test"), 401),
+        _timed(lambda: recover("nobody@mutuelle.test"), 401),
+    )
