@@ -117,4 +117,7 @@ def _routers() -> list[Any]:
     from rempart.identity.api import router as identity_router  # noqa: PLC0415
 
     routers.append(identity_router)
+    from rempart.detection.api import router as detection_router  # noqa: PLC0415
+
+    routers.append(detection_router)
     return routers

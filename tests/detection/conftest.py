@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rempart.detection.clock import ManualClock
 from rempart.detection.engine import Actor, DetectionEngine
 from rempart.detection.memory import MemoryStore
-from rempart.detection.models import KillChannel, SubjectKind
+from rempart.detection.models import ContainmentLevel, KillChannel, SubjectKind
 from rempart.detection.redis_store import RedisStore
 from rempart.detection.store import CounterStore
 from rempart.runtime import Runtime
@@ -49,24 +49,30 @@ class RecordingHooks:
 
     suspended: list[tuple[SubjectKind, uuid.UUID]] = field(default_factory=list)
     reinstated: list[tuple[SubjectKind, uuid.UUID]] = field(default_factory=list)
-    security: list[tuple[SubjectKind, uuid.UUID, str]] = field(default_factory=list)
-    access: list[tuple[SubjectKind, uuid.UUID, str]] = field(default_factory=list)
+    steps: list[tuple[SubjectKind, uuid.UUID, ContainmentLevel]] = field(default_factory=list)
 
-    def suspend(self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, reason: str) -> None:
+    def suspend(
+        self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, reason: str, now: datetime
+    ) -> None:
         self.suspended.append((kind, subject_id))
 
-    def reinstate(self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, reason: str) -> None:
+    def reinstate(
+        self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, reason: str, now: datetime
+    ) -> None:
         self.reinstated.append((kind, subject_id))
 
-    def security_event(
-        self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, event: str, detail: dict[str, Any]
+    def step_recorded(
+        self,
+        session: Session,
+        *,
+        kind: SubjectKind,
+        subject_id: uuid.UUID,
+        level: ContainmentLevel,
+        signal: str,
+        actor: Actor | None,
+        now: datetime,
     ) -> None:
-        self.security.append((kind, subject_id, event))
-
-    def access_event(
-        self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, event: str, detail: dict[str, Any]
-    ) -> None:
-        self.access.append((kind, subject_id, event))
+        self.steps.append((kind, subject_id, level))
 
 
 @pytest.fixture
@@ -100,7 +106,8 @@ def store(request: pytest.FixtureRequest) -> Iterator[CounterStore]:
 
 @pytest.fixture
 def engine(runtime: Runtime, store: CounterStore, clock: ManualClock, hooks: RecordingHooks) -> DetectionEngine:
-    return DetectionEngine(store=store, sessions=runtime.sessions, clock=clock, hooks=hooks)
+    # Inline records: the unit tests read them right after each call.
+    return DetectionEngine(store=store, sessions=runtime.sessions, clock=clock, hooks=hooks, background=False)
 
 
 @pytest.fixture

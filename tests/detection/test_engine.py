@@ -279,7 +279,7 @@ def test_the_sweep_notices_a_platform_wide_surge(runtime: Runtime, store, clock:
     from rempart.detection.thresholds import DetectionConfig
 
     config = DetectionConfig(platform_hourly_floor=50, insurer_hourly_floor=50, sweep_interval=timedelta(hours=24))
-    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=clock, config=config)
+    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=clock, config=config, background=False)
     for _ in range(24):  # a quiet day: 5 patients an hour
         for _ in range(5):
             check(engine, api_actor())
@@ -288,6 +288,6 @@ def test_the_sweep_notices_a_platform_wide_surge(runtime: Runtime, store, clock:
         check(engine, api_actor())
     clock.advance(timedelta(hours=1))
     assert engine.sweep() == 1
+    engine.sweep()  # a second sweep in the same hour finds it again but raises nothing new
     surge = [a for a in alerts(runtime) if a.kind is AlertKind.AGGREGATE]
     assert [a.signal for a in surge] == ["aggregate_volume"]
-    assert engine.sweep() == 0  # once per hour and scope

@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import math
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.detection import service
+from rempart.detection.actor import Actor, Attempt, network_of
+from rempart.detection.aggregates import find_anomalies
 from rempart.detection.clock import Clock, SystemClock, to_ms
 from rempart.detection.errors import (
     AccessSuspended,
@@ -40,10 +41,10 @@ from rempart.detection.errors import (
 from rempart.detection.hooks import ContainmentHooks, RecordOnly
 from rempart.detection.memory import MemoryStore
 from rempart.detection.models import AlertKind, ContainmentLevel, KillChannel, KillSwitchScope, Severity, SubjectKind
+from rempart.detection.recorder import Recorder
 from rempart.detection.redis_store import RedisStore
 from rempart.detection.store import (
     DAY_MS,
-    HOUR_MS,
     Admission,
     CounterStore,
     CounterStoreUnavailable,
@@ -76,54 +77,6 @@ _FAIL_ALERT_EVERY = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who makes a professional request, as detection needs to know it (no personal data)."""
-
-    channel: KillChannel
-    practice_id: uuid.UUID | None = None
-    profession: str | None = None
-    account_id: uuid.UUID | None = None  # portal
-    client_id: uuid.UUID | None = None  # practice software
-    professional_id: uuid.UUID | None = None
-    device: str | None = None  # a stable device reference: client key thumbprint, passkey id
-    address: str | None = None
-
-    @classmethod
-    def of_practice(cls, principal: Any, *, device: str | None = None) -> Actor:
-        """From identity's ``PracticePrincipal`` (or ``Principal``) of a professional request."""
-        api = str(getattr(principal, "channel", "")) == "api"
-        profession = getattr(principal, "profession", None)
-        return cls(
-            channel=KillChannel.PRACTICE_API if api else KillChannel.PROFESSIONAL_PORTAL,
-            practice_id=principal.practice_id,
-            profession=str(profession) if profession is not None else None,
-            account_id=principal.account_id,
-            client_id=principal.client_id,
-            professional_id=principal.professional_id,
-            device=device,
-            address=principal.address,
-        )
-
-    def subject(self) -> tuple[SubjectKind, uuid.UUID]:
-        if self.client_id is not None:
-            return SubjectKind.CLIENT, self.client_id
-        if self.account_id is not None:
-            return SubjectKind.ACCOUNT, self.account_id
-        raise ValueError("a professional request comes from an account or an API client")
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What the caller typed: turned into keyed digests at once, never stored nor logged."""
-
-    amc_number: str
-    member_number: str
-    nir: str = field(repr=False)
-    birth_date: date = field(repr=False)
-    birth_rank: int = 1
-
-
-@dataclass(frozen=True)
 class Verdict:
     step: Step  # the highest step this observation reached for any subject
     slowed: bool  # the caller is now slowed down (this answer is released)
@@ -145,16 +98,6 @@ def default_prefix(database_url: str) -> str:
     return "rempart:det:" + hashlib.sha256(database_url.encode()).hexdigest()[:12] + ":"
 
 
-def network_of(address: str | None) -> str:
-    if not address:
-        return ""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return ""
-    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
-
-
 def _subject_key(kind: SubjectKind, ident: uuid.UUID) -> str:
     return f"{kind.value}:{ident}"
 
@@ -173,9 +116,11 @@ class DetectionEngine:
         config: DetectionConfig = DEFAULT_CONFIG,
         clock: Clock | None = None,
         hooks: ContainmentHooks | None = None,
+        background: bool = True,
     ) -> None:
         self.store = store
         self.sessions = sessions
+        self.recorder = Recorder(sessions, background=background)
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.hooks: ContainmentHooks = hooks or RecordOnly()
@@ -198,6 +143,7 @@ class DetectionEngine:
         config: DetectionConfig = DEFAULT_CONFIG,
         hooks: ContainmentHooks | None = None,
         prefix: str | None = None,
+        background: bool = True,
     ) -> DetectionEngine:
         """Redis when ``REMPART_REDIS_URL`` is set (every process shares it), else in process."""
         settings = runtime.settings
@@ -210,9 +156,16 @@ class DetectionEngine:
             from rempart.detection.wiring import default_hooks
 
             hooks = default_hooks()
-        return cls(store=store, sessions=runtime.sessions, config=config, clock=clock, hooks=hooks)
+        return cls(
+            store=store, sessions=runtime.sessions, config=config, clock=clock, hooks=hooks, background=background
+        )
+
+    def drain(self) -> None:
+        """Wait until every containment record submitted so far is committed."""
+        self.recorder.drain()
 
     def close(self) -> None:
+        self.recorder.close()
         self.store.close()
 
     # -- kill switches --------------------------------------------------------------------------
@@ -304,45 +257,26 @@ class DetectionEngine:
         self._check_switches(actor, insurer_id, switches)
         baseline = self.config.baseline(actor.profession)
         subjects = self._subjects(actor, baseline)
-        local = now.astimezone(self.tz)
-        obs_id = uuid.uuid4().hex
         try:
-            probe = beneficiary = ""
-            if attempt is not None:
-                nir = normalise_nir(attempt.nir)
-                probe = self._digest("probe", attempt.amc_number, attempt.member_number, nir)
-                if not hit:
-                    beneficiary = "x" + self._digest(
-                        "attempt", probe, attempt.birth_date.isoformat(), str(attempt.birth_rank)
-                    )
-            if hit:
-                beneficiary = str(beneficiary_id)
-            elif not beneficiary:
-                beneficiary = "x" + obs_id
-            result = self.store.observe(
-                Observation(
-                    now_ms=to_ms(now),
-                    obs_id=obs_id,
-                    hit=hit,
-                    beneficiary=beneficiary,
-                    probe=probe,
-                    insurer=str(insurer_id) if insurer_id else "",
-                    device=actor.device or "",
-                    network=network_of(actor.address),
-                    hour_of_week=local.weekday() * 24 + local.hour,
-                    day=local.date().toordinal(),
-                    default_off_hours=not baseline.opening.is_open(local.weekday(), local.hour),
-                    subjects=subjects,
-                    slow_interval_ms=int(self.config.slow_interval.total_seconds() * 1000),
-                    identity_lock_misses=self.config.identity_lock_misses,
-                    usual_min_total=self.config.usual_hours_min_history,
-                    usual_min_share=self.config.usual_hours_min_share,
-                    history_decay=self.config.history_decay,
-                )
+            observation = self._observation(
+                actor=actor,
+                baseline=baseline,
+                subjects=subjects,
+                now=now,
+                hit=hit,
+                beneficiary_id=beneficiary_id,
+                insurer_id=insurer_id,
+                attempt=attempt,
             )
+            result = self.store.observe(observation)
+            if self._stepped_up_since(actor, result):
+                # The person confirmed with a passkey after the step-up was asked: carry on.
+                self.step_up_completed(actor)
+                result = self.store.observe(replace(observation, obs_id=uuid.uuid4().hex))
         except CounterStoreUnavailable:
             self._fail_closed(now)
             raise
+        beneficiary = observation.beneficiary
         if result.kill_switch_version != self._switch_version:
             with self._lock:
                 self._switch_checked = None
@@ -357,13 +291,72 @@ class DetectionEngine:
             counts = next(c for c in result.subjects if c.key == spec.key)
             if finding.step >= Step.SLOW and finding.step > counts.level:
                 self._escalate(actor, finding, now)
-            refusal = max(refusal, min(finding.step, _ROLE_CAP[spec.role]), counts.level)
+            refusal = max(refusal, min(finding.step, _ROLE_CAP[spec.role]), Step(counts.level))
         if hit and result.beneficiary_practices:
             self._beneficiary_spread(actor, beneficiary, result.beneficiary_practices, now)
         self._maybe_sweep(now)
         if refusal >= Step.STEP_UP:
             raise self._refusal(actor, Step(refusal))
         return Verdict(step=top, slowed=refusal == Step.SLOW)
+
+    def _observation(
+        self,
+        *,
+        actor: Actor,
+        baseline: ProfessionBaseline,
+        subjects: tuple[SubjectSpec, ...],
+        now: datetime,
+        hit: bool,
+        beneficiary_id: uuid.UUID | None,
+        insurer_id: uuid.UUID | None,
+        attempt: Attempt | None,
+    ) -> Observation:
+        obs_id = uuid.uuid4().hex
+        probe = beneficiary = ""
+        if attempt is not None:
+            probe = self._digest("probe", attempt.amc_number, attempt.member_number, normalise_nir(attempt.nir))
+            if not hit:
+                beneficiary = "x" + self._digest(
+                    "attempt", probe, attempt.birth_date.isoformat(), str(attempt.birth_rank)
+                )
+        if hit:
+            beneficiary = str(beneficiary_id)
+        elif not beneficiary:
+            beneficiary = "x" + obs_id
+        local = now.astimezone(self.tz)
+        cfg = self.config
+        return Observation(
+            now_ms=to_ms(now),
+            obs_id=obs_id,
+            hit=hit,
+            beneficiary=beneficiary,
+            probe=probe,
+            insurer=str(insurer_id) if insurer_id else "",
+            device=actor.device or "",
+            network=network_of(actor.address),
+            hour_of_week=local.weekday() * 24 + local.hour,
+            day=local.date().toordinal(),
+            default_off_hours=not baseline.opening.is_open(local.weekday(), local.hour),
+            subjects=subjects,
+            slow_interval_ms=int(cfg.slow_interval.total_seconds() * 1000),
+            identity_lock_misses=cfg.identity_lock_misses,
+            usual_min_total=cfg.usual_hours_min_history,
+            usual_min_share=cfg.usual_hours_min_share,
+            history_decay=cfg.history_decay,
+        )
+
+    @staticmethod
+    def _stepped_up_since(actor: Actor, result: ObservationResult) -> bool:
+        if result.admission is not Admission.STEPPED_UP or actor.authenticated_at is None:
+            return False
+        if actor.channel is not KillChannel.PROFESSIONAL_PORTAL:
+            return False
+        governing = next((c for c in result.subjects if c.key == result.governing), None)
+        return (
+            governing is not None
+            and governing.role is not Role.PRACTICE
+            and (to_ms(actor.authenticated_at) > governing.peak_at_ms)
+        )
 
     def follow_up(self, *, practice_id: uuid.UUID, beneficiary_id: uuid.UUID) -> None:
         """A quote, prior approval or claim followed a check: it is no longer "never followed"."""
@@ -384,9 +377,12 @@ class DetectionEngine:
             keys.append((SubjectKind.PROFESSIONAL, actor.professional_id))
         for k, i in keys:
             self.store.ease(subject=_subject_key(k, i), step=int(Step.SLOW), now_ms=to_ms(now))
-        with self.sessions() as session, session.begin():
+
+        def record(session: Session) -> None:
             for k, i in keys:
                 service.record_step_up(session, kind=k, subject_id=i, now=now)
+
+        self.recorder.submit(record, what="step_up")
 
     def forget(self, *, kind: SubjectKind, subject_id: uuid.UUID) -> None:
         """An operator lifted a containment: the subject's level and windows start afresh."""
@@ -509,11 +505,21 @@ class DetectionEngine:
             return  # another process got there first and recorded it
         kind, ident = _parse_key(finding.key)
         level = LEVEL_OF_STEP[step]
-        detail = {"value": finding.value, "threshold": finding.threshold, "channel": actor.channel.value}
+        detail: dict[str, Any] = {
+            "value": finding.value,
+            "threshold": finding.threshold,
+            "channel": actor.channel.value,
+        }
         log.warning(
             "containment", subject_kind=kind.value, subject_id=str(ident), step=level.value, signal=finding.signal
         )
-        with self.sessions() as session, session.begin():
+        insurers: list[uuid.UUID] = []
+        if step is Step.SUSPEND:
+            since = to_ms(now) - DAY_MS
+            insurers = [uuid.UUID(i) for i in self.store.insurers_seen(subject=finding.key, since_ms=since)]
+        hooks = self.hooks
+
+        def record(session: Session) -> None:
             service.record_step(
                 session,
                 kind=kind,
@@ -525,16 +531,12 @@ class DetectionEngine:
                 detail=detail,
                 now=now,
             )
-            event = "containment_" + level.value
             if step is Step.SUSPEND:
-                self.hooks.suspend(session, kind=kind, subject_id=ident, reason=f"detection: {finding.signal}")
-            self.hooks.security_event(session, kind=kind, subject_id=ident, event=event, detail=detail)
-            self.hooks.access_event(session, kind=kind, subject_id=ident, event=event, detail=detail)
+                hooks.suspend(session, kind=kind, subject_id=ident, reason=f"detection: {finding.signal}", now=now)
+            hooks.step_recorded(
+                session, kind=kind, subject_id=ident, level=level, signal=finding.signal, actor=actor, now=now
+            )
             if step >= Step.STEP_UP:
-                insurers = []
-                if step is Step.SUSPEND:
-                    since = to_ms(now) - DAY_MS
-                    insurers = [uuid.UUID(i) for i in self.store.insurers_seen(subject=finding.key, since_ms=since)]
                 verb = "suspended" if step is Step.SUSPEND else "refused (step-up)"
                 service.raise_alert(
                     session,
@@ -550,6 +552,8 @@ class DetectionEngine:
                     insurer_ids=insurers,
                 )
 
+        self.recorder.submit(record, what="containment")
+
     def _alert_once(self, dedupe: str, **kwargs: Any) -> None:
         with self._lock:
             if dedupe in self._raised:
@@ -557,8 +561,7 @@ class DetectionEngine:
             if len(self._raised) > 10_000:
                 self._raised.clear()
             self._raised.add(dedupe)
-        with self.sessions() as session, session.begin():
-            service.raise_alert(session, dedupe_key=dedupe, **kwargs)
+        self.recorder.submit(lambda session: service.raise_alert(session, dedupe_key=dedupe, **kwargs), what="alert")
 
     def _notices(self, actor: Actor, finding: _Finding, now: datetime) -> None:
         if not finding.notices:
@@ -604,21 +607,21 @@ class DetectionEngine:
                 return
             self._last_fail_alert = now
         slot = f"{now:%Y%m%d%H}{now.minute // 10}"
-        try:
-            with self.sessions() as session, session.begin():
-                service.record_fail_closed(session, now=now)
-                service.raise_alert(
-                    session,
-                    kind=AlertKind.COUNTER_STORE_UNREACHABLE,
-                    severity=Severity.CRITICAL,
-                    title="Counter store unreachable: professional channels fail closed",
-                    now=now,
-                    subject_kind=SubjectKind.PLATFORM,
-                    signal="counter_store",
-                    dedupe_key=f"store-unreachable:{slot}",
-                )
-        except SQLAlchemyError as exc:
-            log.error("alert_not_stored", error_type=type(exc).__name__)
+
+        def record(session: Session) -> None:
+            service.record_fail_closed(session, now=now)
+            service.raise_alert(
+                session,
+                kind=AlertKind.COUNTER_STORE_UNREACHABLE,
+                severity=Severity.CRITICAL,
+                title="Counter store unreachable: professional channels fail closed",
+                now=now,
+                subject_kind=SubjectKind.PLATFORM,
+                signal="counter_store",
+                dedupe_key=f"store-unreachable:{slot}",
+            )
+
+        self.recorder.submit(record, what="fail_closed")
 
     # -- insurer-wide and platform-wide ---------------------------------------------------------
 
@@ -632,50 +635,22 @@ class DetectionEngine:
         try:
             if self.store.claim(name=f"sweep:{slot}"):
                 self.sweep(now)
-        except (CounterStoreUnavailable, SQLAlchemyError) as exc:
+        except CounterStoreUnavailable as exc:
             # The sweep is housekeeping: a rights check does not fail because of it.
             log.error("sweep_failed", error_type=type(exc).__name__)
 
     def sweep(self, now: datetime | None = None) -> int:
         """Compare the last complete hour with the day before, platform-wide and per insurer.
-        Returns the number of alerts raised."""
-        cfg = self.config
+        Returns how many anomalies were found (each raises one alert per hour and scope)."""
         now = now or self.clock.now()
-        hour = to_ms(now) // HOUR_MS
-        hours = list(range(hour - 25, hour))
-        scopes: list[tuple[str, int]] = [("all", cfg.platform_hourly_floor)]
-        scopes += [(i, cfg.insurer_hourly_floor) for i in self.store.active_insurers(since_ms=to_ms(now) - 2 * HOUR_MS)]
-        raised = 0
-        for scope, floor in scopes:
-            aggs = self.store.aggregates(scope=scope, hours=hours)
-            last, history = aggs[-1], aggs[:-1]
-            reference = max(sum(h.distinct for h in history[-24:]) / 24, history[0].distinct, 1)
-            insurer_ids = [] if scope == "all" else [uuid.UUID(scope)]
-            subject_kind = SubjectKind.PLATFORM if scope == "all" else SubjectKind.INSURER
-            subject_id = None if scope == "all" else uuid.UUID(scope)
-            where = "platform-wide" if scope == "all" else "for one insurer"
-            findings = []
-            if last.distinct >= floor and last.distinct >= cfg.aggregate_growth * reference:
-                findings.append(("aggregate_volume", f"Beneficiaries checked {where} jumped", last.distinct, reference))
-            if last.checks >= cfg.aggregate_min_checks and last.misses / last.checks >= cfg.aggregate_miss_share:
-                findings.append(("aggregate_misses", f"Share of misses {where} is high", last.misses, last.checks))
-            for signal, title, value, against in findings:
-                with self.sessions() as session, session.begin():
-                    alert = service.raise_alert(
-                        session,
-                        kind=AlertKind.AGGREGATE,
-                        severity=Severity.HIGH,
-                        title=title,
-                        now=now,
-                        subject_kind=subject_kind,
-                        subject_id=subject_id,
-                        signal=signal,
-                        detail={"value": value, "reference": round(against, 1), "hour": last.hour},
-                        dedupe_key=f"{signal}:{scope}:{last.hour}",
-                        insurer_ids=insurer_ids,
-                    )
-                raised += alert is not None
-        return raised
+        found = find_anomalies(self.store, self.config, now)
+        for anomaly in found:
+            self.recorder.submit(_aggregate_alert(anomaly.alert(), now), what="aggregate")
+        return len(found)
+
+
+def _aggregate_alert(alert: dict[str, Any], now: datetime) -> Callable[[Session], object]:
+    return lambda session: service.raise_alert(session, now=now, **alert)
 
 
 def _threshold(ladder: Ladder, step: Step) -> float:

@@ -152,12 +152,9 @@ def lift_containment(
         )
     )
     if was_suspended:
-        engine.hooks.reinstate(session, kind=kind, subject_id=subject_id, reason=text)
-    engine.hooks.security_event(
-        session, kind=kind, subject_id=subject_id, event="containment_lifted", detail={"operator_id": str(operator_id)}
-    )
-    engine.hooks.access_event(
-        session, kind=kind, subject_id=subject_id, event="containment_lifted", detail={"operator_id": str(operator_id)}
+        engine.hooks.reinstate(session, kind=kind, subject_id=subject_id, reason=text, now=now)
+    engine.hooks.step_recorded(
+        session, kind=kind, subject_id=subject_id, level=ContainmentLevel.NORMAL, signal="lifted", actor=None, now=now
     )
     session.flush()
     engine.forget(kind=kind, subject_id=subject_id)
@@ -252,10 +249,17 @@ class AlertFilter:
 
 
 def list_alerts(
-    session: Session, *, filters: AlertFilter, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    filters: AlertFilter,
+    limit: int = 50,
+    offset: int = 0,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> tuple[Sequence[Alert], dict[uuid.UUID, list[uuid.UUID]]]:
     """Alerts, newest first, with the insurers each concerns."""
     query = select(Alert)
+    if ids is not None:
+        query = query.where(Alert.id.in_(list(ids)))
     f = filters
     for column, value in (
         (Alert.status, f.status),

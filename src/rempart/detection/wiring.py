@@ -1,9 +1,119 @@
-"""Plugging identity and the access log into containment, once those domains exist."""
+"""Containment wired to identity (suspension, revocation, security events) and the access log.
+
+- an account: identity's ``suspend_account`` (status suspended, every session revoked, a security
+  event); lifting reinstates it;
+- an API client: every access token deleted and the client revoked, with a ``client_revoked``
+  security event. A revoked client stays revoked (identity has no suspended state for clients): the
+  client's private key is presumed stolen, so the practice registers a new client and key;
+- a professional: their status suspended (practice software can no longer act for them) and every
+  account of theirs suspended; lifting reinstates both;
+- every step: one ``containment`` event in the access log, outcome ``refused``.
+"""
 
 from __future__ import annotations
 
-from rempart.detection.hooks import ContainmentHooks, RecordOnly
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from rempart.audit.disclosures import Operation
+from rempart.audit.models import ActorKind, Channel, Outcome
+from rempart.audit.service import Actor as AccessActor
+from rempart.audit.service import record_access
+from rempart.detection.actor import Actor
+from rempart.detection.hooks import ContainmentHooks
+from rempart.detection.models import ContainmentLevel, KillChannel, SubjectKind
+from rempart.identity.accounts import reinstate_account, suspend_account
+from rempart.identity.clients import revoke_client
+from rempart.identity.events import record_event
+from rempart.identity.models import AccessToken, Account, ApiClient, SecurityEventKind
+from rempart.professionals.models import Professional, ProfessionalStatus
+
+_CHANNEL = {
+    KillChannel.PRACTICE_API: Channel.PRO_API,
+    KillChannel.PROFESSIONAL_PORTAL: Channel.PRO_PORTAL,
+    KillChannel.BACK_OFFICE: Channel.BACKOFFICE,
+}
+
+
+class IdentityHooks:
+    def suspend(
+        self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, reason: str, now: datetime
+    ) -> None:
+        if kind is SubjectKind.ACCOUNT:
+            if session.get(Account, subject_id) is not None:
+                suspend_account(session=session, account_id=subject_id, now=now, reason=reason)
+        elif kind is SubjectKind.CLIENT:
+            client = session.get(ApiClient, subject_id)
+            if client is None:
+                return
+            session.execute(delete(AccessToken).where(AccessToken.client_id == client.id))
+            revoke_client(session=session, client=client, now=now)
+            record_event(
+                session=session,
+                kind=SecurityEventKind.CLIENT_REVOKED,
+                at=now,
+                practice_id=client.practice_id,
+                client_id=client.id,
+                reason=reason,
+            )
+        elif kind is SubjectKind.PROFESSIONAL:
+            professional = session.get(Professional, subject_id)
+            if professional is None:
+                return
+            professional.status = ProfessionalStatus.SUSPENDED
+            for account_id in session.scalars(select(Account.id).where(Account.professional_id == subject_id)):
+                suspend_account(session=session, account_id=account_id, now=now, reason=reason)
+        session.flush()
+
+    def reinstate(
+        self, session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, reason: str, now: datetime
+    ) -> None:
+        if kind is SubjectKind.ACCOUNT:
+            if session.get(Account, subject_id) is not None:
+                reinstate_account(session=session, account_id=subject_id)
+        elif kind is SubjectKind.PROFESSIONAL:
+            professional = session.get(Professional, subject_id)
+            if professional is None:
+                return
+            professional.status = ProfessionalStatus.ACTIVE
+            for account_id in session.scalars(select(Account.id).where(Account.professional_id == subject_id)):
+                reinstate_account(session=session, account_id=account_id)
+        session.flush()
+
+    def step_recorded(
+        self,
+        session: Session,
+        *,
+        kind: SubjectKind,
+        subject_id: uuid.UUID,
+        level: ContainmentLevel,
+        signal: str,
+        actor: Actor | None,
+        now: datetime,
+    ) -> None:
+        channel = _CHANNEL[actor.channel] if actor else Channel.SECURITY_CONSOLE
+        software = kind is SubjectKind.CLIENT or (actor is not None and actor.client_id is not None)
+        record_access(
+            session,
+            operation=Operation.CONTAINMENT,
+            actor=AccessActor(
+                kind=ActorKind.PRACTICE_SOFTWARE if software else ActorKind.PROFESSIONAL,
+                id=subject_id if kind in (SubjectKind.ACCOUNT, SubjectKind.CLIENT) else None,
+                practice_id=actor.practice_id if actor else None,
+                professional_id=actor.professional_id if actor else None,
+                profession=actor.profession if actor else None,
+            ),
+            channel=channel,
+            outcome=Outcome.REFUSED,
+            device=actor.device if actor else None,
+            address=actor.address if actor else None,
+            reference=f"{kind.value}:{level.value}:{signal}"[:64],
+            occurred_at=now,
+        )
 
 
 def default_hooks() -> ContainmentHooks:
-    return RecordOnly()
+    return IdentityHooks()
