@@ -117,6 +117,14 @@ def _routers() -> list[Any]:
     from rempart.identity.api import router as identity_router  # noqa: PLC0415
 
     routers.append(identity_router)
+    from rempart.approvals.api import router as approvals_router  # noqa: PLC0415
+    from rempart.claims.api import router as claims_router  # noqa: PLC0415
+    from rempart.eligibility.api import router as eligibility_router  # noqa: PLC0415
+    from rempart.insurers.api import router as insurers_router  # noqa: PLC0415
+    from rempart.payments.api import router as payments_router  # noqa: PLC0415
+    from rempart.pricing.api import router as pricing_router  # noqa: PLC0415
+
+    routers += [eligibility_router, pricing_router, approvals_router, claims_router, payments_router, insurers_router]
     from rempart.detection.api import router as detection_router  # noqa: PLC0415
 
     routers.append(detection_router)

@@ -12,3 +12,4 @@ from rempart.pricing import models as pricing  # noqa: F401
 from rempart.approvals import models as approvals  # noqa: F401
 from rempart.claims import models as claims  # noqa: F401
 from rempart.payments import models as payments  # noqa: F401
+from rempart.insurers import jobs as insurer_jobs  # noqa: F401

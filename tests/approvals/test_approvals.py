@@ -187,7 +187,7 @@ def test_a_large_amount_waits_for_a_person_at_the_insurer(world: World, optician
         0,
     )
     with unit(world.runtime) as session:
-        assert [a.id for a in pending_approvals(session, staff=agent)] == [pending.id]
+        assert [a.id for a in pending_approvals(session, staff=agent, now=NOW)] == [pending.id]
         granted = decide_approval(session=session, staff=agent, approval_id=pending.id, grant=True, now=NOW)
         assert (granted.status, granted.granted_cents, granted.decided_by) == (
             ApprovalStatus.GRANTED,

@@ -98,3 +98,7 @@ class ApprovalDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["grant", "refuse"]
+
+
+class ApprovalListOut(BaseModel):
+    prior_approvals: list[PriorApprovalOut]

@@ -26,7 +26,7 @@ from rempart.approvals.models import (
 )
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
-from rempart.eligibility.access import record_practice_access
+from rempart.eligibility.access import record_practice_access, record_staff_access
 from rempart.eligibility.idempotency import check_replay, digest, once
 from rempart.eligibility.scope import bind_practice
 from rempart.eligibility.service import access_check, care_day
@@ -277,19 +277,39 @@ def _cancelled(approval: PriorApproval) -> bool:
 # -- the insurer's side ----------------------------------------------------------------------------
 
 
-def pending_approvals(session: Session, *, staff: StaffPrincipal, limit: int = 100) -> Sequence[PriorApproval]:
-    return session.scalars(
+def pending_approvals(
+    session: Session, *, staff: StaffPrincipal, now: datetime, limit: int = 100
+) -> Sequence[PriorApproval]:
+    """The insurer's approvals waiting for a person, oldest first; each one shown is logged."""
+    bind_tenant(session, staff.insurer_id)
+    approvals = session.scalars(
         select(PriorApproval)
         .where(PriorApproval.insurer_id == staff.insurer_id, PriorApproval.status == ApprovalStatus.PENDING)
         .order_by(PriorApproval.created_at)
         .limit(limit)
     ).all()
+    for approval in approvals:
+        _record_staff(session, staff=staff, approval=approval, now=now)
+    return approvals
+
+
+def _record_staff(session: Session, *, staff: StaffPrincipal, approval: PriorApproval, now: datetime) -> None:
+    record_staff_access(
+        session,
+        staff=staff,
+        operation=Operation.CLAIM_REVIEW,
+        outcome=Outcome.DISCLOSED,
+        now=now,
+        beneficiary_id=approval.beneficiary_id,
+        reference=approval.approval_number,
+    )
 
 
 def decide_approval(
     *, session: Session, staff: StaffPrincipal, approval_id: uuid.UUID, grant: bool, now: datetime
 ) -> PriorApproval:
     """A person at the insurer grants or refuses a pending approval."""
+    bind_tenant(session, staff.insurer_id)
     approval = session.scalar(
         select(PriorApproval)
         .where(PriorApproval.insurer_id == staff.insurer_id, PriorApproval.id == approval_id)
@@ -299,6 +319,7 @@ def decide_approval(
         raise ApprovalNotFound("no prior approval with this id")
     if approval.status is not ApprovalStatus.PENDING:
         raise ApprovalNotPending(f"this approval is {approval.status.value}")
+    _record_staff(session, staff=staff, approval=approval, now=now)
     approval.decided_at, approval.decided_by = now, staff.account_id
     if grant:
         approval.status, approval.reason_code = ApprovalStatus.GRANTED, None

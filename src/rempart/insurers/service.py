@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
+from rempart.members.models import Contract
 from rempart.protection.service import KeyService
 
 
@@ -62,3 +63,45 @@ def create_product(
 
 def products_by_code(session: Session, insurer_id: uuid.UUID) -> dict[str, Product]:
     return {p.code: p for p in session.scalars(select(Product).where(Product.insurer_id == insurer_id))}
+
+
+# -- products CRUD for the insurer API (added with the care flows) ---------------------------------
+
+
+def product_by_code(session: Session, insurer_id: uuid.UUID, code: str) -> Product:
+    product = session.scalar(select(Product).where(Product.insurer_id == insurer_id, Product.code == code))
+    if product is None:
+        raise NotFound("no product with this code")
+    return product
+
+
+def list_products(session: Session, insurer_id: uuid.UUID) -> list[Product]:
+    return list(session.scalars(select(Product).where(Product.insurer_id == insurer_id).order_by(Product.code)))
+
+
+def update_product(
+    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+) -> Product:
+    """Replace a product's name and formulas; contracts on it follow from the next rights check."""
+    specs = list(guarantees)
+    if len({g.care_domain for g in specs}) != len(specs):
+        raise ValidationFailed("a product has at most one formula per care domain")
+    product = product_by_code(session, insurer_id, code)
+    product.name = name
+    product.guarantees.clear()
+    session.flush()
+    product.guarantees.extend(Guarantee(insurer_id=insurer_id, **spec.__dict__) for spec in specs)
+    session.flush()
+    return product
+
+
+def delete_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> None:
+    """Delete a product no contract uses."""
+    product = product_by_code(session, insurer_id, code)
+    in_use = session.scalar(
+        select(Contract.id).where(Contract.insurer_id == insurer_id, Contract.product_id == product.id).limit(1)
+    )
+    if in_use is not None:
+        raise Conflict("contracts use this product: it cannot be deleted")
+    session.delete(product)
+    session.flush()

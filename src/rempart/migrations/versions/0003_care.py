@@ -28,12 +28,55 @@ TENANT_TABLES = (
     "payment_runs",
     "remittances",
     "remittance_lines",
+    "members_import_jobs",
 )
 # Practice software reads its own checks, approvals, claims and remittances by id, across insurers.
 PRACTICE_READ_TABLES = ("rights_checks", "prior_approvals", "claims", "remittances")
 
 
 def upgrade() -> None:
+    op.create_table(
+        "members_import_jobs",
+        sa.Column("insurer_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "queued",
+                "running",
+                "done",
+                "failed",
+                name="importstatus",
+                native_enum=False,
+                create_constraint=True,
+                length=8,
+            ),
+            nullable=False,
+        ),
+        sa.Column("file_format", sa.String(length=8), nullable=False),
+        sa.Column("rows_total", sa.Integer(), nullable=False),
+        sa.Column("rows_done", sa.Integer(), nullable=False),
+        sa.Column("contracts_created", sa.Integer(), nullable=False),
+        sa.Column("beneficiaries_created", sa.Integer(), nullable=False),
+        sa.Column("unchanged", sa.Integer(), nullable=False),
+        sa.Column("rejected", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Text(), nullable=False),
+        sa.Column("failure", sa.String(length=300), nullable=True),
+        sa.Column("started_by", sa.Uuid(), nullable=False),
+        sa.Column("created_at", rempart.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", rempart.db.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "contracts_created >= 0 AND beneficiaries_created >= 0 AND unchanged >= 0 AND rejected >= 0",
+            name=op.f("ck_members_import_jobs_counters_non_negative"),
+        ),
+        sa.CheckConstraint(
+            "rows_done >= 0 AND rows_done <= rows_total", name=op.f("ck_members_import_jobs_progress_within_total")
+        ),
+        sa.ForeignKeyConstraint(
+            ["insurer_id"], ["insurers.id"], name=op.f("fk_members_import_jobs_insurer_id_insurers"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("insurer_id", "id", name=op.f("pk_members_import_jobs")),
+    )
     op.create_table(
         "payment_runs",
         sa.Column("insurer_id", sa.Uuid(), nullable=False),

@@ -1,0 +1,124 @@
+"""The insurer API's documents: products and their formulas, import jobs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rempart.insurers.jobs import ImportStatus, MembersImportJob
+from rempart.insurers.models import CareDomain, Guarantee, Product
+from rempart.insurers.service import GuaranteeSpec
+
+MAX_CENTS = 100_000_000
+
+
+class GuaranteeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    care_domain: CareDomain
+    brss_rate_pct: int = Field(default=100, ge=0, le=1000, description="total AMO + AMC, in % of the BRSS")
+    flat_amount_cents: int = Field(default=0, ge=0, le=MAX_CENTS)
+    yearly_ceiling_cents: int | None = Field(default=None, ge=0, le=MAX_CENTS)
+    sante_100_class_a: bool = False
+    class_b_ceiling_cents: int | None = Field(default=None, ge=0, le=MAX_CENTS)
+    third_party_payment: bool = True
+    prior_approval_required: bool = False
+
+    def spec(self) -> GuaranteeSpec:
+        return GuaranteeSpec(**self.model_dump())
+
+
+class GuaranteeOut(GuaranteeIn):
+    @classmethod
+    def of(cls, guarantee: Guarantee) -> GuaranteeOut:
+        return cls(
+            care_domain=guarantee.care_domain,
+            brss_rate_pct=guarantee.brss_rate_pct,
+            flat_amount_cents=guarantee.flat_amount_cents,
+            yearly_ceiling_cents=guarantee.yearly_ceiling_cents,
+            sante_100_class_a=guarantee.sante_100_class_a,
+            class_b_ceiling_cents=guarantee.class_b_ceiling_cents,
+            third_party_payment=guarantee.third_party_payment,
+            prior_approval_required=guarantee.prior_approval_required,
+        )
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
+
+
+class ProductUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
+
+
+class ProductOut(BaseModel):
+    product_id: uuid.UUID
+    code: str
+    name: str
+    guarantees: list[GuaranteeOut]
+
+    @classmethod
+    def of(cls, product: Product) -> ProductOut:
+        return cls(
+            product_id=product.id,
+            code=product.code,
+            name=product.name,
+            guarantees=[GuaranteeOut.of(g) for g in product.guarantees],
+        )
+
+
+class ProductListOut(BaseModel):
+    products: list[ProductOut]
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    field: str
+    reason: str
+
+
+class ImportJobOut(BaseModel):
+    job_id: uuid.UUID
+    status: ImportStatus
+    file_format: str
+    rows_total: int
+    rows_done: int
+    contracts_created: int
+    beneficiaries_created: int
+    unchanged: int
+    rejected: int
+    errors: list[RowErrorOut]
+    failure: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: MembersImportJob) -> ImportJobOut:
+        return cls(
+            job_id=job.id,
+            status=job.status,
+            file_format=job.file_format,
+            rows_total=job.rows_total,
+            rows_done=job.rows_done,
+            contracts_created=job.contracts_created,
+            beneficiaries_created=job.beneficiaries_created,
+            unchanged=job.unchanged,
+            rejected=job.rejected,
+            errors=[RowErrorOut.model_validate(e) for e in job.error_list()],
+            failure=job.failure,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+        )
+
+
+class ImportJobListOut(BaseModel):
+    jobs: list[ImportJobOut]
