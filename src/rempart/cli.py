@@ -248,3 +248,6 @@ def keys_rotate(
 
 
 # Domain command groups: one line each.
+from rempart.audit.cli import audit_app  # noqa: E402  (domain groups mount at the end)
+
+app.add_typer(audit_app, name="audit")

@@ -150,6 +150,7 @@ class Checkpoint(Base):
         CheckConstraint("count >= 1", name="count_positive"),
         CheckConstraint("first_seq >= 0", name="first_seq_non_negative"),
         Index("ix_audit_checkpoints_sealed_at", "sealed_at"),
+        Index("ix_audit_checkpoints_first_seq", "first_seq"),
         Index("ix_audit_checkpoints_first_occurred_at", "first_occurred_at"),
     )
 

@@ -171,6 +171,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("number", name=op.f("pk_audit_checkpoints")),
     )
     op.create_index("ix_audit_checkpoints_sealed_at", "audit_checkpoints", ["sealed_at"])
+    op.create_index("ix_audit_checkpoints_first_seq", "audit_checkpoints", ["first_seq"])
     op.create_index("ix_audit_checkpoints_first_occurred_at", "audit_checkpoints", ["first_occurred_at"])
 
     op.create_table(
@@ -242,6 +243,7 @@ def downgrade() -> None:
     op.drop_index("ix_audit_break_glass_grants_insurer", table_name="audit_break_glass_grants")
     op.drop_table("audit_break_glass_grants")
     op.drop_index("ix_audit_checkpoints_first_occurred_at", table_name="audit_checkpoints")
+    op.drop_index("ix_audit_checkpoints_first_seq", table_name="audit_checkpoints")
     op.drop_index("ix_audit_checkpoints_sealed_at", table_name="audit_checkpoints")
     op.drop_table("audit_checkpoints")
     # Dropping the parent drops its partitions and indexes.

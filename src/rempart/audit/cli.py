@@ -1,0 +1,214 @@
+"""``rempart audit ...``: verify the access log, seal it, prove an event, export heads to witnesses."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from rempart.audit.keys import AuditSettings, PublicKeys, load_signing_keys
+from rempart.config import get_settings
+from rempart.db import make_engine
+from rempart.errors import RempartError
+
+audit_app = typer.Typer(no_args_is_help=True, help="The access log: verify, seal, prove, export.")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _parse_since(value: str) -> int | datetime | None:
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail("--since takes a checkpoint number or an ISO date (2026-11-22 or 2026-11-22T10:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _read_witness(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    heads = []
+    for line in path.read_text().splitlines():
+        item = json.loads(line) if line.strip() else {}
+        if "head" in item:
+            heads.append(str(item["head"]))
+    return heads
+
+
+def _public_keys(keys_file: Path | None) -> PublicKeys:
+    if keys_file is not None:
+        # A JWK set, or an export file whose first line carries one.
+        content = keys_file.read_text().strip()
+        document: dict[str, Any]
+        try:
+            document = json.loads(content)
+        except ValueError:
+            try:
+                document = json.loads(content.splitlines()[0])
+            except (ValueError, IndexError):
+                raise _fail("the keys file is neither a JWK set nor an export") from None
+        return PublicKeys.from_jwks(document.get("jwks", document))
+    return load_signing_keys(get_settings(), AuditSettings()).public_keys()
+
+
+def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys, db: str) -> None:
+    from rempart.audit.proofs import check_proof, prove_inclusion
+
+    engine = make_engine(db or get_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            if event.startswith("#"):
+                proof = prove_inclusion(conn, seq=int(event[1:]), checkpoint=checkpoint or None)
+            else:
+                proof = prove_inclusion(conn, event_id=uuid.UUID(event), checkpoint=checkpoint or None)
+    finally:
+        engine.dispose()
+    result = check_proof(proof, keys)
+    if proof_out is not None:
+        proof_out.write_text(json.dumps(proof, indent=2))
+    typer.echo(result.reason)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def verify(  # noqa: PLR0917  (each Typer option is a parameter)
+    since: str = typer.Option("", help="Start at this checkpoint number, or at the first sealed at/after a date"),
+    deep: bool = typer.Option(False, help="Also recompute every leaf hash and batch Merkle root"),
+    witness: Path | None = typer.Option(None, help="Heads exported earlier (rempart audit export): must be kept"),
+    event: str = typer.Option("", help="Prove this event (id, or #sealed-number) is in a checkpoint"),
+    checkpoint: int = typer.Option(0, help="With --event: the checkpoint to prove it in (default: the latest)"),
+    proof_out: Path | None = typer.Option(None, help="With --event: write the proof to this file"),
+    keys_file: Path | None = typer.Option(None, "--keys", help="Public keys (JWKS) instead of the local key ring"),
+    db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Recompute the sealed log and name the first edited, deleted, inserted or reordered event."""
+    from rempart.audit.verify import report_dict, verify_log
+
+    try:
+        keys = _public_keys(keys_file)
+        if event:
+            _prove(event, checkpoint, proof_out, keys, db)
+            return
+        engine = make_engine(db or get_settings().database_url)
+        try:
+            report = verify_log(engine, keys=keys, since=_parse_since(since), deep=deep, witness=_read_witness(witness))
+        finally:
+            engine.dispose()
+    except RempartError as exc:
+        raise _fail(exc.detail) from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    if as_json:
+        typer.echo(json.dumps(report_dict(report), indent=2))
+    else:
+        for warning in report.warnings:
+            typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+        if report.problems:
+            typer.secho(f"FIRST PROBLEM: {report.problems[0].describe()}", fg=typer.colors.RED)
+            for problem in report.problems[1:]:
+                typer.echo(f"  also: {problem.describe()}")
+        typer.echo(
+            f"{'TAMPERED' if report.problems else 'ok'}: {report.checkpoints} checkpoints, {report.events} sealed "
+            f"events checked in {report.seconds:.2f} s ({report.events_per_second:,.0f} events/s); "
+            f"{report.pending} waiting to be sealed"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("check-proof")
+def check_proof_command(
+    proof_file: Path = typer.Argument(..., help="A proof written by rempart audit verify --event ... --proof-out"),
+    keys_file: Path | None = typer.Option(None, "--keys", help="Public keys (JWKS or an export file)"),
+) -> None:
+    """Check an inclusion proof with the public keys only (what a witness does)."""
+    from rempart.audit.proofs import check_proof
+
+    try:
+        proof = json.loads(proof_file.read_text())
+    except (OSError, ValueError):
+        raise _fail("the proof file cannot be read") from None
+    result = check_proof(proof, _public_keys(keys_file))
+    typer.echo(result.reason)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("seal")
+def seal(
+    once: bool = typer.Option(False, help="Seal what is pending and exit"),
+    interval: float = typer.Option(1.0, help="Seconds between sealing rounds (at most 2)", max=2.0, min=0.05),
+    db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
+) -> None:
+    """Run the sealer (safe next to the sealers inside app processes: they take turns)."""
+    from rempart.audit.sealing import SealerThread, seal_all
+    from rempart.db import make_sessionmaker
+
+    settings = get_settings()
+    audit = AuditSettings()
+    engine = make_engine(db or settings.database_url)
+    signer = load_signing_keys(settings, audit)
+    try:
+        if once:
+            numbers = seal_all(make_sessionmaker(engine), signer=signer, max_batch=audit.max_batch)
+            typer.echo(f"sealed {len(numbers)} checkpoint(s)")
+            return
+        sealer = SealerThread(engine, signer=signer, interval=interval, max_batch=audit.max_batch)
+        sealer.start()
+        typer.echo(f"sealing every {interval} s; Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            sealer.stop()
+    finally:
+        engine.dispose()
+
+
+@audit_app.command("export")
+def export(
+    insurer: str = typer.Option(..., help="The insurer (id) receiving the heads as a witness"),
+    since: int = typer.Option(1, help="First checkpoint number"),
+    out: Path = typer.Option(..., help="File to write (JSON lines)"),
+    db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
+) -> None:
+    """Export signed checkpoint heads and the public keys for an insurer to keep as a witness."""
+    from rempart.audit.witness import export_heads
+
+    try:
+        insurer_id = uuid.UUID(insurer)
+    except ValueError:
+        raise _fail("--insurer takes an insurer id") from None
+    settings = get_settings()
+    engine = make_engine(db or settings.database_url)
+    keys = load_signing_keys(settings, AuditSettings()).public_keys()
+    try:
+        with engine.connect() as conn, out.open("w") as handle:
+            count = 0
+            for line in export_heads(conn, insurer_id=insurer_id, since=since, keys=keys):
+                handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+                count += 1
+    finally:
+        engine.dispose()
+    typer.echo(f"wrote {max(0, count - 1)} checkpoint heads to {out}")
+
+
+@audit_app.command("keys")
+def public_keys() -> None:
+    """Print the public keys checkpoints are signed with (JWKS)."""
+    typer.echo(json.dumps(load_signing_keys(get_settings(), AuditSettings()).public_keys().jwks(), indent=2))

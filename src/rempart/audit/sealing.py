@@ -1,0 +1,291 @@
+"""The sealer: places recorded events in a contiguous sequence and signs checkpoints over them.
+
+Design (why not a hash chain per event): the hot path must stay one insert, so no request may read
+the previous event or take a global lock. Events are therefore written unordered and a single sealer
+at a time (several app processes take turns through a row lock) picks up what has been committed,
+every second or so, and gives those events consecutive ``seal_seq`` numbers. Sequence numbers,
+unlike auto-increment ids, have no gaps: a missing number is a deleted event.
+
+Each checkpoint commits to its batch three ways, in a head signed with Ed25519:
+
+* ``content``: SHA-256 over the batch's events in sequence order, each prefixed by its number.
+  ``verify`` recomputes it with one hash over the whole batch as the database renders it, which is
+  what makes checking ten million events fast (hashlib costs about a microsecond per call, so two
+  small hashes per event would cap ``verify`` far below the goal).
+* ``batch_root``: the RFC 9162 Merkle tree head over the batch's leaf hashes, whose list is stored
+  with the checkpoint. It gives logarithmic inclusion proofs and lets ``verify`` name the one event
+  that was edited, dropped or moved.
+* ``log_root``: the RFC 9162 tree over every batch root so far (kept as a compact frontier), and
+  ``prev``, the hash of the previous head. A witness that holds any head can check that a later
+  one extends it, and a proof links an event to any later checkpoint in O(log n) hashes.
+
+Known limit: an event inserted straight into the database (outside the app) before the sealer runs
+gets sealed like any other. ``verify`` flags events that were sealed long after they occurred.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+from typing import Any
+
+from sqlalchemy import literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from rempart.audit import merkle
+from rempart.audit.canonical import canonical_sql, sequence_entry
+from rempart.audit.keys import CheckpointSigner
+from rempart.audit.models import AccessEvent, Checkpoint, SealerLock
+from rempart.audit.partitions import ensure_partitions
+from rempart.db import is_postgresql, utcnow
+from rempart.logs import get_logger
+
+log = get_logger("rempart.audit.sealer")
+
+LOG_NAME = "rempart-access-log"
+HEAD_VERSION = 1
+ZERO_HASH = bytes(32)
+DEFAULT_MAX_BATCH = 50_000
+PARTITION_CHECK_EVERY = timedelta(hours=6)
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass(frozen=True)
+class CheckpointHead:
+    """The signed statement about one batch."""
+
+    number: int
+    first_seq: int
+    count: int
+    sealed_at: str
+    first_occurred_at: str
+    last_occurred_at: str
+    content: str
+    batch_root: str
+    log_root: str
+    prev: str
+    key_id: str
+    log: str = LOG_NAME
+    v: int = HEAD_VERSION
+
+    def encode(self) -> str:
+        """Stable JSON: sorted keys, no spaces, ASCII. These exact bytes are signed."""
+        return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    @classmethod
+    def decode(cls, head: str) -> CheckpointHead:
+        data = json.loads(head)
+        if not isinstance(data, dict) or data.get("log") != LOG_NAME or data.get("v") != HEAD_VERSION:
+            raise ValueError("not a checkpoint head of this log")
+        parsed = cls(**data)
+        if parsed.encode() != head:
+            raise ValueError("a checkpoint head is not in canonical form")
+        return parsed
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def head_hash(head: str) -> bytes:
+    return sha256(head.encode()).digest()
+
+
+def batch_content_digest(entries: list[str]) -> bytes:
+    return sha256("".join(entries).encode()).digest()
+
+
+def _take_turn(session: Session, now: datetime) -> bool:
+    """Become the only sealer for this transaction, or return False if another one is at work."""
+    lock = select(SealerLock.id).where(SealerLock.id == 1)
+    if is_postgresql(session):
+        if session.execute(lock.with_for_update(skip_locked=True)).scalar() is not None:
+            return True
+        if session.execute(lock).scalar() is not None:
+            return False  # the row exists: another sealer holds it
+        # The row was removed (the migration creates it): put it back, waiting a little at most.
+        session.execute(text("SET LOCAL lock_timeout = '5s'"))
+        session.execute(pg_insert(SealerLock).values(id=1, locked_at=now).on_conflict_do_nothing())
+        return session.execute(lock.with_for_update(skip_locked=True)).scalar() is not None
+    # SQLite: the first write takes the database's single write lock until commit.
+    session.execute(sqlite_insert(SealerLock).values(id=1, locked_at=now).on_conflict_do_nothing())
+    session.execute(update(SealerLock).where(SealerLock.id == 1).values(locked_at=now))
+    return True
+
+
+def seal_pending(
+    session: Session,
+    *,
+    signer: CheckpointSigner,
+    now: datetime | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> Checkpoint | None:
+    """Seal up to ``max_batch`` unsealed events into one signed checkpoint, in the session's
+    transaction. Returns None when there was nothing to seal or another sealer holds the turn."""
+    now = now or utcnow()
+    if not _take_turn(session, now):
+        return None
+    dialect = session.get_bind().dialect.name
+    _maintain_partitions(session, now)
+
+    last = session.scalars(select(Checkpoint).order_by(Checkpoint.number.desc()).limit(1)).first()
+    events = AccessEvent.__table__
+    pending = session.execute(
+        select(events.c.id, events.c.occurred_at, literal_column(canonical_sql(dialect)))
+        .where(events.c.seal_seq.is_(None))
+        .order_by(events.c.id)
+        .limit(max_batch)
+    ).all()
+    if not pending:
+        return None
+
+    first_seq = last.first_seq + last.count if last else 0
+    number = last.number + 1 if last else 1
+    ids = [row[0] for row in pending]
+    canon = [row[2] for row in pending]
+    leaves = [merkle.leaf_hash(c.encode()) for c in canon]
+    content = batch_content_digest([sequence_entry(first_seq + i, c) for i, c in enumerate(canon)])
+    batch_root = merkle.root(leaves)
+    frontier = merkle.Frontier.from_bytes(last.number, last.frontier) if last else merkle.Frontier()
+    frontier.append(merkle.leaf_hash(batch_root))
+    occurred = [row[1] for row in pending]
+
+    head = CheckpointHead(
+        number=number,
+        first_seq=first_seq,
+        count=len(pending),
+        sealed_at=format_time(now),
+        first_occurred_at=format_time(min(occurred)),
+        last_occurred_at=format_time(max(occurred)),
+        content=content.hex(),
+        batch_root=batch_root.hex(),
+        log_root=frontier.root().hex(),
+        prev=(last.head_hash if last else ZERO_HASH).hex(),
+        key_id=signer.key_id,
+    ).encode()
+
+    _assign_sequence(session, ids, first_seq, min(occurred), max(occurred))
+    checkpoint = Checkpoint(
+        number=number,
+        first_seq=first_seq,
+        count=len(pending),
+        sealed_at=now,
+        first_occurred_at=min(occurred),
+        last_occurred_at=max(occurred),
+        key_id=signer.key_id,
+        head=head,
+        head_hash=head_hash(head),
+        signature=signer.sign(head.encode()),
+        leaves=b"".join(leaves),
+        frontier=frontier.to_bytes(),
+    )
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def _assign_sequence(session: Session, ids: list[int], first_seq: int, earliest: datetime, latest: datetime) -> None:
+    if is_postgresql(session):
+        # The time bounds let PostgreSQL touch only the partitions that hold the batch.
+        result = session.execute(
+            text(
+                "UPDATE access_events AS e SET seal_seq = v.seq "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[])) AS v(id, seq) "
+                "WHERE e.id = v.id AND e.seal_seq IS NULL "
+                "AND e.occurred_at >= :earliest AND e.occurred_at <= :latest"
+            ),
+            {
+                "ids": ids,
+                "seqs": list(range(first_seq, first_seq + len(ids))),
+                "earliest": earliest,
+                "latest": latest,
+            },
+        )
+        updated = int(getattr(result, "rowcount", -1))
+    else:
+        connection = session.connection()
+        result = connection.exec_driver_sql(
+            "UPDATE access_events SET seal_seq = ? WHERE id = ? AND seal_seq IS NULL",
+            [(first_seq + i, event_id) for i, event_id in enumerate(ids)],
+        )
+        updated = int(getattr(result, "rowcount", -1))
+    if updated != len(ids):
+        # Someone else sealed or removed some of these rows meanwhile: give up this turn whole.
+        raise RuntimeError("the events to seal changed while sealing")
+
+
+def _maintain_partitions(session: Session, now: datetime) -> None:
+    if not is_postgresql(session):
+        return
+    checked = session.scalar(select(SealerLock.partitions_checked_at).where(SealerLock.id == 1))
+    if checked is not None and now - checked < PARTITION_CHECK_EVERY:
+        return
+    ensure_partitions(session, start=now, months=3)
+    session.execute(update(SealerLock).where(SealerLock.id == 1).values(partitions_checked_at=now))
+
+
+def seal_all(
+    sessions: sessionmaker[Session],
+    *,
+    signer: CheckpointSigner,
+    now: datetime | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> list[int]:
+    """Seal until nothing is pending; one transaction per checkpoint. Returns checkpoint numbers."""
+    numbers: list[int] = []
+    while True:
+        with sessions.begin() as session:
+            checkpoint = seal_pending(session, signer=signer, now=now, max_batch=max_batch)
+            if checkpoint is None:
+                return numbers
+            numbers.append(checkpoint.number)
+            if checkpoint.count < max_batch:
+                return numbers
+
+
+class SealerThread:
+    """Seals every ``interval`` seconds in a daemon thread of an app or worker process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        signer: CheckpointSigner,
+        interval: float = 1.0,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.signer = signer
+        self.interval = interval
+        self.max_batch = max_batch
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"audit-sealer-{uuid.uuid4().hex[:6]}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                seal_all(self.sessions, signer=self.signer, max_batch=self.max_batch)
+            except Exception as exc:  # noqa: BLE001  (a sealer must outlive a failed turn; it retries)
+                log.error("audit_seal_failed", error_type=type(exc).__name__)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+def head_fields(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The parsed signed head of a stored checkpoint."""
+    return dict(CheckpointHead.decode(checkpoint.head).__dict__)
