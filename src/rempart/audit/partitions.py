@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from rempart.db import is_postgresql
@@ -47,16 +48,38 @@ def ensure_partitions(session: Session, *, start: datetime | date, months: int) 
         if stranded:
             log.warning("audit_partition_not_created", partition=name, reason="rows in the default partition")
             continue
-        # Creating a partition briefly locks the parent; never wait long behind a busy table.
-        session.execute(text("SET LOCAL lock_timeout = '2s'"))
-        session.execute(
-            text(
-                f"CREATE TABLE {name} PARTITION OF access_events "
-                f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
-            )
-        )
+        try:
+            # Creating a partition briefly locks the parent: never wait long behind a busy table.
+            # Only the owner may create tables; under the application role this fails, harmlessly.
+            with session.begin_nested():
+                session.execute(text("SET LOCAL lock_timeout = '2s'"))
+                session.execute(
+                    text(
+                        f"CREATE TABLE {name} PARTITION OF access_events "
+                        f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+                    )
+                )
+                _append_only(session, name)
+        except DBAPIError as exc:
+            log.warning("audit_partition_not_created", partition=name, error_type=type(exc.orig).__name__)
+            continue
         created.append(name)
     return created
+
+
+def _append_only(session: Session, table: str) -> None:
+    """A new partition gets the schema's default grants; take rewriting and deleting back from every
+    role other than the owner (see the migration), so that a partition cannot be edited by name."""
+    grantees = session.scalars(
+        text(
+            "SELECT DISTINCT grantee FROM information_schema.role_table_grants "
+            "WHERE table_name = :t AND grantee <> current_user AND privilege_type IN ('UPDATE', 'DELETE')"
+        ),
+        {"t": table},
+    ).all()
+    for role in grantees:
+        session.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON "{table}" FROM "{role}"'))
+        session.execute(text(f'GRANT UPDATE (seal_seq) ON "{table}" TO "{role}"'))
 
 
 def partitions(session: Session) -> list[str]:

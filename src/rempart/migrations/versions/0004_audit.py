@@ -19,7 +19,8 @@ import rempart.db
 revision = "0004_audit"
 down_revision = "0001_foundation"
 branch_labels = None
-depends_on = None
+# The application role (created by 0002) must exist before this revision narrows its rights.
+depends_on = "0002_identity"
 
 # Months of partitions created ahead; the sealer keeps creating them as time passes.
 MONTHS_AHEAD = 12
@@ -115,8 +116,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*key, name=op.f("pk_access_events")),
         postgresql_partition_by="RANGE (occurred_at)",
     )
+    partitions = ["access_events"]
     if postgres:
         op.execute("CREATE TABLE access_events_default PARTITION OF access_events DEFAULT")
+        partitions.append("access_events_default")
         this_month = datetime.now(UTC).date().replace(day=1)
         for delta in range(-1, MONTHS_AHEAD + 1):
             start, end = _month(this_month, delta), _month(this_month, delta + 1)
@@ -124,6 +127,7 @@ def upgrade() -> None:
                 f"CREATE TABLE access_events_p{start:%Y%m} PARTITION OF access_events "
                 f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
             )
+            partitions.append(f"access_events_p{start:%Y%m}")
     op.create_index(
         "ix_access_events_actor_time", "access_events", ["actor_id", "occurred_at"], **_partial("actor_id IS NOT NULL")
     )
@@ -235,6 +239,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_sealer")),
     )
     op.execute("INSERT INTO audit_sealer (id) VALUES (1)")
+    if postgres:
+        for statement in _append_only_sql(_app_role(), partitions):
+            op.execute(statement)
+
+
+def _app_role() -> str:
+    from rempart.config import get_settings
+    from rempart.identity.rls import DEFAULT_APP_ROLE
+
+    return get_settings().database_app_role or DEFAULT_APP_ROLE
+
+
+def _append_only_sql(role: str, partitions: list[str]) -> list[str]:
+    """What the application role may do to the log: add events and checkpoints, and give an
+    event its sealed number; never rewrite nor delete either (the owner keeps those rights, for
+    retention). Partitions are reachable by name too, so each gets the same treatment."""
+    statements = []
+    for table in partitions:
+        statements += [
+            f'REVOKE UPDATE, DELETE, TRUNCATE ON "{table}" FROM "{role}"',
+            f'GRANT UPDATE (seal_seq) ON "{table}" TO "{role}"',
+        ]
+    statements += [
+        f'REVOKE UPDATE, DELETE, TRUNCATE ON audit_checkpoints FROM "{role}"',
+        f'REVOKE TRUNCATE ON audit_break_glass_grants FROM "{role}"',
+    ]
+    return statements
 
 
 def downgrade() -> None:
