@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from rempart.app import create_app
+from rempart.detection.engine import DetectionEngine
 from rempart.identity.context import IdentityServices
 from rempart.identity.rls import DEFAULT_APP_ROLE, rls_active, use_app_role
 from rempart.members.validation import MemberRecord
@@ -24,6 +25,14 @@ from tests.support.clock import FakeClock
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(TODAY.year, TODAY.month, TODAY.day, 9, 30, tzinfo=UTC))
+
+
+class _DetectionClock:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock()
 
 
 @pytest.fixture
@@ -55,11 +64,12 @@ def app_runtime(request: pytest.FixtureRequest, runtime: Runtime) -> Iterator[Ru
 
 
 @pytest.fixture
-def app(app_runtime: Runtime, clock: FakeClock, recorder: list[ResponseRecorder]) -> FastAPI:
+def app(app_runtime: Runtime, clock: FakeClock, recorder: list[ResponseRecorder]) -> Iterator[FastAPI]:
     application = create_app(app_runtime)
-    application.state.identity = IdentityServices.build(
-        app_runtime.settings, clock=clock, prefix=f"t{uuid.uuid4().hex}"
-    )
+    prefix = f"t{uuid.uuid4().hex}"
+    application.state.identity = IdentityServices.build(app_runtime.settings, clock=clock, prefix=prefix)
+    # Detection on the same clock, with counters of its own in the shared Redis.
+    application.state.detection = DetectionEngine.build(app_runtime, clock=_DetectionClock(clock), prefix=prefix)
 
     def keep(inner: object) -> ResponseRecorder:
         wrapped = ResponseRecorder(inner)  # type: ignore[arg-type]
@@ -67,7 +77,8 @@ def app(app_runtime: Runtime, clock: FakeClock, recorder: list[ResponseRecorder]
         return wrapped
 
     application.add_middleware(keep)  # type: ignore[arg-type]
-    return application
+    yield application
+    application.state.detection.close()
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from rempart.audit.models import AccessEvent, Outcome
 from rempart.claims.models import Claim
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
@@ -46,7 +47,9 @@ def body(world: World, record: MemberRecord, **overrides: object) -> dict[str, o
     return fields
 
 
-def test_every_kind_of_miss_answers_the_same_bytes(world: World, pharmacy: PracticeClient) -> None:
+def test_every_kind_of_miss_answers_the_same_bytes(
+    app: FastAPI, runtime: Runtime, world: World, pharmacy: PracticeClient
+) -> None:
     patient = world.patient()
     other = world.patients()[1]
     ended = world.ended()
@@ -64,7 +67,13 @@ def test_every_kind_of_miss_answers_the_same_bytes(world: World, pharmacy: Pract
     hit = pharmacy.post("/api/v1/rights-checks", json=body(world, patient))
     assert hit.status_code == 200
 
-    answers = {name: pharmacy.post("/api/v1/rights-checks", json=sent) for name, sent in misses.items()}
+    # One pharmacy per kind of miss: a run of misses from one practice is what detection slows down.
+    answers = {
+        name: PracticeClient.register(app, runtime, profession=Profession.PHARMACIST).post(
+            "/api/v1/rights-checks", json=sent
+        )
+        for name, sent in misses.items()
+    }
 
     statuses = {name: r.status_code for name, r in answers.items()}
     assert set(statuses.values()) == {404}, statuses
@@ -156,3 +165,23 @@ def test_the_scanner_finds_an_identity_when_there_is_one(world: World) -> None:
     assert f"the NIR of member {person.member_number}" in found
     assert f"the last name of member {person.member_number}" in found
     assert identities_in(b'{"birth_date": "x"}', [], allowed_dates=set()) == ["a 'birth_date' field"]
+
+
+def test_when_detection_stops_a_caller_the_refusal_is_logged_and_nothing_leaves(
+    world: World, pharmacy: PracticeClient, runtime: Runtime
+) -> None:
+    patient = world.patient()
+    answers = []
+    for n in range(40):
+        answer = pharmacy.post("/api/v1/rights-checks", json=body(world, patient, member_number=f"09{n:08d}"))
+        answers.append(answer.status_code)
+        if answer.status_code != 404:
+            break
+    refused = pharmacy.post("/api/v1/rights-checks", json=body(world, patient))
+
+    assert answers[-1] in (403, 429), answers
+    assert refused.status_code in (403, 429)
+    assert "check_id" not in refused.text
+    with runtime.sessions() as session:
+        last = session.scalars(select(AccessEvent).order_by(AccessEvent.id.desc()).limit(1)).one()
+    assert (last.operation, last.outcome, last.fields) == ("rights_check", Outcome.REFUSED, "")

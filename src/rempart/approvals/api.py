@@ -10,10 +10,12 @@ from fastapi import APIRouter, Header, Response
 from rempart.app import SessionDep
 from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
 from rempart.approvals.service import cancel_approval, request_approval, view_approval
+from rempart.detection.deps import DetectionDep
+from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
 from rempart.eligibility.api import json_response
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import PracticeCaller, requires
+from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 
 router = APIRouter(tags=["prior approvals"])
@@ -32,10 +34,12 @@ REPLAYED = "Idempotent-Replayed"
     status_code=201,
 )
 def create_prior_approval(
+    *,
     body: PriorApprovalIn,
     caller: PracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
+    detection: DetectionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Ask the insurer to commit to amounts before optical, hearing, dental or hospital care."""
@@ -44,6 +48,7 @@ def create_prior_approval(
         session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
     )
     session.commit()
+    detection.follow_up(practice_id=caller.practice_id, beneficiary_id=outcome.approval.beneficiary_id)
     response = json_response(PriorApprovalOut.of(outcome.approval), 200 if outcome.replayed else 201)
     if outcome.replayed:
         response.headers[REPLAYED] = "true"

@@ -19,10 +19,12 @@ from rempart.claims.service import (
     submit_claim,
     view_claim,
 )
+from rempart.detection.deps import DetectionDep
+from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
 from rempart.eligibility.api import json_response
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import PracticeCaller, requires
+from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 
 router = APIRouter(tags=["claims"])
@@ -42,10 +44,12 @@ def _created(outcome: ClaimOutcome) -> Response:
     status_code=201,
 )
 def create_claim(
+    *,
     body: ClaimIn,
     caller: PracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
+    detection: DetectionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Bill the insurer; the answer is the adjudication (accepted, rejected with a reason, pending)."""
@@ -54,6 +58,7 @@ def create_claim(
         session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
     )
     session.commit()
+    detection.follow_up(practice_id=caller.practice_id, beneficiary_id=outcome.claim.beneficiary_id)
     return _created(outcome)
 
 

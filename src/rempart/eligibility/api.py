@@ -1,4 +1,8 @@
-"""Rights checks for practice software and the professional portal: ``/api/v1/rights-checks``."""
+"""Rights checks for practice software and the professional portal: ``/api/v1/rights-checks``.
+
+Detection sees every check between the lookup and the answer (``observe``): when it refuses, the
+access log records the refusal and nothing of the lookup leaves.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from rempart.app import RuntimeDep, SessionDep
+from rempart.audit.service import AccessLogUnavailable
+from rempart.detection.actor import Actor, Attempt
+from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
+from rempart.detection.engine import DetectionEngine
 from rempart.eligibility.schemas import (
     BatchItemOut,
     RightsCheckBatchIn,
@@ -14,11 +22,19 @@ from rempart.eligibility.schemas import (
     RightsCheckIn,
     RightsCheckOut,
 )
-from rempart.eligibility.service import NoMatchingRights, RightsMiss, check_rights, check_rights_batch
-from rempart.errors import PROBLEM_JSON
+from rempart.eligibility.service import (
+    NoMatchingRights,
+    RightsMiss,
+    RightsOutcome,
+    RightsQuery,
+    check_rights,
+    check_rights_batch,
+)
+from rempart.errors import PROBLEM_JSON, RempartError
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import PracticeCaller, requires
+from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.identity.principal import PracticePrincipal
 
 router = APIRouter(tags=["rights checks"])
 
@@ -35,6 +51,28 @@ def json_response(model: Any, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
+def detection_actor(caller: PracticePrincipal) -> Actor:
+    # Practice software is one device per client (its key); the portal's device is its session.
+    return Actor.of_practice(caller, device=str(caller.client_id) if caller.client_id else caller.credential_ref)
+
+
+def observe(detection: DetectionEngine, actor: Actor, query: RightsQuery, outcome: RightsOutcome) -> None:
+    hit = not isinstance(outcome, RightsMiss)
+    detection.observe(
+        actor,
+        hit=hit,
+        beneficiary_id=outcome.beneficiary_id if hit else None,
+        insurer_id=outcome.insurer_id,
+        attempt=Attempt(
+            amc_number=query.amc_number,
+            member_number=query.member_number,
+            nir=query.nir,
+            birth_date=query.birth_date,
+            birth_rank=query.birth_rank,
+        ),
+    )
+
+
 @router.post(
     "/api/v1/rights-checks",
     dependencies=[requires(Permission.CARE_RIGHTS_CHECK_CREATE)],
@@ -42,10 +80,31 @@ def json_response(model: Any, status_code: int = 200) -> Response:
     responses=NO_MATCH,
 )
 def create_rights_check(
-    body: RightsCheckIn, caller: PracticeCaller, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+    *,
+    body: RightsCheckIn,
+    caller: GuardedPracticeCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+    detection: DetectionDep,
 ) -> Response:
     """Is this patient covered on the day of care, for the professional's care domains, and how."""
-    outcome = check_rights(session=session, keys=runtime.keys, caller=caller, query=body.query(), now=identity.clock())
+    query = body.query()
+    actor = detection_actor(caller)
+    try:
+        outcome = check_rights(
+            session=session,
+            keys=runtime.keys,
+            caller=caller,
+            query=query,
+            now=identity.clock(),
+            admit=lambda found: observe(detection, actor, query, found),
+        )
+    except AccessLogUnavailable:
+        raise  # nothing may be kept, nor answered, without its access event
+    except RempartError:
+        session.commit()  # a refusal by detection is on record too
+        raise
     session.commit()  # the access event, hit or miss, is stored before anything is answered
     if isinstance(outcome, RightsMiss):
         raise outcome.error
@@ -58,16 +117,30 @@ def create_rights_check(
     response_model=RightsCheckBatchOut,
 )
 def create_rights_check_batch(
-    body: RightsCheckBatchIn, caller: PracticeCaller, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+    *,
+    body: RightsCheckBatchIn,
+    caller: GuardedPracticeCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+    detection: DetectionDep,
 ) -> Response:
     """A day's appointments at once (up to 50); each item counts as one check."""
-    outcomes = check_rights_batch(
-        session=session,
-        keys=runtime.keys,
-        caller=caller,
-        queries=[item.query() for item in body.checks],
-        now=identity.clock(),
-    )
+    actor = detection_actor(caller)
+    try:
+        outcomes = check_rights_batch(
+            session=session,
+            keys=runtime.keys,
+            caller=caller,
+            queries=[item.query() for item in body.checks],
+            now=identity.clock(),
+            admit=lambda query, found: observe(detection, actor, query, found),
+        )
+    except AccessLogUnavailable:
+        raise
+    except RempartError:
+        session.commit()
+        raise
     session.commit()
     results = [
         BatchItemOut(index=i, status=404, problem=outcome.error.problem())

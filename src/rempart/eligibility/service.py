@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -234,21 +234,12 @@ def coverage(
     return code, {g.care_domain: Cover(g, used or 0) for _, g, used in rows}
 
 
-def check_rights(
-    *,
-    session: Session,
-    keys: KeyService,
-    caller: PracticePrincipal,
-    query: RightsQuery,
-    now: datetime,
-    operation: Operation = Operation.RIGHTS_CHECK,
-) -> RightsOutcome:
-    """Match the patient, describe their cover and record the access, hit or miss.
+Admit = Callable[[RightsOutcome], None]
 
-    The caller commits before answering (the access event is part of the transaction), then
-    answers a ``RightsMiss`` with its ``error``.
-    """
-    outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
+
+def _record(
+    session: Session, *, caller: PracticePrincipal, outcome: RightsOutcome, operation: Operation, now: datetime
+) -> None:
     if isinstance(outcome, RightsMiss):
         record_practice_access(
             session,
@@ -271,6 +262,48 @@ def check_rights(
             beneficiary_id=outcome.beneficiary_id,
             reference=outcome.check_id,
         )
+
+
+def _record_refused(
+    session: Session, *, caller: PracticePrincipal, outcome: RightsOutcome, operation: Operation, now: datetime
+) -> None:
+    """Detection stopped the answer: nothing was disclosed, but the attempt is on record."""
+    record_practice_access(
+        session,
+        caller=caller,
+        operation=operation,
+        outcome=Outcome.REFUSED,
+        now=now,
+        insurer_id=outcome.insurer_id,
+        beneficiary_id=outcome.beneficiary_id,
+        reference="refused-by-detection",
+    )
+
+
+def check_rights(
+    *,
+    session: Session,
+    keys: KeyService,
+    caller: PracticePrincipal,
+    query: RightsQuery,
+    now: datetime,
+    operation: Operation = Operation.RIGHTS_CHECK,
+    admit: Admit | None = None,
+) -> RightsOutcome:
+    """Match the patient, describe their cover and record the access, hit or miss.
+
+    ``admit`` (detection) sees the outcome before it is recorded and may refuse it by raising; the
+    refusal is recorded instead. The caller commits before answering (the access event is part of
+    the transaction, refusals included), then answers a ``RightsMiss`` with its ``error``.
+    """
+    outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
+    if admit is not None:
+        try:
+            admit(outcome)
+        except RempartError:
+            _record_refused(session, caller=caller, outcome=outcome, operation=operation, now=now)
+            raise
+    _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
     return outcome
 
 
@@ -281,18 +314,32 @@ def check_rights_batch(
     caller: PracticePrincipal,
     queries: Sequence[RightsQuery],
     now: datetime,
+    admit: Callable[[RightsQuery, RightsOutcome], None] | None = None,
 ) -> list[RightsOutcome]:
-    """A day's appointments at once; each counts as one check in the access log."""
+    """A day's appointments at once; each counts as one check for detection and the access log.
+
+    When detection refuses one, no answer of the batch leaves: every check made so far is recorded
+    as refused.
+    """
     if not 1 <= len(queries) <= MAX_BATCH:
         raise ValidationFailed(f"a batch has 1 to {MAX_BATCH} rights checks")
     for query in queries:
         domains_for(caller, query.care_domains)  # refuse the whole batch before any lookup
-    return [
-        check_rights(
-            session=session, keys=keys, caller=caller, query=q, now=now, operation=Operation.RIGHTS_CHECK_BATCH
-        )
-        for q in queries
-    ]
+    operation = Operation.RIGHTS_CHECK_BATCH
+    outcomes: list[RightsOutcome] = []
+    for query in queries:
+        outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
+        outcomes.append(outcome)
+        if admit is not None:
+            try:
+                admit(query, outcome)
+            except RempartError:
+                for made in outcomes:
+                    _record_refused(session, caller=caller, outcome=made, operation=operation, now=now)
+                raise
+    for outcome in outcomes:
+        _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
+    return outcomes
 
 
 def _check(

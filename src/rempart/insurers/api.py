@@ -15,9 +15,10 @@ from rempart.approvals.service import decide_approval, pending_approvals
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimReviewIn, InsurerClaimListOut, InsurerClaimOut
 from rempart.claims.service import insurer_claim, insurer_claims, review_claim
+from rempart.detection.deps import GuardedStaffCaller as StaffCaller
 from rempart.eligibility.api import json_response
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import StaffCaller, requires
+from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 from rempart.insurers import imports
 from rempart.insurers.schemas import (
