@@ -155,3 +155,27 @@ def portal_actor(profession: str = "pharmacist", **overrides: Any) -> Actor:
     }
     values.update(overrides)
     return Actor(**values)
+
+
+# -- the app, as one or several processes --------------------------------------------------------
+
+
+def make_app(runtime: Runtime, clock: ManualClock, *, prefix: str, identity_prefix: str) -> Any:
+    """One app process: its own identity services and detection engine on the shared stores."""
+    from rempart.app import create_app
+    from rempart.identity.context import IdentityServices
+
+    application = create_app(runtime)
+    application.state.identity = IdentityServices.build(runtime.settings, clock=clock.now, prefix=identity_prefix)
+    application.state.detection = DetectionEngine.build(runtime, clock=clock, prefix=prefix)
+    return application
+
+
+@pytest.fixture
+def app(runtime: Runtime, clock: ManualClock) -> Iterator[Any]:
+    prefix = f"rempart:test:{uuid.uuid4().hex[:12]}:"
+    application = make_app(runtime, clock, prefix=prefix, identity_prefix=f"t{uuid.uuid4().hex}")
+    yield application
+    application.state.detection.close()
+    if REDIS_URL:
+        drop_prefix(REDIS_URL, prefix)

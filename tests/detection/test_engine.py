@@ -160,8 +160,7 @@ def test_a_stream_of_misses_slows_then_refuses(engine: DetectionEngine, clock: M
         except (SlowDown, ChecksRefused) as exc:
             results.append(exc.slug)
         clock.advance(30)
-    assert results[:4] == ["miss"] * 4
-    assert "checks-refused" in results
+    assert results[:4] == ["miss", "miss", "miss", "checks-refused"]  # slowed at 3, refused at 4
 
 
 def test_occasional_misses_among_many_hits_are_ordinary(engine: DetectionEngine, clock: ManualClock) -> None:

@@ -217,7 +217,7 @@ class DetectionConfig:
 
     # Misses ("no matching rights") in the last hour, counted only when at least this share of the
     # hour's checks missed: an expired card now and then is ordinary, a stream of misses is probing.
-    misses_1h: Ladder = Ladder(slow=4, step_up=6, suspend=10)
+    misses_1h: Ladder = Ladder(slow=3, step_up=4, suspend=8)
     miss_share_min: float = 0.5
     # After this many misses on the same card and NIR within the hour, that identity is refused to
     # this account or client for the hour whatever the date of birth: a guessed date gains nothing.

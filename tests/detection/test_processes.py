@@ -1,0 +1,182 @@
+"""Shared state across app processes: kill switches reach every process within a second, and the
+professional channels fail closed when the counter store is unreachable."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from rempart.detection.engine import DetectionEngine
+from rempart.detection.errors import ChannelDisconnected
+from rempart.detection.models import Alert, AlertKind, DetectionEvent, EventKind, KillChannel, KillSwitchScope
+from rempart.detection.redis_store import RedisStore
+from rempart.detection.service import clear_kill_switch, set_kill_switch
+from rempart.detection.store import CounterStoreUnavailable
+from rempart.runtime import Runtime
+from tests.detection.conftest import ManualClock, api_actor, need_redis
+
+
+def test_a_kill_switch_reaches_every_process_within_a_second(
+    processes: list[DetectionEngine], clock: ManualClock, runtime: Runtime
+) -> None:
+    a, b, c = processes
+    actor = api_actor()
+    operator = uuid.uuid4()
+    for engine in processes:  # every process has looked at the switches recently
+        engine.guard(actor)
+    clock.advance(0.5)
+    with runtime.sessions.begin() as session:
+        switch = set_kill_switch(
+            session=session,
+            scope=KillSwitchScope.CHANNEL,
+            target="practice_api",
+            reason="Stolen software keys in use",
+            operator_id=operator,
+            now=clock.now(),
+        )
+    a.announce_kill_switches()
+    with pytest.raises(ChannelDisconnected):
+        a.guard(actor)  # the operator's process at once
+    b.guard(actor)  # the others trust their copy for at most a second
+    clock.advance(0.6)  # 1.1 s after their last look
+    for engine in (b, c):
+        with pytest.raises(ChannelDisconnected) as cut:
+            engine.guard(actor)
+        assert cut.value.problem()["offline_attestation"] is True
+    with pytest.raises(ChannelDisconnected):  # observe checks too, whatever the route forgot
+        c.observe(actor, hit=True, beneficiary_id=uuid.uuid4())
+    portal = api_actor(channel=KillChannel.PROFESSIONAL_PORTAL, client_id=None, account_id=uuid.uuid4())
+    for engine in processes:
+        engine.guard(portal)
+
+    with runtime.sessions.begin() as session:
+        clear_kill_switch(
+            session=session, switch_id=switch.id, reason="Keys rotated", operator_id=operator, now=clock.now()
+        )
+    b.announce_kill_switches()
+    clock.advance(1)
+    for engine in processes:
+        engine.guard(actor)
+    with runtime.sessions() as session:
+        kinds = session.scalars(select(DetectionEvent.kind).where(DetectionEvent.subject_id == switch.id)).all()
+    assert sorted(kinds) == [EventKind.KILL_SWITCH_CLEARED, EventKind.KILL_SWITCH_SET]
+
+
+def test_an_insurer_and_a_practice_can_be_cut_off_alone(
+    processes: list[DetectionEngine], clock: ManualClock, runtime: Runtime
+) -> None:
+    from tests.factories import make_insurer
+
+    insurer = make_insurer(runtime)
+    engine = processes[0]
+    actor, neighbour = api_actor(), api_actor()
+    with runtime.sessions.begin() as session:
+        for scope, target in (
+            (KillSwitchScope.INSURER, str(insurer.id)),
+            (KillSwitchScope.PRACTICE, str(actor.practice_id)),
+        ):
+            set_kill_switch(
+                session=session,
+                scope=scope,
+                target=target,
+                reason="Incident 42",
+                operator_id=uuid.uuid4(),
+                now=clock.now(),
+            )
+    engine.announce_kill_switches()
+    with pytest.raises(ChannelDisconnected):
+        engine.guard(actor)
+    engine.guard(neighbour)
+    with pytest.raises(ChannelDisconnected):
+        engine.guard(neighbour, insurer_id=insurer.id)
+    engine.guard(neighbour, insurer_id=uuid.uuid4())
+
+
+# -- a Redis of our own, stopped during the test ------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:  # type: ignore[no-untyped-def]
+    need_redis()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    probe = RedisStore.from_url(url, prefix="probe:")
+    for _ in range(100):  # wait for it to accept connections (at most ~5 s)
+        try:
+            probe.ping()
+            break
+        except CounterStoreUnavailable:
+            time.sleep(0.05)
+    probe.close()
+    yield url, server
+    if server.poll() is None:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_professional_channels_fail_closed_when_redis_is_down(
+    own_redis: tuple[str, subprocess.Popen[bytes]], runtime: Runtime, clock: ManualClock
+) -> None:
+    url, server = own_redis
+    engines = [
+        DetectionEngine(store=RedisStore.from_url(url, prefix="rempart:det:"), sessions=runtime.sessions, clock=clock)
+        for _ in range(3)
+    ]
+    actor = api_actor()
+    try:
+        for engine in engines:
+            engine.guard(actor)
+            engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4())
+        server.terminate()
+        server.wait(timeout=10)
+        for engine in engines:
+            with pytest.raises(CounterStoreUnavailable) as closed:
+                engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4())
+            problem = closed.value.problem()
+            assert problem["status"] == 503
+            assert problem["offline_attestation"] is True
+            clock.advance(1.5)
+            with pytest.raises(CounterStoreUnavailable):
+                engine.guard(actor)  # the kill-switch copy has expired and cannot be refreshed
+        for engine in engines:
+            engine.drain()
+        with runtime.sessions() as session:
+            alerts = session.scalars(select(Alert).where(Alert.kind == AlertKind.COUNTER_STORE_UNREACHABLE)).all()
+        assert len(alerts) == 1  # three processes, several failures: one alert
+        assert alerts[0].severity.value == "critical"
+    finally:
+        for engine in engines:
+            engine.close()
