@@ -251,3 +251,6 @@ def keys_rotate(
 from rempart.audit.cli import audit_app  # noqa: E402  (domain groups mount at the end)
 
 app.add_typer(audit_app, name="audit")
+from rempart.identity.cli import identity_app  # noqa: E402
+
+app.add_typer(identity_app, name="identity")

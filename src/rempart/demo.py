@@ -105,6 +105,15 @@ DemoContributor = Callable[[Runtime, dict[str, Any]], None]
 CONTRIBUTORS: list[DemoContributor] = []
 
 
+def _identity(runtime: Runtime, doc: dict[str, Any]) -> None:
+    from rempart.identity.demo import contribute  # loaded when the demo runs, not with every command
+
+    contribute(runtime, doc)
+
+
+CONTRIBUTORS.append(_identity)
+
+
 def build_demo(
     *,
     runtime: Runtime,

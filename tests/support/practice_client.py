@@ -22,13 +22,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from sqlalchemy import select
 from stdnum import luhn
 
 from rempart.identity.clients import create_client
 from rempart.identity.context import TOKEN_PATH, IdentityServices
 from rempart.identity.deps import ACTING_RPPS_HEADER
+from rempart.identity.models import ApiClient
 from rempart.identity.tokens import ASSERTION_TYPE, GRANT_TYPE
-from rempart.professionals.models import Profession
+from rempart.professionals.models import Profession, Professional
 from rempart.professionals.service import attach_professional, create_practice, register_professional
 from rempart.runtime import Runtime
 
@@ -142,6 +144,29 @@ class PracticeClient:
             signing_key=signing_key,
             dpop_key=ECKey.generate_key("P-256", private=True),
             client=TestClient(app, base_url=identity.origin, raise_server_exceptions=False),
+        )
+
+    @classmethod
+    def from_credentials(
+        cls, app: FastAPI, runtime: Runtime, *, client_id: str, private_jwk: dict[str, Any], rpps: str
+    ) -> PracticeClient:
+        """Software already registered elsewhere (the demo): its client id, key and professional."""
+        with runtime.sessions() as session:
+            client = session.get(ApiClient, uuid.UUID(client_id))
+            professional = session.scalar(select(Professional).where(Professional.rpps == rpps))
+            assert client is not None
+            assert professional is not None
+        return cls(
+            app=app,
+            runtime=runtime,
+            practice_id=client.practice_id,
+            professional_id=professional.id,
+            rpps=rpps,
+            profession=professional.profession,
+            client_id=client.id,
+            signing_key=ECKey.import_key(private_jwk),
+            dpop_key=ECKey.generate_key("P-256", private=True),
+            client=TestClient(app, base_url=identity_of(app).origin, raise_server_exceptions=False),
         )
 
     def add_professional(self, *, rpps: str | None = None) -> str:
