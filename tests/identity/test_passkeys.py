@@ -74,6 +74,23 @@ def test_an_assertion_made_on_a_phishing_page_is_refused(app: FastAPI, runtime: 
     assert _problem(relayed_origin, 401, "login-failed") == _problem(with_other_rp, 401, "login-failed")
     assert "set-cookie" not in relayed_origin.headers
     assert victim.get("/api/v1/me/account").status_code == 401
+    # The owner sees that their passkey was refused (a phishing signal for them and the operators).
+    refused = [e for e in agent.get("/api/v1/me/security-events").json() if e["kind"] == "login_failed"]
+    assert [e["detail"]["reason"] for e in refused] == ["assertion_refused", "assertion_refused"]
+
+
+def test_a_ceremony_posted_from_another_site_is_refused(app: FastAPI) -> None:
+    browser = PortalUser.browser(app)
+
+    cross_site = browser.client.post(
+        "/api/v1/auth/login/options", json={"login": "agent@mutuelle.test"}, headers={"Origin": "https://evil.example"}
+    )
+    same_site = browser.client.post(
+        "/api/v1/auth/login/options", json={"login": "agent@mutuelle.test"}, headers={"Origin": browser.origin}
+    )
+
+    _problem(cross_site, 403, "csrf-refused")
+    assert same_site.status_code == 200
 
 
 def test_registration_from_another_origin_is_refused(app: FastAPI, runtime: Runtime, insurer_id: Any) -> None:

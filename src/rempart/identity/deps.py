@@ -26,7 +26,7 @@ from rempart.identity.errors import ActingProfessionalRefused, PermissionDenied
 from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
 from rempart.identity.rls import bind_tenant
-from rempart.identity.sessions import principal_from_request, require_recent_passkey
+from rempart.identity.sessions import CsrfRefused, principal_from_request, require_recent_passkey
 from rempart.identity.tokens import authenticate_token
 from rempart.professionals.service import acting_professional, is_valid_rpps
 
@@ -122,8 +122,16 @@ def recent_passkey(principal: AuthenticatedDep, identity: IdentityDep) -> None:
 RECENT_PASSKEY: Any = Depends(recent_passkey)
 
 
-def public_route() -> None:
-    """Marks a route reachable without credentials (token endpoint, login ceremonies)."""
+def public_route(request: Request, identity: IdentityDep) -> None:
+    """Marks a route reachable without credentials (token endpoint, login ceremonies). A browser
+    posting to one from another site is refused (login CSRF), whatever the route does next."""
+    origin = request.headers.get("origin")
+    if (
+        request.method not in {"GET", "HEAD", "OPTIONS"}
+        and origin is not None
+        and origin.rstrip("/") != identity.origin
+    ):
+        raise CsrfRefused("this request came from another site")
 
 
 PUBLIC: Any = Depends(public_route)

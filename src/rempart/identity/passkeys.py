@@ -267,6 +267,18 @@ def step_up_options(
     return CeremonyStart(ceremony_id=ceremony_id, options=json.loads(options_to_json(options)))
 
 
+def _refused(session: Session, passkey: Passkey, *, now: datetime, address: str | None, reason: str) -> None:
+    record_event(
+        session=session,
+        kind=SecurityEventKind.LOGIN_FAILED,
+        at=now,
+        account_id=passkey.account_id,
+        address=address,
+        passkey=str(passkey.ref),
+        reason=reason,
+    )
+
+
 @lru_cache(maxsize=1)
 def _decoy_public_key() -> bytes:
     """A COSE key no authenticator holds: unknown credentials cost one signature check too."""
@@ -308,6 +320,10 @@ def _verify_assertion(
             require_user_verification=True,
         )
     except (InvalidAuthenticationResponse, InvalidJSONStructure, KeyError, ValueError, TypeError):
+        if passkey is not None and ceremony is not None:
+            # The owner's key, refused: signed for another site (phishing relay), another RP id, a
+            # stale challenge or a bad signature. The owner and the operators see it.
+            _refused(session, passkey, now=now, address=address, reason="assertion_refused")
         return None
     if passkey is None or ceremony is None:
         return None
@@ -354,6 +370,8 @@ def finish_login(
         or not secrets.compare_digest(ceremony.login_digest, login_digest(account.login))
         or account.status is not AccountStatus.ACTIVE
     ):
+        if passkey is not None:
+            _refused(session, passkey, now=now, address=address, reason="login_mismatch_or_inactive")
         raise LoginFailed("the login or the passkey was not accepted")
     return account
 
