@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
+from sqlalchemy import select
 
 from rempart.identity.permissions import Role
 from rempart.insurers.service import create_insurer
+from rempart.members.models import Beneficiary
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from tests.factories import load_members, make_insurer, population
 from tests.support.clock import FakeClock
 from tests.support.portal import PortalUser
-from tests.support.practice_client import PracticeClient
+from tests.support.practice_client import PracticeClient, make_rpps
 
 WHOAMI = "/api/v1/auth/whoami"
 
@@ -161,3 +165,59 @@ def test_the_platform_invites_insurer_admins_and_security_operators(app: FastAPI
     assert operator.status_code == 201, operator.text
     # A platform admin reads no insurer's data.
     assert platform.get(f"/api/v1/insurers/{a}/staff").status_code == 403
+
+
+def test_the_platform_onboards_a_practice_whose_admin_then_enrols(app: FastAPI, runtime: Runtime) -> None:
+    platform = PortalUser.invited(app, runtime, login="ops@rempart.test", roles={Role.PLATFORM_ADMIN})
+    rpps = make_rpps()
+
+    created = platform.post(
+        "/api/v1/platform/practices",
+        json={
+            "name": "Cabinet dentaire du Port",
+            "profession": "dentist",
+            "finess": "130000001",
+            "admin_login": "dr.port@dentiste.test",
+            "admin_rpps": rpps,
+        },
+    )
+    again = platform.post(
+        "/api/v1/platform/practices",
+        json={
+            "name": "Doublon",
+            "profession": "dentist",
+            "finess": "130000001",
+            "admin_login": "autre@dentiste.test",
+            "admin_rpps": make_rpps(),
+        },
+    )
+
+    assert created.status_code == 201, created.text
+    assert again.status_code == 409
+    dentist = PortalUser.browser(app, login="dr.port@dentiste.test")
+    assert dentist.enrol(created.json()["enrol_url"].split("#", 1)[1]).status_code == 200
+    assert dentist.get("/api/v1/auth/whoami").json()["rpps"] == rpps
+    assert dentist.get("/api/v1/practice/clients").json() == []
+
+
+def test_an_insurer_admin_invites_only_its_own_beneficiaries(app: FastAPI, runtime: Runtime) -> None:
+    a = make_insurer(runtime, amc_number="11111111", name="A")
+    b = make_insurer(runtime, amc_number="22222222", name="B")
+    load_members(runtime, a, population(1, seed=1))
+    load_members(runtime, b, population(1, seed=2, first_number=50))
+    with runtime.sessions() as session:
+        mine = session.scalars(select(Beneficiary.id).where(Beneficiary.insurer_id == a.id)).first()
+        theirs = session.scalars(select(Beneficiary.id).where(Beneficiary.insurer_id == b.id)).first()
+    admin = PortalUser.invited(app, runtime, login="admin@a.test", roles={Role.INSURER_ADMIN}, insurer_id=a.id)
+    path = f"/api/v1/insurers/{a.id}/beneficiary-invitations"
+
+    ok = admin.post(path, json={"beneficiary_id": str(mine), "login": "jeanne@example.test"})
+    foreign = admin.post(path, json={"beneficiary_id": str(theirs), "login": "x@example.test"})
+    missing = admin.post(path, json={"beneficiary_id": str(uuid.uuid4()), "login": "y@example.test"})
+
+    assert ok.status_code == 201, ok.text
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    member = PortalUser.browser(app, login="jeanne@example.test")
+    assert member.enrol(ok.json()["enrol_url"].split("#", 1)[1]).status_code == 200
+    assert member.get("/api/v1/me/account").json()["roles"] == ["beneficiary"]

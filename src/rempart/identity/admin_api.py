@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rempart.app import SessionDep
 from rempart.errors import NotFound
+from rempart.identity.access import access_owned
 from rempart.identity.accounts import invite_account, professional_id_by_rpps, roles_of, suspend_account
 from rempart.identity.clients import access_client, active_keys, add_client_key, create_client, revoke_client
 from rempart.identity.clients import revoke_client_key as revoke_key
@@ -29,18 +30,27 @@ from rempart.identity.models import Account, ApiClient, SecurityEventKind
 from rempart.identity.permissions import INSURER_ROLES, Permission, Role
 from rempart.identity.principal import Principal
 from rempart.identity.schemas import (
+    BeneficiaryInvitationIn,
     ClientCreateIn,
     ClientKeyIn,
     ClientOut,
     InvitationOut,
     PlatformInvitationIn,
+    PracticeCreatedOut,
+    PracticeCreateIn,
     ProfessionalInvitationIn,
     SecurityEventOut,
     StaffInvitationIn,
     StaffOut,
     SuspendIn,
 )
-from rempart.professionals.service import is_valid_rpps
+from rempart.members.models import Beneficiary
+from rempart.professionals.service import (
+    attach_professional,
+    create_practice,
+    is_valid_rpps,
+    register_professional,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -95,6 +105,36 @@ def list_staff(insurer_id: uuid.UUID, caller: StaffCaller, session: SessionDep) 
         )
         for a in accounts
     ]
+
+
+@router.post(
+    "/insurers/{insurer_id}/beneficiary-invitations",
+    dependencies=[requires(Permission.INSURER_BENEFICIARY_INVITE), RECENT_PASSKEY],
+    response_model=InvitationOut,
+    status_code=201,
+)
+def invite_beneficiary(
+    insurer_id: uuid.UUID,
+    body: BeneficiaryInvitationIn,
+    caller: StaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> InvitationOut:
+    """An account for one of the insurer's beneficiaries (their card, rights and access log)."""
+    beneficiary = access_owned(
+        session, Beneficiary, insurer_id=caller.insurer_id, key=body.beneficiary_id, what="beneficiary"
+    )
+    invitation = invite_account(
+        session=session,
+        login=body.login,
+        roles={Role.BENEFICIARY},
+        now=identity.clock(),
+        invited_by=caller.account_id,
+        insurer_id=caller.insurer_id,
+        beneficiary_id=beneficiary.id,
+    )
+    session.commit()
+    return _invited(invitation.account.id, invitation.url(identity.origin))
 
 
 # -- practices ----------------------------------------------------------------------------------
@@ -303,6 +343,37 @@ def invite_insurer_admin(
     )
     session.commit()
     return _invited(invitation.account.id, invitation.url(identity.origin))
+
+
+@router.post(
+    "/platform/practices",
+    dependencies=[requires(Permission.PLATFORM_PRACTICE_CREATE), RECENT_PASSKEY],
+    response_model=PracticeCreatedOut,
+    status_code=201,
+)
+def onboard_practice(
+    body: PracticeCreateIn, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> PracticeCreatedOut:
+    """A new practice, its first professional, and that professional's practice-admin invitation."""
+    now = identity.clock()
+    practice = create_practice(
+        session=session, name=body.name, profession=body.profession, finess=body.finess, am_number=body.am_number
+    )
+    professional = register_professional(session=session, rpps=body.admin_rpps, profession=body.profession)
+    attach_professional(session=session, practice_id=practice.id, professional_id=professional.id, now=now)
+    invitation = invite_account(
+        session=session,
+        login=body.admin_login,
+        roles={Role.PRACTICE_ADMIN, Role.PROFESSIONAL},
+        now=now,
+        invited_by=caller.account_id,
+        practice_id=practice.id,
+        professional_id=professional.id,
+    )
+    session.commit()
+    return PracticeCreatedOut(
+        practice_id=practice.id, admin_account_id=invitation.account.id, enrol_url=invitation.url(identity.origin)
+    )
 
 
 @router.post(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.identity.permissions import Role
+from rempart.professionals.models import Profession
 
 
 class TokenResponse(BaseModel):
@@ -188,3 +189,23 @@ class ClientOut(BaseModel):
 
 class SuspendIn(_Strict):
     reason: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")
+
+
+class BeneficiaryInvitationIn(_Strict):
+    beneficiary_id: uuid.UUID
+    login: str = Field(min_length=3, max_length=254)
+
+
+class PracticeCreateIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    profession: Profession
+    finess: str | None = Field(default=None, pattern=r"^\d{9}$")
+    am_number: str | None = Field(default=None, pattern=r"^\d{9}$")
+    admin_login: str = Field(min_length=3, max_length=254)
+    admin_rpps: str = Field(min_length=11, max_length=11)
+
+
+class PracticeCreatedOut(BaseModel):
+    practice_id: uuid.UUID
+    admin_account_id: uuid.UUID
+    enrol_url: str
