@@ -70,7 +70,14 @@ def pg_database() -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name)
     engine = make_engine(url.render_as_string(hide_password=False))
-    upgrade(engine)
+    # Migrations also create and grant the cluster-wide application role: xdist workers migrating
+    # their own databases at the same moment would race on it ("tuple concurrently updated").
+    with admin.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(20240201)"))
+        try:
+            upgrade(engine)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(20240201)"))
     engine.dispose()
     try:
         yield url.render_as_string(hide_password=False)
