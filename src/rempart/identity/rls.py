@@ -87,7 +87,13 @@ def app_role_sql(role: str) -> list[str]:
             END IF;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END $$""",
-        f'ALTER ROLE "{role}" NOBYPASSRLS NOSUPERUSER',
+        # A role made earlier by hand with too much power is brought back; untouched otherwise, so
+        # that migrations running side by side (one database per test worker) do not collide.
+        f"""DO $$ BEGIN
+            IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}' AND (rolbypassrls OR rolsuper)) THEN
+                ALTER ROLE "{role}" NOBYPASSRLS NOSUPERUSER;
+            END IF;
+        END $$""",
         # The connecting (owner) role must be able to SET ROLE to it.
         # The role name is checked against a plain-identifier pattern above.
         f"""DO $$ BEGIN
