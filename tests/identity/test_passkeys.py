@@ -280,3 +280,22 @@ def test_recovery_codes_are_single_use_and_re_enrol_a_passkey(app: FastAPI, runt
         ]
     assert all(h.startswith("$argon2id$") for h in hashes)
     assert not any(code.replace("-", "")[1:] in h for code in codes for h in hashes)
+
+
+def test_a_passkey_without_attestation_enrols_too(app: FastAPI, runtime: Runtime, insurer_id: Any) -> None:
+    """Most passkeys send "none" attestation; Rempart relies on user verification, not on models."""
+    invitation = invite(app, runtime, login="agent@mutuelle.test", roles={Role.CLAIMS_AGENT}, insurer_id=insurer_id)
+    browser = PortalUser.browser(app, login="agent@mutuelle.test")
+    started = browser.client.post("/api/v1/auth/enrolment/options", json={"token": invitation.token})
+    credential = browser.authenticator.create(started.json()["publicKey"], origin=browser.origin, attestation="none")
+
+    done = browser.client.post(
+        "/api/v1/auth/enrolment/verify",
+        json={"token": invitation.token, "ceremony_id": started.json()["ceremony_id"], "credential": credential},
+    )
+
+    assert done.status_code == 200, done.text
+    assert (
+        PortalUser.browser(app, login="agent@mutuelle.test", authenticator=browser.authenticator).sign_in().status_code
+        == 200
+    )

@@ -6,14 +6,15 @@ import uuid
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
 from rempart.app import create_app
 from rempart.config import Settings
 from rempart.identity.context import IdentityServices
+from rempart.identity.deps import FORM_CSRF, AnyCaller, requires
 from rempart.identity.models import AccountSession
-from rempart.identity.permissions import Role
+from rempart.identity.permissions import Permission, Role
 from rempart.insurers.service import create_insurer
 from rempart.runtime import Runtime
 from tests.support.clock import FakeClock
@@ -179,3 +180,21 @@ def test_cookies_are_secure_on_https(runtime: Runtime, settings: Settings, insur
     assert "HttpOnly" in cookie
     assert "Path=/" in cookie
     assert "strict" in cookie.lower()
+
+
+def test_html_forms_carry_the_csrf_token_in_a_field(agent: PortalUser, app: FastAPI) -> None:
+    forms = APIRouter()
+
+    @forms.post("/test-form", dependencies=[FORM_CSRF, requires(Permission.ACCOUNT_SELF_MANAGE)])
+    def submit(caller: AnyCaller) -> dict[str, str]:
+        return {"account": str(caller.account_id)}
+
+    app.include_router(forms)
+
+    with_field = agent.client.post("/test-form", data={"csrf_token": agent.csrf_token or ""})
+    without = agent.client.post("/test-form", data={"other": "x"})
+    forged = agent.client.post("/test-form", data={"csrf_token": "forged"})
+
+    assert with_field.status_code == 200
+    assert with_field.json() == {"account": str(agent.account_id)}
+    assert without.status_code == forged.status_code == 403
