@@ -86,5 +86,7 @@ def test_memory_and_redis_stores_agree_on_a_random_history(redis_prefix: str) ->
         assert shared.insurers_seen(subject="client:0", since_ms=now - 24 * HOUR_MS) == memory.insurers_seen(
             subject="client:0", since_ms=now - 24 * HOUR_MS
         )
+        for since in (now - HOUR_MS, now - 30 * HOUR_MS):
+            assert shared.active_insurers(since_ms=since) == memory.active_insurers(since_ms=since)
     finally:
         shared.close()

@@ -6,6 +6,7 @@ import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from rempart.detection.models import KillChannel, SubjectKind
@@ -62,7 +63,9 @@ class Attempt:
     birth_rank: int = 1
 
 
+@lru_cache(maxsize=4096)
 def network_of(address: str | None) -> str:
+    """The /24 (IPv4) or /48 (IPv6) an address belongs to: "the same network" for detection."""
     if not address:
         return ""
     try:

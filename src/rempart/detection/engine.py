@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import math
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -133,6 +136,9 @@ class DetectionEngine:
         self._raised: set[str] = set()
         self._last_fail_alert: datetime | None = None
         self._last_sweep: datetime | None = None
+        # Observation ids only need to be unique: a random prefix per process and a counter.
+        self._obs_prefix = secrets.token_hex(6)
+        self._obs_counter = itertools.count()
 
     @classmethod
     def build(
@@ -224,11 +230,16 @@ class DetectionEngine:
 
     # -- the observation ------------------------------------------------------------------------
 
+    def _next_obs_id(self) -> str:
+        return f"{self._obs_prefix}{next(self._obs_counter):x}"
+
     def _digest(self, *parts: str) -> str:
         message = "|".join(parts).encode()
         return hmac.new(self.store.pepper(), message, hashlib.sha256).hexdigest()[:32]
 
-    def _subjects(self, actor: Actor, baseline: ProfessionBaseline) -> tuple[SubjectSpec, ...]:
+    @staticmethod
+    @lru_cache(maxsize=8192)
+    def _subjects(actor: Actor, baseline: ProfessionBaseline) -> tuple[SubjectSpec, ...]:
         grace = int(baseline.follow_up_grace.total_seconds() * 1000)
         kind, ident = actor.subject()
         specs = [SubjectSpec(_subject_key(kind, ident), Role.ACTOR, grace)]
@@ -272,7 +283,7 @@ class DetectionEngine:
             if self._stepped_up_since(actor, result):
                 # The person confirmed with a passkey after the step-up was asked: carry on.
                 self.step_up_completed(actor)
-                result = self.store.observe(replace(observation, obs_id=uuid.uuid4().hex))
+                result = self.store.observe(replace(observation, obs_id=self._next_obs_id()))
         except CounterStoreUnavailable:
             self._fail_closed(now)
             raise
@@ -292,7 +303,7 @@ class DetectionEngine:
             if finding.step >= Step.SLOW and finding.step > counts.level:
                 self._escalate(actor, finding, now)
             refusal = max(refusal, min(finding.step, _ROLE_CAP[spec.role]), Step(counts.level))
-        if hit and result.beneficiary_practices:
+        if hit and result.beneficiary_practices >= (self.config.beneficiary_practices_24h.notice or 2):
             self._beneficiary_spread(actor, beneficiary, result.beneficiary_practices, now)
         self._maybe_sweep(now)
         if refusal >= Step.STEP_UP:
@@ -311,7 +322,7 @@ class DetectionEngine:
         insurer_id: uuid.UUID | None,
         attempt: Attempt | None,
     ) -> Observation:
-        obs_id = uuid.uuid4().hex
+        obs_id = self._next_obs_id()
         probe = beneficiary = ""
         if attempt is not None:
             probe = self._digest("probe", attempt.amc_number, attempt.member_number, normalise_nir(attempt.nir))
@@ -452,7 +463,8 @@ class DetectionEngine:
                 ("distinct_24h", c.distinct_24h, baseline.distinct_24h, s24 * device),
                 ("off_hours_1h", c.off_hours_1h, cfg.off_hours_1h, 1.0),
             ]
-            if c.checks_1h and c.misses_1h / c.checks_1h >= cfg.miss_share_min:
+            # Share of misses among the distinct identities tried within the hour.
+            if c.misses_1h and c.misses_1h / max(c.distinct_1h, 1) >= cfg.miss_share_min:
                 signals.append(("misses_1h", c.misses_1h, cfg.misses_1h, 1.0))
             if c.role in (Role.ACTOR, Role.PRACTICE):
                 if c.matured and c.unfollowed / c.matured >= cfg.unfollowed_share_min:

@@ -44,8 +44,9 @@ class _Window:
     def after(self, since: int) -> int:
         return sum(1 for s in self.items.values() if s > since)
 
-    def upto(self, until: int) -> int:
-        return sum(1 for s in self.items.values() if s <= until)
+    def between(self, since: int, until: int) -> int:
+        """Members scored after ``since`` and at or before ``until``."""
+        return sum(1 for s in self.items.values() if since < s <= until)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -127,8 +128,7 @@ class MemoryStore:
                 me.slow_last = now
         if result.admission is Admission.ADMITTED and obs.probe:
             probe = self._windows[f"pm:{actor}:{obs.probe}"]
-            probe.trim(now - HOUR_MS)
-            if len(probe) >= obs.identity_lock_misses:
+            if probe.after(now - HOUR_MS) >= obs.identity_lock_misses:
                 result.admission = Admission.IDENTITY_LOCKED
                 governing = actor
         if result.admission is not Admission.ADMITTED:
@@ -170,15 +170,15 @@ class MemoryStore:
             seen_by = self._windows[f"benp:{obs.beneficiary}"]
             seen_by.add(practice or actor, now)
             seen_by.trim(now - DAY_MS)
-            result.beneficiary_practices = len(seen_by)
+            result.beneficiary_practices = seen_by.after(now - DAY_MS)
         hour = now // HOUR_MS
         for scope in ("all", obs.insurer) if obs.insurer else ("all",):
             self._hll[f"{scope}:{hour}"].add(obs.beneficiary)
             agg = self._agg[f"{scope}:{hour}"]
             agg[0] += 1
             agg[1] += 0 if obs.hit else 1
-        if obs.insurer:
-            self._windows["activeins"].add(obs.insurer, now)
+            if agg[0] == 1 and scope != "all":  # a new hour for this insurer
+                self._windows["activeins"].add(scope, now)
         return result
 
     def _count(self, obs: Observation, key: str, role: Role, grace: int, c: SubjectCounts, *, off: bool) -> None:
@@ -187,45 +187,39 @@ class MemoryStore:
         seen = w[f"seen:{key}"]
         seen.add(obs.beneficiary, now)
         seen.trim(now - DAY_MS)
-        c.distinct_5m, c.distinct_1h, c.distinct_24h = (
-            seen.after(now - 5 * MINUTE_MS),
-            seen.after(now - HOUR_MS),
-            len(seen),
-        )
-        checks = w[f"chk:{key}"]
-        checks.add(obs.obs_id, now)
-        checks.trim(now - HOUR_MS)
-        c.checks_1h = len(checks)
+        c.distinct_5m, c.distinct_1h = seen.after(now - 5 * MINUTE_MS), seen.after(now - HOUR_MS)
+        c.distinct_24h = seen.after(now - DAY_MS)
         misses = w[f"mis:{key}"]
         if not obs.hit:
             misses.add(obs.obs_id, now)
         misses.trim(now - HOUR_MS)
-        c.misses_1h = len(misses)
+        c.misses_1h = misses.after(now - HOUR_MS)
         if role in (Role.ACTOR, Role.PRACTICE):
             pending = w[f"pend:{key}"]
             if obs.hit:
                 pending.add(obs.beneficiary, now)
             pending.trim(now - DAY_MS)
-            c.unfollowed, c.matured = pending.upto(now - grace), seen.upto(now - grace)
+            c.unfollowed = pending.between(now - DAY_MS, now - grace)
+            c.matured = seen.between(now - DAY_MS, now - grace)
             insurers = w[f"ins:{key}"]
             if obs.hit and obs.insurer:
                 insurers.add(obs.insurer, now)
             insurers.trim(now - DAY_MS)
-            c.insurers_24h = len(insurers)
+            c.insurers_24h = insurers.after(now - DAY_MS)
         if role is Role.ACTOR:
             locked = w[f"locked:{key}"]
             if not obs.hit and obs.probe:
                 probe = w[f"pm:{key}:{obs.probe}"]
                 probe.add(obs.obs_id, now)
-                if len(probe) >= obs.identity_lock_misses:
+                if probe.after(now - HOUR_MS) >= obs.identity_lock_misses:
                     locked.add(obs.probe, now)
             locked.trim(now - HOUR_MS)
-            c.locked_identities_1h = len(locked)
-        off_window = w[f"off:{key}"]
+            c.locked_identities_1h = locked.after(now - HOUR_MS)
         if off:
+            off_window = w[f"off:{key}"]
             off_window.add(obs.obs_id, now)
-        off_window.trim(now - HOUR_MS)
-        c.off_hours_1h = len(off_window)
+            off_window.trim(now - HOUR_MS)
+            c.off_hours_1h = off_window.after(now - HOUR_MS)
 
     def _history_of(self, obs: Observation, key: str, c: SubjectCounts) -> None:
         h = self._history.get(key)
@@ -276,7 +270,7 @@ class MemoryStore:
         with self._lock:
             self._levels.pop(subject, None)
             if forget_counts:
-                for prefix in ("seen", "chk", "mis", "pend", "ins", "locked", "off"):
+                for prefix in ("seen", "mis", "pend", "ins", "locked", "off"):
                     self._windows.pop(f"{prefix}:{subject}", None)
 
     def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:

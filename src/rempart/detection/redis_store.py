@@ -39,6 +39,10 @@ local day, default_off = tonumber(ARGV[11]), ARGV[12] == '1'
 local slow_interval, lock_misses = tonumber(ARGV[13]), tonumber(ARGV[14])
 local usual_min_total, usual_min_share = tonumber(ARGV[15]), tonumber(ARGV[16])
 local decay, n = tonumber(ARGV[17]), tonumber(ARGV[18])
+-- Expiry (real time) only collects the keys of subjects gone quiet; windows are trimmed by score.
+local function keep(key, ms)
+  redis.call('PEXPIRE', key, ms)
+end
 local MIN, HOUR, DAY = 60000, 3600000, 86400000
 local KEEP_HOUR, KEEP_DAY, KEEP_LONG = 7200000, 93600000, 7776000000
 
@@ -77,15 +81,14 @@ elseif top == 2 then
 end
 if adm == 'admitted' and probe ~= '' then
   local pmk = P .. 'pm:' .. actor .. ':' .. probe
-  redis.call('ZREMRANGEBYSCORE', pmk, '-inf', now - HOUR)
-  if redis.call('ZCARD', pmk) >= lock_misses then adm, gov = 'identity_locked', actor end
+  if redis.call('ZCOUNT', pmk, '(' .. (now - HOUR), '+inf') >= lock_misses then adm, gov = 'identity_locked', actor end
 end
 if adm ~= 'admitted' then
   local rej = redis.call('HINCRBY', alvl, 'rej', 1)
   redis.call('PEXPIRE', alvl, KEEP_LONG)
   local out = {adm, retry, rej, gov, 0, 0, 0, 0, 0, ks}
   for i = 1, n do
-    for _, v in ipairs({lv[i], pk[i], pka[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '0', '0', '0'}) do
+    for _, v in ipairs({lv[i], pk[i], pka[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, '0', '0', '0'}) do
       out[#out + 1] = v
     end
   end
@@ -101,8 +104,7 @@ if practice ~= '' then
   local total, bucket = tonumber(hv[1]) or 0, tonumber(hv[2]) or 0
   if total >= usual_min_total then off = bucket < total * usual_min_share end
   redis.call('HINCRBY', hk, how, 1)
-  redis.call('HINCRBY', hk, 't', 1)
-  redis.call('PEXPIRE', hk, KEEP_LONG)
+  if redis.call('HINCRBY', hk, 't', 1) % 100 == 1 then keep(hk, KEEP_LONG) end
 end
 
 local fk = P .. 'fresh:' .. actor
@@ -112,7 +114,7 @@ local function first_seen(kind, value)
   if redis.call('SISMEMBER', k, value) == 1 then return 0 end
   local before = redis.call('SCARD', k)
   redis.call('SADD', k, value)
-  redis.call('PEXPIRE', k, KEEP_LONG)
+  keep(k, KEEP_LONG)
   if before > 0 then
     redis.call('SET', fk, now, 'PX', KEEP_LONG)
     return 1
@@ -123,67 +125,53 @@ local newdev = first_seen('dev', device)
 local newnet = first_seen('net', network)
 local fresh = tonumber(redis.call('GET', fk) or '0')
 
+-- Windows are counted by score; a sorted set is trimmed (and its expiry refreshed) only when it
+-- gains a member, so a repeated beneficiary costs no write beyond its new score.
+local function add(key, member, window, ttl)
+  if redis.call('ZADD', key, now, member) == 1 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    keep(key, ttl)
+  end
+end
+local function since(key, window)
+  return redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
+end
+
 local rows = {}
 for i = 1, n do
   local s, r = subj[i], role[i]
   local seen = P .. 'seen:' .. s
-  redis.call('ZADD', seen, now, ben)
-  redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - DAY)
-  redis.call('PEXPIRE', seen, KEEP_DAY)
-  local d5 = redis.call('ZCOUNT', seen, '(' .. (now - 5 * MIN), '+inf')
-  local d1 = redis.call('ZCOUNT', seen, '(' .. (now - HOUR), '+inf')
-  local d24 = redis.call('ZCARD', seen)
-  local chk = P .. 'chk:' .. s
-  redis.call('ZADD', chk, now, obs_id)
-  redis.call('ZREMRANGEBYSCORE', chk, '-inf', now - HOUR)
-  redis.call('PEXPIRE', chk, KEEP_HOUR)
-  local checks = redis.call('ZCARD', chk)
+  add(seen, ben, DAY, KEEP_DAY)
+  local d5, d1, d24 = since(seen, 5 * MIN), since(seen, HOUR), since(seen, DAY)
   local mis = P .. 'mis:' .. s
-  if not hit then
-    redis.call('ZADD', mis, now, obs_id)
-    redis.call('PEXPIRE', mis, KEEP_HOUR)
-  end
-  redis.call('ZREMRANGEBYSCORE', mis, '-inf', now - HOUR)
-  local misses = redis.call('ZCARD', mis)
+  if not hit then add(mis, obs_id, HOUR, KEEP_HOUR) end
+  local misses = since(mis, HOUR)
   local unf, mat, ins, locked = 0, 0, 0, 0
   if r == 'A' or r == 'P' then
     local pend = P .. 'pend:' .. s
-    if hit then
-      redis.call('ZADD', pend, now, ben)
-      redis.call('PEXPIRE', pend, KEEP_DAY)
-    end
-    redis.call('ZREMRANGEBYSCORE', pend, '-inf', now - DAY)
-    unf = redis.call('ZCOUNT', pend, '-inf', now - grace[i])
-    mat = redis.call('ZCOUNT', seen, '-inf', now - grace[i])
+    if hit then add(pend, ben, DAY, KEEP_DAY) end
+    local matured = now - grace[i]
+    unf = redis.call('ZCOUNT', pend, '(' .. (now - DAY), matured)
+    mat = redis.call('ZCOUNT', seen, '(' .. (now - DAY), matured)
     local ik = P .. 'ins:' .. s
-    if hit and insurer ~= '' then
-      redis.call('ZADD', ik, now, insurer)
-      redis.call('PEXPIRE', ik, KEEP_DAY)
-    end
-    redis.call('ZREMRANGEBYSCORE', ik, '-inf', now - DAY)
-    ins = redis.call('ZCARD', ik)
+    if hit and insurer ~= '' then add(ik, insurer, DAY, KEEP_DAY) end
+    ins = since(ik, DAY)
   end
   if r == 'A' then
     local lk = P .. 'locked:' .. s
     if (not hit) and probe ~= '' then
       local pmk = P .. 'pm:' .. s .. ':' .. probe
-      redis.call('ZADD', pmk, now, obs_id)
-      redis.call('PEXPIRE', pmk, KEEP_HOUR)
-      if redis.call('ZCARD', pmk) >= lock_misses then
-        redis.call('ZADD', lk, now, probe)
-        redis.call('PEXPIRE', lk, KEEP_HOUR)
-      end
+      add(pmk, obs_id, HOUR, KEEP_HOUR)
+      if since(pmk, HOUR) >= lock_misses then add(lk, probe, HOUR, KEEP_HOUR) end
     end
-    redis.call('ZREMRANGEBYSCORE', lk, '-inf', now - HOUR)
-    locked = redis.call('ZCARD', lk)
+    locked = since(lk, HOUR)
   end
-  local ok = P .. 'off:' .. s
+  local offc = 0
   if off then
-    redis.call('ZADD', ok, now, obs_id)
-    redis.call('PEXPIRE', ok, KEEP_HOUR)
+    local ok = P .. 'off:' .. s
+    add(ok, obs_id, HOUR, KEEP_HOUR)
+    offc = since(ok, HOUR)
   end
-  redis.call('ZREMRANGEBYSCORE', ok, '-inf', now - HOUR)
-  local offc = redis.call('ZCARD', ok)
   local b5, b1, b24 = 0, 0, 0
   if r == 'P' then
     local hk = P .. 'hist:' .. s
@@ -191,6 +179,7 @@ for i = 1, n do
     local hday = tonumber(h[1]) or day
     local c5, c1, c24 = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
     b5, b1, b24 = tonumber(h[6]) or 0, tonumber(h[7]) or 0, tonumber(h[8]) or 0
+    local rolled = hday ~= day or not h[1]
     if hday ~= day then
       local clean = h[2] ~= '1'
       b5 = math.max(b5 * decay, clean and c5 or 0)
@@ -198,26 +187,26 @@ for i = 1, n do
       b24 = math.max(b24 * decay, clean and c24 or 0)
       c5, c1, c24 = 0, 0, 0
     end
-    c5, c1, c24 = math.max(c5, d5), math.max(c1, d1), math.max(c24, d24)
-    redis.call('HSET', hk, 'day', day, 'dirty', (hday ~= day) and '0' or (h[2] or '0'),
-      'c5', c5, 'c1', c1, 'c24', c24, 'b5', tostring(b5), 'b1', tostring(b1), 'b24', tostring(b24))
-    redis.call('PEXPIRE', hk, KEEP_LONG)
+    if rolled or d5 > c5 or d1 > c1 or d24 > c24 then
+      c5, c1, c24 = math.max(c5, d5), math.max(c1, d1), math.max(c24, d24)
+      redis.call('HSET', hk, 'day', day, 'dirty', (hday ~= day) and '0' or (h[2] or '0'),
+        'c5', c5, 'c1', c1, 'c24', c24, 'b5', tostring(b5), 'b1', tostring(b1), 'b24', tostring(b24))
+      if rolled then keep(hk, KEEP_LONG) end
+    end
   end
-  rows[i] = {lv[i], pk[i], pka[i], d5, d1, d24, checks, misses, unf, mat, ins, locked, offc,
+  rows[i] = {lv[i], pk[i], pka[i], d5, d1, d24, misses, unf, mat, ins, locked, offc,
     tostring(b5), tostring(b1), tostring(b24)}
 end
 
 local benp = 0
 if hit then
   if practice ~= '' then
-    redis.call('HSET', P .. 'pby:' .. practice, ben, actor)
-    redis.call('PEXPIRE', P .. 'pby:' .. practice, KEEP_DAY)
+    local pby = P .. 'pby:' .. practice
+    if redis.call('HSET', pby, ben, actor) == 1 then keep(pby, KEEP_DAY) end
   end
   local bk = P .. 'benp:' .. ben
-  if practice ~= '' then redis.call('ZADD', bk, now, practice) else redis.call('ZADD', bk, now, actor) end
-  redis.call('ZREMRANGEBYSCORE', bk, '-inf', now - DAY)
-  redis.call('PEXPIRE', bk, KEEP_DAY)
-  benp = redis.call('ZCARD', bk)
+  if practice ~= '' then add(bk, practice, DAY, KEEP_DAY) else add(bk, actor, DAY, KEEP_DAY) end
+  benp = since(bk, DAY)
 end
 local hour = math.floor(now / HOUR)
 local scopes = {'all'}
@@ -225,14 +214,16 @@ if insurer ~= '' then scopes[2] = insurer end
 for _, sc in ipairs(scopes) do
   local ak = P .. 'agg:' .. sc .. ':' .. hour
   redis.call('PFADD', ak .. ':d', ben)
-  redis.call('PEXPIRE', ak .. ':d', 2 * KEEP_DAY)
-  redis.call('HINCRBY', ak, 'c', 1)
   if not hit then redis.call('HINCRBY', ak, 'm', 1) end
-  redis.call('PEXPIRE', ak, 2 * KEEP_DAY)
-end
-if insurer ~= '' then
-  redis.call('ZADD', P .. 'activeins', now, insurer)
-  redis.call('ZREMRANGEBYSCORE', P .. 'activeins', '-inf', now - DAY)
+  if redis.call('HINCRBY', ak, 'c', 1) == 1 then
+    -- A new hour for this scope: its buckets live two days.
+    keep(ak, 2 * KEEP_DAY)
+    keep(ak .. ':d', 2 * KEEP_DAY)
+    if sc ~= 'all' then
+      redis.call('ZADD', P .. 'activeins', now, sc)
+      redis.call('ZREMRANGEBYSCORE', P .. 'activeins', '-inf', now - DAY)
+    end
+  end
 end
 
 local out = {adm, 0, 0, '', newdev, newnet, fresh, off and 1 or 0, benp, ks}
@@ -273,7 +264,7 @@ end
 return 1
 """
 
-_PER_SUBJECT = 16
+_PER_SUBJECT = 15
 _HEAD = 10
 
 
@@ -342,7 +333,7 @@ class RedisStore:
         )
         for i, spec in enumerate(obs.subjects):
             row = raw[_HEAD + i * _PER_SUBJECT : _HEAD + (i + 1) * _PER_SUBJECT]
-            n = [int(v) for v in row[:13]]
+            n = [int(v) for v in row[:12]]
             result.subjects.append(
                 SubjectCounts(
                     key=spec.key,
@@ -353,16 +344,15 @@ class RedisStore:
                     distinct_5m=n[3],
                     distinct_1h=n[4],
                     distinct_24h=n[5],
-                    checks_1h=n[6],
-                    misses_1h=n[7],
-                    unfollowed=n[8],
-                    matured=n[9],
-                    insurers_24h=n[10],
-                    locked_identities_1h=n[11],
-                    off_hours_1h=n[12],
-                    base_5m=float(_s(row[13])),
-                    base_1h=float(_s(row[14])),
-                    base_24h=float(_s(row[15])),
+                    misses_1h=n[6],
+                    unfollowed=n[7],
+                    matured=n[8],
+                    insurers_24h=n[9],
+                    locked_identities_1h=n[10],
+                    off_hours_1h=n[11],
+                    base_5m=float(_s(row[12])),
+                    base_1h=float(_s(row[13])),
+                    base_24h=float(_s(row[14])),
                 )
             )
         return result
@@ -394,7 +384,7 @@ class RedisStore:
     def lift(self, *, subject: str, forget_counts: bool) -> None:
         keys = [f"{self.prefix}lvl:{subject}"]
         if forget_counts:
-            keys += [f"{self.prefix}{p}:{subject}" for p in ("seen", "chk", "mis", "pend", "ins", "locked", "off")]
+            keys += [f"{self.prefix}{p}:{subject}" for p in ("seen", "mis", "pend", "ins", "locked", "off")]
         try:
             self.client.delete(*keys)
         except redis.RedisError as exc:

@@ -86,8 +86,7 @@ class SubjectCounts:
     peak_at_ms: int = 0
     distinct_5m: int = 0
     distinct_1h: int = 0
-    distinct_24h: int = 0
-    checks_1h: int = 0
+    distinct_24h: int = 0  # distinct beneficiaries, or distinct attempted identities for misses
     misses_1h: int = 0
     unfollowed: int = 0
     matured: int = 0  # checks older than the follow-up grace, within 24 h

@@ -39,17 +39,17 @@ class Ladder:
     suspend: float | None = None
 
     def step(self, value: float, *, scale: float = 1.0) -> Step:
-        """The highest step whose threshold (times ``scale``) ``value`` reaches."""
-        reached = Step.NONE
-        for step, threshold in (
-            (Step.NOTICE, self.notice),
-            (Step.SLOW, self.slow),
-            (Step.STEP_UP, self.step_up),
-            (Step.SUSPEND, self.suspend),
-        ):
-            if threshold is not None and value >= max(1.0, threshold * scale):
-                reached = step
-        return reached
+        """The highest step whose threshold (times ``scale``, at least 1) ``value`` reaches."""
+        # Written out: this runs for every signal of every subject of every rights check.
+        if self.suspend is not None and value >= max(1.0, self.suspend * scale):
+            return Step.SUSPEND
+        if self.step_up is not None and value >= max(1.0, self.step_up * scale):
+            return Step.STEP_UP
+        if self.slow is not None and value >= max(1.0, self.slow * scale):
+            return Step.SLOW
+        if self.notice is not None and value >= max(1.0, self.notice * scale):
+            return Step.NOTICE
+        return Step.NONE
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,305 @@
+"""What detection costs on the rights-check path: ``python -m bench.detection``.
+
+Two measurements, in the same run:
+
+1. **The engine alone**: observations per second and microseconds per observation, with the
+   in-process store and with Redis (a ``redis-server`` of its own on 127.0.0.1, so that other users
+   of a shared Redis neither slow it down nor pollute its command counts), and how many commands
+   cross the network per observation (``EVALSHA`` calls: the round trips).
+2. **The rights check with detection on and off**: the care service's ``check_rights`` (blind index,
+   coverage, rights-check row, access event, commit) called in a loop by many pharmacies, each
+   checking its own few patients, alternately bare ("off") and wrapped in ``guard`` + ``observe``
+   exactly as the route does it ("on"), on SQLite and on PostgreSQL when it answers. Passes (one
+   check per pharmacy) alternate off/on so that both see the same machine load; the report gives
+   the throughput of each and the cost of detection in percent (goal: at most 15 %).
+
+This measures in process, without HTTP: ``bench.rights_check`` measures the whole route. Bounded:
+each phase lasts ``--seconds`` (default 3), the whole run about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import groupby
+
+import redis
+from sqlalchemy import select
+
+from bench.common import backends, scratch_runtime
+from rempart.demo import PRODUCTS, product_guarantees
+from rempart.detection.actor import Actor, Attempt
+from rempart.detection.clock import SystemClock
+from rempart.detection.engine import DetectionEngine
+from rempart.detection.memory import MemoryStore
+from rempart.detection.models import KillChannel
+from rempart.detection.redis_store import RedisStore
+from rempart.detection.store import CounterStore
+from rempart.eligibility.service import RightsMiss, RightsQuery, check_rights
+from rempart.identity.permissions import Role, permissions_of
+from rempart.identity.principal import Channel, PracticePrincipal
+from rempart.insurers.models import Product
+from rempart.insurers.service import create_insurer, create_product
+from rempart.members.service import write_members
+from rempart.members.synth import synth_members
+from rempart.members.validation import MemberRecord
+from rempart.professionals.models import Profession
+from rempart.professionals.service import attach_professional, create_practice, register_professional
+from rempart.runtime import Runtime
+
+AMC = "88450101"
+
+
+# -- a Redis of our own -------------------------------------------------------------------------------
+
+
+@contextmanager
+def own_redis() -> Iterator[str | None]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        url = os.environ.get("REMPART_BENCH_REDIS_URL")
+        print(f"(no redis-server binary: using {url or 'no Redis'})")
+        yield url
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="rempart-bench-redis-") as tmp:
+        server = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url)
+        try:
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            yield url
+        finally:
+            client.close()
+            server.terminate()
+            server.wait(timeout=10)
+
+
+# -- 1. the engine alone ----------------------------------------------------------------------------------
+
+
+def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple[float, int]:
+    """Observations per second: 200 pharmacies, each checking its own 6 patients over and over (a
+    pharmacy sees the same faces; more distinct people in a few seconds would rightly be slowed)."""
+    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=SystemClock())
+    actors = [
+        Actor(
+            channel=KillChannel.PRACTICE_API,
+            practice_id=uuid.uuid4(),
+            profession="pharmacist",
+            client_id=uuid.uuid4(),
+            professional_id=uuid.uuid4(),
+            device="jkt",
+            address="192.0.2.10",
+        )
+        for _ in range(200)
+    ]
+    patients = [[uuid.uuid4() for _ in range(6)] for _ in actors]
+    insurer = uuid.uuid4()
+    done, rounds, started = 0, 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for n, actor in enumerate(actors):
+            engine.guard(actor, insurer_id=insurer)
+            engine.observe(actor, hit=True, beneficiary_id=patients[n][rounds % 6], insurer_id=insurer)
+            done += 1
+        rounds += 1
+    elapsed = time.perf_counter() - started
+    engine.drain()
+    engine.close()
+    return done / elapsed, done
+
+
+# -- 2. the rights check, detection off and on ---------------------------------------------------------------
+
+
+@dataclass
+class PharmacyCounter:
+    principal: PracticePrincipal
+    patients: list[MemberRecord]
+
+
+def build_world(runtime: Runtime, *, members: int, practices: int, per_practice: int) -> list[PharmacyCounter]:
+    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    with runtime.sessions.begin() as session:
+        insurer = create_insurer(session=session, keys=runtime.keys, amc_number=AMC, name="Mutuelle du banc")
+        for code, (label, rate, flat, ceiling) in PRODUCTS.items():
+            create_product(
+                session=session,
+                insurer_id=insurer.id,
+                code=code,
+                name=label,
+                guarantees=product_guarantees(rate, flat, ceiling),
+            )
+    with runtime.sessions() as session:
+        product_ids = {p.code: p.id for p in session.scalars(select(Product).where(Product.insurer_id == insurer.id))}
+    records = list(synth_members(count=members, seed=11, product_codes=list(PRODUCTS), today=today))
+    families = [list(f) for _, f in groupby(records, key=lambda r: r.member_number)]
+    for start in range(0, len(families), 500):
+        with runtime.sessions.begin() as session:
+            write_members(
+                session=session,
+                keys=runtime.keys,
+                insurer_id=insurer.id,
+                records=[r for f in families[start : start + 500] for r in f],
+                product_ids=product_ids,
+                today=today,
+            )
+    in_force = [r for r in records if r.contract_start <= today and (r.contract_end is None or today <= r.contract_end)]
+    counters = []
+    roles = frozenset({Role.PRACTICE_SOFTWARE})
+    with runtime.sessions.begin() as session:
+        for n in range(practices):
+            practice = create_practice(
+                session=session,
+                name=f"Pharmacie {n}",
+                profession=Profession.PHARMACIST,
+                finess=f"{910_000_000 + n:09d}",
+            )
+            rpps = _rpps(n)
+            pro = register_professional(session=session, rpps=rpps, profession=Profession.PHARMACIST)
+            attach_professional(session=session, practice_id=practice.id, professional_id=pro.id, now=now)
+            principal = PracticePrincipal(
+                practice_id=practice.id,
+                professional_id=pro.id,
+                rpps=rpps,
+                profession=Profession.PHARMACIST,
+                permissions=permissions_of(roles),
+                channel=Channel.API,
+                client_id=uuid.uuid4(),
+                address="192.0.2.10",
+                credential_ref="tok:bench",
+            )
+            counters.append(PharmacyCounter(principal, in_force[n * per_practice : (n + 1) * per_practice]))
+    return counters
+
+
+def _rpps(n: int) -> str:
+    from stdnum import luhn
+
+    body = f"10{n:08d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def one_check(runtime: Runtime, counter: PharmacyCounter, engine: DetectionEngine | None, turn: int) -> float:
+    """One rights check as the route makes it; ``engine`` None is detection off. Returns seconds."""
+    patient = counter.patients[turn % len(counter.patients)]
+    query = RightsQuery(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank)
+    started = time.perf_counter()
+    with runtime.sessions() as session:
+        actor = Actor.of_practice(counter.principal) if engine else None
+        if engine and actor:
+            engine.guard(actor)
+        outcome = check_rights(
+            session=session, keys=runtime.keys, caller=counter.principal, query=query, now=datetime.now(UTC)
+        )
+        if engine and actor:
+            hit = not isinstance(outcome, RightsMiss)
+            engine.observe(
+                actor,
+                hit=hit,
+                beneficiary_id=outcome.beneficiary_id if hit else None,
+                insurer_id=outcome.insurer_id,
+                attempt=Attempt(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank),
+            )
+        session.commit()
+    return time.perf_counter() - started
+
+
+def compare(runtime: Runtime, store_factory: Callable[[], CounterStore], seconds: float) -> tuple[float, float, int]:
+    """Each pharmacy's checks alternate off, on, off, on… (which comes first alternates too), so both
+    see the same machine load, drift included. Returns checks/s off and on, and checks made."""
+    counters = build_world(runtime, members=1200, practices=80, per_practice=6)
+    engine = DetectionEngine(store=store_factory(), sessions=runtime.sessions, clock=SystemClock())
+    for turn in range(2):  # warm caches, keys, prepared statements and scripts
+        for counter in counters:
+            one_check(runtime, counter, engine, turn)
+            one_check(runtime, counter, None, turn)
+    spent = {False: 0.0, True: 0.0}
+    checks, turn, started = 0, 0, time.perf_counter()
+    while time.perf_counter() - started < 2 * seconds:
+        for n, counter in enumerate(counters):
+            first = (n + turn) % 2 == 0
+            for on in (first, not first):
+                spent[on] += one_check(runtime, counter, engine if on else None, turn)
+            checks += 1
+        turn += 1
+    engine.drain()
+    engine.close()
+    return checks / spent[False], checks / spent[True], checks
+
+
+def evalsha_usec(url: str) -> tuple[int, float]:
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats").get("cmdstat_evalsha", {})
+    finally:
+        client.close()
+    return int(stats.get("calls", 0)), float(stats.get("usec", 0))
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each measured phase")
+    args = parser.parse_args(argv)
+    with own_redis() as redis_url:
+        print("\n1. the engine alone (guard + observe, 200 pharmacies with 6 patients each)")
+        with scratch_runtime("sqlite") as runtime:
+            rate, n = engine_alone(MemoryStore(), runtime, args.seconds)
+            print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each")
+            if redis_url:
+                calls0, usec0 = evalsha_usec(redis_url)
+                rate, n = engine_alone(RedisStore.from_url(redis_url, prefix="bench:a:"), runtime, args.seconds)
+                calls1, usec1 = evalsha_usec(redis_url)
+                print(f"   Redis      : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each", end="")
+                print(f", {(calls1 - calls0) / n:.2f} EVALSHA (round trips) per observation,", end="")
+                print(f" {(usec1 - usec0) / max(1, calls1 - calls0):.0f} µs of Redis time each")
+        print("\n2. rights checks (check_rights + commit), detection off and on, alternated passes")
+        for backend in backends():
+            with scratch_runtime(backend) as runtime:
+                prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+                factory: Callable[[], CounterStore]
+                if redis_url:
+                    factory, store = (lambda p=prefix: RedisStore.from_url(redis_url, prefix=p)), "Redis"
+                else:
+                    factory, store = MemoryStore, "in process"
+                calls0, usec0 = evalsha_usec(redis_url) if redis_url else (0, 0.0)
+                off, on, checks = compare(runtime, factory, args.seconds)
+                cost = (off - on) / off * 100
+                verdict = "within" if cost <= 15 else "over"
+                print(
+                    f"   {backend:10s} ({store}): {checks} checks each way; off {off:6.0f} checks/s, "
+                    f"on {on:6.0f} checks/s: detection costs {cost:5.1f} % of throughput ({verdict} the 15 % goal)"
+                )
+                if redis_url:
+                    calls1, usec1 = evalsha_usec(redis_url)
+                    print(
+                        f"      Redis server time per observation: {(usec1 - usec0) / max(1, calls1 - calls0):.0f} µs"
+                    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
