@@ -107,7 +107,7 @@ def test_an_edited_field_is_named(runtime: Runtime, signer: LocalSigningKeys, co
     report = _verify(runtime, signer)
 
     assert [p.kind for p in report.problems] == [ProblemKind.EDITED]
-    assert report.problems[0].event_id == victim.hex
+    assert report.problems[0].event_id == str(victim)
     assert report.problems[0].seq == _seq_of(runtime, victim)
     assert report.problems[0].checkpoint == 2
 
@@ -123,7 +123,7 @@ def test_an_edited_time_is_named(runtime: Runtime, signer: LocalSigningKeys) -> 
 
     problems = _verify(runtime, signer).problems
 
-    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, ids[0].hex)]
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[0]))]
 
 
 def test_a_deleted_event_is_named_by_its_sealed_number(runtime: Runtime, signer: LocalSigningKeys) -> None:
@@ -169,9 +169,9 @@ def test_a_forged_event_is_named_wherever_it_is_slipped_in(runtime: Runtime, sig
     problems = _verify(runtime, signer).problems
 
     named = {(p.kind, p.event_id) for p in problems}
-    expected = {(ProblemKind.INSERTED, beyond_last.hex), (ProblemKind.UNSEALED, never_sealed.hex)}
+    expected = {(ProblemKind.INSERTED, str(beyond_last)), (ProblemKind.UNSEALED, str(never_sealed))}
     if runtime.engine.dialect.name == "postgresql":
-        expected.add((ProblemKind.INSERTED, under_sealed_number.hex))
+        expected.add((ProblemKind.INSERTED, str(under_sealed_number)))
     assert named == expected
 
 
@@ -186,9 +186,9 @@ def test_swapped_events_are_named(runtime: Runtime, signer: LocalSigningKeys) ->
     problems = _verify(runtime, signer).problems
 
     assert sorted((p.kind, p.event_id, p.seq) for p in problems) == sorted(
-        [(ProblemKind.REORDERED, ids[1].hex, b), (ProblemKind.REORDERED, ids[2].hex, a)]
+        [(ProblemKind.REORDERED, str(ids[1]), b), (ProblemKind.REORDERED, str(ids[2]), a)]
     )
-    assert f"sealed as #{a}" in next(p.detail for p in problems if p.event_id == ids[1].hex)
+    assert f"sealed as #{a}" in next(p.detail for p in problems if p.event_id == str(ids[1]))
 
 
 def test_swapping_contents_between_rows_is_named_too(runtime: Runtime, signer: LocalSigningKeys) -> None:
@@ -257,3 +257,15 @@ def test_since_starts_from_a_checkpoint(runtime: Runtime, signer: LocalSigningKe
     assert (from_two.first_checkpoint, from_two.checkpoints, from_two.events) == (2, 2, 7)
     by_date = _verify(runtime, signer, since=T0 + timedelta(minutes=2))
     assert by_date.first_checkpoint == 1
+
+
+def test_parallel_verify_finds_the_same(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    ids = _sealed_log(runtime, signer, events=30, batch=4)
+    assert _verify(runtime, signer, jobs=3).ok
+    _sql(runtime, "DELETE FROM access_events WHERE event_id = :e", e=_uuid_param(runtime, ids[17]))
+    _sql(runtime, "UPDATE access_events SET device = 'x' WHERE event_id = :e", e=_uuid_param(runtime, ids[3]))
+
+    alone, parallel = _verify(runtime, signer), _verify(runtime, signer, jobs=3)
+
+    assert [p.describe() for p in parallel.problems] == [p.describe() for p in alone.problems]
+    assert [p.kind for p in parallel.problems] == [ProblemKind.EDITED, ProblemKind.DELETED]

@@ -1,29 +1,32 @@
-"""The canonical encoding of an access event: what is hashed, sealed and proved.
+"""The canonical encoding of access events: what is hashed, sealed and proved.
 
-An event is the text ``rae1`` followed by one token per field, in the fixed order of ``COLUMNS``; a
-token is ``-`` for NULL or ``<length>:<value>`` (length in characters), so that no value can shift
-into its neighbour whatever characters it holds. Values are written as: UUIDs in 32 lowercase hex
-digits, times in UTC as ``YYYY-MM-DD HH:MM:SS.ffffff``, everything else as stored. The text is
-hashed as UTF-8.
+An event is one line of PostgreSQL's ``COPY ... TO STDOUT`` text format over the columns of
+``COLUMNS``, in that order: fields separated by a tab, NULL written ``\\N``, backslash and the
+control characters backspace, form feed, newline, carriage return, tab and vertical tab written as
+backslash escapes, everything else as is (UTF-8). UUIDs are written in their usual dashed form and
+times in UTC as ``YYYY-MM-DD HH:MM:SS.ffffff`` without trailing zeros. The format is unambiguous (a
+tab or newline inside a value is always escaped) and documented by PostgreSQL itself, so a witness
+can parse what it is shown.
 
-The same encoding exists twice: in Python (``canonical_event``, the reference, used by proofs and
-tests) and as SQL for each database (``canonical_sql``), so that the sealer and ``verify`` let the
-database render millions of rows and Python only hashes. Tests hold the two to the same output.
-The row's ``id`` and ``seal_seq`` are not part of the event: the position in the sealed sequence is
-what the tree and the content digest commit to.
+A batch, for its content digest, is the same lines with the event's sealed number as a first
+field, in sequence order, each ending with a newline: exactly what ``COPY (SELECT seal_seq, ...
+ORDER BY seal_seq) TO STDOUT`` streams. On PostgreSQL ``verify`` therefore hashes the COPY stream
+as it arrives, with no Python work per event, which is what lets it check millions of events in
+seconds; on SQLite the same lines are rendered in Python. ``render_event`` is the reference
+encoding from Python values; tests hold both databases to it.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-VERSION = "rae1"
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 UUID, TIME, TEXT = "uuid", "time", "text"
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -46,93 +49,155 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("reference", TEXT),
     ("break_glass_id", UUID),
 )
+NAMES = tuple(name for name, _kind in COLUMNS)
+NULL = "\\N"
+_ESCAPE = str.maketrans({"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"})
+_UNESCAPE = {"\\": "\\", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
-def _render(kind: str, value: Any) -> str | None:
+def _time(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    whole = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{whole}.{moment.microsecond:06d}".rstrip("0") if moment.microsecond else whole
+
+
+def _render(kind: str, value: Any) -> str:
     if value is None:
-        return None
+        return NULL
     if kind == UUID:
-        return uuid.UUID(str(value)).hex
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
     if kind == TIME:
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise ValueError("event times are timezone-aware datetimes")
-        return value.astimezone(UTC).strftime(_TIME_FORMAT)
-    return value.value if isinstance(value, StrEnum) else str(value)
+        return _time(value)
+    plain = value.value if isinstance(value, StrEnum) else str(value)
+    return plain.translate(_ESCAPE)
 
 
-def token(value: str | None) -> str:
-    return "-" if value is None else f"{len(value)}:{value}"
+def render_event(values: Mapping[str, Any]) -> str:
+    """The reference encoding of one event from its column values (no sealed number)."""
+    return "\t".join(_render(kind, values.get(name)) for name, kind in COLUMNS)
 
 
-def canonical_event(values: Mapping[str, Any]) -> str:
-    """The reference encoding of an event given its column values."""
-    return VERSION + "".join(token(_render(kind, values.get(name))) for name, kind in COLUMNS)
-
-
-def sequence_entry(seq: int, canonical: str) -> str:
-    """One event's part of a batch's content digest: its place in the sequence, then the event."""
-    return token(str(seq)) + canonical
-
-
-_TOKEN = re.compile(r"-|(\d+):")
-
-
-def parse_canonical(text: str) -> dict[str, str | None]:
-    """Read an encoded event back into its fields (for proofs shown to a witness)."""
-    if not text.startswith(VERSION):
+def parse_event(line: str) -> dict[str, str | None]:
+    """Read an encoded event back into its fields, as text (for proofs shown to a witness)."""
+    parts = line.split("\t")
+    if len(parts) != len(COLUMNS):
         raise ValueError("not an access event encoding")
-    pos = len(VERSION)
-    out: dict[str, str | None] = {}
-    for name, _kind in COLUMNS:
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            raise ValueError("malformed access event encoding")
-        if match.group(0) == "-":
-            out[name], pos = None, match.end()
+    return {name: None if part == NULL else _unescape(part) for name, part in zip(NAMES, parts, strict=True)}
+
+
+def _unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
+    out, i = [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            out.append(_UNESCAPE.get(value[i + 1], value[i + 1]))
+            i += 2
         else:
-            end = match.end() + int(match.group(1))
-            if end > len(text):
-                raise ValueError("malformed access event encoding")
-            out[name], pos = text[match.end() : end], end
-    if pos != len(text):
-        raise ValueError("trailing data after an access event encoding")
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+# -- batches, as the database holds them --------------------------------------------------------
+
+_SELECT_PG = ", ".join(f"{name} AT TIME ZONE 'UTC'" if kind == TIME else name for name, kind in COLUMNS)
+_SELECT_SQLITE = ", ".join(NAMES)
+_NEEDS_ESCAPE = re.compile(r"[\\\b\f\r\v]")
+
+
+def _sqlite_sql(name: str, kind: str) -> str:
+    if kind == UUID:
+        dashed = "||'-'||".join(f"substr({name},{a},{n})" for a, n in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
+        # A UUID of another length is not what the application writes: shown as stored.
+        return f"CASE WHEN {name} IS NULL THEN '\\N' WHEN length({name}) = 32 THEN {dashed} ELSE {name} END"
+    if kind == TIME:
+        return (
+            f"CASE WHEN {name} IS NULL THEN '\\N' WHEN instr({name}, '.') "
+            f"THEN rtrim(rtrim({name}, '0'), '.') ELSE {name} END"
+        )
+    return f"COALESCE(CAST({name} AS TEXT), '\\N')"
+
+
+# One line per row, seal_seq first; its tab count and characters are checked before use.
+_LINE_SQLITE = (
+    "CAST(seal_seq AS TEXT) || char(9) || "
+    + " || char(9) || ".join(_sqlite_sql(name, kind) for name, kind in COLUMNS)
+    + " || char(10)"
+)
+
+
+def _sqlite_uuid(value: Any) -> str:
+    if value is None:
+        return NULL
+    h = str(value)
+    if len(h) == 32:
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return h.translate(_ESCAPE)  # not what the application writes: rendered as is, so it shows
+
+
+def _sqlite_time(value: Any) -> str:
+    if value is None:
+        return NULL
+    stored = str(value)  # SQLAlchemy's format: 'YYYY-MM-DD HH:MM:SS.ffffff'
+    return stored.rstrip("0").rstrip(".") if "." in stored else stored
+
+
+def _sqlite_text(value: Any) -> str:
+    return NULL if value is None else str(value).translate(_ESCAPE)
+
+
+_SQLITE_RENDERERS = tuple(
+    _sqlite_uuid if kind == UUID else _sqlite_time if kind == TIME else _sqlite_text for _n, kind in COLUMNS
+)
+
+
+def _sqlite_line(row: Sequence[Any]) -> str:
+    return f"{row[0]}\t" + "\t".join(render(v) for render, v in zip(_SQLITE_RENDERERS, row[1:], strict=True)) + "\n"
+
+
+def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
+    """The batch lines of the events numbered ``lo`` to ``hi - 1``, in sequence order (duplicates
+    and strays included: whatever the table holds under those numbers)."""
+    if conn.dialect.name == "postgresql":
+        # ISO dates whatever the server's default; times are converted to UTC in the query.
+        conn.execute(text("SET LOCAL DateStyle = 'ISO, YMD'"))
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        query = (
+            f"COPY (SELECT seal_seq, {_SELECT_PG} FROM access_events "  # noqa: S608  (constant columns)
+            f"WHERE seal_seq >= {int(lo)} AND seal_seq < {int(hi)} ORDER BY seal_seq, id) TO STDOUT"
+        )
+        chunks = []
+        with cursor.copy(query) as copy:
+            for chunk in copy:
+                chunks.append(bytes(chunk))
+        return b"".join(chunks)
+    # SQLite renders the lines without escapes; when a value holds a character that needs one (or
+    # a type the application never writes), the batch is rendered again in Python, escapes included.
+    lines = conn.exec_driver_sql(
+        f"SELECT {_LINE_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
+        "WHERE seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id",
+        (lo, hi),
+    ).fetchall()
+    joined = "".join(line for (line,) in lines)
+    clean = joined.count("\t") == len(COLUMNS) * len(lines) and joined.count("\n") == len(lines)
+    if clean and not _NEEDS_ESCAPE.search(joined):
+        return joined.encode()
+    rows = conn.exec_driver_sql(
+        f"SELECT seal_seq, {_SELECT_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
+        "WHERE seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id",
+        (lo, hi),
+    )
+    return "".join(map(_sqlite_line, rows)).encode()
+
+
+def split_batch(data: bytes) -> list[tuple[int, bytes]]:
+    """(sealed number, event line) of each line of a batch."""
+    out = []
+    for line in data.split(b"\n")[:-1] if data else []:
+        seq, _tab, event = line.partition(b"\t")
+        out.append((int(seq), event))
     return out
-
-
-# -- the same encoding in SQL ------------------------------------------------------------------
-
-
-def _sql_value(dialect: str, column: str, kind: str) -> str:
-    if dialect == "postgresql":
-        if kind == UUID:
-            return f"replace(CAST({column} AS text), '-', '')"
-        if kind == TIME:
-            return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-        return f"CAST({column} AS text)"
-    # SQLite keeps UUIDs as 32 hex digits and times as 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's
-    # storage formats), which already are the canonical forms.
-    return column
-
-
-def _sql_token(dialect: str, value: str) -> str:
-    length = f"CAST(length({value}) AS text)" if dialect == "postgresql" else f"length({value})"
-    return f"COALESCE({length} || ':' || {value}, '-')"
-
-
-def canonical_sql(dialect: str, alias: str = "") -> str:
-    """A SQL expression rendering ``canonical_event`` of each row of ``access_events``."""
-    prefix = f"{alias}." if alias else ""
-    tokens = [_sql_token(dialect, _sql_value(dialect, prefix + name, kind)) for name, kind in COLUMNS]
-    return f"'{VERSION}' || " + " || ".join(tokens)
-
-
-def sequence_entry_sql(dialect: str, alias: str = "") -> str:
-    """A SQL expression rendering ``sequence_entry(seal_seq, canonical_event(row))``."""
-    prefix = f"{alias}." if alias else ""
-    seq = f"CAST({prefix}seal_seq AS text)" if dialect == "postgresql" else f"CAST({prefix}seal_seq AS TEXT)"
-    return _sql_token(dialect, seq) + " || " + canonical_sql(dialect, alias)
-
-
-def event_id_sql(dialect: str, alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    return _sql_value(dialect, prefix + "event_id", UUID)

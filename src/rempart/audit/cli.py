@@ -87,6 +87,7 @@ def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys
 def verify(  # noqa: PLR0917  (each Typer option is a parameter)
     since: str = typer.Option("", help="Start at this checkpoint number, or at the first sealed at/after a date"),
     deep: bool = typer.Option(False, help="Also recompute every leaf hash and batch Merkle root"),
+    jobs: int = typer.Option(1, min=1, max=32, help="Database connections reading batches at once"),
     witness: Path | None = typer.Option(None, help="Heads exported earlier (rempart audit export): must be kept"),
     event: str = typer.Option("", help="Prove this event (id, or #sealed-number) is in a checkpoint"),
     checkpoint: int = typer.Option(0, help="With --event: the checkpoint to prove it in (default: the latest)"),

@@ -13,12 +13,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from rempart.audit import merkle
-from rempart.audit.canonical import canonical_sql, parse_canonical
+from rempart.audit.canonical import batch_bytes, parse_event, split_batch
 from rempart.audit.keys import PublicKeys
+from rempart.audit.models import AccessEvent
 from rempart.audit.sealing import CheckpointHead
 from rempart.errors import NotFound, ValidationFailed
 
@@ -39,26 +40,24 @@ def prove_inclusion(
     """Build the proof that an event (by id, or by sealed number) is in ``checkpoint`` (default: the
     latest one). Finding an event by id reads the whole table (there is no index on it, to keep the
     hot path at its few indexes); by sealed number it is an index lookup."""
-    dialect = conn.dialect.name
-    params: dict[str, object]
-    if seq is not None:
-        where, params = "seal_seq = :seq", {"seq": seq}
-    elif event_id is not None:
-        where, params = "event_id = :event_id", {"event_id": event_id if dialect == "postgresql" else event_id.hex}
-    else:
-        raise ValidationFailed("name the event by id or by sealed number")
-    row = conn.execute(
-        text(
-            f"SELECT seal_seq, {canonical_sql(dialect)} FROM access_events "  # noqa: S608
-            f"WHERE {where} ORDER BY id LIMIT 1"
-        ),
-        params,
-    ).first()
-    if row is None:
+    events = AccessEvent.__table__
+    if seq is None:
+        if event_id is None:
+            raise ValidationFailed("name the event by id or by sealed number")
+        found = conn.execute(select(events.c.seal_seq).where(events.c.event_id == event_id).limit(1)).first()
+        if found is None:
+            raise NotFound("no such access event")
+        if found[0] is None:
+            raise ValidationFailed("this event is not sealed yet; retry in a few seconds")
+        seq = int(found[0])
+    lines = [
+        line
+        for _seq, line in split_batch(batch_bytes(conn, seq, seq + 1))
+        if event_id is None or line.startswith(str(event_id).encode() + b"\t")
+    ]
+    if not lines:
         raise NotFound("no such access event")
-    if row[0] is None:
-        raise ValidationFailed("this event is not sealed yet; retry in a few seconds")
-    seq, canonical = int(row[0]), str(row[1])
+    canonical = lines[0].decode()
     own = conn.execute(
         text(
             "SELECT number, first_seq, count, leaves FROM audit_checkpoints "
@@ -107,7 +106,7 @@ def check_proof(proof: dict[str, Any], keys: PublicKeys) -> ProofCheck:
     try:
         head = CheckpointHead.decode(proof["head"])
         signature = base64.b64decode(proof["signature"])
-        event = parse_canonical(proof["event"])
+        event = parse_event(proof["event"])
         batch_path = [bytes.fromhex(h) for h in proof["batch_path"]]
         log_path = [bytes.fromhex(h) for h in proof["log_path"]]
         leaf_index, batch_size = int(proof["leaf_index"]), int(proof["batch_size"])
