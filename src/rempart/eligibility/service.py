@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from hashlib import sha256
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import Table, and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from rempart.audit.disclosures import Operation
@@ -110,6 +111,10 @@ class RightsAnswer:
     check_id: uuid.UUID
     insurer_id: uuid.UUID
     beneficiary_id: uuid.UUID  # internal: for the access log, never sent to the caller
+    contract_id: uuid.UUID
+    practice_id: uuid.UUID
+    professional_id: uuid.UUID
+    created_at: datetime
     amc_number: str
     product_code: str
     care_date: date
@@ -168,38 +173,107 @@ def _identity_message(nir: str, birth_date: date, birth_rank: int) -> bytes:
     return f"identity|{normalise_nir(nir)}|{birth_date.isoformat()}|{birth_rank}".encode()
 
 
+# The hot path's statements, built once: plain Core over the tables (no ORM entity loading), run on
+# the session's connection. Building and coercing expressions per request cost more than the
+# queries themselves.
+_insurers = cast(Table, Insurer.__table__)
+_contracts = cast(Table, Contract.__table__)
+_beneficiaries = cast(Table, Beneficiary.__table__)
+_products = cast(Table, Product.__table__)
+_guarantees = cast(Table, Guarantee.__table__)
+_usage = cast(Table, CeilingUsage.__table__)
+
+_INSURER_BY_AMC = select(_insurers.c.id).where(_insurers.c.amc_number == bindparam("amc"))
+_MATCH = (
+    select(
+        _contracts.c.id,
+        _contracts.c.product_id,
+        _contracts.c.start_date,
+        _contracts.c.end_date,
+        _beneficiaries.c.id,
+    )
+    .outerjoin(
+        _beneficiaries,
+        and_(
+            _beneficiaries.c.insurer_id == _contracts.c.insurer_id,
+            _beneficiaries.c.contract_id == _contracts.c.id,
+            _beneficiaries.c.identity_bidx.in_(bindparam("candidates", expanding=True)),
+        ),
+    )
+    .where(_contracts.c.insurer_id == bindparam("insurer_id"), _contracts.c.member_number == bindparam("member"))
+    # No ORDER BY: one person is on a contract once (unique index), and ordering made SQLite walk the
+    # primary key of every beneficiary of the insurer instead of the (contract, blind index) index.
+    .limit(1)
+)
+_COVERAGE = (
+    select(
+        _products.c.code,
+        _guarantees.c.care_domain,
+        _guarantees.c.brss_rate_pct,
+        _guarantees.c.flat_amount_cents,
+        _guarantees.c.yearly_ceiling_cents,
+        _guarantees.c.sante_100_class_a,
+        _guarantees.c.class_b_ceiling_cents,
+        _guarantees.c.third_party_payment,
+        _guarantees.c.prior_approval_required,
+        _usage.c.used_cents,
+    )
+    .join(
+        _products,
+        and_(_products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id),
+    )
+    .outerjoin(
+        _usage,
+        and_(
+            _usage.c.insurer_id == _guarantees.c.insurer_id,
+            _usage.c.beneficiary_id == bindparam("beneficiary_id"),
+            _usage.c.care_domain == _guarantees.c.care_domain,
+            _usage.c.year == bindparam("year"),
+        ),
+    )
+    .where(_guarantees.c.insurer_id == bindparam("insurer_id"), _guarantees.c.product_id == bindparam("product_id"))
+)
+_INSERT_CHECK = insert(cast(Table, RightsCheck.__table__))
+
+
 def _insurer_id(session: Session, amc_number: str) -> uuid.UUID | None:
-    return session.scalar(select(Insurer.id).where(Insurer.amc_number == amc_number))
+    found: uuid.UUID | None = session.connection().execute(_INSURER_BY_AMC, {"amc": amc_number}).scalar()
+    return found
 
 
 def _match(
     session: Session, insurer_id: uuid.UUID, member_number: str, candidates: list[bytes]
 ) -> tuple[uuid.UUID, uuid.UUID, date, date | None, uuid.UUID | None] | None:
     """(contract id, product id, start, end, beneficiary id or None) for the card, if it exists."""
-    row = session.execute(
-        select(Contract.id, Contract.product_id, Contract.start_date, Contract.end_date, Beneficiary.id)
-        .outerjoin(
-            Beneficiary,
-            and_(
-                Beneficiary.insurer_id == Contract.insurer_id,
-                Beneficiary.contract_id == Contract.id,
-                Beneficiary.identity_bidx.in_(candidates),
-            ),
-        )
-        .where(Contract.insurer_id == insurer_id, Contract.member_number == member_number)
-        .order_by(Beneficiary.id)
-        .limit(1)
-    ).first()
+    row = (
+        session.connection()
+        .execute(_MATCH, {"insurer_id": insurer_id, "member": member_number, "candidates": candidates})
+        .first()
+    )
     if row is None:
         return None
     return row[0], row[1], row[2], row[3], row[4]
 
 
 @dataclass(frozen=True)
+class Terms:
+    """A guarantee's formula for one care domain, as read by the rights check (no ORM object)."""
+
+    care_domain: CareDomain
+    brss_rate_pct: int
+    flat_amount_cents: int
+    yearly_ceiling_cents: int | None
+    sante_100_class_a: bool
+    class_b_ceiling_cents: int | None
+    third_party_payment: bool
+    prior_approval_required: bool
+
+
+@dataclass(frozen=True)
 class Cover:
     """A product's formula for one domain, and what the beneficiary consumed of its ceiling."""
 
-    guarantee: Guarantee
+    guarantee: Terms
     used_cents: int
 
     @property
@@ -216,25 +290,45 @@ def coverage(
     session: Session, *, insurer_id: uuid.UUID, product_id: uuid.UUID, beneficiary_id: uuid.UUID, year: int
 ) -> tuple[str | None, dict[CareDomain, Cover]]:
     """The product's code and, per care domain, its formula and this year's ceiling consumption."""
-    rows = session.execute(
-        select(Product.code, Guarantee, CeilingUsage.used_cents)
-        .join(Product, and_(Product.insurer_id == Guarantee.insurer_id, Product.id == Guarantee.product_id))
-        .outerjoin(
-            CeilingUsage,
-            and_(
-                CeilingUsage.insurer_id == Guarantee.insurer_id,
-                CeilingUsage.beneficiary_id == beneficiary_id,
-                CeilingUsage.care_domain == Guarantee.care_domain,
-                CeilingUsage.year == year,
-            ),
+    rows = (
+        session.connection()
+        .execute(
+            _COVERAGE,
+            {"insurer_id": insurer_id, "product_id": product_id, "beneficiary_id": beneficiary_id, "year": year},
         )
-        .where(Guarantee.insurer_id == insurer_id, Guarantee.product_id == product_id)
-    ).all()
+        .all()
+    )
     code = rows[0][0] if rows else None
-    return code, {g.care_domain: Cover(g, used or 0) for _, g, used in rows}
+    return code, {row[1]: Cover(Terms(*row[1:9]), row[9] or 0) for row in rows}
 
 
 Admit = Callable[[RightsOutcome], None]
+
+
+def _store(session: Session, answers: Sequence[RightsAnswer]) -> None:
+    """The checks that are answered, so that quotes, approvals and claims can cite them.
+
+    Written last, next to their access events: on SQLite the write lock is held only for these
+    inserts and the commit that follows, not while detection decides.
+    """
+    if answers:
+        session.connection().execute(
+            _INSERT_CHECK,
+            [
+                {
+                    "insurer_id": a.insurer_id,
+                    "id": a.check_id,
+                    "beneficiary_id": a.beneficiary_id,
+                    "contract_id": a.contract_id,
+                    "practice_id": a.practice_id,
+                    "professional_id": a.professional_id,
+                    "care_date": a.care_date,
+                    "created_at": a.created_at,
+                    "expires_at": a.expires_at,
+                }
+                for a in answers
+            ],
+        )
 
 
 def _record(
@@ -303,6 +397,8 @@ def check_rights(
         except RempartError:
             _record_refused(session, caller=caller, outcome=outcome, operation=operation, now=now)
             raise
+    if isinstance(outcome, RightsAnswer):
+        _store(session, [outcome])
     _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
     return outcome
 
@@ -337,6 +433,7 @@ def check_rights_batch(
                 for made in outcomes:
                     _record_refused(session, caller=caller, outcome=made, operation=operation, now=now)
                 raise
+    _store(session, [o for o in outcomes if isinstance(o, RightsAnswer)])
     for outcome in outcomes:
         _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
     return outcomes
@@ -389,19 +486,6 @@ def _check(
 
     check_id = uuid.uuid4()
     expires_at = now + CHECK_VALIDITY
-    session.execute(
-        insert(RightsCheck).values(
-            insurer_id=insurer_id,
-            id=check_id,
-            beneficiary_id=beneficiary_id,
-            contract_id=contract_id,
-            practice_id=caller.practice_id,
-            professional_id=caller.professional_id,
-            care_date=day,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
     domains = []
     for domain in wanted:
         cover = covers.get(domain)
@@ -422,6 +506,10 @@ def _check(
         check_id=check_id,
         insurer_id=insurer_id,
         beneficiary_id=beneficiary_id,
+        contract_id=contract_id,
+        practice_id=caller.practice_id,
+        professional_id=caller.professional_id,
+        created_at=now,
         amc_number=query.amc_number,
         product_code=product_code,
         care_date=day,

@@ -1,0 +1,521 @@
+"""Rights checks per second and their latency through the whole stack, against a bare indexed
+lookup served by the same server in the same run: ``python -m bench.rights_check``.
+
+For each backend (SQLite, and PostgreSQL when it answers) the benchmark:
+
+1. builds a scratch database: an insurer with the demo products, ``--members`` synthetic contracts,
+   ``--practices`` pharmacies each with its own practice-software client (private_key_jwt) and a
+   few patients of its own (a pharmacy checks the same faces all day; detection would rightly slow
+   down a client sweeping through thousands of distinct people);
+2. starts ``uvicorn bench.rights_check_app:app --workers 2`` on 127.0.0.1 (Redis for detection
+   and DPoP replay when it answers, the application role under PostgreSQL row-level security);
+3. fetches one DPoP-bound token per client, signs a fresh DPoP proof for every request beforehand
+   (in two processes, before the clock starts: the load generator shares the machine);
+4. measures, with keep-alive HTTP/1.1 connections from one asyncio process:
+   - ``full``: closed loop on ``POST /api/v1/rights-checks`` — auth (token, DPoP signature and
+     replay check, acting professional), blind index, coverage, access log, detection;
+   - ``bare``: closed loop on ``POST /bench/bare-lookup`` — parse, one indexed SELECT, answer;
+   - ``paced``: open loop at ``--rate`` checks/s (latency counted from the scheduled send time, so
+     a stalled server shows in p99);
+5. reports checks/s, p50/p99, the share of the bare lookup, and the goals of issue 4.
+
+Bounded: every phase lasts ``--seconds`` (default 8) and stops early if its pre-signed requests run
+out; the whole run takes about a minute per backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from sqlalchemy import select
+from stdnum import luhn
+
+from bench.common import backends, scratch_runtime
+from rempart.demo import PRODUCTS, product_guarantees
+from rempart.identity.clients import create_client
+from rempart.identity.context import TOKEN_PATH
+from rempart.identity.deps import ACTING_RPPS_HEADER
+from rempart.identity.tokens import ASSERTION_TYPE, GRANT_TYPE
+from rempart.insurers.models import Product
+from rempart.insurers.service import create_insurer, create_product
+from rempart.members.service import write_members
+from rempart.members.synth import synth_members
+from rempart.members.validation import MemberRecord
+from rempart.professionals.models import Profession
+from rempart.professionals.service import attach_professional, create_practice, register_professional
+from rempart.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+AMC = "88450101"
+ORIGIN = "http://127.0.0.1:8000"  # the public origin DPoP proofs name (the server's setting)
+CHECK_PATH = "/api/v1/rights-checks"
+BARE_PATH = "/bench/bare-lookup"
+REDIS_URL = os.environ.get("REMPART_BENCH_REDIS_URL") or os.environ.get(
+    "REMPART_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
+)
+GOALS = {"sqlite": 3000, "postgresql": 2000}
+REQUEST_TIMEOUT = 30.0  # seconds; an answer slower than this counts as an error (status 0)
+
+
+# -- the scratch world -------------------------------------------------------------------------------
+
+
+@dataclass
+class Pharmacy:
+    client_id: uuid.UUID
+    rpps: str
+    signing_key: ECKey
+    dpop_key: ECKey
+    patients: list[MemberRecord]
+    token: str = ""
+
+
+def _rpps(rng: random.Random) -> str:
+    body = "10" + "".join(rng.choice("0123456789") for _ in range(8))
+    return body + luhn.calc_check_digit(body)
+
+
+def build_world(runtime: Runtime, *, members: int, practices: int, per_practice: int) -> list[Pharmacy]:
+    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    rng = random.Random(4)
+    with runtime.sessions.begin() as session:
+        insurer = create_insurer(session=session, keys=runtime.keys, amc_number=AMC, name="Mutuelle du banc d'essai")
+        for code, (label, rate, flat, ceiling) in PRODUCTS.items():
+            create_product(
+                session=session,
+                insurer_id=insurer.id,
+                code=code,
+                name=label,
+                guarantees=product_guarantees(rate, flat, ceiling),
+            )
+    with runtime.sessions() as session:
+        product_ids = {p.code: p.id for p in session.scalars(select(Product).where(Product.insurer_id == insurer.id))}
+    records = list(synth_members(count=members, seed=9, product_codes=list(PRODUCTS), today=today))
+    contracts = [list(family) for _, family in groupby(records, key=lambda r: r.member_number)]
+    for start in range(0, len(contracts), 500):
+        with runtime.sessions.begin() as session:
+            write_members(
+                session=session,
+                keys=runtime.keys,
+                insurer_id=insurer.id,
+                records=[r for family in contracts[start : start + 500] for r in family],
+                product_ids=product_ids,
+                today=today,
+            )
+    in_force = [r for r in records if r.contract_start <= today and (r.contract_end is None or today <= r.contract_end)]
+    rng.shuffle(in_force)
+    pharmacies = []
+    with runtime.sessions.begin() as session:
+        for n in range(practices):
+            practice = create_practice(
+                session=session,
+                name=f"Pharmacie {n}",
+                profession=Profession.PHARMACIST,
+                finess=f"{900_000_000 + n:09d}",
+            )
+            professional = register_professional(session=session, rpps=_rpps(rng), profession=Profession.PHARMACIST)
+            attach_professional(session=session, practice_id=practice.id, professional_id=professional.id, now=now)
+            signing = ECKey.generate_key("P-256", private=True)
+            client, _ = create_client(
+                session=session,
+                practice_id=practice.id,
+                name="Logiciel de facturation",
+                public_jwk=dict(signing.as_dict(private=False)),
+                now=now,
+            )
+            pharmacies.append(
+                Pharmacy(
+                    client_id=client.id,
+                    rpps=professional.rpps,
+                    signing_key=signing,
+                    dpop_key=ECKey.generate_key("P-256", private=True),
+                    patients=in_force[n * per_practice : (n + 1) * per_practice],
+                )
+            )
+    if any(len(p.patients) < per_practice for p in pharmacies):
+        raise SystemExit("not enough members in force for that many practices: raise --members")
+    return pharmacies
+
+
+# -- signing, ahead of time --------------------------------------------------------------------------
+
+
+def _b64url_sha256(value: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=").decode()
+
+
+def dpop_proof(key: ECKey, *, method: str, url: str, iat: int, access_token: str | None = None) -> str:
+    claims: dict[str, Any] = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": iat}
+    if access_token is not None:
+        claims["ath"] = _b64url_sha256(access_token)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key, algorithms=["ES256"], default_type=None)
+
+
+def _sign_batch(job: tuple[dict[str, Any], str, int, int]) -> list[str]:
+    """In a worker process: ``count`` proofs for one client's key and token."""
+    private_jwk, token, iat, count = job
+    key = ECKey.import_key(private_jwk)
+    return [dpop_proof(key, method="POST", url=ORIGIN + CHECK_PATH, iat=iat, access_token=token) for _ in range(count)]
+
+
+def check_requests(pharmacies: list[Pharmacy], count: int, pool: ProcessPoolExecutor) -> list[bytes]:
+    """``count`` complete HTTP requests, round robin over pharmacies and their patients."""
+    per = -(-count // len(pharmacies))
+    iat = int(time.time())
+    jobs = [(p.dpop_key.as_dict(private=True), p.token, iat, per) for p in pharmacies]
+    proofs = list(pool.map(_sign_batch, jobs, chunksize=max(1, len(jobs) // 8)))
+    out: list[bytes] = []
+    for i in range(per):
+        for p, mine in zip(pharmacies, proofs, strict=True):
+            patient = p.patients[i % len(p.patients)]
+            body = json.dumps(
+                {
+                    "amc_number": AMC,
+                    "member_number": patient.member_number,
+                    "nir": patient.nir,
+                    "birth_date": patient.birth_date.isoformat(),
+                    "birth_rank": patient.birth_rank,
+                }
+            ).encode()
+            head = (
+                f"POST {CHECK_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nAuthorization: DPoP {p.token}\r\nDPoP: {mine[i]}\r\n"
+                f"{ACTING_RPPS_HEADER}: {p.rpps}\r\n\r\n"
+            )
+            out.append(head.encode() + body)
+    return out[:count]
+
+
+def bare_requests(pharmacies: list[Pharmacy]) -> list[bytes]:
+    out = []
+    for p in pharmacies:
+        for patient in p.patients:
+            body = json.dumps({"amc_number": AMC, "member_number": patient.member_number}).encode()
+            head = (
+                f"POST {BARE_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            out.append(head.encode() + body)
+    return out
+
+
+# -- the server --------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(runtime: Runtime, *, workers: int, redis_url: str) -> Iterator[int]:
+    port = _free_port()
+    settings = runtime.settings
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}",
+        "REMPART_ENVIRONMENT": "development",
+        "REMPART_DATABASE_URL": settings.database_url,
+        "REMPART_KEK_FILE": str(settings.kek_file),
+        "REMPART_VAR_DIR": str(settings.var_dir),
+        "REMPART_REDIS_URL": redis_url,
+        "REMPART_PUBLIC_ORIGIN": ORIGIN,
+        "REMPART_LOG_JSON": "true",
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "bench.rights_check_app:app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    log_path = Path(settings.var_dir) / "server.log"
+    log_file = log_path.open("w")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log_file.close()
+        errors = [line for line in log_path.read_text().splitlines() if "error" in line.lower()]
+        if errors:
+            print(f"  server log: {len(errors)} error line(s), e.g. {errors[0][:200]}")
+        keep = os.environ.get("REMPART_BENCH_KEEP_LOG")
+        if keep:
+            Path(keep).write_text(log_path.read_text())
+
+
+def fetch_tokens(port: int, pharmacies: list[Pharmacy]) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for p in pharmacies:
+            now = int(time.time())
+            assertion = jwt.encode(
+                {"alg": "ES256", "kid": p.signing_key.thumbprint()},
+                {
+                    "iss": str(p.client_id),
+                    "sub": str(p.client_id),
+                    "aud": ORIGIN + TOKEN_PATH,
+                    "iat": now,
+                    "exp": now + 60,
+                    "jti": uuid.uuid4().hex,
+                },
+                p.signing_key,
+                algorithms=["ES256"],
+            )
+            response = client.post(
+                TOKEN_PATH,
+                data={"grant_type": GRANT_TYPE, "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion},
+                headers={"DPoP": dpop_proof(p.dpop_key, method="POST", url=ORIGIN + TOKEN_PATH, iat=now)},
+            )
+            response.raise_for_status()
+            p.token = response.json()["access_token"]
+
+
+# -- the load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds
+    statuses: Counter[int] = field(default_factory=Counter)
+    ran_out: bool = False
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != 200)
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def closed_loop(port: int, requests: list[bytes], *, connections: int, seconds: float, name: str) -> Phase:
+    phase = Phase(name)
+    cursor = iter(requests) if name != "bare" else _cycle(requests)
+    started = time.perf_counter()
+    stop = started + seconds
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop:
+                request = next(cursor, None)
+                if request is None:
+                    phase.ran_out = True
+                    return
+                t0 = time.perf_counter()
+                try:
+                    status = await asyncio.wait_for(_exchange(reader, writer, request), REQUEST_TIMEOUT)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                    status = 0  # connection lost or no answer in time: counted, then reconnect
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                phase.latencies.append(time.perf_counter() - t0)
+                phase.statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    phase.seconds = time.perf_counter() - started
+    return phase
+
+
+def _cycle(items: list[bytes]) -> Iterator[bytes]:
+    while True:
+        yield from items
+
+
+async def open_loop(port: int, requests: list[bytes], *, rate: float, seconds: float, connections: int) -> Phase:
+    phase = Phase("paced")
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    total = min(len(requests), int(rate * seconds))
+    phase.ran_out = total < int(rate * seconds)
+
+    async def producer() -> None:
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait((due, requests[i]))
+        for _ in range(connections):
+            queue.put_nowait(None)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while (item := await queue.get()) is not None:
+                due, request = item
+                try:
+                    status = await asyncio.wait_for(_exchange(reader, writer, request), REQUEST_TIMEOUT)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                    status = 0
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                phase.latencies.append(time.perf_counter() - due)
+                phase.statuses[status] += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(producer(), *(worker() for _ in range(connections)))
+    phase.seconds = time.perf_counter() - started
+    return phase
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+def redis_available() -> str:
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        client.ping()
+        client.close()
+    except redis.RedisError:
+        print(f"(Redis at {REDIS_URL} does not answer: detection and replay stores stay in process)")
+        return ""
+    return REDIS_URL
+
+
+def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecutor) -> dict[str, Phase]:
+    redis_url = redis_available()
+    with scratch_runtime(backend, redis_url=redis_url) as runtime:
+        t0 = time.perf_counter()
+        pharmacies = build_world(
+            runtime, members=args.members, practices=args.practices, per_practice=args.patients_per_practice
+        )
+        print(f"[{backend}] world: {args.members} contracts, {len(pharmacies)} pharmacies "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
+        with server(runtime, workers=args.workers, redis_url=redis_url) as port:
+            fetch_tokens(port, pharmacies)
+            bare = bare_requests(pharmacies)
+            phases: dict[str, Phase] = {}
+            # Warm-up: every worker, connection pool, key cache and prepared statement.
+            warm = check_requests(pharmacies, len(pharmacies) * 4, pool)
+            asyncio.run(closed_loop(port, warm, connections=args.connections, seconds=10, name="warm"))
+            asyncio.run(closed_loop(port, bare, connections=args.connections, seconds=1, name="bare"))
+
+            requests = check_requests(pharmacies, int(args.max_rate * args.seconds), pool)
+            phases["full"] = asyncio.run(
+                closed_loop(port, requests, connections=args.connections, seconds=args.seconds, name="full")
+            )
+            phases["bare"] = asyncio.run(
+                closed_loop(port, bare, connections=args.connections, seconds=args.seconds, name="bare")
+            )
+            paced = check_requests(pharmacies, int(args.rate * args.seconds), pool)
+            phases["paced"] = asyncio.run(
+                open_loop(port, paced, rate=args.rate, seconds=args.seconds, connections=args.connections * 2)
+            )
+    return phases
+
+
+def report(backend: str, phases: dict[str, Phase], args: argparse.Namespace) -> None:
+    print(f"\n[{backend}] {args.workers} server processes, {args.connections} connections, {os.cpu_count()} cores")
+    print(f"  {'phase':<7}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for phase in phases.values():
+        note = "  (pre-signed requests ran out)" if phase.ran_out else ""
+        print(
+            f"  {phase.name:<7}{phase.done:>10}{phase.errors:>8}{phase.rate:>10.0f}"
+            f"{phase.pct(0.5):>9.2f}{phase.pct(0.99):>9.2f}{note}"
+        )
+        if phase.errors:
+            print(f"         statuses: {dict(phase.statuses)}")
+    full, bare, paced = phases["full"], phases["bare"], phases["paced"]
+    share = full.rate / bare.rate if bare.rate else float("nan")
+    goal = GOALS[backend]
+    print(f"  rights checks: {full.rate:.0f}/s = {share:.0%} of the bare lookup ({bare.rate:.0f}/s)")
+    print(
+        f"  goals: >= {goal}/s {'met' if full.rate >= goal else 'NOT met'}; "
+        f">= 50 % of bare {'met' if share >= 0.5 else 'NOT met'}; "
+        f"p99 <= 25 ms at {args.rate:.0f}/s {'met' if paced.pct(0.99) <= 25 else 'NOT met'} "
+        f"(p50 {paced.pct(0.5):.1f} ms, p99 {paced.pct(0.99):.1f} ms)"
+    )
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.rights_check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured phase")
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the closed loops")
+    parser.add_argument("--rate", type=float, default=1000.0, help="checks/s of the paced (open-loop) phase")
+    parser.add_argument("--max-rate", type=float, default=4000.0, help="pre-signed requests per second of phase")
+    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument("--practices", type=int, default=60)
+    parser.add_argument("--patients-per-practice", type=int, default=3)
+    args = parser.parse_args(argv)
+    chosen = args.backend or backends()
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = {backend: run_backend(backend, args, pool) for backend in chosen}
+    for backend, phases in results.items():
+        report(backend, phases, args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,64 @@
+"""The app ``bench.rights_check`` serves: Rempart's own app, plus one bare indexed lookup route.
+
+``uvicorn bench.rights_check_app:app --workers 2`` builds, in each server process, exactly what
+``rempart.asgi`` builds (settings from the environment, the same runtime, middleware and routes) and
+adds ``POST /bench/bare-lookup``: parse a small JSON body, one indexed ``SELECT`` through the same
+session machinery, a small JSON answer — no authentication, no DPoP, no blind index, no access log,
+no detection. It is the ceiling this framework, this database and this machine allow a request, so
+the rights check's throughput is reported as a share of it. The route exists only in this module.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from rempart.app import SessionDep, create_app
+from rempart.config import get_settings
+from rempart.identity.deps import PUBLIC
+from rempart.identity.rls import DEFAULT_APP_ROLE, bind_tenant, use_app_role
+from rempart.insurers.models import Insurer
+from rempart.members.models import Contract
+from rempart.runtime import Runtime
+
+
+class BareLookupIn(BaseModel):
+    amc_number: str
+    member_number: str
+
+
+class BareLookupOut(BaseModel):
+    found: bool
+    contract_id: uuid.UUID | None
+
+
+def build() -> FastAPI:
+    settings = get_settings()
+    runtime = Runtime.build(settings)
+    # On PostgreSQL the app runs as the application role, which row-level security binds.
+    use_app_role(runtime.engine, settings.database_app_role or DEFAULT_APP_ROLE)
+    application = create_app(runtime)
+    insurers: dict[str, uuid.UUID] = {}
+
+    def insurer_id(amc_number: str, session: SessionDep) -> uuid.UUID:
+        if amc_number not in insurers:
+            found = session.scalar(select(Insurer.id).where(Insurer.amc_number == amc_number))
+            insurers[amc_number] = found or uuid.UUID(int=0)
+        return insurers[amc_number]
+
+    @application.post("/bench/bare-lookup", dependencies=[PUBLIC], include_in_schema=False)
+    def bare_lookup(body: BareLookupIn, session: SessionDep) -> BareLookupOut:
+        insurer = insurer_id(body.amc_number, session)
+        bind_tenant(session, insurer)
+        contract = session.scalar(
+            select(Contract.id).where(Contract.insurer_id == insurer, Contract.member_number == body.member_number)
+        )
+        return BareLookupOut(found=contract is not None, contract_id=contract)
+
+    return application
+
+
+app = build()
