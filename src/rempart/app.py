@@ -128,4 +128,7 @@ def _routers() -> list[Any]:
     from rempart.detection.api import router as detection_router  # noqa: PLC0415
 
     routers.append(detection_router)
+    from rempart.audit.api import router as audit_router  # noqa: PLC0415
+
+    routers.append(audit_router)
     return routers

@@ -37,6 +37,7 @@ class Permission(StrEnum):
     INSURER_EXPORT_APPROVE = "insurer:export:approve"
     INSURER_STAFF_INVITE = "insurer:staff:invite"
     INSURER_ACCESS_LOG_READ = "insurer:access-log:read"
+    INSURER_ACCESS_LOG_MANAGE = "insurer:access-log:manage"  # e.g. show staff names to members
     INSURER_INCIDENT_READ = "insurer:incident:read"
     INSURER_BENEFICIARY_INVITE = "insurer:beneficiary:invite"
     # Beneficiary portal: their own card, rights and access log.
@@ -52,6 +53,9 @@ class Permission(StrEnum):
     SECURITY_KILL_SWITCH_MANAGE = "security:kill-switch:manage"
     SECURITY_INCIDENT_MANAGE = "security:incident:manage"
     SECURITY_EVENT_READ = "security:event:read"
+    # Break-glass: one operator asks, a second approves (the access log's four-eyes rule).
+    SECURITY_BREAK_GLASS_REQUEST = "security:break-glass:request"
+    SECURITY_BREAK_GLASS_APPROVE = "security:break-glass:approve"
     # Platform administration.
     PLATFORM_INSURER_CREATE = "platform:insurer:create"
     PLATFORM_INSURER_ADMIN_INVITE = "platform:insurer-admin:invite"
@@ -120,6 +124,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DPO: _SELF
     | {
         Permission.INSURER_ACCESS_LOG_READ,
+        Permission.INSURER_ACCESS_LOG_MANAGE,
         Permission.INSURER_INCIDENT_READ,
         Permission.INSURER_EXPORT_APPROVE,
         Permission.INSURER_PRODUCT_READ,
@@ -133,6 +138,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.SECURITY_KILL_SWITCH_MANAGE,
         Permission.SECURITY_INCIDENT_MANAGE,
         Permission.SECURITY_EVENT_READ,
+        Permission.SECURITY_BREAK_GLASS_REQUEST,
+        Permission.SECURITY_BREAK_GLASS_APPROVE,
     },
     Role.PLATFORM_ADMIN: _SELF
     | {

@@ -1,0 +1,298 @@
+"""Routes of the access log: the beneficiary's and the insurer's views, witness heads, break-glass.
+
+The router also runs the sealer in each app process (they take turns through a row lock), unless
+``REMPART_AUDIT_SEALER_IN_APP=false`` (a separate ``rempart audit seal`` worker) or under tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from sqlalchemy import select
+
+from rempart.app import SessionDep
+from rempart.audit.breakglass import (
+    decide_break_glass,
+    grants,
+    open_break_glass,
+    request_break_glass,
+    revoke_break_glass,
+)
+from rempart.audit.keys import AuditSettings, LocalSigningKeys, load_signing_keys
+from rempart.audit.models import ActorKind, BreakGlassGrant, BreakGlassStatus, Channel, Checkpoint
+from rempart.audit.schemas import (
+    AccessLogOut,
+    BeneficiaryIdentityOut,
+    BreakGlassGrantOut,
+    BreakGlassRequestIn,
+    CheckpointHeadOut,
+    InsurerAccessLogOut,
+    StaffNamesIn,
+    WitnessOut,
+    access_log_out,
+    insurer_access_log_out,
+)
+from rempart.audit.sealing import LOG_NAME, SealerThread
+from rempart.audit.service import Actor
+from rempart.audit.views import beneficiary_access_log, insurer_access_log, set_staff_names_shown
+from rempart.errors import NotFound, Unauthenticated
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, StaffCaller, client_address, requires
+from rempart.identity.permissions import Permission
+from rempart.identity.principal import Principal
+from rempart.logs import get_logger
+
+log = get_logger("rempart.audit.api")
+
+
+@asynccontextmanager
+async def _sealer(app: FastAPI) -> AsyncIterator[None]:
+    runtime = app.state.runtime
+    audit = AuditSettings()
+    sealer = None
+    if audit.sealer_in_app and runtime.settings.environment != "test":
+        sealer = SealerThread(
+            runtime.engine,
+            signer=load_signing_keys(runtime.settings, audit),
+            interval=min(audit.seal_interval_seconds, 2.0),
+            max_batch=audit.max_batch,
+        )
+        sealer.start()
+        log.info("audit_sealer_started", interval=audit.seal_interval_seconds)
+    try:
+        yield
+    finally:
+        if sealer is not None:
+            sealer.stop()
+
+
+router = APIRouter(prefix="/api/v1", tags=["access log"], lifespan=_sealer)
+Lang = Literal["en", "fr"]
+
+
+def audit_keys(request: Request) -> LocalSigningKeys:
+    keys: LocalSigningKeys | None = getattr(request.app.state, "audit_keys", None)
+    if keys is None:
+        keys = load_signing_keys(request.app.state.runtime.settings)
+        request.app.state.audit_keys = keys
+    return keys
+
+
+AuditKeysDep = Annotated[LocalSigningKeys, Depends(audit_keys)]
+
+
+def _operator(caller: Principal) -> uuid.UUID:
+    if caller.account_id is None:
+        raise Unauthenticated("sign in with a passkey")
+    return caller.account_id
+
+
+# -- the beneficiary ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/me/access-log",
+    dependencies=[requires(Permission.ME_ACCESS_LOG_READ)],
+    response_model=AccessLogOut,
+    summary="Who accessed my data, when, why and what",
+)
+def my_access_log(
+    caller: AnyCaller,
+    session: SessionDep,
+    lang: Lang = "en",
+    cursor: str | None = Query(default=None, max_length=200),
+    limit: int = Query(default=50, ge=1, le=200),
+) -> AccessLogOut:
+    if caller.beneficiary_id is None or caller.insurer_id is None:
+        raise NotFound("no access log for this account")
+    page = beneficiary_access_log(
+        session,
+        insurer_id=caller.insurer_id,
+        beneficiary_id=caller.beneficiary_id,
+        lang=lang,
+        cursor=cursor,
+        limit=limit,
+    )
+    return access_log_out(page)
+
+
+# -- the insurer (controller) --------------------------------------------------------------------
+
+
+@router.get(
+    "/insurers/{insurer_id}/access-log",
+    dependencies=[requires(Permission.INSURER_ACCESS_LOG_READ)],
+    response_model=InsurerAccessLogOut,
+    summary="Accesses to this insurer's members (the reading is recorded)",
+)
+def insurer_log(
+    *,
+    insurer_id: uuid.UUID,
+    staff: StaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    since: datetime | None = None,
+    beneficiary_id: uuid.UUID | None = None,
+    practice_id: uuid.UUID | None = None,
+    lang: Lang = "en",
+    cursor: str | None = Query(default=None, max_length=200),
+    limit: int = Query(default=100, ge=1, le=500),
+) -> InsurerAccessLogOut:
+    page = insurer_access_log(
+        session,
+        insurer_id=staff.insurer_id,
+        reader=Actor(ActorKind.INSURER_STAFF, id=staff.account_id),
+        channel=Channel.BACKOFFICE,
+        address=staff.address,
+        device=staff.credential_ref,
+        since=since,
+        beneficiary_id=beneficiary_id,
+        practice_id=practice_id,
+        lang=lang,
+        cursor=cursor,
+        limit=limit,
+        now=identity.clock(),
+    )
+    session.commit()  # the reading is recorded before the answer leaves
+    return insurer_access_log_out(page)
+
+
+@router.put(
+    "/insurers/{insurer_id}/access-log/policy",
+    dependencies=[requires(Permission.INSURER_ACCESS_LOG_MANAGE), RECENT_PASSKEY],
+    summary="Whether members see staff names in their access log",
+)
+def insurer_log_policy(
+    insurer_id: uuid.UUID, body: StaffNamesIn, staff: StaffCaller, session: SessionDep, identity: IdentityDep
+) -> dict[str, bool]:
+    set_staff_names_shown(session, insurer_id=staff.insurer_id, shown=body.show_staff_names, now=identity.clock())
+    session.commit()
+    return {"show_staff_names": body.show_staff_names}
+
+
+@router.get(
+    "/insurers/{insurer_id}/access-log/checkpoints",
+    dependencies=[requires(Permission.INSURER_ACCESS_LOG_READ)],
+    response_model=WitnessOut,
+    summary="Signed checkpoint heads, for the insurer to keep as a witness",
+)
+def witness_heads(
+    *,
+    insurer_id: uuid.UUID,
+    staff: StaffCaller,
+    session: SessionDep,
+    keys: AuditKeysDep,
+    since: int = Query(default=1, ge=1),
+    limit: int = Query(default=1000, ge=1, le=10_000),
+) -> WitnessOut:
+    rows = session.execute(
+        select(Checkpoint.number, Checkpoint.head, Checkpoint.signature)
+        .where(Checkpoint.number >= since)
+        .order_by(Checkpoint.number)
+        .limit(limit)
+    ).all()
+    return WitnessOut(
+        log=LOG_NAME,
+        jwks=keys.public_keys().jwks(),
+        heads=[
+            CheckpointHeadOut(number=n, head=h, signature=base64.b64encode(bytes(sig)).decode()) for n, h, sig in rows
+        ],
+    )
+
+
+# -- break-glass (platform operators) -----------------------------------------------------------
+
+_REQUEST = requires(Permission.SECURITY_BREAK_GLASS_REQUEST)
+_APPROVE = requires(Permission.SECURITY_BREAK_GLASS_APPROVE)
+
+
+@router.post(
+    "/break-glass", dependencies=[_REQUEST, RECENT_PASSKEY], response_model=BreakGlassGrantOut, status_code=201
+)
+def ask_break_glass(
+    body: BreakGlassRequestIn, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> BreakGlassGrantOut:
+    grant = request_break_glass(
+        session,
+        operator_id=_operator(caller),
+        insurer_id=body.insurer_id,
+        beneficiary_id=body.beneficiary_id,
+        reason=body.reason,
+        ticket=body.ticket,
+        minutes=body.minutes,
+        now=identity.clock(),
+    )
+    session.commit()
+    log.info("break_glass_requested", grant_id=str(grant.id), operator_id=str(grant.requested_by))
+    return BreakGlassGrantOut.of(grant)
+
+
+@router.get("/break-glass", dependencies=[_REQUEST], response_model=list[BreakGlassGrantOut])
+def list_break_glass(
+    caller: AnyCaller, session: SessionDep, status: BreakGlassStatus | None = None
+) -> list[BreakGlassGrantOut]:
+    return [BreakGlassGrantOut.of(g) for g in grants(session, status=status)]
+
+
+def _decide(grant_id: uuid.UUID, approve: bool, caller: Principal, session: Any, identity: Any) -> BreakGlassGrantOut:
+    grant = decide_break_glass(
+        session, grant_id=grant_id, operator_id=_operator(caller), approve=approve, now=identity.clock()
+    )
+    session.commit()
+    log.info("break_glass_decided", grant_id=str(grant.id), approved=approve, operator_id=str(grant.decided_by))
+    return BreakGlassGrantOut.of(grant)
+
+
+@router.post(
+    "/break-glass/{grant_id}/approve", dependencies=[_APPROVE, RECENT_PASSKEY], response_model=BreakGlassGrantOut
+)
+def approve_break_glass(
+    grant_id: uuid.UUID, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> BreakGlassGrantOut:
+    return _decide(grant_id, True, caller, session, identity)
+
+
+@router.post("/break-glass/{grant_id}/refuse", dependencies=[_APPROVE], response_model=BreakGlassGrantOut)
+def refuse_break_glass(
+    grant_id: uuid.UUID, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> BreakGlassGrantOut:
+    return _decide(grant_id, False, caller, session, identity)
+
+
+@router.post("/break-glass/{grant_id}/revoke", dependencies=[_REQUEST], response_model=BreakGlassGrantOut)
+def end_break_glass(
+    grant_id: uuid.UUID, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> BreakGlassGrantOut:
+    revoke_break_glass(session, grant_id=grant_id, operator_id=_operator(caller), now=identity.clock())
+    session.commit()
+    grant = session.get(BreakGlassGrant, grant_id)
+    assert grant is not None
+    return BreakGlassGrantOut.of(grant)
+
+
+@router.get(
+    "/break-glass/{grant_id}/beneficiary",
+    dependencies=[_REQUEST, RECENT_PASSKEY],
+    response_model=BeneficiaryIdentityOut,
+    summary="The beneficiary's identity, while the approved grant lasts (recorded)",
+)
+def read_under_break_glass(
+    grant_id: uuid.UUID, request: Request, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> BeneficiaryIdentityOut:
+    found = open_break_glass(
+        session,
+        keys=request.app.state.runtime.keys,
+        grant_id=grant_id,
+        operator_id=_operator(caller),
+        now=identity.clock(),
+        address=client_address(request),
+        device=caller.credential_ref,
+    )
+    session.commit()  # the access event is in the log before the identity leaves
+    return BeneficiaryIdentityOut.of(found)
