@@ -74,7 +74,9 @@ def test_invalid_input_names_the_field_and_never_echoes_the_value(runtime: Runti
     assert "185057800608436" not in response.text
 
 
-def test_an_unexpected_error_leaks_no_stack_sql_or_personal_data(runtime: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unexpected_error_leaks_no_stack_sql_or_personal_data(
+    runtime: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
     client = _app_with_probe_routes(runtime)
     response = client.get("/probe/crash")
     assert response.status_code == 500
@@ -86,3 +88,26 @@ def test_an_unexpected_error_leaks_no_stack_sql_or_personal_data(runtime: Runtim
     assert "RuntimeError" in logged
     assert "185057800608436" not in logged
     assert "SELECT" not in logged
+
+
+def test_production_refuses_laptop_defaults() -> None:
+    from pydantic import ValidationError
+
+    from rempart.config import Settings
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(
+            environment="production", database_url="sqlite:///var/rempart.db", public_origin="http://localhost:8000"
+        )
+    message = str(caught.value)
+    for variable in ("REMPART_DATABASE_URL", "REMPART_REDIS_URL", "REMPART_PUBLIC_ORIGIN", "REMPART_DATABASE_APP_ROLE"):
+        assert variable in message
+    ready = Settings(
+        environment="production",
+        database_url="postgresql://rempart@db/rempart",
+        redis_url="redis://cache:6379/0",
+        public_origin="https://tiers-payant.example",
+        rp_id="tiers-payant.example",
+        database_app_role="rempart_app",
+    )
+    assert ready.cookies_secure

@@ -97,8 +97,8 @@ def demo(
 
     settings = get_settings()
     url = db or settings.database_url
-    origin = f"http://127.0.0.1:{port}"
-    settings = settings.model_copy(update={"database_url": url, "public_origin": origin})
+    origin = f"http://localhost:{port}"
+    settings = settings.model_copy(update={"database_url": url, "public_origin": origin, "rp_id": "localhost"})
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
@@ -136,6 +136,7 @@ def demo(
 
         os.environ["REMPART_DATABASE_URL"] = url
         os.environ["REMPART_PUBLIC_ORIGIN"] = origin
+        os.environ["REMPART_RP_ID"] = "localhost"
         get_settings.cache_clear()
         uvicorn.run("rempart.asgi:app", host="127.0.0.1", port=port, access_log=False)
 

@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     kek_file: Path = Path("var/keys/kek.json")
     kek: str = ""
     var_dir: Path = Path("var")
-    public_origin: str = "http://127.0.0.1:8000"
-    rp_id: str = "127.0.0.1"
+    # Browsers refuse passkeys bound to an IP address: the embedded default is localhost.
+    public_origin: str = "http://localhost:8000"
+    rp_id: str = "localhost"
     log_json: bool = False
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
 
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
             problems.append("REMPART_REDIS_URL must be set (shared counters)")
         if not self.public_origin.startswith("https://"):
             problems.append("REMPART_PUBLIC_ORIGIN must be https")
+        if not self.database_app_role:
+            problems.append("REMPART_DATABASE_APP_ROLE must name the role that cannot bypass row-level security")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -15,8 +15,8 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, insert, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -88,6 +88,10 @@ def is_postgresql(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+TENANT_SETTING = "rempart.insurer_id"
+_TENANT_KEY = "rempart.tenant"
+
+
 def set_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
     """Name the insurer whose rows this transaction may touch (PostgreSQL row-level security).
 
@@ -96,8 +100,42 @@ def set_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
     """
     if is_postgresql(session):
         session.execute(
-            text("SELECT set_config('rempart.insurer_id', :v, true)"),
+            text(f"SELECT set_config('{TENANT_SETTING}', :v, true)"),
             {"v": str(insurer_id) if insurer_id else ""},
+        )
+
+
+def bind_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
+    """Name the insurer this session works for, now and in every later transaction."""
+    session.info[_TENANT_KEY] = insurer_id
+    set_tenant(session, insurer_id)
+
+
+def bound_tenant(session: Session) -> uuid.UUID | None:
+    value = session.info.get(_TENANT_KEY)
+    return value if isinstance(value, uuid.UUID) else None
+
+
+@contextmanager
+def tenant(session: Session, insurer_id: uuid.UUID) -> Iterator[Session]:
+    """Work on one insurer's rows, then return to the previous binding (cross-insurer jobs)."""
+    previous = bound_tenant(session)
+    if previous == insurer_id and _TENANT_KEY in session.info:
+        yield session
+        return
+    bind_tenant(session, insurer_id)
+    try:
+        yield session
+    finally:
+        bind_tenant(session, previous)
+
+
+@event.listens_for(Session, "after_begin")
+def _reapply_tenant(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    if _TENANT_KEY in session.info and connection.dialect.name == "postgresql":
+        insurer_id = session.info[_TENANT_KEY]
+        connection.execute(
+            text(f"SELECT set_config('{TENANT_SETTING}', :v, true)"), {"v": str(insurer_id) if insurer_id else ""}
         )
 
 
@@ -137,7 +175,8 @@ def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]])
     casts = [table.c[name].type.compile(dialect=dialect) for name in columns]
     arrays = [[_plain(row[name]) for row in rows] for name in columns]
     placeholders = ", ".join(f"CAST(:a{i} AS {cast}[])" for i, cast in enumerate(casts))
-    statement = text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({placeholders})")
+    # Names come from the model's metadata (an unknown column fails at table.c above), never input.
+    statement = text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({placeholders})")  # noqa: S608
     session.execute(statement, {f"a{i}": values for i, values in enumerate(arrays)})
 
 

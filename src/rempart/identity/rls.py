@@ -16,21 +16,16 @@ pooled connection forgets at commit), and the application runs as a role that ca
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from rempart.db import is_postgresql, set_tenant
+from rempart.db import TENANT_SETTING, bind_tenant, bound_tenant, is_postgresql, tenant
 
 DEFAULT_APP_ROLE = "rempart_app"
-TENANT_SETTING = "rempart.insurer_id"
 POLICY_NAME = "tenant_isolation"
-_TENANT_KEY = "rempart.tenant"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # Insurer-owned tables of the foundation; every later domain lists its own in its migration.
@@ -126,38 +121,8 @@ def use_app_role(engine: Engine, role: str) -> None:
         dbapi_connection.commit()
 
 
-# -- binding the tenant of a session ------------------------------------------------------------
-
-
-def bind_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
-    """Name the insurer this session works for, now and in every later transaction."""
-    session.info[_TENANT_KEY] = insurer_id
-    set_tenant(session, insurer_id)
-
-
-def bound_tenant(session: Session) -> uuid.UUID | None:
-    value = session.info.get(_TENANT_KEY)
-    return value if isinstance(value, uuid.UUID) else None
-
-
-@contextmanager
-def tenant(session: Session, insurer_id: uuid.UUID) -> Iterator[Session]:
-    """Work on one insurer's rows, then return to the previous binding (cross-insurer jobs)."""
-    previous = bound_tenant(session)
-    bind_tenant(session, insurer_id)
-    try:
-        yield session
-    finally:
-        bind_tenant(session, previous)
-
-
-@event.listens_for(Session, "after_begin")
-def _reapply_tenant(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
-    if _TENANT_KEY in session.info and connection.dialect.name == "postgresql":
-        insurer_id = session.info[_TENANT_KEY]
-        connection.execute(
-            text(f"SELECT set_config('{TENANT_SETTING}', :v, true)"), {"v": str(insurer_id) if insurer_id else ""}
-        )
+# Binding the tenant of a session lives in rempart.db (every layer needs it); re-exported here.
+__all__ = ["bind_tenant", "bound_tenant", "tenant"]
 
 
 def rls_active(session: Session) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.db import bind_tenant
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Contract
@@ -52,6 +53,7 @@ def create_product(
     specs = list(guarantees)
     if len({g.care_domain for g in specs}) != len(specs):
         raise ValidationFailed("a product has at most one formula per care domain")
+    bind_tenant(session, insurer_id)
     if session.scalar(select(Product.id).where(Product.insurer_id == insurer_id, Product.code == code)):
         raise Conflict("a product with this code exists")
     product = Product(id=uuid.uuid4(), insurer_id=insurer_id, code=code, name=name)
@@ -62,6 +64,7 @@ def create_product(
 
 
 def products_by_code(session: Session, insurer_id: uuid.UUID) -> dict[str, Product]:
+    bind_tenant(session, insurer_id)
     return {p.code: p for p in session.scalars(select(Product).where(Product.insurer_id == insurer_id))}
 
 

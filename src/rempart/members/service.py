@@ -16,7 +16,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.db import bulk_insert, utcnow
+from rempart.db import bind_tenant, bulk_insert, utcnow
 from rempart.insurers.models import Product
 from rempart.members.models import Beneficiary, Card, Contract
 from rempart.members.validation import MemberRecord
@@ -62,6 +62,7 @@ def write_members(
     today: date | None = None,
 ) -> WriteResult:
     """Write whole contracts (every record of a member number must be in ``records``)."""
+    bind_tenant(session, insurer_id)  # all of these rows are the insurer's (row-level security)
     today = today or utcnow().date()
     result = WriteResult()
     if not records:

@@ -19,6 +19,7 @@ from datetime import date
 
 from sqlalchemy import or_, select, update
 
+from rempart.db import bind_tenant
 from rempart.insurers.service import insurer_by_amc
 from rempart.members.models import Beneficiary
 from rempart.protection.service import KEY_CACHE_SECONDS
@@ -39,6 +40,7 @@ class RotationReport:
 
 def _reencrypt_batch(runtime: Runtime, insurer_id: uuid.UUID, data_version: int, index_version: int, size: int) -> int:
     with runtime.sessions.begin() as session:
+        bind_tenant(session, insurer_id)
         cipher = runtime.keys.cipher(session, insurer_id, fresh=True)
         rows = session.scalars(
             select(Beneficiary)

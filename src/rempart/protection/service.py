@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.db import utcnow
+from rempart.db import bind_tenant, tenant, utcnow
 from rempart.errors import KeyUnavailable
 from rempart.protection.kek import KeyEncryptionKeys
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
@@ -104,8 +104,9 @@ class KeyService:
         self._cache: dict[uuid.UUID, InsurerCipher] = {}
 
     def create_insurer_keys(self, session: Session, insurer_id: uuid.UUID) -> None:
-        for purpose in KeyPurpose:
-            self._add_key(session, insurer_id, purpose, version=1)
+        with tenant(session, insurer_id):
+            for purpose in KeyPurpose:
+                self._add_key(session, insurer_id, purpose, version=1)
 
     def _add_key(self, session: Session, insurer_id: uuid.UUID, purpose: KeyPurpose, *, version: int) -> None:
         material = AESGCM.generate_key(bit_length=256)
@@ -126,7 +127,8 @@ class KeyService:
         cached = self._cache.get(insurer_id)
         if cached and not fresh and time.monotonic() - cached.loaded_at < KEY_CACHE_SECONDS:
             return cached
-        cipher = self._open(session, insurer_id)
+        with tenant(session, insurer_id):  # insurer_keys is behind row-level security too
+            cipher = self._open(session, insurer_id)
         self._cache[insurer_id] = cipher
         return cipher
 
@@ -162,6 +164,7 @@ class KeyService:
 
     def rewrap_all(self, session: Session, insurer_id: uuid.UUID) -> int:
         """Re-wrap every live key of the insurer under the active key-encryption key."""
+        bind_tenant(session, insurer_id)
         count = 0
         for row in session.scalars(
             select(InsurerKey).where(InsurerKey.insurer_id == insurer_id, InsurerKey.state != KeyState.DESTROYED)
@@ -176,6 +179,7 @@ class KeyService:
 
     def start_rotation(self, session: Session, insurer_id: uuid.UUID) -> tuple[int, int]:
         """Add new active data and index keys; the previous ones go on opening until retired."""
+        bind_tenant(session, insurer_id)
         versions = []
         for purpose in KeyPurpose:
             current = session.scalars(
@@ -198,6 +202,7 @@ class KeyService:
         return versions[0], versions[1]
 
     def destroy_retired(self, session: Session, insurer_id: uuid.UUID) -> int:
+        bind_tenant(session, insurer_id)
         count = 0
         for row in session.scalars(
             select(InsurerKey).where(InsurerKey.insurer_id == insurer_id, InsurerKey.state == KeyState.RETIRING)
