@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from rempart.audit.disclosures import Operation
 from rempart.audit.keys import LocalSigningKeys
@@ -72,3 +73,36 @@ def seal(
     runtime: Runtime, signer: LocalSigningKeys, *, now: datetime | None = None, max_batch: int = 50_000
 ) -> list[int]:
     return seal_all(runtime.sessions, signer=signer, now=now or T0 + timedelta(minutes=2), max_batch=max_batch)
+
+
+def refuse_event_writes(runtime: Runtime) -> None:
+    """Make the events table refuse every insert (a trigger that raises), as a failing log would."""
+    with runtime.engine.begin() as conn:
+        if runtime.engine.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'events table is read-only'; END $$"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON access_events FOR EACH ROW EXECUTE FUNCTION refuse_event()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON access_events "
+                    "BEGIN SELECT RAISE(ABORT, 'events table is read-only'); END"
+                )
+            )
+
+
+def allow_event_writes(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        if runtime.engine.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER refuse ON access_events"))
+            conn.execute(text("DROP FUNCTION refuse_event()"))
+        else:
+            conn.execute(text("DROP TRIGGER refuse"))

@@ -40,6 +40,7 @@ from rempart.members.synth import write_members_file
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from tests.audit.conftest import allow_event_writes, refuse_event_writes
 from tests.e2e import test_professional_day as professional_day
 from tests.eligibility.world import World
 from tests.factories import TODAY, load_members, make_insurer, population
@@ -168,6 +169,13 @@ def _care_and_transparency(
         == 200
     )
 
+    # A write the log refuses: the request fails closed, and the error log names no one.
+    refuse_event_writes(runtime)
+    try:
+        assert pharmacy.post("/api/v1/rights-checks", json=card).status_code == 503
+    finally:
+        allow_event_writes(runtime)
+
     # A members file with a bad row: the report names rows, never values.
     extra = population(3, seed=99, first_number=9_000)
     people.extend(extra)
@@ -233,7 +241,12 @@ def test_flows_leave_no_personal_data_in_the_logs(  # noqa: PLR0917  (fixtures)
     out, err = capfd.readouterr()
     captured = "\n".join([out, err, caplog.text])
     # The capture holds the application's logs (or this test would prove nothing).
-    for expected in ('"event": "security_event"', '"event": "break_glass_requested"', "verify: ["):
+    for expected in (
+        '"event": "security_event"',
+        '"event": "break_glass_requested"',
+        '"event": "access_log_write_refused"',
+        "verify: [",
+    ):
         assert expected in captured, f"{expected} not captured"
     assert len(people) >= 20
     allowed = {TODAY + timedelta(days=k) for k in range(-400, 400)}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from rempart.app import SessionDep, create_app
 from rempart.audit.disclosures import DISCLOSURES, DataField, Operation, Purpose, disclosure_of
@@ -17,6 +17,7 @@ from rempart.audit.models import AccessEvent, ActorKind, Channel, Outcome
 from rempart.audit.service import AccessLogUnavailable, Actor, record_access
 from rempart.insurers.models import Insurer
 from rempart.runtime import Runtime
+from tests.audit.conftest import allow_event_writes, refuse_event_writes
 
 PHARMACY = Actor(
     ActorKind.PRACTICE_SOFTWARE,
@@ -110,38 +111,6 @@ def test_calls_the_registry_does_not_allow_are_refused(runtime: Runtime, kwargs:
         record_access(session, **call)
 
 
-def _refuse_event_writes(runtime: Runtime) -> None:
-    with runtime.engine.begin() as conn:
-        if runtime.engine.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'events table is read-only'; END $$"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON access_events FOR EACH ROW EXECUTE FUNCTION refuse_event()"
-                )
-            )
-        else:
-            conn.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON access_events "
-                    "BEGIN SELECT RAISE(ABORT, 'events table is read-only'); END"
-                )
-            )
-
-
-def _allow_event_writes(runtime: Runtime) -> None:
-    with runtime.engine.begin() as conn:
-        if runtime.engine.dialect.name == "postgresql":
-            conn.execute(text("DROP TRIGGER refuse ON access_events"))
-            conn.execute(text("DROP FUNCTION refuse_event()"))
-        else:
-            conn.execute(text("DROP TRIGGER refuse"))
-
-
 def _records_then_answers(runtime: Runtime) -> TestClient:
     """A small flow shaped like the rights check: write, record, answer only after the commit."""
     router = APIRouter()
@@ -172,11 +141,11 @@ def test_when_the_log_refuses_writes_the_request_fails_closed(runtime: Runtime) 
     client = _records_then_answers(runtime)
     assert client.post("/api/v1/test-disclosure/11111111").status_code == 200
 
-    _refuse_event_writes(runtime)
+    refuse_event_writes(runtime)
     try:
         response = client.post("/api/v1/test-disclosure/22222222")
     finally:
-        _allow_event_writes(runtime)
+        allow_event_writes(runtime)
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
