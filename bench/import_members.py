@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import backends, scratch_runtime
 from rempart.db import utcnow
 from rempart.demo import seed_insurers
 from rempart.insurers.service import products_by_code
@@ -23,8 +24,6 @@ from rempart.members.importer import import_members
 from rempart.members.synth import synth_members, write_members_file
 from rempart.members.validation import MemberRecord
 from rempart.runtime import Runtime
-
-from bench.common import backends, scratch_runtime
 
 AMC = "88450101"
 VIAMEDIS_ALMERYS_PEOPLE = 33_000_000
@@ -39,13 +38,45 @@ def _raw_rows(runtime: Runtime, records: list[MemberRecord]) -> dict[str, list[t
     for r in records:
         if r.member_number not in contract_ids:
             cid = contract_ids[r.member_number] = uuid.uuid4()
-            contracts.append((insurer_id, cid, r.member_number, products[r.product_code].id, r.contract_kind.value, r.contract_start, r.contract_end, now))
-            cards.append((insurer_id, uuid.uuid4(), cid, r.member_number, r.contract_start, r.contract_start.replace(year=2099), now))
+            contracts.append(
+                (
+                    insurer_id,
+                    cid,
+                    r.member_number,
+                    products[r.product_code].id,
+                    r.contract_kind.value,
+                    r.contract_start,
+                    r.contract_end,
+                    now,
+                )
+            )
+            cards.append(
+                (
+                    insurer_id,
+                    uuid.uuid4(),
+                    cid,
+                    r.member_number,
+                    r.contract_start,
+                    r.contract_start.replace(year=2099),
+                    now,
+                )
+            )
         people.append(
             (
-                insurer_id, uuid.uuid4(), contract_ids[r.member_number], r.role.value, r.birth_rank,
-                f"{r.nir}{r.birth_date}{r.birth_rank}".encode(), 1, 1, r.nir.encode(), r.last_name.encode(),
-                r.first_name.encode(), r.birth_date.isoformat().encode(), r.marital_status.value.encode(), now,
+                insurer_id,
+                uuid.uuid4(),
+                contract_ids[r.member_number],
+                r.role.value,
+                r.birth_rank,
+                f"{r.nir}{r.birth_date}{r.birth_rank}".encode(),
+                1,
+                1,
+                r.nir.encode(),
+                r.last_name.encode(),
+                r.first_name.encode(),
+                r.birth_date.isoformat().encode(),
+                r.marital_status.value.encode(),
+                now,
             )
         )
     return {"contracts": contracts, "cards": cards, "beneficiaries": people}
@@ -92,7 +123,8 @@ def measure(backend: str, path: Path, records: list[MemberRecord], workers: int)
     with scratch_runtime(backend) as runtime:
         seed_insurers(runtime)
         report = import_members(runtime=runtime, path=path, amc_number=AMC, workers=workers)
-        assert report.rejected == 0 and report.beneficiaries_created == len(records), report
+        if report.rejected or report.beneficiaries_created != len(records):
+            raise RuntimeError(f"the import did not take every row: {report.rejected} rejected")
     with scratch_runtime(backend) as runtime:
         rows = _raw_rows(runtime, records)
         raw_seconds = _raw_insert(runtime, rows, backend)
@@ -111,9 +143,14 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "members.csv"
-        records = list(synth_members(count=args.members, seed=33, product_codes=["ESSENTIEL", "CONFORT", "PREMIUM"], today=utcnow().date()))
+        records = list(
+            synth_members(
+                count=args.members, seed=33, product_codes=["ESSENTIEL", "CONFORT", "PREMIUM"], today=utcnow().date()
+            )
+        )
         write_members_file(path, iter(records))
-        print(f"{args.workers} import workers; {args.members:,} members, {len(records):,} people (beneficiaries); file {path.stat().st_size / 1e6:.1f} MB")
+        size = path.stat().st_size / 1e6
+        print(f"{args.workers} import workers; {args.members:,} members, {len(records):,} people; file {size:.1f} MB")
         print(f"{'backend':<11} {'import people/s':>16} {'raw people/s':>13} {'ratio':>7} {'33 M people in':>15}")
         for backend in backends():
             m = measure(backend, path, records, args.workers)

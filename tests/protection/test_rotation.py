@@ -95,7 +95,9 @@ def test_during_rotation_both_keys_open_and_match(runtime: Runtime) -> None:
         assert stored.intersection(candidates)
 
 
-def test_the_kek_can_be_replaced_and_the_cli_rotates(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_kek_can_be_replaced_and_the_cli_rotates(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rempart.protection.kek import LocalKeyRing, write_private
 
     insurer = make_insurer(runtime)
