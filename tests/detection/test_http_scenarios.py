@@ -1,0 +1,351 @@
+"""The issue's scenarios through ``POST /api/v1/rights-checks``: three app instances (each its own
+``Runtime``, engine pool, identity services and detection engine, as three server processes would
+have) share one database and one Redis; every request goes to the next instance in turn, like a
+round-robin load balancer. Real members, real practice software (private_key_jwt, DPoP), a
+controllable clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import shutil
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from rempart.detection.models import Alert
+from rempart.detection.redis_store import RedisStore
+from rempart.detection.store import CounterStoreUnavailable
+from rempart.identity.context import IdentityServices
+from rempart.identity.models import ApiClient, ClientStatus
+from rempart.identity.permissions import Role
+from rempart.members.validation import MemberRecord
+from rempart.professionals.models import Profession
+from rempart.runtime import Runtime
+from tests.detection.conftest import PARIS, ManualClock, drop_prefix, make_app, need_redis
+from tests.detection.test_processes import _free_port
+from tests.eligibility.world import World, build_world
+from tests.support.portal import PortalUser
+from tests.support.practice_client import PracticeClient, identity_of
+
+CHECK = "/api/v1/rights-checks"
+# The Tuesday after the synthetic population's reference day, at opening time.
+OPENING = datetime(2026, 11, 24, 9, 0, tzinfo=PARIS)
+
+
+@pytest.fixture
+def http_clock() -> ManualClock:
+    return ManualClock(OPENING)
+
+
+@pytest.fixture
+def apps(runtime: Runtime, http_clock: ManualClock) -> Iterator[list[Any]]:
+    """Three app processes on one database and one Redis."""
+    url = need_redis()
+    prefix = f"rempart:test:{uuid.uuid4().hex[:12]}:"
+    identity_prefix = f"t{uuid.uuid4().hex}"
+    runtimes = [runtime] + [Runtime.build(runtime.settings) for _ in range(2)]
+    instances = [make_app(rt, http_clock, prefix=prefix, identity_prefix=identity_prefix) for rt in runtimes]
+    yield instances
+    for app in instances:
+        app.state.detection.close()
+    for rt in runtimes[1:]:
+        rt.close()
+    drop_prefix(url, prefix)
+
+
+class Balanced:
+    """One practice software whose requests a load balancer spreads over the app processes."""
+
+    def __init__(self, apps: list[Any], runtime: Runtime, profession: Profession = Profession.PHARMACIST) -> None:
+        first = PracticeClient.register(apps[0], runtime, profession=profession)
+        self.replicas = [first] + [
+            replace(
+                first,
+                app=app,
+                client=TestClient(app, base_url=identity_of(app).origin, raise_server_exceptions=False),
+                _token=None,
+            )
+            for app in apps[1:]
+        ]
+        self._next = itertools.cycle(self.replicas)
+        self.client_id = first.client_id
+        self.practice_id = first.practice_id
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        replica = next(self._next)
+        try:
+            return replica.post(path, **kwargs)
+        except AssertionError:
+            # The token endpoint refused (the client is revoked): what the software sees is a 401.
+            return replica.request_token()
+
+
+def body(world: World, record: MemberRecord, **overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "amc_number": world.insurer.amc_number,
+        "member_number": record.member_number,
+        "nir": record.nir,
+        "birth_date": record.birth_date.isoformat(),
+        "birth_rank": record.birth_rank,
+    }
+    fields.update(overrides)
+    return fields
+
+
+def in_force(world: World) -> list[MemberRecord]:
+    day = OPENING.date()
+    return [r for r in world.records if world.in_force(r, day)]
+
+
+def drain(apps: list[Any]) -> None:
+    for app in apps:
+        app.state.detection.drain()
+
+
+@pytest.mark.slow
+def test_http_replay_of_real_triples_discloses_at_most_20(
+    apps: list[Any], runtime: Runtime, http_clock: ManualClock
+) -> None:
+    world = build_world(runtime, members=700, seed=21)
+    triples = in_force(world)
+    assert len(triples) >= 500
+    thief = Balanced(apps, runtime)
+    statuses: Counter[int] = Counter()
+    disclosed = 0
+    for record in triples:
+        response = thief.post(CHECK, json=body(world, record))
+        statuses[response.status_code] += 1
+        disclosed += response.status_code == 200
+        if response.status_code != 200:
+            assert response.headers["content-type"] == "application/problem+json"
+            assert record.nir not in response.text
+        http_clock.advance(0.1)
+    drain(apps)
+    assert disclosed <= 20
+    with runtime.sessions() as session:
+        client = session.get(ApiClient, thief.client_id)
+        assert client is not None
+        assert client.status is ClientStatus.REVOKED
+    assert statuses[401] > len(triples) - 40  # once suspended, its tokens and client are dead
+    print(f"\n(a/http) {len(triples)} real triples, disclosed={disclosed}, statuses={dict(statuses)}")
+
+
+@pytest.mark.slow
+def test_http_guessing_dates_of_birth_is_stopped_after_a_few_guesses(
+    apps: list[Any], runtime: Runtime, http_clock: ManualClock
+) -> None:
+    world = build_world(runtime, members=120, seed=22)
+    rng = random.Random(22)
+    victims = in_force(world)
+    answered_per_thief, hits = [], 0
+    for n in range(5):
+        thief = Balanced(apps, runtime)
+        answered = 0
+        for victim in victims[n * 20 : (n + 1) * 20]:
+            days = [d for d in range(1, 29) if d != victim.birth_date.day]
+            rng.shuffle(days)
+            # Each guess is right with probability 1/28: the thief's luck is drawn, not chosen.
+            guesses = [victim.birth_date.day if rng.random() < 1 / 28 else days[0], days[1]]
+            for day in guesses:
+                response = thief.post(
+                    CHECK, json=body(world, victim, birth_date=victim.birth_date.replace(day=day).isoformat())
+                )
+                answered += response.status_code in (200, 404)
+                hits += response.status_code == 200
+                http_clock.advance(2)
+        answered_per_thief.append(answered)
+        drain(apps)
+        with runtime.sessions() as session:
+            client = session.get(ApiClient, thief.client_id)
+            assert client is not None
+            assert client.status is ClientStatus.REVOKED
+    assert max(answered_per_thief) <= 4
+    print(f"\n(b/http) answered guesses per thief {answered_per_thief}, hits {hits}")
+
+
+@pytest.mark.slow
+def test_http_low_and_slow_over_five_practices_alerts_before_50_each(
+    apps: list[Any], runtime: Runtime, http_clock: ManualClock
+) -> None:
+    world = build_world(runtime, members=260, seed=23)
+    patients = iter(in_force(world))
+    thieves = [Balanced(apps, runtime) for _ in range(5)]
+    answered: dict[uuid.UUID, list[datetime]] = {t.practice_id: [] for t in thieves}
+    for minute in range(3 * 60):  # three simulated hours, one check a minute over the five practices
+        thief = thieves[minute % 5]
+        response = thief.post(CHECK, json=body(world, next(patients)))
+        if response.status_code == 200:
+            answered[thief.practice_id].append(http_clock.now())
+        http_clock.advance(60)
+    drain(apps)
+    operator = PortalUser.invited(apps[2], runtime, login="vigie@rempart.test", roles={Role.SECURITY_OPERATOR})
+    for thief in thieves:
+        found = operator.get("/api/v1/alerts", params={"practice_id": str(thief.practice_id), "limit": 500})
+        assert found.status_code == 200, found.text
+        first = min(datetime.fromisoformat(a["created_at"]) for a in found.json()["alerts"])
+        before = sum(1 for t in answered[thief.practice_id] if t <= first)
+        assert before < 50
+        print(f"\n(c/http) practice alerted after {before} beneficiaries, {first - OPENING} into the day")
+
+
+@pytest.mark.slow
+def test_http_a_normal_pharmacy_day_is_never_slowed_down(
+    apps: list[Any], runtime: Runtime, http_clock: ManualClock
+) -> None:
+    world = build_world(runtime, members=420, seed=24)
+    patients = in_force(world)[:300]
+    assert len(patients) == 300
+    pharmacy = Balanced(apps, runtime)
+    rng = random.Random(24)
+    http_clock.set(OPENING.replace(hour=8, minute=30) + timedelta(days=1))
+    start = http_clock.now()
+    busy = [m for m in range(11 * 60) for _ in range(2 if 30 <= m < 180 or 510 <= m < 630 else 1)]
+    arrivals = sorted(rng.choice(busy) * 60 + rng.randrange(60) for _ in patients)
+    events = []
+    for at, patient in zip(arrivals, patients, strict=True):
+        events.append((at, 0, patient))
+        events.append((at + rng.randrange(60, 360), 1, patient))
+    refused, billed = [], 0
+    checks: dict[str, str] = {}
+    for at, kind, patient in sorted(events, key=lambda e: (e[0], e[1])):
+        moment = start + timedelta(seconds=at)
+        if moment > http_clock.now():
+            http_clock.set(moment)
+        if kind == 0:
+            response = pharmacy.post(CHECK, json=body(world, patient, care_date=moment.date().isoformat()))
+            if response.status_code != 200:
+                refused.append((moment.time(), response.status_code))
+                continue
+            checks[patient.member_number + patient.nir] = response.json()["check_id"]
+            continue
+        check_id = checks.get(patient.member_number + patient.nir)
+        if check_id is None:
+            continue
+        claim = {
+            "check_id": check_id,
+            "lines": [
+                {
+                    "care_domain": "PHAR",
+                    "act_code": "3400930000001",
+                    "care_date": moment.date().isoformat(),
+                    "unit_price_cents": 1_000,
+                    "brss_cents": 1_000,
+                    "amo_rate_pct": 65,
+                }
+            ],
+        }
+        response = pharmacy.post("/api/v1/claims", json=claim, headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert response.status_code == 201, response.text
+        billed += 1
+    drain(apps)
+    assert refused == []
+    assert billed == 300
+    with runtime.sessions() as session:
+        alerts = session.scalars(select(Alert).where(Alert.practice_id == pharmacy.practice_id)).all()
+    assert [a.title for a in alerts] == []
+
+
+def test_http_kill_switch_reaches_the_other_processes_within_a_second(
+    apps: list[Any], runtime: Runtime, http_clock: ManualClock
+) -> None:
+    world = build_world(runtime, members=20, seed=25)
+    patient = in_force(world)[0]
+    pharmacy = Balanced(apps, runtime)
+    operator = PortalUser.invited(apps[0], runtime, login="vigie@rempart.test", roles={Role.SECURITY_OPERATOR})
+    for _ in range(3):  # every process answers, and caches the (empty) list of switches
+        assert pharmacy.post(CHECK, json=body(world, patient)).status_code == 200
+    http_clock.advance(0.5)
+    cut = operator.post(
+        "/api/v1/kill-switches",
+        json={"scope": "channel", "target": "practice_api", "reason": "Practice software keys stolen"},
+    )
+    assert cut.status_code == 201, cut.text
+    http_clock.advance(0.6)
+    answers = [pharmacy.post(CHECK, json=body(world, patient)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [503, 503, 503]
+    problem = answers[1].json()
+    assert problem["type"].endswith("/channel-disconnected")
+    assert problem["offline_attestation"] is True
+    assert "offline attestation" in problem["detail"]
+    cleared = operator.post(f"/api/v1/kill-switches/{cut.json()['id']}/clear", json={"reason": "All clear now"})
+    assert cleared.status_code == 200
+    http_clock.advance(1.1)
+    assert [pharmacy.post(CHECK, json=body(world, patient)).status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_http_rights_checks_fail_closed_without_redis(runtime: Runtime, http_clock: ManualClock, tmp_path: Any) -> None:
+    need_redis()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        probe = RedisStore.from_url(url, prefix="probe:")
+        for _ in range(100):
+            try:
+                probe.ping()
+                break
+            except CounterStoreUnavailable:
+                time.sleep(0.05)
+        probe.close()
+        settings = runtime.settings.model_copy(update={"redis_url": url})
+        served = Runtime.build(settings)
+        app = make_app(served, http_clock, prefix="rempart:det:", identity_prefix="ident")
+        # Identity keeps its replay store on the shared Redis: only detection's counters go down.
+        app.state.identity = IdentityServices.build(
+            runtime.settings, clock=http_clock.now, prefix=f"t{uuid.uuid4().hex}"
+        )
+        world = build_world(runtime, members=20, seed=26)
+        patient = in_force(world)[0]
+        pharmacy = PracticeClient.register(app, served)
+        assert pharmacy.post(CHECK, json=body(world, patient)).status_code == 200
+        pharmacy.token()
+        server.terminate()
+        server.wait(timeout=10)
+        http_clock.advance(2)
+        down = pharmacy.post(CHECK, json=body(world, patient))
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["type"].endswith("/counter-store-unavailable")
+        assert down.json()["offline_attestation"] is True
+        assert "check_id" not in down.text
+        app.state.detection.drain()
+        with runtime.sessions() as session:
+            kinds = [a.kind.value for a in session.scalars(select(Alert))]
+        assert "counter_store_unreachable" in kinds
+        app.state.detection.close()
+        served.close()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
