@@ -13,26 +13,37 @@ Two measurements, in the same run:
    check per pharmacy) alternate off/on so that both see the same machine load; the report gives
    the throughput of each and the cost of detection in percent (goal: at most 15 %).
 
-This measures in process, without HTTP: ``bench.rights_check`` measures the whole route. Bounded:
-each phase lasts ``--seconds`` (default 3), the whole run about a minute.
+3. **The route over HTTP**: ``POST /api/v1/rights-checks`` served by two copies of the app
+   (``bench.detection_app``: detection on, and off), on one scratch database and one Redis, with
+   short closed-loop slices alternating between them; pre-signed DPoP requests from
+   ``bench.rights_check``.
+
+Bounded: each phase lasts ``--seconds`` (default 3) or ``--http-seconds`` (default 12 per side);
+the whole run takes two to four minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
+from pathlib import Path
 
+import httpx
 import redis
 from sqlalchemy import select
 
@@ -259,9 +270,115 @@ def evalsha_usec(url: str) -> tuple[int, float]:
     return int(stats.get("calls", 0)), float(stats.get("usec", 0))
 
 
+# -- 3. over HTTP: the same app served twice, detection off and on ---------------------------------------
+
+
+@contextmanager
+def served(runtime: Runtime, *, detection: str, redis_url: str, workers: int) -> Iterator[int]:
+    """``uvicorn bench.detection_app:app`` on 127.0.0.1 with detection ``on`` or ``off``."""
+    from bench import rights_check as rc
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = runtime.settings
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{rc.ROOT}:{rc.ROOT / 'src'}",
+        "REMPART_ENVIRONMENT": "development",
+        "REMPART_DATABASE_URL": settings.database_url,
+        "REMPART_KEK_FILE": str(settings.kek_file),
+        "REMPART_VAR_DIR": str(settings.var_dir),
+        "REMPART_REDIS_URL": redis_url,
+        "REMPART_PUBLIC_ORIGIN": rc.ORIGIN,
+        "REMPART_LOG_JSON": "true",
+        "REMPART_BENCH_DETECTION": detection,
+    }
+    command = [sys.executable, "-m", "uvicorn", "bench.detection_app:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    log_path = Path(settings.var_dir) / f"server-{detection}.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(command, cwd=rc.ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.2)
+            yield port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def over_http(backend: str, redis_url: str, *, seconds: float, connections: int, workers: int) -> None:
+    from bench import rights_check as rc
+
+    with scratch_runtime(backend, redis_url=redis_url) as runtime:
+        pharmacies = rc.build_world(runtime, members=1500, practices=60, per_practice=3)
+        with (
+            served(runtime, detection="off", redis_url=redis_url, workers=workers) as off_port,
+            served(runtime, detection="on", redis_url=redis_url, workers=workers) as on_port,
+        ):
+            rc.fetch_tokens(off_port, pharmacies)
+            slices = 6  # alternate short slices so that both see the same machine load
+            per_slice = seconds / slices
+            with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+                total = int(2 * slices * per_slice * 600) + 4 * len(pharmacies)
+                requests = rc.check_requests(pharmacies, total, pool)
+            cursor = 0
+
+            def take(n: int) -> list[bytes]:
+                nonlocal cursor
+                chunk = requests[cursor : cursor + n]
+                cursor += n
+                return chunk
+
+            for port in (off_port, on_port):  # warm both
+                asyncio.run(
+                    rc.closed_loop(port, take(2 * len(pharmacies)), connections=connections, seconds=5, name="warm")
+                )
+            done = {"off": 0, "on": 0}
+            spent = {"off": 0.0, "on": 0.0}
+            statuses: dict[str, Counter[int]] = {"off": Counter(), "on": Counter()}
+            budget = (len(requests) - cursor) // (2 * slices)
+            for i in range(2 * slices):
+                name = ("off", "on")[i % 2] if (i // 2) % 2 == 0 else ("on", "off")[i % 2]
+                port = off_port if name == "off" else on_port
+                phase = asyncio.run(
+                    rc.closed_loop(port, take(budget), connections=connections, seconds=per_slice, name=name)
+                )
+                done[name] += phase.done
+                spent[name] += phase.seconds
+                statuses[name].update(phase.statuses)
+        off, on = done["off"] / spent["off"], done["on"] / spent["on"]
+        cost = (off - on) / off * 100
+        verdict = "within" if cost <= 15 else "over"
+        print(
+            f"   {backend:10s}: off {off:6.0f} checks/s, on {on:6.0f} checks/s over HTTP "
+            f"({workers} worker(s) each, {connections} connections): "
+            f"detection costs {cost:5.1f} % ({verdict} the 15 % goal)"
+        )
+        for name in ("off", "on"):
+            bad = {k: v for k, v in statuses[name].items() if k != 200}
+            if bad:
+                print(f"      {name}: non-200 answers {bad}")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each measured phase")
+    parser.add_argument("--http-seconds", type=float, default=12.0, help="HTTP load per side (0: skip)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server processes per side")
     args = parser.parse_args(argv)
     with own_redis() as redis_url:
         print("\n1. the engine alone (guard + observe, 200 pharmacies with 6 patients each)")
@@ -297,9 +414,13 @@ def main(argv: list[str]) -> None:
                     print(
                         f"      Redis server time per observation: {(usec1 - usec0) / max(1, calls1 - calls0):.0f} µs"
                     )
+        if args.http_seconds > 0 and redis_url:
+            print("\n3. POST /api/v1/rights-checks over HTTP, the same app served with detection off and on")
+            for backend in backends():
+                over_http(
+                    backend, redis_url, seconds=args.http_seconds, connections=args.connections, workers=args.workers
+                )
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

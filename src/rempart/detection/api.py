@@ -248,7 +248,7 @@ def set_kill_switch(
         now=detection.clock.now(),
     )
     session.commit()
-    detection.announce_kill_switches()
+    detection.announce_kill_switches(service.active_kill_switches(session))
     return KillSwitchOut.of(switch)
 
 
@@ -268,5 +268,5 @@ def clear_kill_switch(
         now=detection.clock.now(),
     )
     session.commit()
-    detection.announce_kill_switches()
+    detection.announce_kill_switches(service.active_kill_switches(session))
     return KillSwitchOut.of(switch)

@@ -20,7 +20,7 @@ import math
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -43,7 +43,15 @@ from rempart.detection.errors import (
 )
 from rempart.detection.hooks import ContainmentHooks, RecordOnly
 from rempart.detection.memory import MemoryStore
-from rempart.detection.models import AlertKind, ContainmentLevel, KillChannel, KillSwitchScope, Severity, SubjectKind
+from rempart.detection.models import (
+    AlertKind,
+    ContainmentLevel,
+    KillChannel,
+    KillSwitch,
+    KillSwitchScope,
+    Severity,
+    SubjectKind,
+)
 from rempart.detection.recorder import Recorder
 from rempart.detection.redis_store import RedisStore
 from rempart.detection.store import (
@@ -75,7 +83,6 @@ LEVEL_OF_STEP = {
 # account or client (and the professional) whose own use crossed the line.
 _ROLE_CAP = {Role.ACTOR: Step.SUSPEND, Role.PROFESSIONAL: Step.SUSPEND, Role.PRACTICE: Step.SLOW}
 _KIND_OF_PREFIX = {k.value: k for k in SubjectKind}
-_SWITCH_SAFETY_RELOAD = timedelta(seconds=10)
 _FAIL_ALERT_EVERY = timedelta(seconds=10)
 
 
@@ -177,39 +184,46 @@ class DetectionEngine:
     # -- kill switches --------------------------------------------------------------------------
 
     def _kill_switches(self) -> frozenset[tuple[str, str]]:
+        """The active switches, as this process last saw them (at most ``kill_switch_cache`` ago).
+
+        With Redis, the working copy lives there (one round trip a second, no database connection
+        taken inside a request); the database is the record, reloaded only if Redis lost the copy.
+        In process (embedded, one server), the database is read once a second.
+        """
         now = self.clock.now()
         with self._lock:
             checked = self._switch_checked
             if checked is not None and now - checked < self.config.kill_switch_cache:
                 return self._switches
         try:
-            version = self.store.kill_switch_version()
+            version, switches = self.store.kill_switches()
+            if switches is None or version == 0:
+                switches = self._switches_from_database()
+                if version == 0 and self.store.shared:
+                    version = self.store.publish_kill_switches(switches)
         except CounterStoreUnavailable:
             self._fail_closed(now)
             raise
-        loaded = self._switch_loaded
-        if (
-            version != self._switch_version
-            or not self.store.shared
-            or loaded is None
-            or now - loaded >= _SWITCH_SAFETY_RELOAD
-        ):
-            with self.sessions() as session:
-                rows = service.active_kill_switches(session)
-                switches = frozenset((r.scope.value, r.target) for r in rows)
-            with self._lock:
-                self._switches, self._switch_version, self._switch_loaded = switches, version, now
         with self._lock:
-            self._switch_checked = now
+            self._switches, self._switch_version, self._switch_checked = switches, version, now
             return self._switches
 
-    def announce_kill_switches(self) -> None:
-        """After a kill switch was set or cleared and committed: every process reloads within the
-        cache period; this one at once."""
-        self.store.bump_kill_switch_version()
+    def _switches_from_database(self) -> frozenset[tuple[str, str]]:
+        with self.sessions() as session:
+            return frozenset((r.scope.value, r.target) for r in service.active_kill_switches(session))
+
+    def announce_kill_switches(self, switches: Iterable[KillSwitch] | None = None) -> None:
+        """After kill switches were set or cleared and committed: this process at once, every other
+        within ``kill_switch_cache``. ``switches`` is the active list (read from the database if
+        not given)."""
+        active = (
+            frozenset((s.scope.value, s.target) for s in switches if s.cleared_at is None)
+            if switches is not None
+            else self._switches_from_database()
+        )
+        version = self.store.publish_kill_switches(active)
         with self._lock:
-            self._switch_checked = None
-            self._switch_loaded = None
+            self._switches, self._switch_version, self._switch_checked = active, version, self.clock.now()
 
     def _check_switches(self, actor: Actor, insurer_id: uuid.UUID | None, switches: frozenset[tuple[str, str]]) -> None:
         if not switches:

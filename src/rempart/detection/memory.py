@@ -277,10 +277,11 @@ class MemoryStore:
         with self._lock:
             return sorted(m for m, s in self._windows[f"ins:{subject}"].items.items() if s > since_ms)
 
-    def kill_switch_version(self) -> int:
-        return self._ks_version
+    def kill_switches(self) -> tuple[int, frozenset[tuple[str, str]] | None]:
+        # One process: the database is the copy (read at most once a second by the engine).
+        return self._ks_version, None
 
-    def bump_kill_switch_version(self) -> int:
+    def publish_kill_switches(self, switches: frozenset[tuple[str, str]]) -> int:
         with self._lock:
             self._ks_version += 1
             return self._ks_version

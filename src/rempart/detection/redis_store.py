@@ -397,16 +397,25 @@ class RedisStore:
             raise self._fail(exc) from None
         return sorted(_s(m) for m in members)
 
-    def kill_switch_version(self) -> int:
+    def kill_switches(self) -> tuple[int, frozenset[tuple[str, str]] | None]:
         try:
-            value = self.client.get(f"{self.prefix}ks")
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(f"{self.prefix}ks")
+            pipe.smembers(f"{self.prefix}kss")
+            version, members = pipe.execute()
         except redis.RedisError as exc:
             raise self._fail(exc) from None
-        return int(value) if value is not None else 0
+        pairs = (_s(m).split("|", 1) for m in members)
+        return int(version or 0), frozenset((scope, target) for scope, target in pairs)
 
-    def bump_kill_switch_version(self) -> int:
+    def publish_kill_switches(self, switches: frozenset[tuple[str, str]]) -> int:
         try:
-            return int(self.client.incr(f"{self.prefix}ks"))
+            pipe = self.client.pipeline(transaction=True)
+            pipe.delete(f"{self.prefix}kss")
+            if switches:
+                pipe.sadd(f"{self.prefix}kss", *(f"{scope}|{target}" for scope, target in sorted(switches)))
+            pipe.incr(f"{self.prefix}ks")
+            return int(pipe.execute()[-1])
         except redis.RedisError as exc:
             raise self._fail(exc) from None
 
