@@ -1,0 +1,37 @@
+"""``bench.rights_check_app``'s app, with detection switched off when ``REMPART_BENCH_DETECTION=off``.
+
+``bench.detection`` serves the same app twice, on and off, and alternates load between them: the
+difference is what detection costs a rights check over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from bench.rights_check_app import app
+from rempart.detection.actor import Actor
+from rempart.detection.engine import DetectionEngine, Verdict
+from rempart.detection.memory import MemoryStore
+from rempart.detection.thresholds import Step
+
+
+class DetectionOff(DetectionEngine):
+    """Admits everything, records nothing: the baseline."""
+
+    def guard(self, actor: Actor, *, insurer_id: uuid.UUID | None = None) -> None:
+        return None
+
+    def observe(self, actor: Actor, **_: Any) -> Verdict:
+        return Verdict(step=Step.NONE, slowed=False)
+
+    def follow_up(self, *, practice_id: uuid.UUID, beneficiary_id: uuid.UUID) -> None:
+        return None
+
+
+if os.environ.get("REMPART_BENCH_DETECTION", "on") == "off":
+    inner = getattr(app, "inner", app)  # bench.rights_check_app wraps its FastAPI app
+    inner.state.detection = DetectionOff(store=MemoryStore(), sessions=inner.state.runtime.sessions)
+
+__all__ = ["app"]
