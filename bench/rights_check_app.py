@@ -10,11 +10,14 @@ the rights check's throughput is reported as a share of it. The route exists onl
 
 from __future__ import annotations
 
+import os
 import uuid
 
+import anyio.to_thread
 from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import select
+from starlette.types import Receive, Scope, Send
 
 from rempart.app import SessionDep, create_app
 from rempart.config import get_settings
@@ -35,9 +38,18 @@ class BareLookupOut(BaseModel):
     contract_id: uuid.UUID | None
 
 
+# Threads per server process for synchronous routes, and database connections per process. A
+# request holds its session's connection from its first query to its end, including while it waits
+# for a thread between dependencies; detection's kill-switch reload takes a second connection
+# within a request. So the pool must cover every request in flight (``uvicorn --limit-concurrency``)
+# plus one per thread, or a burst can hold every connection while waiting for one more.
+THREADS = int(os.environ.get("REMPART_BENCH_THREADS", "12"))
+POOL = int(os.environ.get("REMPART_BENCH_POOL", "40"))
+
+
 def build() -> FastAPI:
     settings = get_settings()
-    runtime = Runtime.build(settings)
+    runtime = Runtime.build(settings, pool_size=POOL // 2, max_overflow=POOL - POOL // 2)
     # On PostgreSQL the app runs as the application role, which row-level security binds.
     use_app_role(runtime.engine, settings.database_app_role or DEFAULT_APP_ROLE)
     application = create_app(runtime)
@@ -61,4 +73,18 @@ def build() -> FastAPI:
     return application
 
 
-app = build()
+class LimitedThreads:
+    """Sets the thread pool of synchronous routes to ``THREADS`` when the server process starts."""
+
+    def __init__(self, inner: FastAPI) -> None:
+        self.inner = inner
+        self.limited = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.limited:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+            self.limited = True
+        await self.inner(scope, receive, send)
+
+
+app = LimitedThreads(build())
