@@ -84,6 +84,7 @@ LEVEL_OF_STEP = {
 _ROLE_CAP = {Role.ACTOR: Step.SUSPEND, Role.PROFESSIONAL: Step.SUSPEND, Role.PRACTICE: Step.SLOW}
 _KIND_OF_PREFIX = {k.value: k for k in SubjectKind}
 _FAIL_ALERT_EVERY = timedelta(seconds=10)
+_SWITCH_RECONCILE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,9 @@ class DetectionEngine:
     def _kill_switches(self) -> frozenset[tuple[str, str]]:
         """The active switches, as this process last saw them (at most ``kill_switch_cache`` ago).
 
-        With Redis, the working copy lives there (one round trip a second, no database connection
-        taken inside a request); the database is the record, reloaded only if Redis lost the copy.
-        In process (embedded, one server), the database is read once a second.
+        With Redis, the working copy lives there (one round trip a second); the database is the
+        record, read at start, once a minute and whenever Redis lost the copy, and it wins when they
+        differ. In process (embedded, one server), the database is read once a second.
         """
         now = self.clock.now()
         with self._lock:
@@ -197,10 +198,15 @@ class DetectionEngine:
                 return self._switches
         try:
             version, switches = self.store.kill_switches()
-            if switches is None or version == 0:
-                switches = self._switches_from_database()
-                if version == 0 and self.store.shared:
-                    version = self.store.publish_kill_switches(switches)
+            loaded = self._switch_loaded
+            if switches is None or version == 0 or loaded is None or now - loaded >= _SWITCH_RECONCILE:
+                # The database is the record: read it when the store holds no copy, when Redis lost
+                # it, when this process starts, and once a minute in case the copy went stale.
+                recorded = self._switches_from_database()
+                if self.store.shared and (version == 0 or recorded != switches):
+                    version = self.store.publish_kill_switches(recorded)
+                switches = recorded
+                self._switch_loaded = now
         except CounterStoreUnavailable:
             self._fail_closed(now)
             raise
