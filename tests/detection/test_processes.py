@@ -20,7 +20,7 @@ from rempart.detection.redis_store import RedisStore
 from rempart.detection.service import clear_kill_switch, set_kill_switch
 from rempart.detection.store import CounterStoreUnavailable
 from rempart.runtime import Runtime
-from tests.detection.conftest import ManualClock, api_actor, need_redis
+from tests.detection.conftest import REDIS_URL, ManualClock, api_actor, drop_prefix, need_redis
 
 
 def test_a_kill_switch_reaches_every_process_within_a_second(
@@ -180,3 +180,32 @@ def test_professional_channels_fail_closed_when_redis_is_down(
     finally:
         for engine in engines:
             engine.close()
+
+
+def test_the_database_is_the_record_of_kill_switches(
+    processes: list[DetectionEngine], clock: ManualClock, runtime: Runtime, redis_prefix: str
+) -> None:
+    a, b, _ = processes
+    actor = api_actor()
+    # A copy in Redis that the record does not hold (a restored backup, an old run): a process
+    # starting up trusts the database and puts the copy right.
+    a.store.publish_kill_switches(frozenset({("channel", "practice_api")}))
+    b.guard(actor)
+    clock.advance(1.1)
+    a.guard(actor)
+
+    # Redis loses its copy (restart without persistence): the next look reads the record again.
+    with runtime.sessions.begin() as session:
+        set_kill_switch(
+            session=session,
+            scope=KillSwitchScope.PRACTICE,
+            target=str(actor.practice_id),
+            reason="Practice PC infected",
+            operator_id=uuid.uuid4(),
+            now=clock.now(),
+        )
+    a.announce_kill_switches()
+    drop_prefix(REDIS_URL, redis_prefix)
+    clock.advance(1.1)
+    with pytest.raises(ChannelDisconnected):
+        b.guard(actor)
