@@ -54,6 +54,7 @@ from rempart.detection.models import (
 )
 from rempart.detection.recorder import Recorder
 from rempart.detection.redis_store import RedisStore
+from rempart.detection.signals import ROLE_CAP, Finding, evaluate
 from rempart.detection.store import (
     DAY_MS,
     Admission,
@@ -64,7 +65,7 @@ from rempart.detection.store import (
     Role,
     SubjectSpec,
 )
-from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, Ladder, ProfessionBaseline, Step
+from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, ProfessionBaseline, Step
 from rempart.errors import RempartError
 from rempart.logs import get_logger
 from rempart.protection.service import normalise_nir
@@ -79,9 +80,6 @@ LEVEL_OF_STEP = {
     Step.STEP_UP: ContainmentLevel.STEP_UP,
     Step.SUSPEND: ContainmentLevel.SUSPENDED,
 }
-# Containment of a whole practice stops at slowing it down: refusing and suspending target the
-# account or client (and the professional) whose own use crossed the line.
-_ROLE_CAP = {Role.ACTOR: Step.SUSPEND, Role.PROFESSIONAL: Step.SUSPEND, Role.PRACTICE: Step.SLOW}
 _KIND_OF_PREFIX = {k.value: k for k in SubjectKind}
 _FAIL_ALERT_EVERY = timedelta(seconds=10)
 _SWITCH_RECONCILE = timedelta(minutes=1)
@@ -91,17 +89,6 @@ _SWITCH_RECONCILE = timedelta(minutes=1)
 class Verdict:
     step: Step  # the highest step this observation reached for any subject
     slowed: bool  # the caller is now slowed down (this answer is released)
-
-
-@dataclass(frozen=True)
-class _Finding:
-    key: str
-    role: Role
-    step: Step
-    signal: str
-    value: float
-    threshold: float
-    notices: tuple[tuple[str, float, float], ...]
 
 
 def default_prefix(database_url: str) -> str:
@@ -314,7 +301,7 @@ class DetectionEngine:
             self._check_switches(actor, insurer_id, self._kill_switches())
         if result.admission is not Admission.ADMITTED:
             self._rejected(actor, result, now)
-        findings = self._evaluate(baseline, result, now)
+        findings = evaluate(self.config, baseline, result, to_ms(now))
         top, refusal = Step.NONE, Step.NONE
         for spec, finding in zip(subjects, findings, strict=True):
             top = max(top, finding.step)
@@ -322,7 +309,7 @@ class DetectionEngine:
             counts = next(c for c in result.subjects if c.key == spec.key)
             if finding.step >= Step.SLOW and finding.step > counts.level:
                 self._escalate(actor, finding, now)
-            refusal = max(refusal, min(finding.step, _ROLE_CAP[spec.role]), Step(counts.level))
+            refusal = max(refusal, min(finding.step, ROLE_CAP[spec.role]), Step(counts.level))
         if hit and result.beneficiary_practices >= (self.config.beneficiary_practices_24h.notice or 2):
             self._beneficiary_spread(actor, beneficiary, result.beneficiary_practices, now)
         self._maybe_sweep(now)
@@ -440,7 +427,7 @@ class DetectionEngine:
             target = Step.SUSPEND
         if target > Step.NONE:
             threshold = cfg.rejections_to_step_up if target is Step.STEP_UP else cfg.rejections_to_suspend
-            finding = _Finding(key, Role.ACTOR, target, "refused_requests", result.rejections, threshold, ())
+            finding = Finding(key, Role.ACTOR, target, "refused_requests", result.rejections, threshold, ())
             self._escalate(actor, finding, now)
             raise self._refusal(actor, target)
         if result.admission is Admission.IDENTITY_LOCKED:
@@ -456,68 +443,9 @@ class DetectionEngine:
             return StepUpRequired()
         return ChecksRefused(int(self.config.step_up_duration.total_seconds()))
 
-    def _history_scale(self, base: float, ladder: Ladder) -> float:
-        reference = ladder.slow or ladder.notice or ladder.step_up
-        if not base or not reference:
-            return 1.0
-        return min(self.config.history_cap, max(1.0, base * self.config.history_headroom / reference))
-
-    def _evaluate(self, baseline: ProfessionBaseline, result: ObservationResult, now: datetime) -> list[_Finding]:
-        cfg = self.config
-        now_ms = to_ms(now)
-        practice = next((c for c in result.subjects if c.role is Role.PRACTICE), None)
-        s5 = self._history_scale(practice.base_5m, baseline.distinct_5m) if practice else 1.0
-        s1 = self._history_scale(practice.base_1h, baseline.distinct_1h) if practice else 1.0
-        s24 = self._history_scale(practice.base_24h, baseline.distinct_24h) if practice else 1.0
-        fresh = (
-            bool(result.fresh_since_ms)
-            and now_ms - result.fresh_since_ms < cfg.fresh_device_period.total_seconds() * 1000
-        )
-        off = cfg.off_hours_scale if result.off_hours else 1.0
-        findings = []
-        for c in result.subjects:
-            device = cfg.fresh_device_scale if fresh and c.role is Role.ACTOR else 1.0
-            signals: list[tuple[str, float, Ladder, float]] = [
-                ("distinct_5m", c.distinct_5m, baseline.distinct_5m, s5 * device * off),
-                ("distinct_1h", c.distinct_1h, baseline.distinct_1h, s1 * device * off),
-                ("distinct_24h", c.distinct_24h, baseline.distinct_24h, s24 * device),
-                ("off_hours_1h", c.off_hours_1h, cfg.off_hours_1h, 1.0),
-            ]
-            # Share of misses among the distinct identities tried within the hour.
-            if c.misses_1h and c.misses_1h / max(c.distinct_1h, 1) >= cfg.miss_share_min:
-                signals.append(("misses_1h", c.misses_1h, cfg.misses_1h, 1.0))
-            if c.role in (Role.ACTOR, Role.PRACTICE):
-                if c.matured and c.unfollowed / c.matured >= cfg.unfollowed_share_min:
-                    signals.append(("unfollowed", c.unfollowed, baseline.unfollowed, s24))
-                signals.append(("insurers_24h", c.insurers_24h, baseline.insurers_24h, s24))
-            if c.role is Role.ACTOR:
-                signals.append(("locked_identities_1h", c.locked_identities_1h, cfg.locked_identities_1h, 1.0))
-            best = ("", 0.0, 0.0, Step.NONE)
-            notices = []
-            for name, value, ladder, scale in signals:
-                step = ladder.step(value, scale=scale)
-                if step >= Step.NOTICE:
-                    threshold = _threshold(ladder, step) * scale
-                    notices.append((name, float(value), round(threshold, 1)))
-                    if step > best[3]:
-                        best = (name, float(value), round(threshold, 1), step)
-            name, value, threshold, step = best
-            cap = _ROLE_CAP[c.role]
-            step = min(step, cap)
-            if (
-                step >= Step.SLOW
-                and c.peak >= Step.STEP_UP
-                and now_ms - c.peak_at_ms < cfg.strike_memory.total_seconds() * 1000
-                and c.peak + 1 > step
-            ):
-                # Once refused, the next offence within the strike memory goes one step further.
-                step, name = Step(min(c.peak + 1, cap)), name + "_repeat"
-            findings.append(_Finding(c.key, c.role, Step(step), name, value, threshold, tuple(notices)))
-        return findings
-
     # -- acting ---------------------------------------------------------------------------------
 
-    def _escalate(self, actor: Actor, finding: _Finding, now: datetime) -> None:
+    def _escalate(self, actor: Actor, finding: Finding, now: datetime) -> None:
         cfg = self.config
         step = finding.step
         until = None
@@ -595,7 +523,7 @@ class DetectionEngine:
             self._raised.add(dedupe)
         self.recorder.submit(lambda session: service.raise_alert(session, dedupe_key=dedupe, **kwargs), what="alert")
 
-    def _notices(self, actor: Actor, finding: _Finding, now: datetime) -> None:
+    def _notices(self, actor: Actor, finding: Finding, now: datetime) -> None:
         if not finding.notices:
             return
         kind, ident = _parse_key(finding.key)
@@ -683,14 +611,3 @@ class DetectionEngine:
 
 def _aggregate_alert(alert: dict[str, Any], now: datetime) -> Callable[[Session], object]:
     return lambda session: service.raise_alert(session, now=now, **alert)
-
-
-def _threshold(ladder: Ladder, step: Step) -> float:
-    value = {
-        Step.NOTICE: ladder.notice,
-        Step.SLOW: ladder.slow,
-        Step.STEP_UP: ladder.step_up,
-        Step.SUSPEND: ladder.suspend,
-    }[step]
-    assert value is not None
-    return value
