@@ -13,9 +13,8 @@ from fastapi import FastAPI
 
 from rempart.identity.permissions import Role
 from rempart.insurers.models import Insurer
-from rempart.insurers.service import create_insurer, product_by_code
+from rempart.insurers.service import create_insurer
 from rempart.members.models import BeneficiaryRole
-from rempart.members.service import write_members
 from rempart.members.synth import synth_members, write_file
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
@@ -55,24 +54,9 @@ def staff(app: FastAPI, runtime: Runtime, insurer: Insurer, role: Role, login: s
     return PortalUser.invited(app, runtime, login=login, roles={role}, insurer_id=insurer.id)
 
 
-def load_population(
-    admin: PortalUser, runtime: Runtime, insurer: Insurer, population: list[MemberRecord], *, through_api: bool
-) -> None:
+def load_population(admin: PortalUser, insurer: Insurer, population: list[MemberRecord]) -> None:
     records = list(synth_members(count=12, seed=11, product_codes=["OPTIQUE"], today=TODAY))
     population.extend(records)
-    if not through_api:
-        # As ``rempart members import`` does it: with the owner's connection.
-        with runtime.sessions.begin() as session:
-            product_ids = {"OPTIQUE": product_by_code(session, insurer.id, "OPTIQUE").id}
-            write_members(
-                session=session,
-                keys=runtime.keys,
-                insurer_id=insurer.id,
-                records=records,
-                product_ids=product_ids,
-                today=TODAY,
-            )
-        return
     buffer = io.StringIO()
     write_file(iter(records), buffer, fmt="csv")
     response = admin.post(
@@ -87,7 +71,7 @@ def load_population(
 
 
 def test_check_quote_approval_claim_payment_run_and_remittance(
-    app: FastAPI, runtime: Runtime, app_runtime: Runtime, clock: FakeClock, population: list[MemberRecord]
+    app: FastAPI, runtime: Runtime, clock: FakeClock, population: list[MemberRecord]
 ) -> None:
     insurer = new_insurer(runtime)
     admin = staff(app, runtime, insurer, Role.INSURER_ADMIN, "admin@remparts.test")
@@ -99,9 +83,7 @@ def test_check_quote_approval_claim_payment_run_and_remittance(
         json={"code": "OPTIQUE", "name": "Optique confort", "guarantees": [OPTICS, {"care_domain": "PHAR"}]},
     )
     assert product.status_code == 201, product.text
-    # Under the application role the members file goes in as the CLI does it, with the owner's
-    # connection: the importer does not bind its tenant yet (reported to its owner).
-    load_population(admin, runtime, insurer, population, through_api=app_runtime is runtime)
+    load_population(admin, insurer, population)
     patient = next(
         r
         for r in population

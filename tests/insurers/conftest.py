@@ -1,0 +1,5 @@
+"""The insurer API is served by the same app fixture as the end-to-end tests."""
+
+from tests.e2e.conftest import app, app_runtime, clock, no_identity_in_professional_responses, population, recorder
+
+__all__ = ["app", "app_runtime", "clock", "no_identity_in_professional_responses", "population", "recorder"]
