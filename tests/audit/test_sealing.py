@@ -193,3 +193,32 @@ def test_the_cli_verifies_proves_exports_and_names_tampering(
     )
     as_json = runner.invoke(cli, ["audit", "verify", "--json", "--witness", str(export_file), *db])
     assert json.loads(as_json.output)["ok"] is False
+
+
+def test_the_app_seals_on_its_own_outside_tests(
+    runtime: Runtime, signer: LocalSigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from rempart.app import create_app
+    from rempart.runtime import Runtime as AppRuntime
+
+    monkeypatch.setenv("REMPART_AUDIT_SEAL_INTERVAL_SECONDS", "0.05")
+    monkeypatch.setenv("REMPART_AUDIT_SIGNING_KEYS", LocalSigningKeys.new_document("audit-app"))
+    served = AppRuntime.build(runtime.settings.model_copy(update={"environment": "development"}))
+    app = create_app(served)
+    try:
+        with TestClient(app):
+            sealer = app.state.audit_sealer
+            assert sealer is not None
+            assert sealer.running
+            record_events(runtime, 3, start=datetime.now(UTC))
+            assert sealer.wait_rounds(2, timeout=30)
+            with runtime.sessions() as session:
+                assert sorted(session.scalars(select(AccessEvent.seal_seq)).all()) == [0, 1, 2]
+        assert not sealer.running  # stopped with the app
+        test_app = create_app(runtime)  # environment "test": no sealer thread behind the tests' back
+        with TestClient(test_app):
+            assert test_app.state.audit_sealer is None
+    finally:
+        served.close()

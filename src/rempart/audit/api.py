@@ -65,6 +65,7 @@ async def _sealer(app: FastAPI) -> AsyncIterator[None]:
         )
         sealer.start()
         log.info("audit_sealer_started", interval=audit.seal_interval_seconds)
+    app.state.audit_sealer = sealer
     try:
         yield
     finally:

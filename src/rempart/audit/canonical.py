@@ -104,8 +104,8 @@ def _unescape(value: str) -> str:
 
 # -- batches, as the database holds them --------------------------------------------------------
 
-_SELECT_PG = ", ".join(f"{name} AT TIME ZONE 'UTC'" if kind == TIME else name for name, kind in COLUMNS)
-_SELECT_SQLITE = ", ".join(NAMES)
+SELECT_PG = ", ".join(f"{name} AT TIME ZONE 'UTC'" if kind == TIME else name for name, kind in COLUMNS)
+SELECT_SQLITE = ", ".join(NAMES)
 _NEEDS_ESCAPE = re.compile(r"[\\\b\f\r\v]")
 
 
@@ -167,8 +167,8 @@ def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
         conn.execute(text("SET LOCAL DateStyle = 'ISO, YMD'"))
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         query = (
-            f"COPY (SELECT seal_seq, {_SELECT_PG} FROM access_events "  # noqa: S608  (constant columns)
-            f"WHERE seal_seq >= {int(lo)} AND seal_seq < {int(hi)} ORDER BY seal_seq, id) TO STDOUT"
+            f"COPY (SELECT seal_seq, {SELECT_PG} FROM access_events "  # noqa: S608  (constant columns)
+            f"WHERE seal_seq >= {int(lo)} AND seal_seq < {int(hi)} ORDER BY seal_seq) TO STDOUT"
         )
         chunks = []
         with cursor.copy(query) as copy:
@@ -187,7 +187,7 @@ def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
     if clean and not _NEEDS_ESCAPE.search(joined):
         return joined.encode()
     rows = conn.exec_driver_sql(
-        f"SELECT seal_seq, {_SELECT_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
+        f"SELECT seal_seq, {SELECT_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
         "WHERE seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id",
         (lo, hi),
     )

@@ -281,6 +281,8 @@ class SealerThread:
         self.max_batch = max_batch
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"audit-sealer-{uuid.uuid4().hex[:6]}", daemon=True)
+        self._rounds = 0
+        self._round_done = threading.Condition()
 
     def start(self) -> None:
         self._thread.start()
@@ -289,6 +291,16 @@ class SealerThread:
         self._stop.set()
         self._thread.join(timeout)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait_rounds(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` more sealing rounds have run (for tests and health checks)."""
+        with self._round_done:
+            target = self._rounds + count
+            return self._round_done.wait_for(lambda: self._rounds >= target, timeout)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
@@ -296,6 +308,9 @@ class SealerThread:
                 seal_all(self.sessions, signer=self.signer, max_batch=self.max_batch)
             except Exception as exc:  # noqa: BLE001  (a sealer must outlive a failed turn; it retries)
                 log.error("audit_seal_failed", error_type=type(exc).__name__)
+            with self._round_done:
+                self._rounds += 1
+                self._round_done.notify_all()
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
