@@ -33,6 +33,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -41,8 +42,8 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,12 @@ from stdnum import luhn
 
 from bench.common import backends, scratch_runtime
 from rempart.demo import PRODUCTS, product_guarantees
+from rempart.eligibility.service import RightsQuery, check_rights
 from rempart.identity.clients import create_client
 from rempart.identity.context import TOKEN_PATH
 from rempart.identity.deps import ACTING_RPPS_HEADER
+from rempart.identity.permissions import Role, permissions_of
+from rempart.identity.principal import Channel, PracticePrincipal
 from rempart.identity.tokens import ASSERTION_TYPE, GRANT_TYPE
 from rempart.insurers.models import Product
 from rempart.insurers.service import create_insurer, create_product
@@ -88,6 +92,8 @@ REQUEST_TIMEOUT = 30.0  # seconds; an answer slower than this counts as an error
 @dataclass
 class Pharmacy:
     client_id: uuid.UUID
+    practice_id: uuid.UUID
+    professional_id: uuid.UUID
     rpps: str
     signing_key: ECKey
     dpop_key: ECKey
@@ -100,7 +106,13 @@ def _rpps(rng: random.Random) -> str:
     return body + luhn.calc_check_digit(body)
 
 
-def build_world(runtime: Runtime, *, members: int, practices: int, per_practice: int) -> list[Pharmacy]:
+@dataclass
+class World:
+    pharmacies: list[Pharmacy]
+    ended: MemberRecord | None  # a member whose contract has ended, for the miss timings
+
+
+def build_world(runtime: Runtime, *, members: int, practices: int, per_practice: int) -> World:
     today = datetime.now(UTC).date()
     now = datetime.now(UTC)
     rng = random.Random(4)
@@ -152,6 +164,8 @@ def build_world(runtime: Runtime, *, members: int, practices: int, per_practice:
             pharmacies.append(
                 Pharmacy(
                     client_id=client.id,
+                    practice_id=practice.id,
+                    professional_id=professional.id,
                     rpps=professional.rpps,
                     signing_key=signing,
                     dpop_key=ECKey.generate_key("P-256", private=True),
@@ -160,7 +174,45 @@ def build_world(runtime: Runtime, *, members: int, practices: int, per_practice:
             )
     if any(len(p.patients) < per_practice for p in pharmacies):
         raise SystemExit("not enough members in force for that many practices: raise --members")
-    return pharmacies
+    ended = next((r for r in records if r.contract_end is not None and r.contract_end < today), None)
+    return World(pharmacies, ended)
+
+
+def miss_timings(runtime: Runtime, world: World, *, rounds: int) -> dict[str, list[float]]:
+    """The rights check service, in process, for a hit and each kind of miss, interleaved round by
+    round so that the machine's noise falls on every kind alike (detection and HTTP left out)."""
+    first, ended = world.pharmacies[0], world.ended
+    caller = PracticePrincipal(
+        practice_id=first.practice_id,
+        professional_id=first.professional_id,
+        rpps=first.rpps,
+        profession=Profession.PHARMACIST,
+        permissions=permissions_of(frozenset({Role.PRACTICE_SOFTWARE})),
+        channel=Channel.API,
+        client_id=first.client_id,
+    )
+    patient, other = first.patients[0], first.patients[1]
+    base = RightsQuery(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank)
+    kinds = {
+        "hit": base,
+        "unknown insurer": replace(base, amc_number="99999999"),
+        "unknown card": replace(base, member_number="0999999999"),
+        "wrong NIR": replace(base, nir=other.nir),
+        "wrong date of birth": replace(base, birth_date=patient.birth_date - timedelta(days=1)),
+    }
+    if ended is not None:
+        kinds["ended contract"] = RightsQuery(AMC, ended.member_number, ended.nir, ended.birth_date, ended.birth_rank)
+    samples: dict[str, list[float]] = {name: [] for name in kinds}
+    now = datetime.now(UTC)
+    for round_no in range(rounds + 20):
+        for name, query in kinds.items():
+            started = time.perf_counter()
+            with runtime.sessions() as session:
+                check_rights(session=session, keys=runtime.keys, caller=caller, query=query, now=now)
+                session.commit()
+            if round_no >= 20:  # the first rounds warm caches up
+                samples[name].append(time.perf_counter() - started)
+    return samples
 
 
 # -- signing, ahead of time --------------------------------------------------------------------------
@@ -451,11 +503,13 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
     redis_url = redis_available()
     with scratch_runtime(backend, redis_url=redis_url) as runtime:
         t0 = time.perf_counter()
-        pharmacies = build_world(
+        world = build_world(
             runtime, members=args.members, practices=args.practices, per_practice=args.patients_per_practice
         )
+        pharmacies = world.pharmacies
         print(f"[{backend}] world: {args.members} contracts, {len(pharmacies)} pharmacies "
               f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
+        misses = miss_timings(runtime, world, rounds=args.miss_rounds)
         # Each process may have every client connection in flight at once.
         with server(runtime, workers=args.workers, redis_url=redis_url, in_flight=args.connections) as port:
             fetch_tokens(port, pharmacies)
@@ -488,7 +542,11 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
                 open_loop(port, paced_half, rate=half, seconds=args.seconds, connections=args.connections)
             )
             phases["half"].name = f"@{half:.0f}/s"
+    MISSES[backend] = misses
     return phases
+
+
+MISSES: dict[str, dict[str, list[float]]] = {}
 
 
 def report(backend: str, phases: dict[str, Phase], args: argparse.Namespace) -> None:
@@ -520,6 +578,14 @@ def report(backend: str, phases: dict[str, Phase], args: argparse.Namespace) -> 
         f"  at half the measured throughput ({half.rate:.0f}/s): "
         f"p50 {half.pct(0.5):.1f} ms, p99 {half.pct(0.99):.1f} ms"
     )
+    misses = MISSES.get(backend, {})
+    if misses:
+        medians = {name: statistics.median(values) * 1e6 for name, values in misses.items()}
+        print("  service time per kind of answer, in process (median µs, interleaved):")
+        print("    " + ", ".join(f"{name} {value:.0f}" for name, value in medians.items()))
+        miss_medians = [v for name, v in medians.items() if name != "hit"]
+        spread = (max(miss_medians) - min(miss_medians)) / min(miss_medians)
+        print(f"    spread between kinds of miss: {spread:.0%} of the fastest")
 
 
 def main(argv: list[str]) -> None:
@@ -533,6 +599,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--members", type=int, default=3000)
     parser.add_argument("--practices", type=int, default=60)
     parser.add_argument("--patients-per-practice", type=int, default=3)
+    parser.add_argument("--miss-rounds", type=int, default=300, help="samples per kind of miss (in process)")
     args = parser.parse_args(argv)
     chosen = args.backend or backends()
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

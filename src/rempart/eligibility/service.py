@@ -18,24 +18,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from hashlib import sha256
-from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.eligibility.access import record_practice_access
+from rempart.eligibility.lookup import INSERT_CHECK, coverage, insurer_id_of, match
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.scope import bind_practice
 from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed
 from rempart.identity.principal import PracticePrincipal
 from rempart.identity.rls import bind_tenant
-from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
-from rempart.members.models import Beneficiary, Contract
+from rempart.insurers.models import CareDomain
+from rempart.members.models import Contract
 from rempart.pricing.engine import Formula
-from rempart.pricing.models import CeilingUsage
 from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.protection.service import KeyService, normalise_nir
 
@@ -173,135 +172,6 @@ def _identity_message(nir: str, birth_date: date, birth_rank: int) -> bytes:
     return f"identity|{normalise_nir(nir)}|{birth_date.isoformat()}|{birth_rank}".encode()
 
 
-# The hot path's statements, built once: plain Core over the tables (no ORM entity loading), run on
-# the session's connection. Building and coercing expressions per request cost more than the
-# queries themselves.
-_insurers = cast(Table, Insurer.__table__)
-_contracts = cast(Table, Contract.__table__)
-_beneficiaries = cast(Table, Beneficiary.__table__)
-_products = cast(Table, Product.__table__)
-_guarantees = cast(Table, Guarantee.__table__)
-_usage = cast(Table, CeilingUsage.__table__)
-
-_INSURER_BY_AMC = select(_insurers.c.id).where(_insurers.c.amc_number == bindparam("amc"))
-_MATCH = (
-    select(
-        _contracts.c.id,
-        _contracts.c.product_id,
-        _contracts.c.start_date,
-        _contracts.c.end_date,
-        _beneficiaries.c.id,
-    )
-    .outerjoin(
-        _beneficiaries,
-        and_(
-            _beneficiaries.c.insurer_id == _contracts.c.insurer_id,
-            _beneficiaries.c.contract_id == _contracts.c.id,
-            _beneficiaries.c.identity_bidx.in_(bindparam("candidates", expanding=True)),
-        ),
-    )
-    .where(_contracts.c.insurer_id == bindparam("insurer_id"), _contracts.c.member_number == bindparam("member"))
-    # No ORDER BY: one person is on a contract once (unique index), and ordering made SQLite walk the
-    # primary key of every beneficiary of the insurer instead of the (contract, blind index) index.
-    .limit(1)
-)
-_COVERAGE = (
-    select(
-        _products.c.code,
-        _guarantees.c.care_domain,
-        _guarantees.c.brss_rate_pct,
-        _guarantees.c.flat_amount_cents,
-        _guarantees.c.yearly_ceiling_cents,
-        _guarantees.c.sante_100_class_a,
-        _guarantees.c.class_b_ceiling_cents,
-        _guarantees.c.third_party_payment,
-        _guarantees.c.prior_approval_required,
-        _usage.c.used_cents,
-    )
-    .join(
-        _products,
-        and_(_products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id),
-    )
-    .outerjoin(
-        _usage,
-        and_(
-            _usage.c.insurer_id == _guarantees.c.insurer_id,
-            _usage.c.beneficiary_id == bindparam("beneficiary_id"),
-            _usage.c.care_domain == _guarantees.c.care_domain,
-            _usage.c.year == bindparam("year"),
-        ),
-    )
-    .where(_guarantees.c.insurer_id == bindparam("insurer_id"), _guarantees.c.product_id == bindparam("product_id"))
-)
-_INSERT_CHECK = insert(cast(Table, RightsCheck.__table__))
-
-
-def _insurer_id(session: Session, amc_number: str) -> uuid.UUID | None:
-    found: uuid.UUID | None = session.connection().execute(_INSURER_BY_AMC, {"amc": amc_number}).scalar()
-    return found
-
-
-def _match(
-    session: Session, insurer_id: uuid.UUID, member_number: str, candidates: list[bytes]
-) -> tuple[uuid.UUID, uuid.UUID, date, date | None, uuid.UUID | None] | None:
-    """(contract id, product id, start, end, beneficiary id or None) for the card, if it exists."""
-    row = (
-        session.connection()
-        .execute(_MATCH, {"insurer_id": insurer_id, "member": member_number, "candidates": candidates})
-        .first()
-    )
-    if row is None:
-        return None
-    return row[0], row[1], row[2], row[3], row[4]
-
-
-@dataclass(frozen=True)
-class Terms:
-    """A guarantee's formula for one care domain, as read by the rights check (no ORM object)."""
-
-    care_domain: CareDomain
-    brss_rate_pct: int
-    flat_amount_cents: int
-    yearly_ceiling_cents: int | None
-    sante_100_class_a: bool
-    class_b_ceiling_cents: int | None
-    third_party_payment: bool
-    prior_approval_required: bool
-
-
-@dataclass(frozen=True)
-class Cover:
-    """A product's formula for one domain, and what the beneficiary consumed of its ceiling."""
-
-    guarantee: Terms
-    used_cents: int
-
-    @property
-    def formula(self) -> Formula:
-        return Formula.of(self.guarantee)
-
-    @property
-    def remaining_cents(self) -> int | None:
-        ceiling = self.guarantee.yearly_ceiling_cents
-        return None if ceiling is None else max(0, ceiling - self.used_cents)
-
-
-def coverage(
-    session: Session, *, insurer_id: uuid.UUID, product_id: uuid.UUID, beneficiary_id: uuid.UUID, year: int
-) -> tuple[str | None, dict[CareDomain, Cover]]:
-    """The product's code and, per care domain, its formula and this year's ceiling consumption."""
-    rows = (
-        session.connection()
-        .execute(
-            _COVERAGE,
-            {"insurer_id": insurer_id, "product_id": product_id, "beneficiary_id": beneficiary_id, "year": year},
-        )
-        .all()
-    )
-    code = rows[0][0] if rows else None
-    return code, {row[1]: Cover(Terms(*row[1:9]), row[9] or 0) for row in rows}
-
-
 Admit = Callable[[RightsOutcome], None]
 
 
@@ -313,7 +183,7 @@ def _store(session: Session, answers: Sequence[RightsAnswer]) -> None:
     """
     if answers:
         session.connection().execute(
-            _INSERT_CHECK,
+            INSERT_CHECK,
             [
                 {
                     "insurer_id": a.insurer_id,
@@ -450,7 +320,7 @@ def _check(
             f"the date of care must be within {MAX_DAYS_BACK} days before and {MAX_DAYS_AHEAD} days after today"
         )
 
-    insurer_id = _insurer_id(session, query.amc_number)
+    insurer_id = insurer_id_of(session, query.amc_number)
     bind_tenant(session, insurer_id or _DECOY_ID)
     if insurer_id is not None:
         candidates = keys.cipher(session, insurer_id).identity_index_candidates(
@@ -461,7 +331,7 @@ def _check(
         candidates = [hmac.new(_DECOY_INDEX_KEY, message, sha256).digest()]
     candidates += [secrets.token_bytes(32) for _ in range(INDEX_CANDIDATES - len(candidates))]
 
-    found = _match(session, insurer_id or _DECOY_ID, query.member_number, candidates)
+    found = match(session, insurer_id or _DECOY_ID, query.member_number, candidates)
     contract_id, product_id, start, end, beneficiary_id = found or (_DECOY_ID, _DECOY_ID, day, None, None)
     in_force = start <= day and (end is None or day <= end)
     hit = insurer_id is not None and found is not None and beneficiary_id is not None and in_force

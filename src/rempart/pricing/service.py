@@ -20,8 +20,9 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.db import is_postgresql
 from rempart.eligibility.access import record_practice_access
+from rempart.eligibility.lookup import Cover, coverage
 from rempart.eligibility.models import RightsCheck
-from rempart.eligibility.service import Cover, access_check, coverage
+from rempart.eligibility.service import access_check
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.members.models import Contract
