@@ -29,7 +29,7 @@ from rempart.claims.service import (
     view_claim,
 )
 from rempart.eligibility.idempotency import IdempotencyKeyReused
-from rempart.eligibility.service import RightsAnswer
+from rempart.eligibility.service import CareDomainOutsideProfession, RightsAnswer
 from rempart.identity.principal import PracticePrincipal
 from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
@@ -146,7 +146,6 @@ def test_optics_without_an_approval_is_rejected_and_with_one_is_accepted_and_con
         ([frames(price=90_000)], ClaimReason.APPROVAL_EXCEEDED),
         ([frames(TODAY + timedelta(days=200))], ClaimReason.APPROVAL_EXPIRED),
         ([class_a_glasses(price=3_500)], ClaimReason.PRICE_OVER_REGULATED_LIMIT),
-        ([frames(), consultation()], ClaimReason.APPROVAL_MISMATCH),
     ],
 )
 def test_approval_and_price_rules_reject_with_their_reason_code(
@@ -161,6 +160,32 @@ def test_approval_and_price_rules_reject_with_their_reason_code(
     assert (claim.status, claim.reason_code) == (ClaimStatus.REJECTED, reason)
     assert claim.insurer_cents == 0
     assert usage_of(world, check) == 0
+
+
+def test_an_approval_of_another_patient_or_practice_does_not_fit(world: World) -> None:
+    optician = practice_principal(world.runtime, Profession.OPTICIAN)
+    colleague = practice_principal(world.runtime, Profession.OPTICIAN)
+    first, second = world.patients(product="PREMIUM")[:2]
+    mine = rights_check(world, optician, first)
+    theirs = rights_check(world, colleague, first)
+    other_patient = rights_check(world, optician, second)
+    approval = approve(world, optician, mine, [frames()])
+
+    by_colleague = submit(world, colleague, theirs, [frames()], approval_number=approval.approval_number).claim
+    for_other = submit(world, optician, other_patient, [frames()], approval_number=approval.approval_number).claim
+    unknown = submit(world, optician, mine, [frames()], approval_number="OPTI-000000000000").claim
+
+    for claim in (by_colleague, for_other, unknown):
+        assert (claim.status, claim.reason_code) == (ClaimStatus.REJECTED, ClaimReason.APPROVAL_MISMATCH)
+
+
+def test_a_professional_bills_only_in_the_domains_of_their_profession(world: World) -> None:
+    optician = practice_principal(world.runtime, Profession.OPTICIAN)
+    check = rights_check(world, optician, world.patient())
+
+    with pytest.raises(CareDomainOutsideProfession):
+        submit(world, optician, check, [frames(), consultation()])
+    assert count_claims(world) == 0
 
 
 def test_care_outside_the_contract_and_the_same_care_billed_twice_are_rejected(world: World) -> None:

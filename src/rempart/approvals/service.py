@@ -29,7 +29,7 @@ from rempart.audit.models import Outcome
 from rempart.eligibility.access import record_practice_access, record_staff_access
 from rempart.eligibility.idempotency import check_replay, digest, once
 from rempart.eligibility.scope import bind_practice
-from rempart.eligibility.service import access_check, care_day
+from rempart.eligibility.service import access_check, care_day, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.identity.rls import bind_tenant
@@ -121,6 +121,7 @@ def request_approval(
 ) -> ApprovalOutcome:
     """Decide a prior approval, once per Idempotency-Key."""
     _validate(request)
+    domains_for(caller, [request.care_domain])
     request_digest = digest(request.payload())
     check = access_check(session, caller=caller, check_id=request.check_id, now=now)
     insurer_id = check.insurer_id

@@ -33,7 +33,7 @@ from rempart.eligibility.access import record_practice_access, record_staff_acce
 from rempart.eligibility.idempotency import check_replay, digest, once
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.scope import bind_practice
-from rempart.eligibility.service import access_check
+from rempart.eligibility.service import access_check, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.identity.rls import bind_tenant
@@ -82,11 +82,12 @@ class ClaimOutcome:
     replayed: bool  # the same Idempotency-Key came back: this is the first result
 
 
-def _validate(request: ClaimRequest) -> None:
+def _validate(request: ClaimRequest, caller: PracticePrincipal) -> None:
     if not 1 <= len(request.lines) <= MAX_LINES:
         raise ValidationFailed(f"a claim has 1 to {MAX_LINES} lines")
     for line in request.lines:
         line.validate()
+    domains_for(caller, sorted({line.care_domain for line in request.lines}))
 
 
 def fingerprint(practice_id: uuid.UUID, beneficiary_id: uuid.UUID, lines: Sequence[CareLine]) -> str:
@@ -171,7 +172,7 @@ def submit_claim(
     review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ClaimOutcome:
     """Store and adjudicate a claim, once per Idempotency-Key."""
-    _validate(request)
+    _validate(request, caller)
     request_digest = digest(request.payload())
     check = access_check(session, caller=caller, check_id=request.check_id, now=now)
     replay = _replayer(session, caller=caller, insurer_id=check.insurer_id, key=idempotency_key, digest=request_digest)
@@ -242,7 +243,7 @@ def correct_claim(
     now: datetime,
 ) -> ClaimOutcome:
     """A corrected resubmission: a new claim that supersedes an unpaid one."""
-    _validate(request)
+    _validate(request, caller)
     request_digest = digest({**request.payload(), "corrects": str(claim_id)})
     original = access_claim(session, caller=caller, claim_id=claim_id)
     replay = _replayer(

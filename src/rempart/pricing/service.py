@@ -22,7 +22,7 @@ from rempart.db import is_postgresql
 from rempart.eligibility.access import record_practice_access
 from rempart.eligibility.lookup import Cover, coverage
 from rempart.eligibility.models import RightsCheck
-from rempart.eligibility.service import access_check
+from rempart.eligibility.service import access_check, domains_for
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.members.models import Contract
@@ -169,6 +169,7 @@ def quote_for_check(
     *, session: Session, caller: PracticePrincipal, check_id: uuid.UUID, lines: Sequence[CareLine], now: datetime
 ) -> QuoteResult:
     """Price lines of care for the patient of a rights check (a simulation: nothing is consumed)."""
+    domains_for(caller, sorted({line.care_domain for line in lines}))
     check = access_check(session, caller=caller, check_id=check_id, now=now)
     cover = checked_cover(session, check=check)
     keys = ceiling_keys(lines, cover)
