@@ -323,7 +323,9 @@ def over_http(backend: str, redis_url: str, *, seconds: float, connections: int,
     from bench import rights_check as rc
 
     with scratch_runtime(backend, redis_url=redis_url) as runtime:
-        pharmacies = rc.build_world(runtime, members=1500, practices=60, per_practice=3)
+        built = rc.build_world(runtime, members=1500, practices=60, per_practice=3)
+        # bench.rights_check's world is a list of pharmacies, or an object holding them.
+        pharmacies = getattr(built, "pharmacies", built)
         with (
             served(runtime, detection="off", redis_url=redis_url, workers=workers) as off_port,
             served(runtime, detection="on", redis_url=redis_url, workers=workers) as on_port,
