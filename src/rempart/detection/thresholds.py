@@ -215,8 +215,10 @@ class DetectionConfig:
     default_profession: ProfessionBaseline = _PHYSICIAN
     timezone: str = "Europe/Paris"
 
-    # Misses ("no matching rights") in the last hour, counted only when at least this share of the
-    # hour's checks missed: an expired card now and then is ordinary, a stream of misses is probing.
+    # Misses ("no matching rights") in the last hour, counted only when they are at least this share
+    # of the distinct identities tried in the hour: an expired card now and then is ordinary, a
+    # stream of misses is probing. Every answered guess of a date of birth is one chance in ~28 for
+    # a thief: these few misses are all a stolen client gets before it is refused.
     misses_1h: Ladder = Ladder(slow=3, step_up=4, suspend=8)
     miss_share_min: float = 0.5
     # After this many misses on the same card and NIR within the hour, that identity is refused to
