@@ -200,7 +200,7 @@ def test_out_of_hours_the_volume_thresholds_shrink(engine: DetectionEngine, cloc
     assert steps == [False] * 7 + [True]  # 15 × 0.5 → the 8th distinct beneficiary
 
 
-def test_a_new_device_shrinks_the_thresholds_for_a_day(engine: DetectionEngine, clock: ManualClock) -> None:
+def test_a_new_network_shrinks_the_thresholds_for_a_while(engine: DetectionEngine, clock: ManualClock) -> None:
     actor = api_actor()
     check(engine, actor)
     clock.advance(timedelta(hours=1))
@@ -211,8 +211,25 @@ def test_a_new_device_shrinks_the_thresholds_for_a_day(engine: DetectionEngine, 
         device="jkt-elsewhere",
         address="203.0.113.50",
     )
-    steps = [check(engine, stolen).slowed for _ in range(8)]
-    assert steps == [False] * 7 + [True]
+    steps = [check(engine, stolen).slowed for _ in range(11)]
+    assert steps == [False] * 10 + [True]  # 15 × 0.7
+
+
+def test_a_new_session_from_the_usual_network_changes_nothing(engine: DetectionEngine, clock: ManualClock) -> None:
+    actor = api_actor(channel=portal_actor().channel, client_id=None, account_id=uuid.uuid4(), device="ses:1")
+    check(engine, actor)
+    clock.advance(timedelta(hours=1))
+    next_login = api_actor(
+        channel=actor.channel,
+        practice_id=actor.practice_id,
+        client_id=None,
+        account_id=actor.account_id,
+        professional_id=actor.professional_id,
+        device="ses:2",
+        address=actor.address,
+    )
+    steps = [check(engine, next_login).slowed for _ in range(15)]
+    assert steps == [False] * 14 + [True]
 
 
 def test_a_practice_history_of_busy_clean_days_raises_its_thresholds(

@@ -155,7 +155,8 @@ class MemoryStore:
             if value not in known:
                 if known:
                     setattr(result, attr, True)
-                    self._fresh[actor] = now
+                    if attr == "new_network":
+                        self._fresh[actor] = now
                 known.add(value)
         result.fresh_since_ms = self._fresh.get(actor, 0)
 

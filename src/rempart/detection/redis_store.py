@@ -108,7 +108,9 @@ if practice ~= '' then
 end
 
 local fk = P .. 'fresh:' .. actor
-local function first_seen(kind, value)
+-- A device or network never seen for this actor; only a new network starts a "fresh" period (the
+-- routes' device references may change with every session).
+local function first_seen(kind, value, marks_fresh)
   if value == '' then return 0 end
   local k = P .. kind .. ':' .. actor
   if redis.call('SISMEMBER', k, value) == 1 then return 0 end
@@ -116,13 +118,13 @@ local function first_seen(kind, value)
   redis.call('SADD', k, value)
   keep(k, KEEP_LONG)
   if before > 0 then
-    redis.call('SET', fk, now, 'PX', KEEP_LONG)
+    if marks_fresh then redis.call('SET', fk, now, 'PX', KEEP_LONG) end
     return 1
   end
   return 0
 end
-local newdev = first_seen('dev', device)
-local newnet = first_seen('net', network)
+local newdev = first_seen('dev', device, false)
+local newnet = first_seen('net', network, true)
 local fresh = tonumber(redis.call('GET', fk) or '0')
 
 -- Windows are counted by score; a sorted set is trimmed (and its expiry refreshed) only when it

@@ -41,12 +41,12 @@ def evaluate(
     s1 = history_scale(config, practice.base_1h, baseline.distinct_1h) if practice else 1.0
     s24 = history_scale(config, practice.base_24h, baseline.distinct_24h) if practice else 1.0
     fresh = (
-        bool(result.fresh_since_ms) and now_ms - result.fresh_since_ms < cfg.fresh_device_period.total_seconds() * 1000
+        bool(result.fresh_since_ms) and now_ms - result.fresh_since_ms < cfg.fresh_network_period.total_seconds() * 1000
     )
     off = cfg.off_hours_scale if result.off_hours else 1.0
     findings = []
     for c in result.subjects:
-        device = cfg.fresh_device_scale if fresh and c.role is Role.ACTOR else 1.0
+        device = cfg.fresh_network_scale if fresh and c.role is Role.ACTOR else 1.0
         signals: list[tuple[str, float, Ladder, float]] = [
             ("distinct_5m", c.distinct_5m, baseline.distinct_5m, s5 * device * off),
             ("distinct_1h", c.distinct_1h, baseline.distinct_1h, s1 * device * off),

@@ -233,10 +233,11 @@ class DetectionConfig:
     off_hours_scale: float = 0.5
     usual_hours_min_history: int = 500  # checks before the practice's own hours replace the default
     usual_hours_min_share: float = 0.002  # an hour of the week with fewer checks than this is unusual
-    # For a day after an account or client shows a device or network never seen before, volume
-    # thresholds shrink (a stolen credential is usually used from elsewhere).
-    fresh_device_scale: float = 0.5
-    fresh_device_period: timedelta = timedelta(hours=24)
+    # For a while after an account or client shows up from a network (/24, /48) it never used
+    # before, its volume thresholds shrink: a stolen credential is usually used from elsewhere.
+    # Mild, because a practice's address may change with its internet provider.
+    fresh_network_scale: float = 0.7
+    fresh_network_period: timedelta = timedelta(hours=12)
 
     # The same beneficiary checked by many practices within a day: a list is being worked through.
     beneficiary_practices_24h: Ladder = Ladder(notice=5)
