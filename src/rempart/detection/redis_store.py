@@ -286,8 +286,10 @@ class RedisStore:
         self._pepper: bytes | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str, timeout: float = 0.5) -> RedisStore:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    def from_url(cls, url: str, *, prefix: str, timeout: float = 2.0, connect_timeout: float = 1.0) -> RedisStore:
+        """A stalled Redis fails the request closed after ``timeout`` seconds; a stopped one at once.
+        An observation is never retried: its script may have run."""
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=connect_timeout)
         return cls(client, prefix=prefix)
 
     def _fail(self, exc: redis.RedisError) -> CounterStoreUnavailable:
