@@ -165,13 +165,12 @@ def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
     if conn.dialect.name == "postgresql":
         # ISO dates whatever the server's default; times are converted to UTC in the query.
         conn.execute(text("SET LOCAL DateStyle = 'ISO, YMD'"))
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         query = (
             f"COPY (SELECT seal_seq, {SELECT_PG} FROM access_events "  # noqa: S608  (constant columns)
             f"WHERE seal_seq >= {int(lo)} AND seal_seq < {int(hi)} ORDER BY seal_seq) TO STDOUT"
         )
         chunks = []
-        with cursor.copy(query) as copy:
+        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(query) as copy:  # type: ignore[union-attr]
             for chunk in copy:
                 chunks.append(bytes(chunk))
         return b"".join(chunks)
