@@ -529,11 +529,13 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
             phases["bare"] = asyncio.run(
                 closed_loop(port, bare, connections=args.connections, seconds=args.seconds, name="bare")
             )
-            paced = check_requests(pharmacies, int(args.rate * args.seconds), pool)
-            time.sleep(2)
-            phases["paced"] = asyncio.run(
-                open_loop(port, paced, rate=args.rate, seconds=args.seconds, connections=args.connections)
-            )
+            if phases["full"].rate >= args.rate:
+                paced = check_requests(pharmacies, int(args.rate * args.seconds), pool)
+                time.sleep(2)
+                phases["paced"] = asyncio.run(
+                    open_loop(port, paced, rate=args.rate, seconds=args.seconds, connections=args.connections)
+                )
+            # Below that throughput the paced phase could only queue up: it is not run.
             # And at half the throughput just measured: the latency of a server that keeps up.
             half = max(1.0, phases["full"].rate / 2)
             paced_half = check_requests(pharmacies, int(half * args.seconds), pool)
@@ -564,15 +566,20 @@ def report(backend: str, phases: dict[str, Phase], args: argparse.Namespace) -> 
         )
         if phase.errors:
             print(f"         statuses: {dict(phase.statuses)}")
-    full, bare, paced, half = phases["full"], phases["bare"], phases["paced"], phases["half"]
+    full, bare, half = phases["full"], phases["bare"], phases["half"]
+    paced = phases.get("paced")
     share = full.rate / bare.rate if bare.rate else float("nan")
     goal = GOALS[backend]
     print(f"  rights checks: {full.rate:.0f}/s = {share:.0%} of the bare lookup ({bare.rate:.0f}/s)")
+    if paced is None:
+        latency = f"not measured: the server does not reach {args.rate:.0f}/s on this machine now"
+    else:
+        verdict = "met" if paced.pct(0.99) <= 25 else "NOT met"
+        latency = f"{verdict} (p50 {paced.pct(0.5):.1f} ms, p99 {paced.pct(0.99):.1f} ms)"
     print(
         f"  goals: >= {goal}/s {'met' if full.rate >= goal else 'NOT met'}; "
         f">= 50 % of bare {'met' if share >= 0.5 else 'NOT met'}; "
-        f"p99 <= 25 ms at {args.rate:.0f}/s {'met' if paced.pct(0.99) <= 25 else 'NOT met'} "
-        f"(p50 {paced.pct(0.5):.1f} ms, p99 {paced.pct(0.99):.1f} ms)"
+        f"p99 <= 25 ms at {args.rate:.0f}/s {latency}"
     )
     print(
         f"  at half the measured throughput ({half.rate:.0f}/s): "

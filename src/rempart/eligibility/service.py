@@ -33,7 +33,6 @@ from rempart.errors import Conflict, Forbidden, NotFound, RempartError, Validati
 from rempart.identity.principal import PracticePrincipal
 from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
-from rempart.members.models import Contract
 from rempart.pricing.engine import Formula
 from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.protection.service import KeyService, normalise_nir
@@ -408,17 +407,3 @@ def access_check(session: Session, *, caller: PracticePrincipal, check_id: uuid.
         raise RightsCheckExpired("this rights check has expired: check the patient's rights again")
     bind_tenant(session, check.insurer_id)
     return check
-
-
-def contract_in_force(session: Session, *, check: RightsCheck, day: date) -> bool:
-    contract = session.get(Contract, (check.insurer_id, check.contract_id))
-    return contract is not None and contract.valid_on(day)
-
-
-def product_of(session: Session, *, check: RightsCheck) -> uuid.UUID:
-    product_id = session.scalar(
-        select(Contract.product_id).where(Contract.insurer_id == check.insurer_id, Contract.id == check.contract_id)
-    )
-    if product_id is None:
-        raise RightsCheckNotFound("no rights check with this id for this practice")
-    return product_id
