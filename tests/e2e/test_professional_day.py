@@ -174,3 +174,83 @@ def test_check_quote_approval_claim_payment_run_and_remittance(
         assert stranger.get(path).status_code == 404
     assert stranger.post("/api/v1/quotes", json={"check_id": check_id, "lines": [FRAMES]}).status_code == 404
     assert stranger.get("/api/v1/remittances").json() == {"remittances": []}
+
+
+def test_corrections_cancellations_and_a_decision_by_the_insurer(
+    app: FastAPI, runtime: Runtime, population: list[MemberRecord]
+) -> None:
+    insurer = new_insurer(runtime)
+    admin = staff(app, runtime, insurer, Role.INSURER_ADMIN, "admin@remparts.test")
+    agent = staff(app, runtime, insurer, Role.CLAIMS_AGENT, "agent@remparts.test")
+    base = f"/api/v1/insurers/{insurer.id}"
+    hospital_cover = {"care_domain": "HOSP", "brss_rate_pct": 400, "prior_approval_required": True}
+    assert (
+        admin.post(
+            f"{base}/products",
+            json={"code": "OPTIQUE", "name": "Hospitalisation", "guarantees": [OPTICS, hospital_cover]},
+        ).status_code
+        == 201
+    )
+    load_population(admin, insurer, population)
+    patient = next(
+        r
+        for r in population
+        if r.role is BeneficiaryRole.HOLDER
+        and r.contract_start <= TODAY
+        and (r.contract_end is None or r.contract_end >= TODAY)
+    )
+    hospital = PracticeClient.register(app, runtime, profession=Profession.HOSPITAL, practice_name="Clinique du Parc")
+    check = hospital.post(
+        "/api/v1/rights-checks",
+        json={
+            "amc_number": insurer.amc_number,
+            "member_number": patient.member_number,
+            "nir": patient.nir,
+            "birth_date": patient.birth_date.isoformat(),
+            "care_domains": ["HOSP"],
+        },
+    ).json()
+    stay = {
+        "care_domain": "HOSP",
+        "act_code": "GHS1234",
+        "care_date": TODAY.isoformat(),
+        "unit_price_cents": 900_000,
+        "brss_cents": 800_000,
+        "amo_rate_pct": 80,
+    }
+
+    # A stay this large waits for a person at the insurer, who grants it.
+    asked = hospital.post(
+        "/api/v1/prior-approvals",
+        json={"check_id": check["check_id"], "care_domain": "HOSP", "lines": [stay]},
+        headers={"Idempotency-Key": "stay-1"},
+    ).json()
+    assert (asked["status"], asked["reason_code"]) == ("pending", "manual-review")
+    waiting = agent.get(f"{base}/prior-approvals").json()["prior_approvals"]
+    assert [a["approval_id"] for a in waiting] == [asked["approval_id"]]
+    granted = agent.post(f"{base}/prior-approvals/{asked['approval_id']}/decision", json={"decision": "grant"})
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["status"] == "granted"
+
+    # Billed without the approval number: rejected; corrected with it.
+    rejected = hospital.post(
+        "/api/v1/claims", json={"check_id": check["check_id"], "lines": [stay]}, headers={"Idempotency-Key": "bill-1"}
+    ).json()
+    assert (rejected["status"], rejected["reason_code"]) == ("rejected", "approval-missing")
+    corrected = hospital.post(
+        f"/api/v1/claims/{rejected['claim_id']}/corrections",
+        json={"check_id": check["check_id"], "approval_number": asked["approval_number"], "lines": [stay]},
+        headers={"Idempotency-Key": "bill-2"},
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert corrected.json()["replaces_claim_id"] == rejected["claim_id"]
+    assert corrected.json()["status"] in ("accepted", "pending_review")
+    assert hospital.get(f"/api/v1/claims/{rejected['claim_id']}").json()["status"] == "superseded"
+
+    # Cancelled: the approval is free again, and can itself be cancelled.
+    cancelled = hospital.post(f"/api/v1/claims/{corrected.json()['claim_id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    approval = hospital.post(f"/api/v1/prior-approvals/{asked['approval_id']}/cancel")
+    assert approval.status_code == 200, approval.text
+    assert approval.json()["status"] == "cancelled"
+    assert hospital.post(f"/api/v1/prior-approvals/{asked['approval_id']}/cancel").json()["status"] == "cancelled"
