@@ -308,7 +308,8 @@ def bench_rights_check(runtime: Runtime, args: argparse.Namespace) -> dict[str, 
     seconds = {"on": 0.0, "off": 0.0}
     pair_ratios = []
     sealer = SealerThread(runtime.engine, signer=signer, interval=1.0)
-    sealer.start()
+    if not args.no_sealer:
+        sealer.start()
     try:
         for pair in range(args.checks // args.block):
             timed = {}
@@ -321,7 +322,8 @@ def bench_rights_check(runtime: Runtime, args: argparse.Namespace) -> dict[str, 
                 seconds[mode] += timed[mode]
             pair_ratios.append(timed["off"] / timed["on"])
     finally:
-        sealer.stop()
+        if not args.no_sealer:
+            sealer.stop()
     seal_all(runtime.sessions, signer=signer)
     each = args.checks // args.block * args.block
     on, off = each / seconds["on"], each / seconds["off"]
@@ -330,7 +332,8 @@ def bench_rights_check(runtime: Runtime, args: argparse.Namespace) -> dict[str, 
     with runtime.sessions() as session:
         recorded = session.scalar(text("SELECT count(*) FROM access_events"))
     print(
-        f"  rights checks, {each:,} per mode in blocks of {args.block} alternating: log on {on:,.0f}/s, "
+        f"  rights checks{' (sealer stopped)' if args.no_sealer else ''}, {each:,} per mode in blocks of "
+        f"{args.block} alternating: log on {on:,.0f}/s, "
         f"off {off:,.0f}/s, cost {cost:.1%} (median over block pairs {median_cost:.1%}; goal <= {GOAL_COST:.0%}: "
         f"{'met' if cost <= GOAL_COST else 'NOT met'}); {recorded:,} events recorded and sealed",
         flush=True,
@@ -349,6 +352,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--members", type=int, default=2_000, help="population for the rights checks")
     parser.add_argument("--checks", type=int, default=2_000, help="rights checks per mode (log on, log off)")
     parser.add_argument("--block", type=int, default=10, help="checks per block before switching mode")
+    parser.add_argument("--no-sealer", action="store_true", help="rights checks without the sealer running")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append", help="default: both")
     parser.add_argument("--skip-verify", action="store_true")
     parser.add_argument("--skip-rights", action="store_true")

@@ -54,6 +54,7 @@ def test_the_database_renders_events_exactly_as_the_reference_encoding(runtime: 
             insurer_id=uuid.uuid4(),
             beneficiary_id=uuid.uuid4(),
             device="Mozilla/5.0 (été; ümlaut 🙂) -:-",
+            address="\\N",  # a value that looks like NULL must not read as one
             reference="",
             occurred_at=datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC),
         )
@@ -65,13 +66,16 @@ def test_the_database_renders_events_exactly_as_the_reference_encoding(runtime: 
             outcome=Outcome.ERROR,
         )
     record_events(runtime, 3)
-    for sql, reference in _rendered(runtime):
+    rendered = _rendered(runtime)
+    for sql, reference in rendered:
         assert sql == reference
         assert parse_event(reference)["device"] in {
             None,
             "Mozilla/5.0 (été; ümlaut 🙂) -:-",
             *(f"LGPI/{i}" for i in range(3)),
         }
+    assert parse_event(rendered[0][0])["address"] == "\\N"  # a text, not a NULL
+    assert parse_event(rendered[1][0])["address"] is None
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

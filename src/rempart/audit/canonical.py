@@ -107,19 +107,22 @@ def _unescape(value: str) -> str:
 SELECT_PG = ", ".join(f"{name} AT TIME ZONE 'UTC'" if kind == TIME else name for name, kind in COLUMNS)
 SELECT_SQLITE = ", ".join(NAMES)
 _NEEDS_ESCAPE = re.compile(r"[\\\b\f\r\v]")
+# SQLite writes NULL as a lone SOH character (it cannot write the backslash of ``\N`` without making
+# every line look like it needs escapes); whole fields of it become ``\N`` once the line is checked.
+_NULL_FIELD = re.compile(r"(?<=\t)\x01(?=[\t\n])")
 
 
 def _sqlite_sql(name: str, kind: str) -> str:
     if kind == UUID:
         dashed = "||'-'||".join(f"substr({name},{a},{n})" for a, n in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
         # A UUID of another length is not what the application writes: shown as stored.
-        return f"CASE WHEN {name} IS NULL THEN '\\N' WHEN length({name}) = 32 THEN {dashed} ELSE {name} END"
+        return f"CASE WHEN {name} IS NULL THEN char(1) WHEN length({name}) = 32 THEN {dashed} ELSE {name} END"
     if kind == TIME:
         return (
-            f"CASE WHEN {name} IS NULL THEN '\\N' WHEN instr({name}, '.') "
+            f"CASE WHEN {name} IS NULL THEN char(1) WHEN instr({name}, '.') "
             f"THEN rtrim(rtrim({name}, '0'), '.') ELSE {name} END"
         )
-    return f"COALESCE(CAST({name} AS TEXT), '\\N')"
+    return f"COALESCE(CAST({name} AS TEXT), char(1))"
 
 
 # One line per row, seal_seq first; its tab count and characters are checked before use.
@@ -184,7 +187,9 @@ def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
     joined = "".join(line for (line,) in lines)
     clean = joined.count("\t") == len(COLUMNS) * len(lines) and joined.count("\n") == len(lines)
     if clean and not _NEEDS_ESCAPE.search(joined):
-        return joined.encode()
+        rendered = _NULL_FIELD.sub(r"\\N", joined)
+        if "\x01" not in rendered:  # a value holding SOH itself: render it the slow way
+            return rendered.encode()
     rows = conn.exec_driver_sql(
         f"SELECT seal_seq, {SELECT_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
         "WHERE seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id",
