@@ -40,9 +40,8 @@ class BareLookupOut(BaseModel):
 
 # Threads per server process for synchronous routes, and database connections per process. A
 # request holds its session's connection from its first query to its end, including while it waits
-# for a thread between dependencies; detection's kill-switch reload takes a second connection
-# within a request. So the pool must cover every request in flight (``uvicorn --limit-concurrency``)
-# plus one per thread, or a burst can hold every connection while waiting for one more.
+# for a thread between dependencies, so the pool covers every request in flight
+# (``uvicorn --limit-concurrency``) plus one per thread for work that opens a session of its own.
 THREADS = int(os.environ.get("REMPART_BENCH_THREADS", "12"))
 POOL = int(os.environ.get("REMPART_BENCH_POOL", "40"))
 
