@@ -111,3 +111,25 @@ def test_production_refuses_laptop_defaults() -> None:
         database_app_role="rempart_app",
     )
     assert ready.cookies_secure
+
+
+def test_a_problem_that_asks_to_wait_says_so_in_retry_after_too(runtime: Runtime) -> None:
+    from rempart.errors import RempartError
+
+    class TooFast(RempartError):
+        status = 429
+        slug = "slow-down"
+        title = "Too many checks"
+
+    app = create_app(runtime)
+    probe = APIRouter()
+
+    @probe.get("/probe/slow")
+    def slow() -> None:
+        raise TooFast("wait a little", extra={"retry_after": 30})
+
+    app.include_router(probe)
+    response = TestClient(app).get("/probe/slow")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "30"
+    assert response.json()["retry_after"] == 30

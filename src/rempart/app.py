@@ -53,7 +53,7 @@ def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse
 
 
 def _domain_problem(request: Request, exc: RempartError) -> JSONResponse:
-    return problem_response(exc.status, exc.problem())
+    return problem_response(exc.status, exc.problem(), headers=exc.headers or None)
 
 
 def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,12 @@ class RempartError(Exception):
     def type(self) -> str:
         return PROBLEM_BASE + self.slug
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that say the same as the body to generic clients (``Retry-After``)."""
+        retry_after = self.extra.get("retry_after")
+        return {"Retry-After": str(int(retry_after))} if isinstance(retry_after, int | float) else {}
+
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if instance:
