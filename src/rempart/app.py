@@ -112,23 +112,18 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 def _routers() -> list[Any]:
-    """Every domain's routers, in one place so that nothing is mounted by accident."""
-    routers: list[Any] = []
-    from rempart.identity.api import router as identity_router  # noqa: PLC0415
+    """Every domain's routers, in one place so that nothing is mounted by accident.
 
-    routers.append(identity_router)
-    from rempart.approvals.api import router as approvals_router  # noqa: PLC0415
-    from rempart.claims.api import router as claims_router  # noqa: PLC0415
-    from rempart.eligibility.api import router as eligibility_router  # noqa: PLC0415
-    from rempart.insurers.api import router as insurers_router  # noqa: PLC0415
-    from rempart.payments.api import router as payments_router  # noqa: PLC0415
-    from rempart.pricing.api import router as pricing_router  # noqa: PLC0415
+    Imported here rather than at the top: the domains import ``rempart.app``'s dependency aliases.
+    """
+    from rempart.approvals.api import router as approvals
+    from rempart.audit.api import router as audit
+    from rempart.claims.api import router as claims
+    from rempart.detection.api import router as detection
+    from rempart.eligibility.api import router as eligibility
+    from rempart.identity.api import router as identity
+    from rempart.insurers.api import router as insurers
+    from rempart.payments.api import router as payments
+    from rempart.pricing.api import router as pricing
 
-    routers += [eligibility_router, pricing_router, approvals_router, claims_router, payments_router, insurers_router]
-    from rempart.detection.api import router as detection_router  # noqa: PLC0415
-
-    routers.append(detection_router)
-    from rempart.audit.api import router as audit_router  # noqa: PLC0415
-
-    routers.append(audit_router)
-    return routers
+    return [identity, eligibility, pricing, approvals, claims, payments, insurers, detection, audit]
