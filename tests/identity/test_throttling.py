@@ -165,6 +165,7 @@ def test_recovery_is_throttled_per_account(strict_app: FastAPI) -> None:
     assert statuses == [401, 401, 401, 429]
 
 
+@pytest.mark.timing
 def test_a_failed_login_looks_and_lasts_the_same_for_known_and_unknown_accounts(
     open_app: FastAPI, runtime: Runtime
 ) -> None:
@@ -190,6 +191,7 @@ def test_a_failed_login_looks_and_lasts_the_same_for_known_and_unknown_accounts(
     )
 
 
+@pytest.mark.timing
 def test_a_failed_recovery_looks_and_lasts_the_same_for_known_and_unknown_accounts(
     open_app: FastAPI, runtime: Runtime
 ) -> None:
