@@ -16,9 +16,11 @@ Each checkpoint commits to its batch three ways, in a head signed with Ed25519:
 * ``batch_root``: the RFC 9162 Merkle tree head over the batch's leaf hashes, whose list is stored
   with the checkpoint. It gives logarithmic inclusion proofs and lets ``verify`` name the one event
   that was edited, dropped or moved.
-* ``log_root``: the RFC 9162 tree over every batch root so far (kept as a compact frontier), and
-  ``prev``, the hash of the previous head. A witness that holds any head can check that a later
-  one extends it, and a proof links an event to any later checkpoint in O(log n) hashes.
+* ``log_root``: the RFC 9162 tree over every batch root so far (kept as a compact frontier), so a
+  proof links an event to any later checkpoint in O(log n) hashes; and ``prev``, the hash of the
+  previous head, so that the heads form a chain a witness checks with the public key alone
+  (removing, reordering or rewriting a checkpoint breaks it). Consistency proofs between two log
+  roots (RFC 9162 section 2.1.4) would spare a witness the heads in between; they are not built.
 
 Known limit: an event inserted straight into the database (outside the app) before the sealer runs
 gets sealed like any other. ``verify`` flags events that were sealed long after they occurred.

@@ -38,7 +38,7 @@ from rempart.audit.models import AccessEvent
 from rempart.audit.sealing import ZERO_HASH, CheckpointHead, head_hash
 from rempart.db import utcnow
 
-# Checkpoints whose contents are fetched in one query (PostgreSQL aggregates per checkpoint).
+# Checkpoints whose batches are read in one pass (one COPY on PostgreSQL), then cut at their boundaries.
 _GROUP_EVENTS = 100_000
 _GROUP_CHECKPOINTS = 2_000
 
@@ -73,7 +73,6 @@ class _Row:
     first_seq: int
     count: int
     frontier: bytes
-    batch_root_column: bytes | None = None
 
 
 _ROW_COLUMNS = "number, head, head_hash, signature, key_id, first_seq, count, frontier"
