@@ -173,6 +173,7 @@ def members_import(
     insurer: str = typer.Option(..., "--insurer", help="AMC number of the insurer"),
     db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
     report_file: Path | None = typer.Option(None, "--report", help="Write every rejected row here (CSV)"),
+    workers: int = typer.Option(1, min=1, max=32, help="Processes validating, encrypting and writing batches"),
 ) -> None:
     """Validate and import members; bad rows are reported and not imported."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -197,7 +198,9 @@ def members_import(
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f}")
 
-            report = import_members(runtime=runtime, path=file, amc_number=insurer, on_progress=advance)
+            report = import_members(
+                runtime=runtime, path=file, amc_number=insurer, workers=workers, on_progress=advance
+            )
     except RempartError as exc:
         raise fail(exc.detail) from None
     finally:
