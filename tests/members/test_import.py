@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from rempart.cli import app
+from rempart.config import get_settings
 from rempart.errors import ImportFileError
 from rempart.members.importer import import_members
 from rempart.members.models import Beneficiary, Card, Contract
@@ -149,6 +150,7 @@ def test_the_cli_reports_progress_counts_and_rejected_rows_without_personal_data
     path = tmp_path / "members.ndjson"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setenv("REMPART_KEK_FILE", str(runtime.settings.kek_file))
+    get_settings.cache_clear()  # fixtures may have read the settings before this variable was set
     report = tmp_path / "rejected.csv"
 
     result = CliRunner().invoke(
@@ -163,6 +165,8 @@ def test_the_cli_reports_progress_counts_and_rejected_rows_without_personal_data
             runtime.settings.database_url,
             "--report",
             str(report),
+            "--workers",
+            "2",
         ],
     )
 
@@ -180,6 +184,7 @@ def test_the_cli_refuses_an_unknown_insurer_with_a_readable_message(
     runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REMPART_KEK_FILE", str(runtime.settings.kek_file))
+    get_settings.cache_clear()  # fixtures may have read the settings before this variable was set
     path = members_file(tmp_path, population(2))
     result = CliRunner().invoke(
         app, ["members", "import", str(path), "--insurer", "99999999", "--db", runtime.settings.database_url]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from rempart.cli import app
+from rempart.config import get_settings
 from rempart.members.models import ENCRYPTED_FIELDS, Beneficiary
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
 from rempart.protection.rotation import rotate_insurer_keys
@@ -106,6 +107,7 @@ def test_the_kek_can_be_replaced_and_the_cli_rotates(
     write_private(ring, runtime.settings.kek_file.read_text())
     new_kek = LocalKeyRing.add_key(ring)
     monkeypatch.setenv("REMPART_KEK_FILE", str(ring))
+    get_settings.cache_clear()  # fixtures may have read the settings before this variable was set
 
     result = CliRunner().invoke(
         app, ["keys", "rotate", "--insurer", insurer.amc_number, "--db", runtime.settings.database_url, "--grace", "0"]
