@@ -7,6 +7,8 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from itertools import groupby
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -14,6 +16,12 @@ from sqlalchemy.engine import make_url
 
 from rempart.config import Settings
 from rempart.db import make_engine
+from rempart.demo import PRODUCTS, product_guarantees
+from rempart.insurers.models import Insurer
+from rempart.insurers.service import create_insurer, create_product
+from rempart.members.service import write_members
+from rempart.members.synth import synth_members
+from rempart.members.validation import MemberRecord
 from rempart.migrate import upgrade
 from rempart.protection.kek import LocalKeyRing
 from rempart.runtime import Runtime
@@ -66,3 +74,31 @@ def scratch_runtime(backend: str, **settings: object) -> Iterator[Runtime]:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
+
+
+def load_population(
+    runtime: Runtime, *, amc_number: str, name: str, members: int, seed: int, today: date
+) -> tuple[Insurer, list[MemberRecord]]:
+    """An insurer with the demo's products and ``members`` synthetic contracts, written in batches."""
+    with runtime.sessions.begin() as session:
+        insurer = create_insurer(session=session, keys=runtime.keys, amc_number=amc_number, name=name)
+        for code, (label, rate, flat, ceiling) in PRODUCTS.items():
+            create_product(
+                session=session,
+                insurer_id=insurer.id,
+                code=code,
+                name=label,
+                guarantees=product_guarantees(rate, flat, ceiling),
+            )
+    records = list(synth_members(count=members, seed=seed, product_codes=list(PRODUCTS), today=today))
+    contracts = [list(family) for _, family in groupby(records, key=lambda r: r.member_number)]
+    for start in range(0, len(contracts), 500):
+        with runtime.sessions.begin() as session:
+            write_members(
+                session=session,
+                keys=runtime.keys,
+                insurer_id=insurer.id,
+                records=[r for family in contracts[start : start + 500] for r in family],
+                today=today,
+            )
+    return insurer, records

@@ -40,15 +40,12 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import groupby
 from pathlib import Path
 
 import httpx
 import redis
-from sqlalchemy import select
 
-from bench.common import backends, scratch_runtime
-from rempart.demo import PRODUCTS, product_guarantees
+from bench.common import backends, load_population, scratch_runtime
 from rempart.detection.actor import Actor, Attempt
 from rempart.detection.clock import SystemClock
 from rempart.detection.engine import DetectionEngine
@@ -59,10 +56,6 @@ from rempart.detection.store import CounterStore
 from rempart.eligibility.service import RightsMiss, RightsQuery, check_rights
 from rempart.identity.permissions import Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal
-from rempart.insurers.models import Product
-from rempart.insurers.service import create_insurer, create_product
-from rempart.members.service import write_members
-from rempart.members.synth import synth_members
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
 from rempart.professionals.service import attach_professional, create_practice, register_professional
@@ -153,30 +146,9 @@ class PharmacyCounter:
 def build_world(runtime: Runtime, *, members: int, practices: int, per_practice: int) -> list[PharmacyCounter]:
     today = datetime.now(UTC).date()
     now = datetime.now(UTC)
-    with runtime.sessions.begin() as session:
-        insurer = create_insurer(session=session, keys=runtime.keys, amc_number=AMC, name="Mutuelle du banc")
-        for code, (label, rate, flat, ceiling) in PRODUCTS.items():
-            create_product(
-                session=session,
-                insurer_id=insurer.id,
-                code=code,
-                name=label,
-                guarantees=product_guarantees(rate, flat, ceiling),
-            )
-    with runtime.sessions() as session:
-        product_ids = {p.code: p.id for p in session.scalars(select(Product).where(Product.insurer_id == insurer.id))}
-    records = list(synth_members(count=members, seed=11, product_codes=list(PRODUCTS), today=today))
-    families = [list(f) for _, f in groupby(records, key=lambda r: r.member_number)]
-    for start in range(0, len(families), 500):
-        with runtime.sessions.begin() as session:
-            write_members(
-                session=session,
-                keys=runtime.keys,
-                insurer_id=insurer.id,
-                records=[r for f in families[start : start + 500] for r in f],
-                product_ids=product_ids,
-                today=today,
-            )
+    _insurer, records = load_population(
+        runtime, amc_number=AMC, name="Mutuelle du banc", members=members, seed=11, today=today
+    )
     in_force = [r for r in records if r.contract_start <= today and (r.contract_end is None or today <= r.contract_end)]
     counters = []
     roles = frozenset({Role.PRACTICE_SOFTWARE})

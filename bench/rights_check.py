@@ -44,7 +44,6 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +51,9 @@ import httpx
 import redis
 from joserfc import jwt
 from joserfc.jwk import ECKey
-from sqlalchemy import select
 from stdnum import luhn
 
-from bench.common import backends, scratch_runtime
-from rempart.demo import PRODUCTS, product_guarantees
+from bench.common import backends, load_population, scratch_runtime
 from rempart.eligibility.service import RightsQuery, check_rights
 from rempart.identity.clients import create_client
 from rempart.identity.context import TOKEN_PATH
@@ -64,10 +61,6 @@ from rempart.identity.deps import ACTING_RPPS_HEADER
 from rempart.identity.permissions import Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal
 from rempart.identity.tokens import ASSERTION_TYPE, GRANT_TYPE
-from rempart.insurers.models import Product
-from rempart.insurers.service import create_insurer, create_product
-from rempart.members.service import write_members
-from rempart.members.synth import synth_members
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
 from rempart.professionals.service import attach_professional, create_practice, register_professional
@@ -116,30 +109,9 @@ def build_world(runtime: Runtime, *, members: int, practices: int, per_practice:
     today = datetime.now(UTC).date()
     now = datetime.now(UTC)
     rng = random.Random(4)
-    with runtime.sessions.begin() as session:
-        insurer = create_insurer(session=session, keys=runtime.keys, amc_number=AMC, name="Mutuelle du banc d'essai")
-        for code, (label, rate, flat, ceiling) in PRODUCTS.items():
-            create_product(
-                session=session,
-                insurer_id=insurer.id,
-                code=code,
-                name=label,
-                guarantees=product_guarantees(rate, flat, ceiling),
-            )
-    with runtime.sessions() as session:
-        product_ids = {p.code: p.id for p in session.scalars(select(Product).where(Product.insurer_id == insurer.id))}
-    records = list(synth_members(count=members, seed=9, product_codes=list(PRODUCTS), today=today))
-    contracts = [list(family) for _, family in groupby(records, key=lambda r: r.member_number)]
-    for start in range(0, len(contracts), 500):
-        with runtime.sessions.begin() as session:
-            write_members(
-                session=session,
-                keys=runtime.keys,
-                insurer_id=insurer.id,
-                records=[r for family in contracts[start : start + 500] for r in family],
-                product_ids=product_ids,
-                today=today,
-            )
+    _insurer, records = load_population(
+        runtime, amc_number=AMC, name="Mutuelle du banc d'essai", members=members, seed=9, today=today
+    )
     in_force = [r for r in records if r.contract_start <= today and (r.contract_end is None or today <= r.contract_end)]
     rng.shuffle(in_force)
     pharmacies = []
