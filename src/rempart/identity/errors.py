@@ -40,6 +40,24 @@ class ClientRevoked(_OAuthProblem, Unauthenticated):
     oauth_error = "invalid_client"
 
 
+class ClientSuspended(_OAuthProblem, Forbidden):
+    """The client authenticated, but detection or a security operator suspended it: unlike a
+    revoked client it works again, with the same keys, once an operator lifts the suspension."""
+
+    status = 403
+    slug = "client-suspended"
+    title = "This client is suspended"
+    oauth_error = "unauthorized_client"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This practice software's access is suspended by the Rempart security team after unusual use, "
+            "and its tokens are revoked. The practice should contact the Rempart security team to have it "
+            "lifted. Meanwhile, apply third-party payment with the beneficiary's signed offline attestation.",
+            extra={"offline_attestation": True, "attestation_keys": "/.well-known/rempart/attestation-keys"},
+        )
+
+
 class ClientExpired(_OAuthProblem, Unauthenticated):
     slug = "client-expired"
     title = "This client's credentials have expired"

@@ -32,6 +32,9 @@ from rempart.identity.permissions import Role
 
 class ClientStatus(StrEnum):
     ACTIVE = "active"
+    # Contained by detection (or a security operator): no token is issued nor honoured until an
+    # operator lifts it. Unlike a revoked client, the same client and keys work again afterwards.
+    SUSPENDED = "suspended"
     REVOKED = "revoked"
 
 
@@ -270,6 +273,11 @@ class SecurityEventKind(StrEnum):
     CLIENT_KEY_ADDED = "client_key_added"
     CLIENT_KEY_REVOKED = "client_key_revoked"
     CLIENT_REVOKED = "client_revoked"
+    # The containment ladder (detection), shown to the account's or client's owner.
+    CHECKS_SLOWED = "checks_slowed"
+    STEP_UP_REQUIRED = "step_up_required"
+    CLIENT_SUSPENDED = "client_suspended"
+    CONTAINMENT_LIFTED = "containment_lifted"
 
 
 class SecurityEvent(Base):
