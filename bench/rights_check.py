@@ -7,7 +7,8 @@ For each backend (SQLite, and PostgreSQL when it answers) the benchmark:
    ``--practices`` pharmacies each with its own practice-software client (private_key_jwt) and a
    few patients of its own (a pharmacy checks the same faces all day; detection would rightly slow
    down a client sweeping through thousands of distinct people);
-2. starts ``uvicorn bench.rights_check_app:app --workers 2`` on 127.0.0.1 (Redis for detection
+2. starts ``--workers`` (2) server processes of ``bench.rights_check_app:app``, one port each, on
+   127.0.0.1, the load spread evenly over them as a load balancer would (Redis for detection
    and DPoP replay when it answers, the application role under PostgreSQL row-level security);
 3. fetches one DPoP-bound token per client, signs a fresh DPoP proof for every request beforehand
    (in two processes, before the clock starts: the load generator shares the machine);
@@ -260,8 +261,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) -> Iterator[int]:
-    port = _free_port()
+def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) -> Iterator[list[int]]:
+    """``workers`` server processes, each ``uvicorn bench.rights_check_app:app`` on a port of its own.
+
+    Not ``uvicorn --workers N``: its processes share one listening socket, and a burst of new
+    connections mostly lands on whichever process is awake, so one process would serve most of the
+    load while the other idles. The load generator spreads its connections over the ports evenly,
+    as a load balancer in front of the processes would.
+    """
     settings = runtime.settings
     env = {
         **os.environ,
@@ -276,33 +283,42 @@ def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) ->
         "REMPART_BENCH_THREADS": str(THREADS),
         "REMPART_BENCH_POOL": str(in_flight + THREADS),
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "bench.rights_check_app:app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        # --limit-concurrency counts connections and tasks together.
-        "--no-access-log", "--log-level", "warning", "--limit-concurrency", str(2 * in_flight + 8),
-    ]  # fmt: skip
+    ports = [_free_port() for _ in range(workers)]
     log_path = Path(settings.var_dir) / "server.log"
     log_file = log_path.open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "bench.rights_check_app:app",
+            "--host", "127.0.0.1", "--port", str(port),
+            # --limit-concurrency counts connections and tasks together.
+            "--no-access-log", "--log-level", "warning", "--limit-concurrency", str(2 * in_flight + 8),
+        ]  # fmt: skip
+
+    processes = [
+        subprocess.Popen(command(port), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT) for port in ports
+    ]
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield port
+        for port in ports:
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield ports
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         log_file.close()
         errors = [line for line in log_path.read_text().splitlines() if "error" in line.lower()]
         if errors:
@@ -312,8 +328,8 @@ def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) ->
             Path(keep).write_text(log_path.read_text())
 
 
-def fetch_tokens(port: int, pharmacies: list[Pharmacy]) -> None:
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+def fetch_tokens(ports: list[int], pharmacies: list[Pharmacy]) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}") as client:
         for p in pharmacies:
             now = int(time.time())
             assertion = jwt.encode(
@@ -382,13 +398,13 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status
 
 
-async def closed_loop(port: int, requests: list[bytes], *, connections: int, seconds: float, name: str) -> Phase:
+async def closed_loop(ports: list[int], requests: list[bytes], *, connections: int, seconds: float, name: str) -> Phase:
     phase = Phase(name)
     cursor = iter(requests) if name != "bare" else _cycle(requests)
     started = time.perf_counter()
     stop = started + seconds
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < stop:
@@ -408,7 +424,7 @@ async def closed_loop(port: int, requests: list[bytes], *, connections: int, sec
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(connections)))
     phase.seconds = time.perf_counter() - started
     return phase
 
@@ -418,7 +434,7 @@ def _cycle(items: list[bytes]) -> Iterator[bytes]:
         yield from items
 
 
-async def open_loop(port: int, requests: list[bytes], *, rate: float, seconds: float, connections: int) -> Phase:
+async def open_loop(ports: list[int], requests: list[bytes], *, rate: float, seconds: float, connections: int) -> Phase:
     phase = Phase("paced")
     queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
     total = min(len(requests), int(rate * seconds))
@@ -435,7 +451,7 @@ async def open_loop(port: int, requests: list[bytes], *, rate: float, seconds: f
         for _ in range(connections):
             queue.put_nowait(None)
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while (item := await queue.get()) is not None:
@@ -452,7 +468,7 @@ async def open_loop(port: int, requests: list[bytes], *, rate: float, seconds: f
             writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(producer(), *(worker() for _ in range(connections)))
+    await asyncio.gather(producer(), *(worker(ports[i % len(ports)]) for i in range(connections)))
     phase.seconds = time.perf_counter() - started
     return phase
 
@@ -483,29 +499,29 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
               f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
         misses = miss_timings(runtime, world, rounds=args.miss_rounds)
         # Each process may have every client connection in flight at once.
-        with server(runtime, workers=args.workers, redis_url=redis_url, in_flight=args.connections) as port:
-            fetch_tokens(port, pharmacies)
+        with server(runtime, workers=args.workers, redis_url=redis_url, in_flight=args.connections) as ports:
+            fetch_tokens(ports, pharmacies)
             bare = bare_requests(pharmacies)
             phases: dict[str, Phase] = {}
             # Warm-up: every worker, connection pool, key cache and prepared statement.
             warm = check_requests(pharmacies, len(pharmacies) * 4, pool)
-            asyncio.run(closed_loop(port, warm[:20], connections=1, seconds=10, name="warm"))
-            asyncio.run(closed_loop(port, warm[20:], connections=args.connections, seconds=10, name="warm"))
-            asyncio.run(closed_loop(port, bare, connections=args.connections, seconds=1, name="bare"))
+            asyncio.run(closed_loop(ports, warm[:20], connections=1, seconds=10, name="warm"))
+            asyncio.run(closed_loop(ports, warm[20:], connections=args.connections, seconds=10, name="warm"))
+            asyncio.run(closed_loop(ports, bare, connections=args.connections, seconds=1, name="bare"))
 
             requests = check_requests(pharmacies, int(args.max_rate * args.seconds), pool)
             phases["full"] = asyncio.run(
-                closed_loop(port, requests, connections=args.connections, seconds=args.seconds, name="full")
+                closed_loop(ports, requests, connections=args.connections, seconds=args.seconds, name="full")
             )
             time.sleep(2)  # let the server finish what the closed loop left in flight
             phases["bare"] = asyncio.run(
-                closed_loop(port, bare, connections=args.connections, seconds=args.seconds, name="bare")
+                closed_loop(ports, bare, connections=args.connections, seconds=args.seconds, name="bare")
             )
             if phases["full"].rate >= args.rate:
                 paced = check_requests(pharmacies, int(args.rate * args.seconds), pool)
                 time.sleep(2)
                 phases["paced"] = asyncio.run(
-                    open_loop(port, paced, rate=args.rate, seconds=args.seconds, connections=args.connections)
+                    open_loop(ports, paced, rate=args.rate, seconds=args.seconds, connections=args.connections)
                 )
             # Below that throughput the paced phase could only queue up: it is not run.
             # And at half the throughput just measured: the latency of a server that keeps up.
@@ -513,7 +529,7 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
             paced_half = check_requests(pharmacies, int(half * args.seconds), pool)
             time.sleep(2)
             phases["half"] = asyncio.run(
-                open_loop(port, paced_half, rate=half, seconds=args.seconds, connections=args.connections)
+                open_loop(ports, paced_half, rate=half, seconds=args.seconds, connections=args.connections)
             )
             phases["half"].name = f"@{half:.0f}/s"
     MISSES[backend] = misses

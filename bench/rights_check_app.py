@@ -1,6 +1,6 @@
 """The app ``bench.rights_check`` serves: Rempart's own app, plus one bare indexed lookup route.
 
-``uvicorn bench.rights_check_app:app --workers 2`` builds, in each server process, exactly what
+``uvicorn bench.rights_check_app:app`` builds, in each server process, exactly what
 ``rempart.asgi`` builds (settings from the environment, the same runtime, middleware and routes) and
 adds ``POST /bench/bare-lookup``: parse a small JSON body, one indexed ``SELECT`` through the same
 session machinery, a small JSON answer — no authentication, no DPoP, no blind index, no access log,

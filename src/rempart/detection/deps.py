@@ -16,10 +16,11 @@ fresh Redis namespace) before the first request.
 
 from __future__ import annotations
 
-import threading
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from rempart.detection.actor import Actor
 from rempart.detection.engine import DetectionEngine
@@ -27,32 +28,36 @@ from rempart.detection.models import KillChannel
 from rempart.identity.deps import PracticeCaller, StaffCaller
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 
-_build_lock = threading.Lock()
 
-
-def get_detection(request: Request) -> DetectionEngine:
+async def get_detection(request: Request) -> DetectionEngine:
     engine: DetectionEngine | None = getattr(request.app.state, "detection", None)
     if engine is None:
-        with _build_lock:
-            engine = getattr(request.app.state, "detection", None)
-            if engine is None:
-                engine = DetectionEngine.build(request.app.state.runtime)
-                request.app.state.detection = engine
+        # Built once per app, on the event loop: nothing can interleave between the check and the
+        # assignment (building connects to nothing).
+        engine = DetectionEngine.build(request.app.state.runtime)
+        request.app.state.detection = engine
     return engine
 
 
 DetectionDep = Annotated[DetectionEngine, Depends(get_detection)]
 
 
-def guarded_practice(caller: PracticeCaller, detection: DetectionDep) -> PracticePrincipal:
+async def _guard(detection: DetectionEngine, actor: Actor, insurer_id: uuid.UUID | None = None) -> None:
+    # The switches are cached for up to ``kill_switch_cache``; refreshing them is a round trip to
+    # the counter store (and sometimes the database), which must not block the event loop.
+    if not detection.guard_from_cache(actor, insurer_id=insurer_id):
+        await run_in_threadpool(detection.guard, actor, insurer_id=insurer_id)
+
+
+async def guarded_practice(caller: PracticeCaller, detection: DetectionDep) -> PracticePrincipal:
     """A ``PracticeCaller`` whose channel, profession and practice are not switched off."""
-    detection.guard(Actor.of_practice(caller))
+    await _guard(detection, Actor.of_practice(caller))
     return caller
 
 
-def guarded_staff(caller: StaffCaller, detection: DetectionDep) -> StaffPrincipal:
+async def guarded_staff(caller: StaffCaller, detection: DetectionDep) -> StaffPrincipal:
     """An insurer's staff member, unless the back office or their insurer is switched off."""
-    detection.guard(Actor(channel=KillChannel.BACK_OFFICE), insurer_id=caller.insurer_id)
+    await _guard(detection, Actor(channel=KillChannel.BACK_OFFICE), caller.insurer_id)
     return caller
 
 

@@ -235,6 +235,17 @@ class DetectionEngine:
         """Before any work: refuse at once when a kill switch covers this request."""
         self._check_switches(actor, insurer_id, self._kill_switches())
 
+    def guard_from_cache(self, actor: Actor, *, insurer_id: uuid.UUID | None = None) -> bool:
+        """``guard`` without I/O when this process's copy of the switches is fresh enough; False
+        when it is not (the caller then calls ``guard``, which refreshes it, off the event loop)."""
+        now = self.clock.now()
+        with self._lock:
+            checked, switches = self._switch_checked, self._switches
+        if checked is None or now - checked >= self.config.kill_switch_cache:
+            return False
+        self._check_switches(actor, insurer_id, switches)
+        return True
+
     # -- the observation ------------------------------------------------------------------------
 
     def _next_obs_id(self) -> str:

@@ -79,7 +79,7 @@ class IdentityServices:
         return self.origin + path
 
 
-def get_identity(request: Request) -> IdentityServices:
+async def get_identity(request: Request) -> IdentityServices:
     state = request.app.state
     services: IdentityServices | None = getattr(state, "identity", None)
     if services is None:

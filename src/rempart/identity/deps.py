@@ -90,7 +90,7 @@ class PermissionCheck:
             raise ValueError("declare at least one permission")
         self.permissions = permissions
 
-    def __call__(self, principal: AuthenticatedDep) -> Principal:
+    async def __call__(self, principal: AuthenticatedDep) -> Principal:
         missing = [p for p in self.permissions if not principal.can(p)]
         if missing:
             raise PermissionDenied("your role does not allow this action")
@@ -114,7 +114,7 @@ async def read_form_csrf(request: Request) -> None:
 FORM_CSRF: Any = Depends(read_form_csrf)
 
 
-def recent_passkey(principal: AuthenticatedDep, identity: IdentityDep) -> None:
+async def recent_passkey(principal: AuthenticatedDep, identity: IdentityDep) -> None:
     """Sensitive actions: a passkey check within the last five minutes (step-up)."""
     require_recent_passkey(principal, identity.clock())
 
@@ -122,7 +122,7 @@ def recent_passkey(principal: AuthenticatedDep, identity: IdentityDep) -> None:
 RECENT_PASSKEY: Any = Depends(recent_passkey)
 
 
-def public_route(request: Request, identity: IdentityDep) -> None:
+async def public_route(request: Request, identity: IdentityDep) -> None:
     """Marks a route reachable without credentials (token endpoint, login ceremonies). A browser
     posting to one from another site is refused (login CSRF), whatever the route does next."""
     origin = request.headers.get("origin")
@@ -180,12 +180,12 @@ def _require_declared(request: Request, principal: Principal) -> None:
 # -- typed callers ----------------------------------------------------------------------------
 
 
-def any_caller(request: Request, principal: AuthenticatedDep) -> Principal:
+async def any_caller(request: Request, principal: AuthenticatedDep) -> Principal:
     _require_declared(request, principal)
     return principal
 
 
-def practice_caller(request: Request, principal: AuthenticatedDep) -> PracticePrincipal:
+async def practice_caller(request: Request, principal: AuthenticatedDep) -> PracticePrincipal:
     _require_declared(request, principal)
     if principal.practice_id is None or principal.professional_id is None or principal.rpps is None:
         raise PermissionDenied("only a professional acting for a practice may call this")

@@ -15,6 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,6 +31,7 @@ from rempart.identity.errors import (
     AccessTokenExpired,
     ClientExpired,
     ClientRevoked,
+    ClientSuspended,
     InvalidAccessToken,
     InvalidClient,
     InvalidDPoPProof,
@@ -108,6 +110,16 @@ def claimed_client(session: Session, assertion: str) -> ApiClient | None:
         return None
 
 
+def refuse_unusable(client: ApiClient, now: datetime) -> None:
+    """A revoked, suspended or expired client gets no token and its tokens open nothing."""
+    if client.status is ClientStatus.REVOKED:
+        raise ClientRevoked("this client has been revoked by its practice; ask for a new one")
+    if client.status is ClientStatus.SUSPENDED:
+        raise ClientSuspended()
+    if client.expires_at is not None and client.expires_at <= now:
+        raise ClientExpired("this client's credentials have expired; the practice admin can renew them")
+
+
 # -- client authentication (RFC 7523) -------------------------------------------------------------
 
 
@@ -164,10 +176,7 @@ def authenticate_client(
     exp = claims["exp"]
     if exp - _timestamp(now) > ASSERTION_MAX_LIFETIME.total_seconds() + CLOCK_SKEW.total_seconds():
         raise InvalidClient("the client assertion lives too long: at most five minutes")
-    if client.status is ClientStatus.REVOKED:
-        raise ClientRevoked("this client has been revoked by its practice; ask for a new one")
-    if client.expires_at is not None and client.expires_at <= now:
-        raise ClientExpired("this client's credentials have expired; the practice admin can renew them")
+    refuse_unusable(client, now)
     ttl = int(exp - _timestamp(now) + CLOCK_SKEW.total_seconds()) + 1
     if not replay.first_use(f"assertion:{client.id}", str(claims["jti"]), ttl):
         raise InvalidClient("this client assertion was already used")
@@ -175,6 +184,28 @@ def authenticate_client(
 
 
 # -- DPoP proofs (RFC 9449) -----------------------------------------------------------------------
+
+
+def _proof_key(jwk: Any) -> tuple[Key, str]:
+    """The public key a DPoP proof carries, and its RFC 7638 thumbprint.
+
+    A client signs every request with the same key: importing it (and checking that the point is
+    on its curve) costs more than verifying the signature, so imported keys are kept, by their
+    canonical JSON, for the next proof. Refused keys are not kept.
+    """
+    if not isinstance(jwk, dict):
+        raise ValidationFailed("a key is a JWK object")
+    try:
+        canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        raise ValidationFailed("the key is not a valid JWK") from None
+    return _imported(canonical)
+
+
+@lru_cache(maxsize=4096)
+def _imported(canonical_jwk: str) -> tuple[Key, str]:
+    key = import_public_jwk(json.loads(canonical_jwk))
+    return key, key.thumbprint()
 
 
 def verify_dpop_proof(
@@ -196,7 +227,7 @@ def verify_dpop_proof(
     if header.get("typ") != "dpop+jwt":
         raise InvalidDPoPProof("the DPoP proof must have typ dpop+jwt")
     try:
-        key: Key = import_public_jwk(header.get("jwk"))
+        key, jkt = _proof_key(header.get("jwk"))
     except ValidationFailed as exc:
         raise InvalidDPoPProof(f"the DPoP proof's jwk: {exc.detail}") from None
     alg = header.get("alg")
@@ -208,7 +239,6 @@ def verify_dpop_proof(
         raise InvalidDPoPProof("the DPoP proof's signature does not verify") from None
 
     _check_proof_claims(claims, method=method, url=url, now=now, access_token=access_token)
-    jkt = key.thumbprint()
     ttl = int((PROOF_MAX_AGE + CLOCK_SKEW).total_seconds()) + 1
     if not replay.first_use(f"dpop:{jkt}", str(claims["jti"]), ttl):
         raise InvalidDPoPProof("this DPoP proof was already used: make a fresh one per request")
@@ -286,22 +316,22 @@ def authenticate_token(
         raise InvalidAccessToken("Rempart tokens are bound to a key: use 'Authorization: DPoP <token>' with a proof")
     if scheme.lower() != "dpop" or not value:
         raise InvalidAccessToken("send 'Authorization: DPoP <token>' and a DPoP proof")
-    token = session.get(AccessToken, token_hash(value))
-    if token is None:
+    # One round trip: the token with its client and the client's practice.
+    found = session.execute(
+        select(AccessToken, ApiClient, Practice)
+        .join(ApiClient, ApiClient.id == AccessToken.client_id)
+        .join(Practice, Practice.id == ApiClient.practice_id)
+        .where(AccessToken.token_hash == token_hash(value))
+    ).one_or_none()
+    if found is None:
         raise InvalidAccessToken("the access token is not valid")
+    token, client, practice = found
     if token.expires_at <= now:
         raise AccessTokenExpired("the access token has expired: ask for a new one")
     jkt = verify_dpop_proof(proof=dpop_proof, replay=replay, method=method, url=url, now=now, access_token=value)
     if not secrets.compare_digest(jkt, token.jkt):
         raise InvalidDPoPProof("the DPoP proof is signed by another key than the token's")
-    client = session.get(ApiClient, token.client_id)
-    if client is None:
-        raise InvalidAccessToken("the access token is not valid")
-    if client.status is ClientStatus.REVOKED:
-        raise ClientRevoked("this client has been revoked by its practice")
-    if client.expires_at is not None and client.expires_at <= now:
-        raise ClientExpired("this client's credentials have expired")
-    practice = session.get(Practice, client.practice_id)
-    if practice is None or practice.status is not PracticeStatus.ACTIVE:
+    refuse_unusable(client, now)
+    if practice.status is not PracticeStatus.ACTIVE:
         raise PracticeSuspended("this practice is suspended")
     return TokenHolder(client=client, practice=practice, token=token)
