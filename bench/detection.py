@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import os
 import shutil
 import socket
@@ -41,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -302,7 +304,13 @@ def over_http(backend: str, redis_url: str, *, seconds: float, connections: int,
             served(runtime, detection="off", redis_url=redis_url, workers=workers) as off_port,
             served(runtime, detection="on", redis_url=redis_url, workers=workers) as on_port,
         ):
-            rc.fetch_tokens(off_port, pharmacies)
+            # bench.rights_check takes a list of ports (several server processes) or, before, one port.
+            multi = "ports" in inspect.signature(rc.fetch_tokens).parameters
+
+            def at(port: int) -> Any:
+                return [port] if multi else port
+
+            rc.fetch_tokens(at(off_port), pharmacies)
             slices = 6  # alternate short slices so that both see the same machine load
             per_slice = seconds / slices
             with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -318,7 +326,7 @@ def over_http(backend: str, redis_url: str, *, seconds: float, connections: int,
 
             for port in (off_port, on_port):  # warm both
                 asyncio.run(
-                    rc.closed_loop(port, take(2 * len(pharmacies)), connections=connections, seconds=5, name="warm")
+                    rc.closed_loop(at(port), take(2 * len(pharmacies)), connections=connections, seconds=5, name="warm")
                 )
             done = {"off": 0, "on": 0}
             spent = {"off": 0.0, "on": 0.0}
@@ -328,7 +336,7 @@ def over_http(backend: str, redis_url: str, *, seconds: float, connections: int,
                 name = ("off", "on")[i % 2] if (i // 2) % 2 == 0 else ("on", "off")[i % 2]
                 port = off_port if name == "off" else on_port
                 phase = asyncio.run(
-                    rc.closed_loop(port, take(budget), connections=connections, seconds=per_slice, name=name)
+                    rc.closed_loop(at(port), take(budget), connections=connections, seconds=per_slice, name=name)
                 )
                 done[name] += phase.done
                 spent[name] += phase.seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -134,19 +135,93 @@ def test_the_portal_asks_for_a_passkey_step_up_and_lets_the_person_continue(
     assert events(runtime, EventKind.STEP_UP_COMPLETED)
 
 
-def test_two_misses_on_one_card_lock_that_identity_even_with_the_right_date(engine: DetectionEngine) -> None:
+CARD = ("88450101", "M0001", "1 84 12 75 123 456 32")
+
+
+def dated(day: int, *, rank: int = 1) -> Attempt:
+    return Attempt(*CARD, date(1984, 12, day), rank)
+
+
+def test_after_a_miss_another_date_for_that_card_is_refused_even_when_right(
+    engine: DetectionEngine, clock: ManualClock
+) -> None:
     actor = api_actor()
-    real = Attempt("88450101", "M0001", "1 84 12 75 123 456 32", date(1984, 12, 9))
-    for day in (1, 2):
-        wrong = Attempt("88450101", "M0001", "184127512345632", date(1984, 12, day))
-        engine.observe(actor, hit=False, attempt=wrong)
+    engine.observe(actor, hit=False, attempt=dated(1))  # answered: "no matching rights"
+    clock.advance(30)
     with pytest.raises(IdentityLocked) as refused:
-        engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=real)
-    assert refused.value.problem()["offline_attestation"] is True
-    # Another card is not affected, another client neither.
-    other = Attempt("88450101", "M0002", "284127512345678", date(1984, 12, 3))
-    engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=other)
-    engine.observe(api_actor(), hit=True, beneficiary_id=uuid.uuid4(), attempt=real)
+        engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))  # the right date
+    problem = refused.value.problem()
+    assert problem["status"] == 429
+    assert problem["retry_after"] == 60 * 60  # an hour after the miss, rounded up to the minute
+    assert "call the insurer" in problem["detail"]
+    assert problem["offline_attestation"] is True
+    # The same date again is answered (it reveals nothing new); so is another card, another practice.
+    engine.observe(actor, hit=False, attempt=dated(1))
+    engine.observe(
+        actor,
+        hit=True,
+        beneficiary_id=uuid.uuid4(),
+        attempt=Attempt("88450101", "M0002", "284127512345678", date(1984, 12, 3)),
+    )
+    engine.observe(api_actor(), hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    # The practice's other software (or account) meets the same lock: it is the practice's counter.
+    colleague = api_actor(practice_id=actor.practice_id)
+    with pytest.raises(IdentityLocked):
+        engine.observe(colleague, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    # Twins: the same card, NIR and date with another birth rank is another attempt too.
+    with pytest.raises(IdentityLocked):
+        engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(1, rank=2))
+    clock.advance(timedelta(minutes=61))  # the lock has passed
+    engine.observe(actor, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+
+
+def test_the_lock_is_decided_before_the_outcome_of_the_guess(engine: DetectionEngine, clock: ManualClock) -> None:
+    """Two thieves with the same history, one guessing right and one wrong, get the same refusal."""
+    answers = []
+    for right in (True, False):
+        thief = api_actor()
+        engine.observe(thief, hit=False, attempt=dated(1))
+        guess = dated(9) if right else dated(2)
+        with pytest.raises(IdentityLocked) as refused:
+            engine.observe(thief, hit=right, beneficiary_id=uuid.uuid4() if right else None, attempt=guess)
+        answers.append((type(refused.value), refused.value.status, refused.value.problem()))
+    assert answers[0] == answers[1]
+
+
+def test_one_corrected_typo_is_not_punished_but_guessing_several_cards_is(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime
+) -> None:
+    pharmacy = api_actor()
+    for _ in range(30):  # an ordinary morning
+        check(engine, pharmacy)
+        clock.advance(60)
+    engine.observe(pharmacy, hit=False, attempt=dated(1))
+    with pytest.raises(IdentityLocked):
+        engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    assert check(engine, pharmacy).step <= Step.NOTICE  # the next patient is checked as usual
+    assert events(runtime, EventKind.STEP_UP_REQUIRED) == []
+
+    thief = api_actor()
+    steps = []
+    for n in range(3):
+        card = Attempt("88450101", f"V{n:04d}", "184127512345632", date(1984, 12, 1))
+        try:
+            engine.observe(thief, hit=False, attempt=card)
+            steps.append("miss")
+        except (SlowDown, ChecksRefused, AccessSuspended) as exc:
+            steps.append(exc.slug)
+        clock.advance(21)
+        try:
+            engine.observe(
+                thief, hit=True, beneficiary_id=uuid.uuid4(), attempt=replace(card, birth_date=date(1984, 12, 2))
+            )
+            steps.append("hit")
+        except (IdentityLocked, SlowDown, ChecksRefused, AccessSuspended) as exc:
+            steps.append(exc.slug)
+        clock.advance(21)
+    # The second card tried again with another date is refused with the whole client.
+    assert steps[:4] == ["miss", "identity-locked", "miss", "checks-refused"]
+    assert "hit" not in steps
 
 
 def test_a_stream_of_misses_slows_then_refuses(engine: DetectionEngine, clock: ManualClock) -> None:
@@ -160,7 +235,7 @@ def test_a_stream_of_misses_slows_then_refuses(engine: DetectionEngine, clock: M
         except (SlowDown, ChecksRefused) as exc:
             results.append(exc.slug)
         clock.advance(30)
-    assert results[:4] == ["miss", "miss", "miss", "checks-refused"]  # slowed at 3, refused at 4
+    assert results[:3] == ["miss", "miss", "checks-refused"]  # slowed at 2, refused at 3
 
 
 def test_occasional_misses_among_many_hits_are_ordinary(engine: DetectionEngine, clock: ManualClock) -> None:

@@ -65,7 +65,7 @@ from rempart.detection.store import (
     Role,
     SubjectSpec,
 )
-from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, ProfessionBaseline, Step
+from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, Ladder, ProfessionBaseline, Step
 from rempart.errors import RempartError
 from rempart.logs import get_logger
 from rempart.protection.service import normalise_nir
@@ -341,17 +341,12 @@ class DetectionEngine:
         attempt: Attempt | None,
     ) -> Observation:
         obs_id = self._next_obs_id()
-        probe = beneficiary = ""
+        probe = tried = ""
         if attempt is not None:
             probe = self._digest("probe", attempt.amc_number, attempt.member_number, normalise_nir(attempt.nir))
-            if not hit:
-                beneficiary = "x" + self._digest(
-                    "attempt", probe, attempt.birth_date.isoformat(), str(attempt.birth_rank)
-                )
-        if hit:
-            beneficiary = str(beneficiary_id)
-        elif not beneficiary:
-            beneficiary = "x" + obs_id
+            tried = self._digest("attempt", probe, attempt.birth_date.isoformat(), str(attempt.birth_rank))
+        # A miss counts as the identity tried (the same typo twice is one), a hit as the beneficiary.
+        beneficiary = str(beneficiary_id) if hit else "x" + (tried or obs_id)
         local = now.astimezone(self.tz)
         cfg = self.config
         return Observation(
@@ -372,6 +367,8 @@ class DetectionEngine:
             usual_min_total=cfg.usual_hours_min_history,
             usual_min_share=cfg.usual_hours_min_share,
             history_decay=cfg.history_decay,
+            attempt=tried,
+            identity_lock_ms=int(cfg.identity_lock_period.total_seconds() * 1000),
         )
 
     @staticmethod
@@ -429,20 +426,35 @@ class DetectionEngine:
             Admission.IDENTITY_LOCKED: Step.NONE,
         }[result.admission]
         target = Step.NONE
+        finding: Finding | None = None
+        if result.admission is Admission.IDENTITY_LOCKED:
+            # Cards and NIRs tried again with another date of birth after a miss: one is a typo
+            # being corrected, several within the hour (mostly misses) is someone guessing dates.
+            mine = result.subjects[0]
+            guessing = mine.misses_1h >= cfg.miss_share_min * max(mine.distinct_1h, 1)
+            step = cfg.locked_identities_1h.step(mine.locked_identities_1h) if guessing else Step.NONE
+            if step >= Step.SLOW:
+                target = max(step, Step.STEP_UP, Step(mine.level))
+                threshold = _threshold_of(cfg.locked_identities_1h, step)
+                finding = Finding(
+                    key, Role.ACTOR, target, "locked_identities_1h", mine.locked_identities_1h, threshold, ()
+                )
         if (
-            result.admission in (Admission.SLOWED, Admission.IDENTITY_LOCKED)
+            target is Step.NONE
+            and result.admission in (Admission.SLOWED, Admission.IDENTITY_LOCKED)
             and result.rejections >= cfg.rejections_to_step_up
         ):
             target = Step.STEP_UP
         elif result.admission is Admission.STEPPED_UP and result.rejections >= cfg.rejections_to_suspend:
             target = Step.SUSPEND
         if target > Step.NONE:
-            threshold = cfg.rejections_to_step_up if target is Step.STEP_UP else cfg.rejections_to_suspend
-            finding = Finding(key, Role.ACTOR, target, "refused_requests", result.rejections, threshold, ())
+            if finding is None:
+                threshold = cfg.rejections_to_step_up if target is Step.STEP_UP else cfg.rejections_to_suspend
+                finding = Finding(key, Role.ACTOR, target, "refused_requests", result.rejections, threshold, ())
             self._escalate(actor, finding, now)
             raise self._refusal(actor, target)
         if result.admission is Admission.IDENTITY_LOCKED:
-            raise IdentityLocked()
+            raise IdentityLocked(max(1, math.ceil(result.retry_after_ms / 60_000)))
         if result.admission is Admission.SLOWED:
             raise SlowDown(max(1, math.ceil(result.retry_after_ms / 1000)))
         raise self._refusal(actor, current)
@@ -618,6 +630,11 @@ class DetectionEngine:
         for anomaly in found:
             self.recorder.submit(_aggregate_alert(anomaly.alert(), now), what="aggregate")
         return len(found)
+
+
+def _threshold_of(ladder: Ladder, step: Step) -> float:
+    value = {Step.SLOW: ladder.slow, Step.STEP_UP: ladder.step_up, Step.SUSPEND: ladder.suspend}.get(step)
+    return float(value or 0)
 
 
 def _aggregate_alert(alert: dict[str, Any], now: datetime) -> Callable[[Session], object]:

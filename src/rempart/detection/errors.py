@@ -59,17 +59,25 @@ class AccessSuspended(Forbidden):
 
 
 class IdentityLocked(RempartError):
-    """Several misses on one card and NIR: that identity is refused to this caller for an hour."""
+    """This card and NIR did not match here a moment ago with another date of birth: refused for a
+    while, whatever the date now given (so that a date cannot be guessed), without saying whether
+    it would match."""
 
     status = 429
     slug = "identity-locked"
-    title = "Too many unsuccessful checks for this card"
+    title = "This card was just checked with another date of birth"
 
-    def __init__(self) -> None:
+    def __init__(self, retry_after_minutes: int) -> None:
         super().__init__(
-            "Several checks for this card did not match. Check the card, the NIR and the date of birth with "
-            "the patient later, or use their signed offline attestation.",
-            extra={"offline_attestation": True, "attestation_keys": ATTESTATION_KEYS},
+            "This card and NIR did not match a moment ago with another date of birth, so checks of this card "
+            f"from this practice are paused for {retry_after_minutes} min, whatever the date given now. Check the "
+            "card and the date of birth with the patient; if they are right, call the insurer, or apply "
+            "third-party payment with the patient's signed offline attestation (the QR code of their card).",
+            extra={
+                "retry_after": retry_after_minutes * 60,
+                "offline_attestation": True,
+                "attestation_keys": ATTESTATION_KEYS,
+            },
         )
 
 

@@ -119,22 +119,47 @@ class MemoryStore:
             result.admission = Admission.SUSPENDED
         elif top == _STEP_UP:
             result.admission = Admission.STEPPED_UP
-        elif top == _SLOW:
-            waited = now - me.slow_last
-            if waited < obs.slow_interval_ms:
-                result.admission = Admission.SLOWED
-                result.retry_after_ms = obs.slow_interval_ms - waited
-            else:
-                me.slow_last = now
-        if result.admission is Admission.ADMITTED and obs.probe:
-            probe = self._windows[f"pm:{actor}:{obs.probe}"]
-            if probe.after(now - HOUR_MS) >= obs.identity_lock_misses:
-                result.admission = Admission.IDENTITY_LOCKED
-                governing = actor
+        else:
+            if obs.probe:
+                # Decided from the probe's history only, never from whether this attempt matches.
+                for spec in obs.subjects:
+                    if spec.role not in (Role.ACTOR, Role.PRACTICE):
+                        continue
+                    tried = self._windows.get(f"pm:{spec.key}:{obs.probe}")
+                    others = [
+                        at
+                        for member, at in (tried.items.items() if tried else ())
+                        if member != obs.attempt and at > now - obs.identity_lock_ms
+                    ]
+                    if len(others) >= obs.identity_lock_misses:
+                        result.admission = Admission.IDENTITY_LOCKED
+                        governing = actor
+                        result.retry_after_ms = max(result.retry_after_ms, max(others) + obs.identity_lock_ms - now)
+            if result.admission is Admission.ADMITTED and top == _SLOW:
+                waited = now - me.slow_last
+                if waited < obs.slow_interval_ms:
+                    result.admission = Admission.SLOWED
+                    result.retry_after_ms = obs.slow_interval_ms - waited
+                else:
+                    me.slow_last = now
         if result.admission is not Admission.ADMITTED:
-            me.rejections += 1
-            result.rejections = me.rejections
             result.governing = governing
+            if result.admission is not Admission.IDENTITY_LOCKED:
+                me.rejections += 1
+                result.rejections = me.rejections
+            else:
+                # Counted within the hour: a locked card now and then (a typo corrected) never adds up.
+                refused = self._windows[f"lockrej:{actor}"]
+                refused.add(obs.obs_id, now)
+                refused.trim(now - HOUR_MS)
+                result.rejections = refused.after(now - HOUR_MS)
+                locked = self._windows[f"locked:{actor}"]
+                locked.add(obs.probe, now)
+                locked.trim(now - HOUR_MS)
+                mine = counts[0]
+                mine.locked_identities_1h = locked.after(now - HOUR_MS)
+                mine.distinct_1h = self._windows[f"seen:{actor}"].after(now - HOUR_MS)
+                mine.misses_1h = self._windows[f"mis:{actor}"].after(now - HOUR_MS)
             return result
 
         practice = next((s.key for s in obs.subjects if s.role is Role.PRACTICE), "")
@@ -192,7 +217,7 @@ class MemoryStore:
         c.distinct_24h = seen.after(now - DAY_MS)
         misses = w[f"mis:{key}"]
         if not obs.hit:
-            misses.add(obs.obs_id, now)
+            misses.add(obs.beneficiary, now)  # distinct identities: the same typo twice is one miss
         misses.trim(now - HOUR_MS)
         c.misses_1h = misses.after(now - HOUR_MS)
         if role in (Role.ACTOR, Role.PRACTICE):
@@ -207,13 +232,13 @@ class MemoryStore:
                 insurers.add(obs.insurer, now)
             insurers.trim(now - DAY_MS)
             c.insurers_24h = insurers.after(now - DAY_MS)
+        if role in (Role.ACTOR, Role.PRACTICE) and not obs.hit and obs.probe and obs.attempt:
+            # The attempt that missed, under its card and NIR: the next different one is locked out.
+            tried = w[f"pm:{key}:{obs.probe}"]
+            tried.add(obs.attempt, now)
+            tried.trim(now - obs.identity_lock_ms)
         if role is Role.ACTOR:
             locked = w[f"locked:{key}"]
-            if not obs.hit and obs.probe:
-                probe = w[f"pm:{key}:{obs.probe}"]
-                probe.add(obs.obs_id, now)
-                if probe.after(now - HOUR_MS) >= obs.identity_lock_misses:
-                    locked.add(obs.probe, now)
             locked.trim(now - HOUR_MS)
             c.locked_identities_1h = locked.after(now - HOUR_MS)
         if off:
@@ -271,7 +296,7 @@ class MemoryStore:
         with self._lock:
             self._levels.pop(subject, None)
             if forget_counts:
-                for prefix in ("seen", "mis", "pend", "ins", "locked", "off"):
+                for prefix in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off"):
                     self._windows.pop(f"{prefix}:{subject}", None)
 
     def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:

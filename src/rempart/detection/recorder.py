@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.logs import get_logger
@@ -74,8 +74,10 @@ class Recorder:
                 with self.sessions() as session, session.begin():
                     work(session)
                 return
-            except OperationalError as exc:
-                # Locked or briefly unreachable database: try again a little later.
+            except (OperationalError, IntegrityError) as exc:
+                # Locked or briefly unreachable database, or another process's writer inserted the
+                # same subject's containment row first (two steps in quick succession): the whole
+                # record rolled back, so try it again a little later.
                 log.warning("detection_record_retry", what=what, attempt=attempt, error_type=type(exc).__name__)
                 if not self.background or attempt == _ATTEMPTS:
                     raise

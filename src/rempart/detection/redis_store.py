@@ -39,6 +39,7 @@ local day, default_off = tonumber(ARGV[11]), ARGV[12] == '1'
 local slow_interval, lock_misses = tonumber(ARGV[13]), tonumber(ARGV[14])
 local usual_min_total, usual_min_share = tonumber(ARGV[15]), tonumber(ARGV[16])
 local decay, n = tonumber(ARGV[17]), tonumber(ARGV[18])
+local attempt, lock_ms = ARGV[19], tonumber(ARGV[20])
 -- Expiry (real time) only collects the keys of subjects gone quiet; windows are trimmed by score.
 local function keep(key, ms)
   redis.call('PEXPIRE', key, ms)
@@ -48,7 +49,7 @@ local KEEP_HOUR, KEEP_DAY, KEEP_LONG = 7200000, 93600000, 7776000000
 
 local subj, role, grace = {}, {}, {}
 for i = 1, n do
-  local b = 18 + 3 * (i - 1)
+  local b = 20 + 3 * (i - 1)
   subj[i], role[i], grace[i] = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
 end
 local actor = subj[1]
@@ -65,30 +66,84 @@ for i = 1, n do
 end
 local ks = tonumber(redis.call('GET', P .. 'ks') or '0')
 
+-- Windows are counted by score; a sorted set is trimmed (and its expiry refreshed) only when it
+-- gains a member, so a repeated beneficiary costs no write beyond its new score.
+local function add(key, member, window, ttl)
+  if redis.call('ZADD', key, now, member) == 1 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    keep(key, ttl)
+  end
+end
+local function since(key, window)
+  return redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
+end
+
 local adm, retry = 'admitted', 0
 if top >= 4 then
   adm = 'suspended'
 elseif top == 3 then
   adm = 'stepped_up'
-elseif top == 2 then
-  local last = tonumber(redis.call('HGET', alvl, 'slow_last') or '0')
-  if now - last < slow_interval then
-    adm, retry = 'slowed', slow_interval - (now - last)
-  else
-    redis.call('HSET', alvl, 'slow_last', now)
-    redis.call('PEXPIRE', alvl, KEEP_LONG)
+else
+  -- The identity lock: this card and NIR missed here (this actor or practice) with another date of
+  -- birth (or birth rank) within the lock period. Decided from the probe's history only, before
+  -- this attempt counts, never from whether this attempt matches.
+  if probe ~= '' then
+    for i = 1, n do
+      if role[i] == 'A' or role[i] == 'P' then
+        local tried = redis.call('ZRANGEBYSCORE', P .. 'pm:' .. subj[i] .. ':' .. probe, '(' .. (now - lock_ms), '+inf',
+          'WITHSCORES')
+        local others, last = 0, 0
+        for j = 1, #tried, 2 do
+          if tried[j] ~= attempt then
+            others = others + 1
+            last = math.max(last, tonumber(tried[j + 1]))
+          end
+        end
+        if others >= lock_misses then
+          adm, gov, retry = 'identity_locked', actor, math.max(retry, last + lock_ms - now)
+        end
+      end
+    end
+  end
+  if adm == 'admitted' and top == 2 then
+    local last = tonumber(redis.call('HGET', alvl, 'slow_last') or '0')
+    if now - last < slow_interval then
+      adm, retry = 'slowed', slow_interval - (now - last)
+    else
+      redis.call('HSET', alvl, 'slow_last', now)
+      redis.call('PEXPIRE', alvl, KEEP_LONG)
+    end
   end
 end
-if adm == 'admitted' and probe ~= '' then
-  local pmk = P .. 'pm:' .. actor .. ':' .. probe
-  if redis.call('ZCOUNT', pmk, '(' .. (now - HOUR), '+inf') >= lock_misses then adm, gov = 'identity_locked', actor end
-end
 if adm ~= 'admitted' then
-  local rej = redis.call('HINCRBY', alvl, 'rej', 1)
-  redis.call('PEXPIRE', alvl, KEEP_LONG)
+  local rej
+  if adm == 'identity_locked' then
+    -- Counted within the hour: a locked card now and then (a typo corrected) never adds up.
+    local rk = P .. 'lockrej:' .. actor
+    add(rk, obs_id, HOUR, KEEP_HOUR)
+    rej = since(rk, HOUR)
+  else
+    rej = redis.call('HINCRBY', alvl, 'rej', 1)
+    redis.call('PEXPIRE', alvl, KEEP_LONG)
+  end
   local out = {adm, retry, rej, gov, 0, 0, 0, 0, 0, ks}
+  -- A locked identity tried again: the actor's retried identities, misses and distinct identities
+  -- within the hour (the engine's ladder for guessing); nothing else is counted for a refusal.
+  local d1, misses, locked = 0, 0, 0
+  if adm == 'identity_locked' then
+    local lk = P .. 'locked:' .. actor
+    if redis.call('ZADD', lk, now, probe) == 1 then
+      redis.call('ZREMRANGEBYSCORE', lk, '-inf', now - HOUR)
+      keep(lk, KEEP_HOUR)
+    end
+    locked = redis.call('ZCOUNT', lk, '(' .. (now - HOUR), '+inf')
+    d1 = redis.call('ZCOUNT', P .. 'seen:' .. actor, '(' .. (now - HOUR), '+inf')
+    misses = redis.call('ZCOUNT', P .. 'mis:' .. actor, '(' .. (now - HOUR), '+inf')
+  end
   for i = 1, n do
-    for _, v in ipairs({lv[i], pk[i], pka[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, '0', '0', '0'}) do
+    local row = {lv[i], pk[i], pka[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, '0', '0', '0'}
+    if i == 1 then row[5], row[7], row[11] = d1, misses, locked end
+    for _, v in ipairs(row) do
       out[#out + 1] = v
     end
   end
@@ -127,18 +182,6 @@ local newdev = first_seen('dev', device, false)
 local newnet = first_seen('net', network, true)
 local fresh = tonumber(redis.call('GET', fk) or '0')
 
--- Windows are counted by score; a sorted set is trimmed (and its expiry refreshed) only when it
--- gains a member, so a repeated beneficiary costs no write beyond its new score.
-local function add(key, member, window, ttl)
-  if redis.call('ZADD', key, now, member) == 1 then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-    keep(key, ttl)
-  end
-end
-local function since(key, window)
-  return redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
-end
-
 local rows = {}
 for i = 1, n do
   local s, r = subj[i], role[i]
@@ -146,7 +189,8 @@ for i = 1, n do
   add(seen, ben, DAY, KEEP_DAY)
   local d5, d1, d24 = since(seen, 5 * MIN), since(seen, HOUR), since(seen, DAY)
   local mis = P .. 'mis:' .. s
-  if not hit then add(mis, obs_id, HOUR, KEEP_HOUR) end
+  -- Distinct identities that missed: the same typo sent twice is one miss.
+  if not hit then add(mis, ben, HOUR, KEEP_HOUR) end
   local misses = since(mis, HOUR)
   local unf, mat, ins, locked = 0, 0, 0, 0
   if r == 'A' or r == 'P' then
@@ -159,14 +203,15 @@ for i = 1, n do
     if hit and insurer ~= '' then add(ik, insurer, DAY, KEEP_DAY) end
     ins = since(ik, DAY)
   end
+  if (r == 'A' or r == 'P') and (not hit) and probe ~= '' and attempt ~= '' then
+    -- The attempt that missed, under its card and NIR: the next different one is locked out.
+    local pmk = P .. 'pm:' .. s .. ':' .. probe
+    redis.call('ZADD', pmk, now, attempt)
+    redis.call('ZREMRANGEBYSCORE', pmk, '-inf', now - lock_ms)
+    keep(pmk, lock_ms + HOUR)
+  end
   if r == 'A' then
-    local lk = P .. 'locked:' .. s
-    if (not hit) and probe ~= '' then
-      local pmk = P .. 'pm:' .. s .. ':' .. probe
-      add(pmk, obs_id, HOUR, KEEP_HOUR)
-      if since(pmk, HOUR) >= lock_misses then add(lk, probe, HOUR, KEEP_HOUR) end
-    end
-    locked = since(lk, HOUR)
+    locked = since(P .. 'locked:' .. s, HOUR)
   end
   local offc = 0
   if off then
@@ -316,6 +361,8 @@ class RedisStore:
             repr(obs.usual_min_share),
             repr(obs.history_decay),
             len(obs.subjects),
+            obs.attempt,
+            obs.identity_lock_ms,
         ]
         for spec in obs.subjects:
             args += [spec.key, spec.role.value, spec.grace_ms]
@@ -388,7 +435,7 @@ class RedisStore:
     def lift(self, *, subject: str, forget_counts: bool) -> None:
         keys = [f"{self.prefix}lvl:{subject}"]
         if forget_counts:
-            keys += [f"{self.prefix}{p}:{subject}" for p in ("seen", "mis", "pend", "ins", "locked", "off")]
+            keys += [f"{self.prefix}{p}:{subject}" for p in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off")]
         try:
             self.client.delete(*keys)
         except redis.RedisError as exc:

@@ -53,14 +53,16 @@ def evaluate(
             ("distinct_24h", c.distinct_24h, baseline.distinct_24h, s24 * device),
             ("off_hours_1h", c.off_hours_1h, cfg.off_hours_1h, 1.0),
         ]
-        # Share of misses among the distinct identities tried within the hour.
-        if c.misses_1h and c.misses_1h / max(c.distinct_1h, 1) >= cfg.miss_share_min:
+        # Share of misses among the distinct identities tried within the hour: probing, when high.
+        probing = bool(c.misses_1h) and c.misses_1h / max(c.distinct_1h, 1) >= cfg.miss_share_min
+        if probing:
             signals.append(("misses_1h", c.misses_1h, cfg.misses_1h, 1.0))
         if c.role in (Role.ACTOR, Role.PRACTICE):
             if c.matured and c.unfollowed / c.matured >= cfg.unfollowed_share_min:
                 signals.append(("unfollowed", c.unfollowed, baseline.unfollowed, s24))
             signals.append(("insurers_24h", c.insurers_24h, baseline.insurers_24h, s24))
-        if c.role is Role.ACTOR:
+        if c.role is Role.ACTOR and probing:
+            # Cards tried again with another date after a miss, among mostly misses: guessing.
             signals.append(("locked_identities_1h", c.locked_identities_1h, cfg.locked_identities_1h, 1.0))
         best = ("", 0.0, 0.0, Step.NONE)
         notices = []

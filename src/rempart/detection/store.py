@@ -46,7 +46,7 @@ class Admission(StrEnum):
     SLOWED = "slowed"  # at the slow step, before the interval has passed
     STEPPED_UP = "stepped_up"  # at the step-up / refusal step
     SUSPENDED = "suspended"
-    IDENTITY_LOCKED = "identity_locked"  # too many misses on this card and NIR
+    IDENTITY_LOCKED = "identity_locked"  # this card and NIR missed here with another date of birth
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,11 @@ class Observation:
     usual_min_total: int
     usual_min_share: float
     history_decay: float
+    # Digest of card, NIR, date of birth and birth rank ("" when unknown): on a miss, remembered
+    # under ``probe`` so that another date of birth for the same card and NIR is refused for
+    # ``identity_lock_ms`` ("identity locked"), whether or not it would match.
+    attempt: str = ""
+    identity_lock_ms: int = HOUR_MS
 
 
 @dataclass
@@ -91,7 +96,7 @@ class SubjectCounts:
     unfollowed: int = 0
     matured: int = 0  # checks older than the follow-up grace, within 24 h
     insurers_24h: int = 0
-    locked_identities_1h: int = 0
+    locked_identities_1h: int = 0  # cards and NIRs tried again with another date after a miss
     off_hours_1h: int = 0
     # The practice's learned daily peaks (practice subject only).
     base_5m: float = 0.0

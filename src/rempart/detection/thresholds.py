@@ -215,16 +215,26 @@ class DetectionConfig:
     default_profession: ProfessionBaseline = _PHYSICIAN
     timezone: str = "Europe/Paris"
 
-    # Misses ("no matching rights") in the last hour, counted only when they are at least this share
-    # of the distinct identities tried in the hour: an expired card now and then is ordinary, a
-    # stream of misses is probing. Every answered guess of a date of birth is one chance in ~28 for
-    # a thief: these few misses are all a stolen client gets before it is refused.
-    misses_1h: Ladder = Ladder(slow=3, step_up=4, suspend=8)
+    # Guessing dates of birth. A NIR gives the year and month of birth: a date is one chance in ~30.
+    # 1. The identity lock: once a card and NIR missed at an account, client or practice, the same
+    #    card and NIR with another date of birth (or birth rank) is refused there for
+    #    ``identity_lock_period`` — even when that date is right, and decided before the lookup's
+    #    outcome is known — so guessing one person's date gets one answer, never a second. The same
+    #    date again is answered (a retry reveals nothing new). A pharmacist who mistyped a date is
+    #    told to check the card and call the insurer or use the offline attestation.
+    identity_lock_misses: int = 1
+    identity_lock_period: timedelta = timedelta(hours=1)
+    # 2. Cards and NIRs tried again with another date after a miss, within the hour, while misses are
+    #    at least ``miss_share_min`` of the identities tried: one is a typo corrected; two is a program
+    #    guessing (refused, API; passkey step-up, portal); three suspends.
+    locked_identities_1h: Ladder = Ladder(step_up=2, suspend=3)
+    # 3. Misses ("no matching rights") across cards, counted when they are at least ``miss_share_min``
+    #    of the distinct identities tried in the hour: an expired card now and then is ordinary, a
+    #    stream of misses is a thief trying one date per NIR over many NIRs. Each answered first
+    #    guess is the one chance in ~30 that no platform can refuse (it looks like an honest check):
+    #    these few are all a stolen access gets before it is refused.
+    misses_1h: Ladder = Ladder(slow=2, step_up=3, suspend=6)
     miss_share_min: float = 0.5
-    # After this many misses on the same card and NIR within the hour, that identity is refused to
-    # this account or client for the hour whatever the date of birth: a guessed date gains nothing.
-    identity_lock_misses: int = 2
-    locked_identities_1h: Ladder = Ladder(notice=1, slow=2, step_up=3, suspend=4)
     unfollowed_share_min: float = 0.5
 
     # Out of the practice's usual hours (learned from its history, else the profession's opening

@@ -2,12 +2,16 @@
 
 - an account: identity's ``suspend_account`` (status suspended, every session revoked, a security
   event); lifting reinstates it;
-- an API client: every access token deleted and the client revoked, with a ``client_revoked``
-  security event. A revoked client stays revoked (identity has no suspended state for clients): the
-  client's private key is presumed stolen, so the practice registers a new client and key;
+- an API client: every access token deleted and the client suspended (no token is issued nor
+  honoured: 403 ``client-suspended``), with a ``client_suspended`` security event; lifting makes it
+  active again with the same keys (the practice may still revoke it and register a new key);
 - a professional: their status suspended (practice software can no longer act for them) and every
   account of theirs suspended; lifting reinstates both;
-- every step: one ``containment`` event in the access log, outcome ``refused``.
+- every step (slow-down, step-up or refusal, suspension, lift): one ``containment`` event in the
+  access log, outcome ``refused`` (its reference names the step, ``normal`` for a lift), and a
+  security event on the account or client that its owner and the security operators see
+  (``checks_slowed``, ``step_up_required``, ``account_suspended``/``client_suspended``,
+  ``containment_lifted``).
 """
 
 from __future__ import annotations
@@ -26,9 +30,8 @@ from rempart.detection.actor import Actor
 from rempart.detection.hooks import ContainmentHooks
 from rempart.detection.models import ContainmentLevel, KillChannel, SubjectKind
 from rempart.identity.accounts import reinstate_account, suspend_account
-from rempart.identity.clients import revoke_client
 from rempart.identity.events import record_event
-from rempart.identity.models import AccessToken, Account, ApiClient, SecurityEventKind
+from rempart.identity.models import AccessToken, Account, ApiClient, ClientStatus, SecurityEventKind
 from rempart.professionals.models import Professional, ProfessionalStatus
 
 _CHANNEL = {
@@ -50,10 +53,11 @@ class IdentityHooks:
             if client is None:
                 return
             session.execute(delete(AccessToken).where(AccessToken.client_id == client.id))
-            revoke_client(session=session, client=client, now=now)
+            if client.status is ClientStatus.ACTIVE:
+                client.status = ClientStatus.SUSPENDED
             record_event(
                 session=session,
-                kind=SecurityEventKind.CLIENT_REVOKED,
+                kind=SecurityEventKind.CLIENT_SUSPENDED,
                 at=now,
                 practice_id=client.practice_id,
                 client_id=client.id,
@@ -74,6 +78,10 @@ class IdentityHooks:
         if kind is SubjectKind.ACCOUNT:
             if session.get(Account, subject_id) is not None:
                 reinstate_account(session=session, account_id=subject_id)
+        elif kind is SubjectKind.CLIENT:
+            client = session.get(ApiClient, subject_id)
+            if client is not None and client.status is ClientStatus.SUSPENDED:
+                client.status = ClientStatus.ACTIVE  # a revoked client stays revoked
         elif kind is SubjectKind.PROFESSIONAL:
             professional = session.get(Professional, subject_id)
             if professional is None:
@@ -94,6 +102,7 @@ class IdentityHooks:
         actor: Actor | None,
         now: datetime,
     ) -> None:
+        _security_events(session, kind=kind, subject_id=subject_id, level=level, signal=signal, now=now)
         channel = _CHANNEL[actor.channel] if actor else Channel.SECURITY_CONSOLE
         software = kind is SubjectKind.CLIENT or (actor is not None and actor.client_id is not None)
         record_access(
@@ -113,6 +122,43 @@ class IdentityHooks:
             reference=f"{kind.value}:{level.value}:{signal}"[:64],
             occurred_at=now,
         )
+
+
+# Suspension's own events are written by ``suspend`` (account_suspended, client_suspended).
+_EVENT_OF_LEVEL = {
+    ContainmentLevel.SLOW: SecurityEventKind.CHECKS_SLOWED,
+    ContainmentLevel.STEP_UP: SecurityEventKind.STEP_UP_REQUIRED,
+    ContainmentLevel.NORMAL: SecurityEventKind.CONTAINMENT_LIFTED,
+}
+
+
+def _security_events(
+    session: Session, *, kind: SubjectKind, subject_id: uuid.UUID, level: ContainmentLevel, signal: str, now: datetime
+) -> None:
+    """The step on the account's or client's security events (a professional's: on each account)."""
+    event = _EVENT_OF_LEVEL.get(level)
+    if event is None:
+        return
+    if kind is SubjectKind.CLIENT:
+        client = session.get(ApiClient, subject_id)
+        if client is not None:
+            record_event(
+                session=session,
+                kind=event,
+                at=now,
+                practice_id=client.practice_id,
+                client_id=client.id,
+                signal=signal,
+            )
+        return
+    if kind is SubjectKind.ACCOUNT:
+        accounts = [subject_id] if session.get(Account, subject_id) is not None else []
+    elif kind is SubjectKind.PROFESSIONAL:
+        accounts = list(session.scalars(select(Account.id).where(Account.professional_id == subject_id)))
+    else:
+        return
+    for account_id in accounts:
+        record_event(session=session, kind=event, at=now, account_id=account_id, signal=signal)
 
 
 def default_hooks() -> ContainmentHooks:
