@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from rempart.detection.actor import Actor, Attempt
 from rempart.detection.engine import DetectionEngine
 from rempart.detection.errors import AccessSuspended, ChannelDisconnected, SlowDown
 from rempart.detection.models import KillChannel, SubjectKind
-from rempart.identity.models import AccessToken, Account, AccountStatus, ApiClient, ClientStatus
+from rempart.identity.models import AccessToken, Account, AccountStatus, ApiClient, ClientStatus, SecurityEvent
 from rempart.identity.permissions import Role
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
@@ -69,11 +70,15 @@ def test_a_suspended_client_loses_its_tokens_and_the_operators_see_why(
     with runtime.sessions() as session:
         client = session.get(ApiClient, pharmacy.client_id)
         assert client is not None
-        assert client.status is ClientStatus.REVOKED
+        assert client.status is ClientStatus.SUSPENDED
         assert session.scalars(select(AccessToken).where(AccessToken.client_id == pharmacy.client_id)).all() == []
         steps = session.scalars(select(AccessEvent.reference).where(AccessEvent.operation == "containment")).all()
     assert "client:suspended:refused_requests" in steps
-    assert pharmacy.request_token().status_code == 401  # no new token either
+    refused = pharmacy.request_token()  # no new token either, and the practice is told why
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/client-suspended")
+    assert "contact the Rempart security team" in refused.json()["detail"]
 
     listed = operator.get("/api/v1/alerts", params={"severity": "high", "subject_kind": "client"})
     assert listed.status_code == 200, listed.text
@@ -132,7 +137,7 @@ def test_only_security_operators_read_the_console_and_insurers_see_their_own(
 ) -> None:
     ours, theirs = make_insurer(runtime), make_insurer(runtime, amc_number="77450102", name="Autre")
     hammer(app.state.detection, software(pharmacy), clock, insurer=ours.id)
-    assert pharmacy.request_token().status_code == 401  # the client is revoked by now
+    assert pharmacy.request_token().status_code == 403  # the client is suspended by now
     other = PracticeClient.register(app, runtime)
     assert other.get("/api/v1/alerts").status_code == 403
 
@@ -256,9 +261,120 @@ def test_a_probing_client_is_told_the_same_thing_whatever_the_date(
         except Exception as exc:  # noqa: BLE001
             answers.append(getattr(exc, "slug", type(exc).__name__))
         clock.advance(25)
-    assert answers[:4] == ["miss", "miss", "miss", "checks-refused"]
+    assert answers[:3] == ["miss", "miss", "checks-refused"]
     engine.drain()
     with runtime.sessions() as session:
         contained = session.scalars(select(AccessEvent.reference).where(AccessEvent.operation == "containment")).all()
     assert "client:step_up:misses_1h" in contained
     assert all(r.split(":")[0] in {k.value for k in SubjectKind} for r in contained)
+
+
+def security_events(runtime: Runtime, **owner: uuid.UUID) -> list[str]:
+    column = SecurityEvent.client_id if "client_id" in owner else SecurityEvent.account_id
+    with runtime.sessions() as session:
+        rows = session.scalars(select(SecurityEvent).where(column == next(iter(owner.values())))).all()
+    # The ladder's events for this account or client itself, in order (not its professional's steps;
+    # enrolment, logins and the like are not what this is about).
+    return [
+        r.kind.value
+        for r in sorted(rows, key=lambda r: r.at)
+        if r.kind.value in _LADDER and json.loads(r.detail).get("subject", "") != "professional"
+    ]
+
+
+_LADDER = {"checks_slowed", "step_up_required", "account_suspended", "client_suspended", "containment_lifted"}
+
+
+def containment_steps(runtime: Runtime, subject_id: uuid.UUID) -> list[str]:
+    with runtime.sessions() as session:
+        rows = session.scalars(
+            select(AccessEvent)
+            .where(AccessEvent.operation == "containment", AccessEvent.actor_id == subject_id)
+            .order_by(AccessEvent.id)
+        ).all()
+    return [str(r.reference).split(":")[1] for r in rows]
+
+
+def test_each_step_of_a_client_is_a_security_event_and_an_access_event_and_lifting_reactivates_it(
+    app: Any, runtime: Runtime, operator: PortalUser, pharmacy: PracticeClient, clock: ManualClock
+) -> None:
+    engine: DetectionEngine = app.state.detection
+    hammer(engine, software(pharmacy), clock)
+    assert pharmacy.request_token().json()["type"].endswith("/client-suspended")
+
+    lifted = operator.post(
+        f"/api/v1/containments/client/{pharmacy.client_id}/lift",
+        json={"reason": "Practice confirmed a software bug looping on checks; key rotated"},
+    )
+    assert lifted.status_code == 200, lifted.text
+    with runtime.sessions() as session:
+        client = session.get(ApiClient, pharmacy.client_id)
+        assert client is not None
+        assert client.status is ClientStatus.ACTIVE  # the same client and key work again
+    clock.advance(timedelta(minutes=1))
+    assert pharmacy.token(fresh=True)
+    assert pharmacy.get("/api/v1/remittances").status_code == 200
+
+    assert security_events(runtime, client_id=pharmacy.client_id) == [
+        "checks_slowed",
+        "step_up_required",
+        "client_suspended",
+        "containment_lifted",
+    ]
+    assert containment_steps(runtime, pharmacy.client_id) == ["slow", "step_up", "suspended", "normal"]
+
+
+def test_each_step_of_an_account_is_in_its_security_events_and_the_access_log(
+    app: Any, runtime: Runtime, operator: PortalUser, pharmacy: PracticeClient, clock: ManualClock
+) -> None:
+    pharmacist = PortalUser.invited(
+        app,
+        runtime,
+        login="comptoir@pharmacie.test",
+        roles={Role.PROFESSIONAL},
+        practice_id=pharmacy.practice_id,
+        professional_id=pharmacy.professional_id,
+    )
+    assert pharmacist.account_id is not None
+    actor = Actor(
+        channel=KillChannel.PROFESSIONAL_PORTAL,
+        practice_id=pharmacy.practice_id,
+        profession="pharmacist",
+        account_id=pharmacist.account_id,
+        professional_id=pharmacy.professional_id,
+    )
+    hammer(app.state.detection, actor, clock)
+    lifted = operator.post(
+        f"/api/v1/containments/account/{pharmacist.account_id}/lift",
+        json={"reason": "Confirmed with the pharmacist by phone"},
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert security_events(runtime, account_id=pharmacist.account_id) == [
+        "checks_slowed",
+        "step_up_required",
+        "account_suspended",
+        "containment_lifted",
+    ]
+    assert containment_steps(runtime, pharmacist.account_id) == ["slow", "step_up", "suspended", "normal"]
+    # The owner sees them too, with the reason only (no personal data).
+    assert pharmacist.sign_in().status_code == 200
+    own = pharmacist.get("/api/v1/me/security-events")
+    assert own.status_code == 200, own.text
+    assert {"checks_slowed", "step_up_required", "account_suspended", "containment_lifted"} <= {
+        e["kind"] for e in own.json()
+    }
+
+
+def test_a_token_of_a_suspended_client_opens_nothing(app: Any, runtime: Runtime, pharmacy: PracticeClient) -> None:
+    """Suspension deletes the client's tokens; one issued in the same instant is refused anyway."""
+    pharmacy.token()
+    with runtime.sessions.begin() as session:
+        client = session.get(ApiClient, pharmacy.client_id)
+        assert client is not None
+        client.status = ClientStatus.SUSPENDED
+    refused = pharmacy.get("/api/v1/remittances")
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/client-suspended")
+    assert problem["offline_attestation"] is True

@@ -148,6 +148,7 @@ def _security_events(
                 at=now,
                 practice_id=client.practice_id,
                 client_id=client.id,
+                subject=kind.value,
                 signal=signal,
             )
         return
@@ -158,7 +159,8 @@ def _security_events(
     else:
         return
     for account_id in accounts:
-        record_event(session=session, kind=event, at=now, account_id=account_id, signal=signal)
+        # ``subject`` tells the account's own step from its professional's (RPPS) step.
+        record_event(session=session, kind=event, at=now, account_id=account_id, subject=kind.value, signal=signal)
 
 
 def default_hooks() -> ContainmentHooks:
