@@ -7,6 +7,10 @@ that a distributed PostgreSQL can shard on it without a schema change.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +19,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, insert, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -68,9 +72,113 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# How long a writer waits for the other writers of its process before it goes ahead anyway (and
+# lets SQLite's own busy timeout decide), so that a thread waiting on another never hangs.
+_WRITER_WAIT = 10.0
+
+
+class _WriterTurns:
+    """Whose turn it is to write to one SQLite database: a lock for the threads of this process
+    and, for a database file, an advisory ``flock`` on ``<database>-writer.lock`` for the processes
+    (the kernel wakes the next one as soon as it is released; a process that dies releases it).
+    Not owned by a thread: the pool may roll a connection back in another thread than the writer's."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.Lock()
+        self._file: int | None = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._file = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def take(self) -> bool:
+        if not self._threads.acquire(timeout=_WRITER_WAIT):
+            return False
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        return True
+
+    def give(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+def _serialised_writers(database: str | None) -> type[sqlite3.Connection]:
+    """A ``sqlite3.Connection`` class whose transactions that write take turns.
+
+    SQLite has one writer at a time. A connection that finds the database locked does not queue: it
+    sleeps (1, 2, 5, 10... ms) and tries again, so with a dozen request threads in two processes
+    writing at once most of them sleep while the lock is free, and throughput collapses. Here a
+    transaction's first write waits for its turn (``_WriterTurns``), held until its commit or
+    rollback: writers queue and are woken at once. SQLite's busy timeout still guards against a
+    writer that does not take turns (another program). A thread writing on two connections at once
+    would wait for itself, as it would for SQLite's lock.
+    """
+    turns = _WriterTurns(database)
+
+    class TurnTakingCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> TurnTakingCursor:
+            with self._turn(sql):
+                return super().execute(sql, parameters)
+
+        def executemany(self, sql: str, parameters: Any, /) -> TurnTakingCursor:
+            with self._turn(sql):
+                return super().executemany(sql, parameters)
+
+        @contextmanager
+        def _turn(self, sql: str) -> Iterator[None]:
+            connection = self.connection
+            assert isinstance(connection, TurnTakingConnection)
+            starts = not connection.in_transaction and sql.lstrip()[:7].upper().startswith(_WRITE_VERBS)
+            if starts:
+                connection.take_turn()
+            try:
+                yield
+            finally:
+                # No transaction was opened (autocommit, or BEGIN refused): nothing to wait for.
+                if starts and not connection.in_transaction:
+                    connection.end_turn()
+
+    class TurnTakingConnection(sqlite3.Connection):
+        holding = False
+
+        def cursor(self, factory: Any = None) -> Any:
+            return super().cursor(factory or TurnTakingCursor)
+
+        def take_turn(self) -> None:
+            if not self.holding:
+                self.holding = turns.take()
+
+        def end_turn(self) -> None:
+            if self.holding:
+                self.holding = False
+                turns.give()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.end_turn()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.end_turn()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.end_turn()
+
+    return TurnTakingConnection
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, **kwargs)
+        connect_args = {"factory": _serialised_writers(make_url(url).database), **kwargs.pop("connect_args", {})}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):

@@ -28,7 +28,7 @@ from rempart.identity.principal import Channel, PracticePrincipal, Principal, St
 from rempart.identity.rls import bind_tenant
 from rempart.identity.sessions import CsrfRefused, principal_from_request, require_recent_passkey
 from rempart.identity.tokens import authenticate_token
-from rempart.professionals.service import acting_professional, is_valid_rpps
+from rempart.professionals.service import is_valid_rpps
 
 ACTING_RPPS_HEADER = "X-Acting-RPPS"
 
@@ -41,6 +41,7 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
     """The caller, from a DPoP-bound token (practice software) or a passkey session (humans)."""
     now = identity.clock()
     if "authorization" in request.headers:
+        rpps = request.headers.get(ACTING_RPPS_HEADER, "")
         holder = authenticate_token(
             session=session,
             replay=identity.replay,
@@ -49,23 +50,23 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
             method=request.method,
             url=identity.url_of(request.url.path),
             now=now,
+            acting_rpps=rpps if is_valid_rpps(rpps) else None,
         )
-        rpps = request.headers.get(ACTING_RPPS_HEADER, "")
         if not is_valid_rpps(rpps):
             raise ActingProfessionalRefused(f"name the acting professional's RPPS in the {ACTING_RPPS_HEADER} header")
-        try:
-            professional = acting_professional(session=session, practice_id=holder.practice.id, rpps=rpps)
-        except NotFound:
-            raise ActingProfessionalRefused("this professional does not act for this practice") from None
+        professional = holder.professional
+        if professional is None:
+            # An RPPS unknown to Rempart and one of another practice answer the same.
+            raise ActingProfessionalRefused("this professional does not act for this practice")
         roles = frozenset({Role.PRACTICE_SOFTWARE})
         return Principal(
             channel=Channel.API,
             roles=roles,
             permissions=permissions_of(roles),
             address=client_address(request),
-            credential_ref="tok:" + holder.token.token_hash.hex()[:16],
-            practice_id=holder.practice.id,
-            client_id=holder.client.id,
+            credential_ref="tok:" + holder.token_hash.hex()[:16],
+            practice_id=holder.practice_id,
+            client_id=holder.client_id,
             professional_id=professional.id,
             rpps=professional.rpps,
             profession=professional.profession,

@@ -23,7 +23,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from rempart.errors import ValidationFailed
@@ -41,7 +41,14 @@ from rempart.identity.errors import (
 from rempart.identity.jose import REGISTRY, SIGNING_ALGORITHMS, algorithms_for, import_public_jwk
 from rempart.identity.models import AccessToken, ApiClient, ApiClientKey, ClientKeyStatus, ClientStatus
 from rempart.identity.replay import ReplayStore
-from rempart.professionals.models import Practice, PracticeStatus
+from rempart.professionals.models import (
+    Practice,
+    PracticeMembership,
+    PracticeStatus,
+    Profession,
+    Professional,
+    ProfessionalStatus,
+)
 
 GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -60,11 +67,22 @@ class IssuedToken:
     jkt: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ActingProfessional:
+    id: uuid.UUID
+    rpps: str
+    profession: Profession
+
+
+@dataclass(frozen=True, slots=True)
 class TokenHolder:
-    client: ApiClient
-    practice: Practice
-    token: AccessToken
+    """Who a valid token speaks for: its client, the client's practice and, when the request named
+    one who acts for that practice, the acting professional (``None`` otherwise)."""
+
+    client_id: uuid.UUID
+    practice_id: uuid.UUID
+    token_hash: bytes
+    professional: ActingProfessional | None
 
 
 def _b64url_sha256(value: str) -> str:
@@ -110,13 +128,13 @@ def claimed_client(session: Session, assertion: str) -> ApiClient | None:
         return None
 
 
-def refuse_unusable(client: ApiClient, now: datetime) -> None:
+def refuse_unusable(status: ClientStatus, expires_at: datetime | None, now: datetime) -> None:
     """A revoked, suspended or expired client gets no token and its tokens open nothing."""
-    if client.status is ClientStatus.REVOKED:
+    if status is ClientStatus.REVOKED:
         raise ClientRevoked("this client has been revoked by its practice; ask for a new one")
-    if client.status is ClientStatus.SUSPENDED:
+    if status is ClientStatus.SUSPENDED:
         raise ClientSuspended()
-    if client.expires_at is not None and client.expires_at <= now:
+    if expires_at is not None and expires_at <= now:
         raise ClientExpired("this client's credentials have expired; the practice admin can renew them")
 
 
@@ -176,7 +194,7 @@ def authenticate_client(
     exp = claims["exp"]
     if exp - _timestamp(now) > ASSERTION_MAX_LIFETIME.total_seconds() + CLOCK_SKEW.total_seconds():
         raise InvalidClient("the client assertion lives too long: at most five minutes")
-    refuse_unusable(client, now)
+    refuse_unusable(client.status, client.expires_at, now)
     ttl = int(exp - _timestamp(now) + CLOCK_SKEW.total_seconds()) + 1
     if not replay.first_use(f"assertion:{client.id}", str(claims["jti"]), ttl):
         raise InvalidClient("this client assertion was already used")
@@ -308,30 +326,65 @@ def authenticate_token(
     method: str,
     url: str,
     now: datetime,
+    acting_rpps: str | None = None,
 ) -> TokenHolder:
-    """The client behind ``Authorization: DPoP <token>`` with a valid proof for this request."""
+    """The client behind ``Authorization: DPoP <token>`` with a valid proof for this request, and
+    the professional with RPPS ``acting_rpps`` if they are active and act for its practice."""
     scheme, _, value = (authorization or "").partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer":
         raise InvalidAccessToken("Rempart tokens are bound to a key: use 'Authorization: DPoP <token>' with a proof")
     if scheme.lower() != "dpop" or not value:
         raise InvalidAccessToken("send 'Authorization: DPoP <token>' and a DPoP proof")
-    # One round trip: the token with its client and the client's practice.
-    found = session.execute(
-        select(AccessToken, ApiClient, Practice)
-        .join(ApiClient, ApiClient.id == AccessToken.client_id)
-        .join(Practice, Practice.id == ApiClient.practice_id)
-        .where(AccessToken.token_hash == token_hash(value))
-    ).one_or_none()
+    # Every request of practice software comes here: one round trip, plain columns (no ORM objects)
+    # for the token, its client, the client's practice and the acting professional.
+    found = session.execute(_HOLDER.params(token_hash=token_hash(value), rpps=acting_rpps or "")).one_or_none()
     if found is None:
         raise InvalidAccessToken("the access token is not valid")
-    token, client, practice = found
-    if token.expires_at <= now:
+    if found.expires_at <= now:
         raise AccessTokenExpired("the access token has expired: ask for a new one")
     jkt = verify_dpop_proof(proof=dpop_proof, replay=replay, method=method, url=url, now=now, access_token=value)
-    if not secrets.compare_digest(jkt, token.jkt):
+    if not secrets.compare_digest(jkt, found.jkt):
         raise InvalidDPoPProof("the DPoP proof is signed by another key than the token's")
-    refuse_unusable(client, now)
-    if practice.status is not PracticeStatus.ACTIVE:
+    refuse_unusable(found.client_status, found.client_expires_at, now)
+    if found.practice_status is not PracticeStatus.ACTIVE:
         raise PracticeSuspended("this practice is suspended")
-    return TokenHolder(client=client, practice=practice, token=token)
+    acting = None
+    if found.professional_id is not None and found.membership_practice is not None:
+        acting = ActingProfessional(found.professional_id, found.rpps, found.profession)
+    return TokenHolder(
+        client_id=found.client_id, practice_id=found.practice_id, token_hash=found.token_hash, professional=acting
+    )
+
+
+_HOLDER = (
+    select(
+        AccessToken.token_hash,
+        AccessToken.client_id,
+        AccessToken.jkt,
+        AccessToken.expires_at,
+        ApiClient.status.label("client_status"),
+        ApiClient.expires_at.label("client_expires_at"),
+        ApiClient.practice_id,
+        Practice.status.label("practice_status"),
+        Professional.id.label("professional_id"),
+        Professional.rpps,
+        Professional.profession,
+        PracticeMembership.practice_id.label("membership_practice"),
+    )
+    .join(ApiClient, ApiClient.id == AccessToken.client_id)
+    .join(Practice, Practice.id == ApiClient.practice_id)
+    .outerjoin(
+        Professional,
+        and_(Professional.rpps == bindparam("rpps"), Professional.status == ProfessionalStatus.ACTIVE),
+    )
+    .outerjoin(
+        PracticeMembership,
+        and_(
+            PracticeMembership.practice_id == Practice.id,
+            PracticeMembership.professional_id == Professional.id,
+            PracticeMembership.ended_at.is_(None),
+        ),
+    )
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
