@@ -172,11 +172,11 @@ def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
             f"COPY (SELECT seal_seq, {SELECT_PG} FROM access_events "  # noqa: S608  (constant columns)
             f"WHERE seal_seq >= {int(lo)} AND seal_seq < {int(hi)} ORDER BY seal_seq) TO STDOUT"
         )
-        chunks = []
+        data = bytearray()  # one growing buffer: far cheaper than a chunk kept per row
         with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(query) as copy:  # type: ignore[union-attr]
             for chunk in copy:
-                chunks.append(bytes(chunk))
-        return b"".join(chunks)
+                data += chunk
+        return bytes(data)
     # SQLite renders the lines without escapes; when a value holds a character that needs one (or
     # a type the application never writes), the batch is rendered again in Python, escapes included.
     lines = conn.exec_driver_sql(

@@ -8,11 +8,12 @@ unlike auto-increment ids, have no gaps: a missing number is a deleted event.
 
 Each checkpoint commits to its batch three ways, in a head signed with Ed25519:
 
-* ``content``: SHA-256 over the batch's events in sequence order, each line prefixed by its number
-  (``rempart.audit.canonical``): on PostgreSQL, exactly the bytes ``COPY ... TO STDOUT`` streams.
-  ``verify`` hashes that stream as it arrives, with no Python work per event, which is what makes
-  checking millions of events fast (hashlib costs one to two microseconds per call on small inputs,
-  so two small hashes per event would cap ``verify`` far below the goal).
+* ``content``: SHA-256 over the batch's events in sequence order, in the compact encoding named by
+  ``content_format`` (``rempart.audit.content``: on PostgreSQL the binary ``COPY`` stream, on SQLite
+  one ``printf`` line per event). ``verify`` hashes that stream as it arrives, with no Python work
+  per event, which is what makes checking millions of events fast (hashlib costs one to two
+  microseconds per call on small inputs, so a hash per event would cap ``verify`` far below the
+  goal). Heads of version 1 have no ``content_format``: their content is the canonical text.
 * ``batch_root``: the RFC 9162 Merkle tree head over the batch's leaf hashes, whose list is stored
   with the checkpoint. It gives logarithmic inclusion proofs and lets ``verify`` name the one event
   that was edited, dropped or moved.
@@ -45,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.audit import merkle
 from rempart.audit.canonical import batch_bytes, split_batch
+from rempart.audit.content import COPY_TEXT, content_bytes, native_format
 from rempart.audit.keys import CheckpointSigner
 from rempart.audit.models import AccessEvent, Checkpoint, SealerLock
 from rempart.audit.partitions import ensure_partitions
@@ -54,7 +56,8 @@ from rempart.logs import get_logger
 log = get_logger("rempart.audit.sealer")
 
 LOG_NAME = "rempart-access-log"
-HEAD_VERSION = 1
+HEAD_VERSION = 2
+HEAD_VERSIONS = frozenset({1, 2})
 ZERO_HASH = bytes(32)
 DEFAULT_MAX_BATCH = 50_000
 PARTITION_CHECK_EVERY = timedelta(hours=6)
@@ -78,16 +81,22 @@ class CheckpointHead:
     key_id: str
     log: str = LOG_NAME
     v: int = HEAD_VERSION
+    content_format: str = COPY_TEXT
 
     def encode(self) -> str:
         """Stable JSON: sorted keys, no spaces, ASCII. These exact bytes are signed."""
-        return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        fields = dict(self.__dict__)
+        if self.v == 1:  # version 1 heads predate the field: their content is always the text
+            fields.pop("content_format")
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     @classmethod
     def decode(cls, head: str) -> CheckpointHead:
         data = json.loads(head)
-        if not isinstance(data, dict) or data.get("log") != LOG_NAME or data.get("v") != HEAD_VERSION:
+        if not isinstance(data, dict) or data.get("log") != LOG_NAME or data.get("v") not in HEAD_VERSIONS:
             raise ValueError("not a checkpoint head of this log")
+        if data["v"] == 1 and "content_format" in data:
+            raise ValueError("a version 1 head names no content format")
         parsed = cls(**data)
         if parsed.encode() != head:
             raise ValueError("a checkpoint head is not in canonical form")
@@ -150,8 +159,19 @@ def seal_pending(
     earliest, latest = min(occurred), max(occurred)
     _assign_sequence(session, [row[0] for row in pending], first_seq, earliest, latest)
     # The batch as the database now renders it: exactly what ``verify`` will hash.
-    data = batch_bytes(session.connection(), first_seq, first_seq + len(pending))
-    checkpoint = build_checkpoint(last=last, data=data, earliest=earliest, latest=latest, signer=signer, now=now)
+    conn = session.connection()
+    data = batch_bytes(conn, first_seq, first_seq + len(pending))
+    fmt = native_format(conn)
+    content = content_bytes(conn, fmt, first_seq, first_seq + len(pending))
+    checkpoint = build_checkpoint(
+        last=last,
+        data=data,
+        content=(fmt, content),
+        earliest=earliest,
+        latest=latest,
+        signer=signer,
+        now=now,
+    )
     session.add(checkpoint)
     session.flush()
     return checkpoint
@@ -161,20 +181,24 @@ def build_checkpoint(
     *,
     last: Checkpoint | None,
     data: bytes,
+    content: tuple[str, bytes] | None = None,
     earliest: datetime,
     latest: datetime,
     signer: CheckpointSigner,
     now: datetime,
 ) -> Checkpoint:
     """The signed checkpoint that follows ``last`` over a batch (``canonical.batch_bytes``) holding
-    the events numbered from the one after ``last``'s, which occurred between the two times."""
+    the events numbered from the one after ``last``'s, which occurred between the two times.
+    ``content`` is the same batch in a compact format (``rempart.audit.content``); by default the
+    text itself."""
+    content_format, content_data = content or (COPY_TEXT, data)
     first_seq = last.first_seq + last.count if last else 0
     number = last.number + 1 if last else 1
     lines = split_batch(data)
     if [seq for seq, _line in lines] != list(range(first_seq, first_seq + len(lines))) or not lines:
         raise RuntimeError("the batch to seal is not numbered from the next sequence number without a gap")
     leaves = [merkle.leaf_hash(line) for _seq, line in lines]
-    content = sha256(data).digest()
+    digest = sha256(content_data).digest()
     batch_root = merkle.root(leaves)
     frontier = merkle.Frontier.from_bytes(last.number, last.frontier) if last else merkle.Frontier()
     frontier.append(merkle.leaf_hash(batch_root))
@@ -185,11 +209,12 @@ def build_checkpoint(
         sealed_at=format_time(now),
         first_occurred_at=format_time(earliest),
         last_occurred_at=format_time(latest),
-        content=content.hex(),
+        content=digest.hex(),
         batch_root=batch_root.hex(),
         log_root=frontier.root().hex(),
         prev=(last.head_hash if last else ZERO_HASH).hex(),
         key_id=signer.key_id,
+        content_format=content_format,
     ).encode()
     return Checkpoint(
         number=number,

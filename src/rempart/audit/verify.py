@@ -5,8 +5,9 @@ What is checked, checkpoint after checkpoint from the first (or from ``since``):
 * each head is in canonical form, signed by a known key, and names the previous head's hash;
 * numbers and sealed sequence ranges follow on without a gap;
 * the log-level tree over the batch roots gives the signed ``log_root``;
-* the events stored under the checkpoint's sequence numbers, rendered by the database and hashed in
-  one pass, give the signed ``content`` digest (one bulk hash per batch: this is the fast path);
+* the events stored under the checkpoint's sequence numbers, streamed by the database in the
+  compact format the head names (``rempart.audit.content``: binary COPY on PostgreSQL) and hashed
+  in one pass, give the signed ``content`` digest (one bulk hash per batch: this is the fast path);
 * with ``deep``, each event's leaf hash and each batch's Merkle root are recomputed too, which is
   what inclusion proofs rely on.
 
@@ -25,13 +26,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from rempart.audit import merkle
-from rempart.audit.canonical import batch_bytes
+from rempart.audit.content import can_render, content_bytes, find_batch
 from rempart.audit.diagnosis import Problem, ProblemKind, check_deep, diagnose
 from rempart.audit.keys import PublicKeys
 from rempart.audit.models import AccessEvent
@@ -106,28 +108,24 @@ class _Contents:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def fetch(self, heads: list[CheckpointHead]) -> dict[int, bytes]:
-        data = batch_bytes(self.conn, heads[0].first_seq, heads[-1].first_seq + heads[-1].count)
-        out: dict[int, bytes] = {}
+    def fetch(self, fmt: str, heads: list[CheckpointHead]) -> dict[int, memoryview]:
+        data = content_bytes(self.conn, fmt, heads[0].first_seq, heads[-1].first_seq + heads[-1].count)
+        view = memoryview(data)
+        out: dict[int, memoryview] = {}
         start = 0
-        for head, following in zip(heads, [*heads[1:], None], strict=True):
-            if following is None:
-                end = len(data)
-            else:
-                # The next batch starts at the line numbered with its first sequence number.
-                found = data.find(b"\n%d\t" % following.first_seq, start - 1 if start else 0)
-                end = found + 1 if found >= 0 else -1
+        for i, head in enumerate(heads):
+            end = len(data) if i + 1 == len(heads) else find_batch(fmt, data, heads[i + 1].first_seq, start)
             if end < 0:
-                # That line is missing: cut no further, and let each remaining batch be read alone.
-                for rest in heads[heads.index(head) :]:
-                    out[rest.number] = batch_bytes(self.conn, rest.first_seq, rest.first_seq + rest.count)
+                # That entry is missing: cut no further, and let each remaining batch be read alone.
+                for rest in heads[i:]:
+                    out[rest.number] = memoryview(self.alone(rest))
                 return out
-            out[head.number] = data[start:end]
+            out[head.number] = view[start:end]
             start = end
         return out
 
     def alone(self, head: CheckpointHead) -> bytes:
-        return batch_bytes(self.conn, head.first_seq, head.first_seq + head.count)
+        return content_bytes(self.conn, head.content_format, head.first_seq, head.first_seq + head.count)
 
 
 @dataclass
@@ -307,15 +305,23 @@ def _check_link(
 
 def _check_contents(conn: Connection, group: list[CheckpointHead], deep: bool) -> list[Problem]:
     contents = _Contents(conn)
-    fetched = contents.fetch(group)
     problems = []
-    for head in group:
-        if sha256(fetched[head.number]).hexdigest() != head.content and (
-            sha256(contents.alone(head)).hexdigest() != head.content
-        ):
-            problems.extend(diagnose(conn, head))
-        elif deep:
-            problems.extend(check_deep(conn, head))
+    # Runs of checkpoints sharing a content format this database renders are read in one pass; a
+    # format it cannot render (a log moved between databases) is checked through the leaves.
+    for (fmt, renderable), run in groupby(group, key=lambda h: (h.content_format, can_render(conn, h.content_format))):
+        heads = list(run)
+        if not renderable:
+            for head in heads:
+                problems.extend(check_deep(conn, head))
+            continue
+        fetched = contents.fetch(fmt, heads)
+        for head in heads:
+            if sha256(fetched[head.number]).hexdigest() != head.content and (
+                sha256(contents.alone(head)).hexdigest() != head.content
+            ):
+                problems.extend(diagnose(conn, head))
+            elif deep:
+                problems.extend(check_deep(conn, head))
     return problems
 
 

@@ -1,0 +1,124 @@
+"""The content digest's compact formats: the sealer signs the database's native one, ``verify``
+checks it in bulk, a value shifted into its neighbour still shows, and checkpoints sealed in another
+format (the text of version 1 heads, or another database's format) still verify."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from hashlib import sha256
+
+import pytest
+from sqlalchemy import select, text
+
+from rempart.audit.content import COPY_TEXT, PG_BINARY, SQLITE_LP, content_bytes, native_format
+from rempart.audit.keys import LocalSigningKeys
+from rempart.audit.models import Checkpoint
+from rempart.audit.sealing import CheckpointHead, head_hash
+from rempart.audit.verify import ProblemKind, verify_log
+from rempart.runtime import Runtime
+from tests.audit.conftest import T0, record_events, seal
+
+NOW = T0 + timedelta(minutes=3)
+
+
+def _heads(runtime: Runtime) -> list[CheckpointHead]:
+    with runtime.sessions() as session:
+        return [CheckpointHead.decode(h) for h in session.scalars(select(Checkpoint.head).order_by(Checkpoint.number))]
+
+
+def test_the_sealer_signs_the_databases_native_format(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    record_events(runtime, 6)
+    seal(runtime, signer, max_batch=4)
+
+    expected = PG_BINARY if runtime.engine.dialect.name == "postgresql" else SQLITE_LP
+    assert {(h.v, h.content_format) for h in _heads(runtime)} == {(2, expected)}
+    with runtime.engine.connect() as conn:
+        assert native_format(conn) == expected
+        # Every column of every event is in the stream: six events, each its own entry.
+        stream = content_bytes(conn, expected, 0, 6)
+    assert len(stream) > 6 * 16 * 3
+
+
+def test_a_value_shifted_into_its_neighbour_is_caught(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    ids = record_events(runtime, 3)
+    seal(runtime, signer)
+    victim = ids[0] if runtime.engine.dialect.name == "postgresql" else ids[0].hex
+    with runtime.engine.begin() as conn:
+        device, address = conn.execute(
+            text("SELECT device, address FROM access_events WHERE event_id = :e"), {"e": victim}
+        ).one()
+        # Same characters end to end, split differently between the two columns.
+        conn.execute(
+            text("UPDATE access_events SET device = :d, address = :a WHERE event_id = :e"),
+            {"d": device + address[:3], "a": address[3:], "e": victim},
+        )
+
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[0]))]
+
+
+def _reseal_as(runtime: Runtime, signer: LocalSigningKeys, content_format: str, version: int) -> None:
+    """Rewrite every head (signed again by the same key) as if sealed in another content format."""
+    with runtime.sessions.begin() as session:
+        checkpoints = session.scalars(select(Checkpoint).order_by(Checkpoint.number)).all()
+        previous = bytes(32)
+        for checkpoint in checkpoints:
+            fields = json.loads(checkpoint.head)
+            fields["v"] = version
+            fields["prev"] = previous.hex()
+            if version == 1:
+                fields.pop("content_format")
+            else:
+                fields["content_format"] = content_format
+            if content_format == COPY_TEXT:
+                data = content_bytes(
+                    session.connection(), COPY_TEXT, checkpoint.first_seq, checkpoint.first_seq + checkpoint.count
+                )
+                fields["content"] = sha256(data).hexdigest()
+            head = CheckpointHead.decode(json.dumps(fields, sort_keys=True, separators=(",", ":")))
+            checkpoint.head = head.encode()
+            checkpoint.head_hash = head_hash(checkpoint.head)
+            checkpoint.signature = signer.sign(checkpoint.head.encode())
+            previous = checkpoint.head_hash
+
+
+def test_version_1_heads_over_the_text_still_verify_and_name_an_edit(
+    runtime: Runtime, signer: LocalSigningKeys
+) -> None:
+    ids = record_events(runtime, 7)
+    seal(runtime, signer, max_batch=3)
+    _reseal_as(runtime, signer, COPY_TEXT, version=1)
+    assert {(h.v, h.content_format) for h in _heads(runtime)} == {(1, COPY_TEXT)}
+    assert verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).ok
+
+    victim = ids[4] if runtime.engine.dialect.name == "postgresql" else ids[4].hex
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE access_events SET reference = 'x' WHERE event_id = :e"), {"e": victim})
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[4]))]
+
+
+def test_another_databases_format_is_checked_through_the_leaves(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    ids = record_events(runtime, 5)
+    seal(runtime, signer, max_batch=2)
+    foreign = SQLITE_LP if runtime.engine.dialect.name == "postgresql" else PG_BINARY
+    _reseal_as(runtime, signer, foreign, version=2)
+    assert verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).ok
+
+    victim = ids[2] if runtime.engine.dialect.name == "postgresql" else ids[2].hex
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE access_events SET device = 'x' WHERE event_id = :e"), {"e": victim})
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[2]))]
+
+
+def test_a_version_2_head_must_name_its_format(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    record_events(runtime, 2)
+    seal(runtime, signer)
+    with runtime.sessions() as session:
+        fields = json.loads(session.scalars(select(Checkpoint.head)).one())
+    fields.pop("content_format")
+    with pytest.raises(ValueError, match="canonical"):
+        CheckpointHead.decode(json.dumps(fields, sort_keys=True, separators=(",", ":")))
