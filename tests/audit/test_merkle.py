@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hashlib import sha256
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -57,3 +58,28 @@ def test_every_inclusion_path_proves_its_leaf_and_only_it(n: int, data: st.DataO
         other = (index + 1) % n
         assert merkle.root_from_inclusion(leaves[index], other, n, path) != root
     assert merkle.root_from_inclusion(leaves[index], index, n, [*path, bytes(32)]) is None
+
+
+@pytest.mark.parametrize("new_size", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33])
+def test_consistency_proofs_between_every_pair_of_sizes(new_size: int) -> None:
+    leaves = [merkle.leaf_hash(b"checkpoint %d" % i) for i in range(new_size)]
+    new_root = merkle.root(leaves)
+    for old_size in range(1, new_size + 1):
+        old_root = merkle.root(leaves[:old_size])
+        proof = merkle.consistency_path(old_size, new_size, lambda lo, hi: merkle.root(leaves[lo:hi]))
+        assert merkle.verify_consistency(old_size, new_size, old_root, new_root, proof)
+        assert not merkle.verify_consistency(old_size, new_size, merkle.leaf_hash(b"forged"), new_root, proof)
+        if proof:
+            bent = [*proof[:-1], merkle.leaf_hash(b"bent")]
+            assert not merkle.verify_consistency(old_size, new_size, old_root, new_root, bent)
+
+
+def test_frontiers_give_the_root_of_their_trailing_nodes() -> None:
+    leaves = [merkle.leaf_hash(b"%d" % i) for i in range(13)]
+    frontier = merkle.Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    assert frontier.spans() == [(0, 8), (8, 12), (12, 13)]
+    assert frontier.root_from(0) == merkle.root(leaves)
+    assert frontier.root_from(8) == merkle.root(leaves[8:])
+    assert frontier.root_from(4) is None

@@ -311,3 +311,34 @@ def test_an_insurer_fetches_signed_heads_to_keep_as_a_witness(app: FastAPI, runt
 
     assert [h["number"] for h in body["heads"]] == [1]
     assert check_heads(body["heads"], PublicKeys.from_jwks(body["jwks"])) == []
+
+
+def test_an_insurer_checks_that_a_later_checkpoint_extends_the_one_it_kept(
+    app: FastAPI, runtime: Runtime, world: World
+) -> None:
+    from rempart.audit.keys import PublicKeys, load_signing_keys
+    from rempart.audit.proofs import check_consistency
+    from rempart.audit.sealing import seal_all
+
+    signer = load_signing_keys(runtime.settings)
+    for _round in range(3):
+        with runtime.sessions.begin() as session:
+            record_access(
+                session,
+                operation=Operation.RIGHTS_CHECK,
+                actor=Actor(ActorKind.PRACTICE_SOFTWARE, id=uuid.uuid4()),
+                channel=Channel.PRO_API,
+                outcome=Outcome.MISS,
+                insurer_id=world.insurer.id,
+            )
+        seal_all(runtime.sessions, signer=signer, now=NOW)
+    dpo = PortalUser.invited(app, runtime, login="dpo@remparts.test", roles={Role.DPO}, insurer_id=world.insurer.id)
+    kept = dpo.get(f"/api/v1/insurers/{world.insurer.id}/access-log/checkpoints").json()["heads"][0]["head"]
+
+    proof = dpo.get(f"/api/v1/insurers/{world.insurer.id}/access-log/consistency", params={"from": 1}).json()
+
+    result = check_consistency(proof, PublicKeys.from_jwks(signer.public_keys().jwks()), old_head=kept)
+    assert (result.ok, result.reason) == (True, "checkpoint 3 extends checkpoint 1")
+    refused = dpo.get(f"/api/v1/insurers/{world.insurer.id}/access-log/consistency", params={"from": 4, "to": 2})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"

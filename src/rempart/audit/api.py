@@ -26,12 +26,14 @@ from rempart.audit.breakglass import (
 )
 from rempart.audit.keys import AuditSettings, LocalSigningKeys, load_signing_keys
 from rempart.audit.models import ActorKind, BreakGlassGrant, BreakGlassStatus, Channel, Checkpoint
+from rempart.audit.proofs import prove_consistency
 from rempart.audit.schemas import (
     AccessLogOut,
     BeneficiaryIdentityOut,
     BreakGlassGrantOut,
     BreakGlassRequestIn,
     CheckpointHeadOut,
+    ConsistencyProofOut,
     InsurerAccessLogOut,
     StaffNamesIn,
     WitnessOut,
@@ -41,9 +43,10 @@ from rempart.audit.schemas import (
 from rempart.audit.sealing import LOG_NAME, SealerThread
 from rempart.audit.service import Actor
 from rempart.audit.views import beneficiary_access_log, insurer_access_log, set_staff_names_shown
+from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound, Unauthenticated
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, StaffCaller, client_address, requires
+from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
 from rempart.logs import get_logger
@@ -135,7 +138,7 @@ def my_access_log(
 def insurer_log(
     *,
     insurer_id: uuid.UUID,
-    staff: StaffCaller,
+    staff: GuardedStaffCaller,
     session: SessionDep,
     identity: IdentityDep,
     since: datetime | None = None,
@@ -170,7 +173,7 @@ def insurer_log(
     summary="Whether members see staff names in their access log",
 )
 def insurer_log_policy(
-    insurer_id: uuid.UUID, body: StaffNamesIn, staff: StaffCaller, session: SessionDep, identity: IdentityDep
+    insurer_id: uuid.UUID, body: StaffNamesIn, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
 ) -> dict[str, bool]:
     set_staff_names_shown(session, insurer_id=staff.insurer_id, shown=body.show_staff_names, now=identity.clock())
     session.commit()
@@ -186,7 +189,7 @@ def insurer_log_policy(
 def witness_heads(
     *,
     insurer_id: uuid.UUID,
-    staff: StaffCaller,
+    staff: GuardedStaffCaller,
     session: SessionDep,
     keys: AuditKeysDep,
     since: int = Query(default=1, ge=1),
@@ -205,6 +208,23 @@ def witness_heads(
             CheckpointHeadOut(number=n, head=h, signature=base64.b64encode(bytes(sig)).decode()) for n, h, sig in rows
         ],
     )
+
+
+@router.get(
+    "/insurers/{insurer_id}/access-log/consistency",
+    dependencies=[requires(Permission.INSURER_ACCESS_LOG_READ)],
+    response_model=ConsistencyProofOut,
+    summary="Proof that a later checkpoint extends one the insurer kept (RFC 9162 consistency)",
+)
+def consistency_proof(
+    *,
+    insurer_id: uuid.UUID,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    old: Annotated[int, Query(alias="from", ge=1)],
+    new: Annotated[int | None, Query(alias="to", ge=1)] = None,
+) -> ConsistencyProofOut:
+    return ConsistencyProofOut(**prove_consistency(session.connection(), old=old, new=new))
 
 
 # -- break-glass (platform operators) -----------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from rempart.audit.keys import AuditSettings, PublicKeys, load_signing_keys
+from rempart.audit.sealing import CheckpointHead
 from rempart.config import get_settings
 from rempart.db import make_engine
 from rempart.errors import RempartError
@@ -145,6 +146,38 @@ def check_proof_command(
     except (OSError, ValueError):
         raise _fail("the proof file cannot be read") from None
     result = check_proof(proof, _public_keys(keys_file))
+    typer.echo(result.reason)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("consistency")
+def consistency(  # noqa: PLR0917  (each Typer option is a parameter)
+    old: int = typer.Option(..., "--from", min=1, help="The earlier checkpoint (one a witness kept)"),
+    new: int = typer.Option(0, "--to", min=0, help="The later checkpoint (default: the latest)"),
+    witness: Path | None = typer.Option(None, help="Heads exported earlier: the --from head must be the one kept"),
+    proof_out: Path | None = typer.Option(None, help="Write the proof to this file"),
+    keys_file: Path | None = typer.Option(None, "--keys", help="Public keys (JWKS) instead of the local key ring"),
+    db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
+) -> None:
+    """Prove that a later checkpoint extends an earlier one (RFC 9162 consistency proof)."""
+    from rempart.audit.proofs import check_consistency, prove_consistency
+
+    kept = {CheckpointHead.decode(h).number: h for h in _read_witness(witness)}
+    if witness is not None and old not in kept:
+        raise _fail(f"the witness file does not hold checkpoint {old}")
+    engine = make_engine(db or get_settings().database_url)
+    try:
+        keys = _public_keys(keys_file)
+        with engine.connect() as conn:
+            proof = prove_consistency(conn, old=old, new=new or None)
+    except RempartError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        engine.dispose()
+    result = check_consistency(proof, keys, old_head=kept.get(old))
+    if proof_out is not None:
+        proof_out.write_text(json.dumps(proof, indent=2))
     typer.echo(result.reason)
     if not result.ok:
         raise typer.Exit(1)

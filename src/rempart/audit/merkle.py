@@ -7,7 +7,7 @@ the 0x00 / 0x01 prefixes of the RFC, so a leaf can never be passed off as an inn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from hashlib import sha256
 
 HASH_SIZE = 32
@@ -52,20 +52,29 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+# The root of the leaves [lo, hi) of one tree: from a list in memory, or from stored frontiers.
+RangeRoot = Callable[[int, int], bytes]
+
+
 def inclusion_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """PATH(m, D[n]) of RFC 9162 section 2.1.3.1, nearest sibling first."""
-    if not 0 <= index < len(leaves):
+    return inclusion_path_of(index, len(leaves), lambda lo, hi: root(leaves[lo:hi]))
+
+
+def inclusion_path_of(index: int, size: int, range_root: RangeRoot) -> list[bytes]:
+    """PATH(m, D[n]) when subtree roots come from ``range_root`` (a log too large to hold)."""
+    if not 0 <= index < size:
         raise IndexError("leaf index outside the tree")
     path: list[bytes] = []
-    lo, hi, m = 0, len(leaves), index
+    lo, hi, m = 0, size, index
     # Walk down from the root, collecting the sibling subtree at each split; reversed at the end.
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(root(leaves[lo + k : hi]))
+            path.append(range_root(lo + k, hi))
             hi = lo + k
         else:
-            path.append(root(leaves[lo : lo + k]))
+            path.append(range_root(lo, lo + k))
             lo, m = lo + k, m - k
     path.reverse()
     return path
@@ -93,6 +102,56 @@ def root_from_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes
     return r if sn == 0 else None
 
 
+def consistency_path(old_size: int, new_size: int, range_root: RangeRoot) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 9162 section 2.1.4.1: that the tree of ``new_size`` leaves extends the
+    tree of its first ``old_size`` leaves."""
+    if not 0 < old_size <= new_size:
+        raise ValueError("a consistency proof goes from a smaller non-empty tree to a larger one")
+
+    def subproof(m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+        n = hi - lo
+        if m == n:
+            return [] if whole else [range_root(lo, hi)]
+        k = _split(n)
+        if m <= k:
+            return [*subproof(m, lo, lo + k, whole), range_root(lo + k, hi)]
+        return [*subproof(m - k, lo + k, hi, False), range_root(lo, lo + k)]
+
+    return subproof(old_size, 0, new_size, True)
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
+    """RFC 9162 section 2.1.4.2."""
+    if not 0 < old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a node of the path
+        path.insert(0, old_root)
+    if not path:
+        return False
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
 class Frontier:
     """The compact range of a growing tree: the roots of its perfect subtrees, largest first."""
 
@@ -116,6 +175,27 @@ class Frontier:
             s >>= 1
         self.nodes.append(node)
         self.size += 1
+
+    def spans(self) -> list[tuple[int, int]]:
+        """The leaf range [lo, hi) each node covers, in order."""
+        out, lo = [], 0
+        for bit in reversed(range(self.size.bit_length())):
+            if self.size >> bit & 1:
+                out.append((lo, lo + (1 << bit)))
+                lo += 1 << bit
+        return out
+
+    def root_from(self, lo: int) -> bytes | None:
+        """The root of the leaves [lo, size) when ``lo`` is where one of the nodes starts."""
+        spans = self.spans()
+        starts = [a for a, _b in spans]
+        if lo not in starts:
+            return None
+        nodes = self.nodes[starts.index(lo) :]
+        r = nodes[-1]
+        for node in reversed(nodes[:-1]):
+            r = node_hash(node, r)
+        return r
 
     def root(self) -> bytes:
         if not self.nodes:

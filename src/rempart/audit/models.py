@@ -114,6 +114,10 @@ class AccessEvent(Base):
         # The sealer's work queue: small, since sealed rows leave it.
         Index("ix_access_events_unsealed", "id", **_where("seal_seq IS NULL")),
         Index("ix_access_events_seal_seq", "seal_seq", **_where("seal_seq IS NOT NULL")),
+        # Proofs by event id (migration 0006): ids are time-ordered, so inserts stay at the right edge.
+        Index("ix_access_events_event_id", "event_id"),
+        # "Which beneficiaries did import job X write" (the job id is the reference).
+        Index("ix_access_events_import_job", "reference", "beneficiary_id", **_where("operation = 'member_import'")),
     )
 
 

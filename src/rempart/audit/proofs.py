@@ -4,6 +4,13 @@ A proof carries the event's canonical encoding, its audit path up to its batch's
 section 2.1.3), and the audit path of that batch root in the log-level tree of the target
 checkpoint, whose signed head closes the argument. An insurer holding the head as a witness needs
 nothing from Rempart's database to check it.
+
+Consistency proofs (RFC 9162 section 2.1.4) show that a later checkpoint's log tree extends an
+earlier one's: an insurer that kept an old head checks a new one without the heads in between.
+
+Nothing here scans the log: the event is found through the index on ``event_id``, its checkpoint
+through the index on ``first_seq``, and the log tree's subtree roots come from the frontiers stored
+with the checkpoints (``_LogTree``), so a proof reads O(log² n) checkpoint rows by primary key.
 """
 
 from __future__ import annotations
@@ -38,8 +45,7 @@ def prove_inclusion(
     conn: Connection, *, event_id: uuid.UUID | None = None, seq: int | None = None, checkpoint: int | None = None
 ) -> dict[str, Any]:
     """Build the proof that an event (by id, or by sealed number) is in ``checkpoint`` (default: the
-    latest one). Finding an event by id reads the whole table (there is no index on it, to keep the
-    hot path at its few indexes); by sealed number it is an index lookup."""
+    latest one). Both are index lookups (``ix_access_events_event_id``, ``ix_access_events_seal_seq``)."""
     events = AccessEvent.__table__
     if seq is None:
         if event_id is None:
@@ -79,12 +85,7 @@ def prove_inclusion(
 
     leaves = merkle.split_hashes(bytes(own[3]))
     index = seq - first_seq
-    batch_roots = [
-        merkle.leaf_hash(bytes.fromhex(CheckpointHead.decode(h).batch_root))
-        for (h,) in conn.execute(
-            text("SELECT head FROM audit_checkpoints WHERE number <= :n ORDER BY number"), {"n": target}
-        )
-    ]
+    log_path = merkle.inclusion_path_of(number - 1, target, _LogTree(conn).range_root)
     return {
         "v": PROOF_VERSION,
         "event": canonical,
@@ -95,7 +96,7 @@ def prove_inclusion(
         "batch_path": [h.hex() for h in merkle.inclusion_path(leaves, index)],
         "batch_root": merkle.root(leaves).hex(),
         "log_index": number - 1,
-        "log_path": [h.hex() for h in merkle.inclusion_path(batch_roots, number - 1)],
+        "log_path": [h.hex() for h in log_path],
         "head": str(target_row[0]),
         "signature": base64.b64encode(bytes(target_row[1])).decode(),
     }
@@ -124,3 +125,84 @@ def check_proof(proof: dict[str, Any], keys: PublicKeys) -> ProofCheck:
     if log_root is None or log_root.hex() != head.log_root:
         return ProofCheck(False, "the event is not in this checkpoint", event)
     return ProofCheck(True, f"the event is in checkpoint {head.number}", event, head.number)
+
+
+class _LogTree:
+    """Subtree roots of the log-level tree (one leaf per checkpoint: its batch root) read from the
+    frontiers stored with the checkpoints, a few rows by primary key per root."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._frontiers: dict[int, merkle.Frontier] = {}
+
+    def _frontier(self, size: int) -> merkle.Frontier:
+        if size not in self._frontiers:
+            blob = self.conn.execute(
+                text("SELECT frontier FROM audit_checkpoints WHERE number = :n"), {"n": size}
+            ).scalar()
+            if blob is None:
+                raise NotFound(f"checkpoint {size} is missing")
+            self._frontiers[size] = merkle.Frontier.from_bytes(size, bytes(blob))
+        return self._frontiers[size]
+
+    def range_root(self, lo: int, hi: int) -> bytes:
+        if hi - lo == 1:
+            head = self.conn.execute(text("SELECT head FROM audit_checkpoints WHERE number = :n"), {"n": hi}).scalar()
+            if head is None:
+                raise NotFound(f"checkpoint {hi} is missing")
+            return merkle.leaf_hash(bytes.fromhex(CheckpointHead.decode(str(head)).batch_root))
+        # The frontier after checkpoint ``hi`` holds [lo, hi) as its last nodes when ``lo`` starts one.
+        whole = self._frontier(hi).root_from(lo)
+        if whole is not None:
+            return whole
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
+        return merkle.node_hash(self.range_root(lo, lo + k), self.range_root(lo + k, hi))
+
+
+def _signed_head(conn: Connection, number: int) -> tuple[str, bytes]:
+    row = conn.execute(text("SELECT head, signature FROM audit_checkpoints WHERE number = :n"), {"n": number}).first()
+    if row is None:
+        raise NotFound(f"no checkpoint {number}")
+    return str(row[0]), bytes(row[1])
+
+
+def prove_consistency(conn: Connection, *, old: int, new: int | None = None) -> dict[str, Any]:
+    """The proof that checkpoint ``new`` (default: the latest) extends checkpoint ``old``: RFC 9162
+    section 2.1.4 over the log tree, with both signed heads."""
+    new = new or int(conn.execute(text("SELECT max(number) FROM audit_checkpoints")).scalar() or 0)
+    if not 1 <= old <= new:
+        raise ValidationFailed("a consistency proof goes from an earlier checkpoint to a later one")
+    old_head, old_signature = _signed_head(conn, old)
+    new_head, new_signature = _signed_head(conn, new)
+    path = merkle.consistency_path(old, new, _LogTree(conn).range_root)
+    return {
+        "v": PROOF_VERSION,
+        "old_head": old_head,
+        "old_signature": base64.b64encode(old_signature).decode(),
+        "new_head": new_head,
+        "new_signature": base64.b64encode(new_signature).decode(),
+        "path": [h.hex() for h in path],
+    }
+
+
+def check_consistency(proof: dict[str, Any], keys: PublicKeys, *, old_head: str | None = None) -> ProofCheck:
+    """Check a consistency proof with the public keys only. A witness passes the ``old_head`` it
+    kept, so that the proof cannot swap in another old head."""
+    try:
+        old = CheckpointHead.decode(proof["old_head"])
+        new = CheckpointHead.decode(proof["new_head"])
+        signatures = base64.b64decode(proof["old_signature"]), base64.b64decode(proof["new_signature"])
+        path = [bytes.fromhex(h) for h in proof["path"]]
+    except (KeyError, ValueError, TypeError):
+        return ProofCheck(False, "the proof is malformed")
+    if old_head is not None and old_head != proof["old_head"]:
+        return ProofCheck(False, "the proof starts from another head than the one kept")
+    for head, text_, signature in ((old, proof["old_head"], signatures[0]), (new, proof["new_head"], signatures[1])):
+        if not keys.verify(head.key_id, signature, text_.encode()):
+            return ProofCheck(False, f"checkpoint {head.number}'s signature does not verify")
+    ok = merkle.verify_consistency(
+        old.number, new.number, bytes.fromhex(old.log_root), bytes.fromhex(new.log_root), path
+    )
+    if not ok:
+        return ProofCheck(False, f"checkpoint {new.number} does not extend checkpoint {old.number}")
+    return ProofCheck(True, f"checkpoint {new.number} extends checkpoint {old.number}", checkpoint=new.number)

@@ -153,6 +153,18 @@ class WitnessOut(BaseModel):
     heads: list[CheckpointHeadOut]
 
 
+class ConsistencyProofOut(BaseModel):
+    """RFC 9162 consistency proof: the newer signed head's log tree extends the older one's. Check it
+    with ``merkle.verify_consistency`` over the two heads' numbers and ``log_root`` values."""
+
+    v: int
+    old_head: str
+    old_signature: str
+    new_head: str
+    new_signature: str
+    path: list[str]
+
+
 class BreakGlassRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -18,6 +18,7 @@ event. Ordering, hashing and signing happen later, in the sealer (``rempart.audi
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import uuid
 from collections.abc import Iterable
@@ -101,6 +102,18 @@ def _insert(session: Session, row: dict[str, Any]) -> None:
         cursor.close()
 
 
+def new_event_id(moment: datetime | None = None) -> uuid.UUID:
+    """A time-ordered event id (UUIDv7, RFC 9562 section 5.7): 48 bits of Unix milliseconds, then
+    random bits. The index that proofs use to find an event by id then grows at its right edge
+    instead of taking a random page per insert. (The standard library has ``uuid7`` from Python 3.14
+    only; the layout is a few bit operations, not worth a dependency.)"""
+    millis = int((moment or utcnow()).timestamp() * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC variant
+    return uuid.UUID(int=value)
+
+
 class AccessLogUnavailable(ServiceUnavailable):
     """The access log refused the event: the answer that needed it is not sent."""
 
@@ -180,7 +193,7 @@ def access_event_row(
     if when.tzinfo is None:
         raise ValueError("occurred_at must be timezone-aware")
     return {
-        "event_id": event_id or uuid.uuid4(),
+        "event_id": event_id or new_event_id(when),
         "occurred_at": when,
         "operation": op.value,
         "purpose": disclosure.purpose,
