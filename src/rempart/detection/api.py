@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from rempart.app import SessionDep
 from rempart.detection import service
-from rempart.detection.deps import DetectionDep
+from rempart.detection.deps import DetectionDep, GuardedStaffCaller
 from rempart.detection.models import AlertKind, AlertStatus, Severity, SubjectKind
 from rempart.detection.schemas import (
     AlertList,
@@ -29,7 +29,7 @@ from rempart.detection.schemas import (
 )
 from rempart.errors import ValidationFailed
 from rempart.identity.accounts import roles_of
-from rempart.identity.deps import AnyCaller, StaffCaller, requires
+from rempart.identity.deps import AnyCaller, requires
 from rempart.identity.permissions import Permission, Role
 from rempart.identity.principal import Principal
 
@@ -156,7 +156,7 @@ def close_alert(alert_id: uuid.UUID, caller: AnyCaller, session: SessionDep, det
 def insurer_alerts(
     *,
     insurer_id: uuid.UUID,
-    caller: StaffCaller,
+    caller: GuardedStaffCaller,
     session: SessionDep,
     status: AlertStatus | None = None,
     limit: int = Query(50, ge=1, le=500),

@@ -16,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.app import SessionDep
+from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound
 from rempart.identity.access import access_owned
 from rempart.identity.accounts import invite_account, professional_id_by_rpps, roles_of, suspend_account
 from rempart.identity.clients import access_client, active_keys, add_client_key, create_client, revoke_client
 from rempart.identity.clients import revoke_client_key as revoke_key
 from rempart.identity.context import IdentityDep, IdentityServices
-from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, StaffCaller, client_address, requires
+from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.errors import PermissionDenied
 from rempart.identity.events import events_for_operators, record_event
 from rempart.identity.me_api import event_out
@@ -69,7 +70,11 @@ def _invited(invitation_account_id: uuid.UUID, token_url: str) -> InvitationOut:
     status_code=201,
 )
 def invite_staff(
-    insurer_id: uuid.UUID, body: StaffInvitationIn, caller: StaffCaller, session: SessionDep, identity: IdentityDep
+    insurer_id: uuid.UUID,
+    body: StaffInvitationIn,
+    caller: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
 ) -> InvitationOut:
     if not set(body.roles) <= INSURER_ROLES:
         raise PermissionDenied("an insurer admin invites insurer staff only")
@@ -90,7 +95,7 @@ def invite_staff(
     dependencies=[requires(Permission.INSURER_STAFF_INVITE)],
     response_model=list[StaffOut],
 )
-def list_staff(insurer_id: uuid.UUID, caller: StaffCaller, session: SessionDep) -> list[StaffOut]:
+def list_staff(insurer_id: uuid.UUID, caller: GuardedStaffCaller, session: SessionDep) -> list[StaffOut]:
     accounts = session.scalars(
         select(Account)
         .where(Account.insurer_id == caller.insurer_id, Account.beneficiary_id.is_(None))
@@ -116,7 +121,7 @@ def list_staff(insurer_id: uuid.UUID, caller: StaffCaller, session: SessionDep) 
 def invite_beneficiary(
     insurer_id: uuid.UUID,
     body: BeneficiaryInvitationIn,
-    caller: StaffCaller,
+    caller: GuardedStaffCaller,
     session: SessionDep,
     identity: IdentityDep,
 ) -> InvitationOut:
