@@ -269,3 +269,22 @@ def test_parallel_verify_finds_the_same(runtime: Runtime, signer: LocalSigningKe
 
     assert [p.describe() for p in parallel.problems] == [p.describe() for p in alone.problems]
     assert [p.kind for p in parallel.problems] == [ProblemKind.EDITED, ProblemKind.DELETED]
+
+
+def test_the_unsealed_tail_is_checked_too(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    ids = _sealed_log(runtime, signer)
+    fresh = record_events(runtime, 2, start=NOW - timedelta(seconds=5))  # waiting for the next round
+    late = record_events(runtime, 1, start=NOW - timedelta(minutes=2))  # the sealer missed it
+    future, numbered = uuid.uuid4(), uuid.uuid4()
+    _forge_copy(runtime, ids[1], future, None, NOW + timedelta(hours=1))  # forged time, never sealed
+    _forge_copy(runtime, ids[2], numbered, 40, NOW - timedelta(seconds=1))  # forged sealed number
+
+    report = _verify(runtime, signer)
+
+    assert {(p.kind, p.event_id) for p in report.problems} == {
+        (ProblemKind.UNSEALED, str(late[0])),
+        (ProblemKind.INSERTED, str(future)),
+        (ProblemKind.INSERTED, str(numbered)),
+    }
+    assert str(fresh[0]) not in {p.event_id for p in report.problems}
+    assert report.pending == 4

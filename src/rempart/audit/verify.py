@@ -204,7 +204,7 @@ def verify_log(
     deep: bool = False,
     witness: Iterable[str] = (),
     now: datetime | None = None,
-    pending_grace: timedelta = timedelta(minutes=5),
+    pending_grace: timedelta = timedelta(seconds=60),
     late_after: timedelta = timedelta(minutes=10),
     max_problems: int = 1_000,
     jobs: int = 1,
@@ -251,7 +251,7 @@ def verify_log(
             for future in pending:
                 report.problems.extend(future.result())
             pool.shutdown()
-        _check_outside(conn, chain.next_seq, now - pending_grace, report)
+        _check_outside(conn, chain.next_seq, now - pending_grace, pending_grace, report)
         _check_witness(conn, witness, report)
     report.seconds = time.perf_counter() - started
     return report
@@ -330,8 +330,29 @@ def _check_contents_alone(engine: Engine, group: list[CheckpointHead], deep: boo
         return _check_contents(conn, group, deep)
 
 
-def _check_outside(conn: Connection, next_seq: int, stale_before: datetime, report: VerifyReport) -> None:
-    """Events outside every checkpoint: beyond the last sealed number, or never sealed."""
+# How far ahead of verify's clock an event may be dated (clock skew between app machines).
+_FUTURE_SKEW = timedelta(minutes=2)
+
+
+def _check_outside(
+    conn: Connection, next_seq: int, stale_before: datetime, grace: timedelta, report: VerifyReport
+) -> None:
+    """Events outside every checkpoint: beyond the last sealed number, or never sealed.
+
+    What can be proven about the unsealed tail: nothing cryptographic. Until the sealer numbers and
+    signs an event, whoever can write to the database can add, edit or delete it without a trace
+    (the sealer runs every <= 2 s, so that window is short unless the sealer is stopped; a witness
+    sees a stopped sealer as heads that stop coming). What can be checked, and is:
+
+    * no event may carry a sealed number beyond the last checkpoint (only the sealer numbers, in
+      the same transaction as the checkpoint): such an event was forged with its sealed fields;
+    * no unsealed event may be older than ``pending_grace`` (the sealing interval plus the longest
+      transaction that writes events): an older one was written from outside the application or
+      backdated, or the sealer is stopped; either way it is reported;
+    * no unsealed event may be dated in the future: its time was forged, and it would otherwise
+      wait in the tail looking fresh.
+    Once sealed, a late event's checkpoint also carries a warning (sealed long after it occurred).
+    """
     events = AccessEvent.__table__
     if next_seq >= 0:
         beyond = conn.execute(
@@ -365,6 +386,20 @@ def _check_outside(conn: Connection, next_seq: int, stale_before: datetime, repo
                     ProblemKind.UNSEALED,
                     "the event was never sealed although it is older than the sealing interval: the sealer "
                     "is stopped, or the row was written into the database from outside the application",
+                    event_id=str(event_id),
+                )
+            )
+        future = conn.execute(
+            select(events.c.event_id)
+            .where(events.c.seal_seq.is_(None), events.c.occurred_at > stale_before + _FUTURE_SKEW + grace)
+            .order_by(events.c.occurred_at)
+            .limit(100)
+        ).all()
+        for (event_id,) in future:
+            report.problems.append(
+                Problem(
+                    ProblemKind.INSERTED,
+                    "an event waiting to be sealed is dated in the future: its time was forged",
                     event_id=str(event_id),
                 )
             )
