@@ -63,9 +63,20 @@ class Conflict(RempartError):
 
 
 class Unauthenticated(RempartError):
+    """Every 401 says how to authenticate (RFC 9110, section 11.6.1): practice software with a
+    DPoP-bound token (RFC 9449, section 7.1). People sign in with a passkey in the portal, for which
+    HTTP has no scheme; the problem's detail tells them."""
+
     status = 401
     slug = "unauthenticated"
     title = "Authentication required"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, "WWW-Authenticate": self.challenge()}
+
+    def challenge(self) -> str:
+        return "DPoP"
 
 
 class Forbidden(RempartError):

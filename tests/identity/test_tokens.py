@@ -33,6 +33,15 @@ def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]
     body: dict[str, Any] = response.json()
     assert body["type"].endswith("/" + slug)
     assert body["status"] == status
+    if status == 401:
+        # RFC 9449, section 7.1: a 401 says how to authenticate, with the same error code.
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("DPoP ")
+        assert 'algs="ES256' in challenge
+        if "error" in body:
+            assert f'error="{body["error"]}"' in challenge
+        else:
+            assert "error=" not in challenge  # no credentials at all: no error to name
     return body
 
 

@@ -20,9 +20,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from rempart.app import SessionDep
-from rempart.errors import NotFound, Unauthenticated
+from rempart.errors import NotFound
 from rempart.identity.context import IdentityDep
-from rempart.identity.errors import ActingProfessionalRefused, PermissionDenied
+from rempart.identity.errors import ActingProfessionalRefused, NotSignedIn, PermissionDenied
 from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
 from rempart.identity.rls import bind_tenant
@@ -74,7 +74,7 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
     human = principal_from_request(request, session=session, identity=identity)
     if human is not None:
         return human
-    raise Unauthenticated("sign in with a passkey, or call with a DPoP-bound access token")
+    raise NotSignedIn("sign in with a passkey, or call with a DPoP-bound access token")
 
 
 AuthenticatedDep = Annotated[Principal, Depends(authenticated)]

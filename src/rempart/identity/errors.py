@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rempart.errors import Forbidden, RempartError, Unauthenticated
+from rempart.identity.jose import SIGNING_ALGORITHMS
 
 
 class _OAuthProblem(RempartError):
@@ -19,6 +20,16 @@ class _OAuthProblem(RempartError):
         if self.oauth_error:
             body.setdefault("error", self.oauth_error)
         return body
+
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` value of a 401 (RFC 9449, section 7.1): the error code and the
+        proof algorithms accepted, so that an OAuth library knows what to fix."""
+        algs = f'algs="{" ".join(SIGNING_ALGORITHMS)}"'
+        return f'DPoP error="{self.oauth_error}", {algs}' if self.oauth_error else f"DPoP {algs}"
+
+
+class NotSignedIn(_OAuthProblem, Unauthenticated):
+    """No credentials at all: the challenge names no error, only how to authenticate."""
 
 
 class InvalidTokenRequest(_OAuthProblem):
