@@ -192,3 +192,42 @@ def test_the_cli_refuses_an_unknown_insurer_with_a_readable_message(
     assert result.exit_code == 1
     assert "no insurer with this AMC number" in result.output
     assert "Traceback" not in result.output
+
+
+def test_every_beneficiary_written_is_in_the_access_log_under_the_import(runtime: Runtime, tmp_path: Path) -> None:
+    from rempart.audit.models import AccessEvent, ActorKind, Channel
+
+    make_insurer(runtime)
+    records = population(30)
+    path = members_file(tmp_path, records, "members.csv")
+
+    report = import_members(runtime=runtime, path=path, amc_number="88450101", batch_size=10, workers=2)
+
+    with runtime.sessions() as session:
+        written = set(session.scalars(select(Beneficiary.id)))
+        # The breach question "whom did import X write", answered from the log alone.
+        events = session.execute(
+            select(AccessEvent.beneficiary_id, AccessEvent.actor_kind, AccessEvent.channel, AccessEvent.fields).where(
+                AccessEvent.operation == "member_import", AccessEvent.reference == report.reference
+            )
+        ).all()
+    assert report.reference.startswith("import_")
+    assert len(events) == len(records) == len(written)
+    assert {e.beneficiary_id for e in events} == written
+    assert {(e.actor_kind, e.channel) for e in events} == {(ActorKind.SYSTEM, Channel.CLI)}
+    assert all("nir" in e.fields.split(",") for e in events)
+
+
+def test_an_import_is_not_written_when_the_log_refuses_it(runtime: Runtime, tmp_path: Path) -> None:
+    from rempart.audit.service import AccessLogUnavailable
+    from tests.audit.conftest import allow_event_writes, refuse_event_writes
+
+    make_insurer(runtime)
+    path = members_file(tmp_path, population(5), "members.csv")
+    refuse_event_writes(runtime)
+    try:
+        with pytest.raises(AccessLogUnavailable):
+            import_members(runtime=runtime, path=path, amc_number="88450101")
+    finally:
+        allow_event_writes(runtime)
+    assert _counts(runtime) == (0, 0, 0)

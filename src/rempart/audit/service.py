@@ -262,3 +262,28 @@ def record_access(
         raise AccessLogUnavailable() from None
     event_id: uuid.UUID = row["event_id"]
     return event_id
+
+
+def record_accesses(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record many accesses at once (rows from ``access_event_row``), in the caller's transaction,
+    with the same fixed INSERT as ``record_access`` executed for all of them. Fail closed the same
+    way: ``AccessLogUnavailable`` when the log refuses the write, and the caller's writes roll back."""
+    if not rows:
+        return
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.executemany(
+                _SQL_SQLITE if sqlite else _SQL_POSTGRESQL, [_driver_params(row, sqlite=sqlite) for row in rows]
+            )
+        finally:
+            cursor.close()
+    except (DBAPIError, dbapi_error) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        log.error("access_log_write_refused", operation=rows[0]["operation"], error_type=type(cause).__name__)
+        raise AccessLogUnavailable() from None

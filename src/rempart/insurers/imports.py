@@ -20,6 +20,8 @@ from typing import IO
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from rempart.audit.models import ActorKind, Channel
+from rempart.audit.service import Actor
 from rempart.db import utcnow
 from rempart.errors import ImportFileError, NotFound
 from rempart.identity.principal import StaffPrincipal
@@ -118,6 +120,10 @@ def run_import(runtime: Runtime, *, insurer_id: uuid.UUID, job_id: uuid.UUID) ->
             runtime=runtime,
             path=path,
             amc_number=str(amc_number),
+            # The staff member who uploaded the file is who wrote these people's data.
+            actor=Actor(ActorKind.INSURER_STAFF, id=job.started_by),
+            channel=Channel.INSURER_API,
+            reference=str(job.id),
             on_progress=lambda rows: _set(runtime, job, rows_done=min(rows, job.rows_total)),
         )
     except Exception as exc:  # noqa: BLE001  (a background job reports every failure in its record)
