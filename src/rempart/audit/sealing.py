@@ -250,9 +250,17 @@ def _assign_sequence(session: Session, ids: list[int], first_seq: int, earliest:
             },
         )
         updated = int(getattr(result, "rowcount", -1))
+    elif ids[-1] - ids[0] == len(ids) - 1:
+        # SQLite's single writer hands out consecutive rowids, so a batch is nearly always one run of
+        # ids: one set-based UPDATE in C, instead of a statement per event from Python, shortens the
+        # time the sealer holds the database's only write lock, which every request waits on.
+        result = session.connection().exec_driver_sql(
+            "UPDATE access_events SET seal_seq = id + ? WHERE id BETWEEN ? AND ? AND seal_seq IS NULL",
+            (first_seq - ids[0], ids[0], ids[-1]),
+        )
+        updated = int(getattr(result, "rowcount", -1))
     else:
-        connection = session.connection()
-        result = connection.exec_driver_sql(
+        result = session.connection().exec_driver_sql(
             "UPDATE access_events SET seal_seq = ? WHERE id = ? AND seal_seq IS NULL",
             [(first_seq + i, event_id) for i, event_id in enumerate(ids)],
         )
