@@ -31,6 +31,21 @@ from rempart.logs import get_logger
 log = get_logger("rempart.detection.store")
 
 _OBSERVE = r"""
+-- The arguments come as one string (unit separator between fields) and the answer leaves as one
+-- string (commas): packing and parsing some fifty RESP items cost the client more than the script.
+local function split(s, sep)
+  local t, i = {}, 1
+  while true do
+    local j = string.find(s, sep, i, true)
+    if not j then
+      t[#t + 1] = string.sub(s, i)
+      return t
+    end
+    t[#t + 1] = string.sub(s, i, j - 1)
+    i = j + 1
+  end
+end
+local ARGV = split(ARGV[1], '\31')
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local obs_id, hit, ben, probe = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6]
@@ -147,7 +162,7 @@ if adm ~= 'admitted' then
       out[#out + 1] = v
     end
   end
-  return out
+  return table.concat(out, ',')
 end
 
 local practice = ''
@@ -277,7 +292,7 @@ local out = {adm, 0, 0, '', newdev, newnet, fresh, off and 1 or 0, benp, ks}
 for i = 1, n do
   for _, v in ipairs(rows[i]) do out[#out + 1] = v end
 end
-return out
+return table.concat(out, ',')
 """
 
 _ESCALATE = r"""
@@ -350,7 +365,7 @@ class RedisStore:
             obs.beneficiary,
             obs.probe,
             obs.insurer,
-            obs.device,
+            obs.device.replace("\x1f", ""),  # the separator of the packed arguments
             obs.network,
             obs.hour_of_week,
             obs.day,
@@ -367,9 +382,10 @@ class RedisStore:
         for spec in obs.subjects:
             args += [spec.key, spec.role.value, spec.grace_ms]
         try:
-            raw = self._observe(args=args)
+            answer = self._observe(args=["\x1f".join(map(str, args))])
         except redis.RedisError as exc:
             raise self._fail(exc) from None
+        raw = _s(answer).split(",")
         result = ObservationResult(
             admission=Admission(_s(raw[0])),
             retry_after_ms=int(raw[1]),
