@@ -198,6 +198,8 @@ def is_postgresql(session_or_engine: Session | Engine) -> bool:
 
 TENANT_SETTING = "rempart.insurer_id"
 _TENANT_KEY = "rempart.tenant"
+# Built once: a statement rebuilt per call is compiled-cache-keyed again every time.
+_SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :v, true)")
 
 
 def set_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
@@ -207,10 +209,7 @@ def set_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
     carries one request's tenant into the next.
     """
     if is_postgresql(session):
-        session.execute(
-            text(f"SELECT set_config('{TENANT_SETTING}', :v, true)"),
-            {"v": str(insurer_id) if insurer_id else ""},
-        )
+        session.execute(_SET_TENANT, {"v": str(insurer_id) if insurer_id else ""})
 
 
 def bind_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
@@ -242,9 +241,7 @@ def tenant(session: Session, insurer_id: uuid.UUID) -> Iterator[Session]:
 def _reapply_tenant(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     if _TENANT_KEY in session.info and connection.dialect.name == "postgresql":
         insurer_id = session.info[_TENANT_KEY]
-        connection.execute(
-            text(f"SELECT set_config('{TENANT_SETTING}', :v, true)"), {"v": str(insurer_id) if insurer_id else ""}
-        )
+        connection.execute(_SET_TENANT, {"v": str(insurer_id) if insurer_id else ""})
 
 
 @contextmanager
