@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
@@ -133,3 +133,39 @@ def test_a_problem_that_asks_to_wait_says_so_in_retry_after_too(runtime: Runtime
     assert response.status_code == 429
     assert response.headers["retry-after"] == "30"
     assert response.json()["retry_after"] == 30
+
+
+def test_the_callers_address_comes_from_a_trusted_proxy_only(runtime: Runtime) -> None:
+    """Behind the load balancer the access log and detection see the caller, not the balancer;
+    anyone else's X-Forwarded-For is ignored (else a thief would choose its own "network")."""
+    settings = runtime.settings.model_copy(update={"trusted_proxies": "10.0.0.0/24, 192.0.2.1"})
+    app = create_app(Runtime(settings=settings, engine=runtime.engine, sessions=runtime.sessions, keys=runtime.keys))
+    probe = APIRouter()
+
+    @probe.get("/probe/address")
+    def address(request: Request) -> dict[str, str | None]:
+        return {"address": request.client.host if request.client else None}
+
+    app.include_router(probe)
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+
+    def seen(peer: str) -> str:
+        client = TestClient(app, client=(peer, 40000))
+        response = client.get("/probe/address", headers=forwarded)
+        assert response.status_code == 200, response.text
+        body: dict[str, str] = response.json()
+        return body["address"]
+
+    assert seen("10.0.0.17") == "203.0.113.7"  # a balancer of the trusted network
+    assert seen("192.0.2.1") == "203.0.113.7"
+    assert seen("198.51.100.4") == "198.51.100.4"  # not a balancer: its header is ignored
+
+
+@pytest.mark.parametrize("proxies", ["*", "lb.internal", "10.0.0.0/24, not-an-address"])
+def test_trusted_proxies_must_be_addresses(proxies: str) -> None:
+    from pydantic import ValidationError
+
+    from rempart.config import Settings
+
+    with pytest.raises(ValidationError, match="REMPART_TRUSTED_PROXIES"):
+        Settings(trusted_proxies=proxies)

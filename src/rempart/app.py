@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rempart import __version__
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
@@ -121,6 +122,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
 
     app.add_middleware(SecurityHeaders, https=runtime.settings.public_origin.startswith("https://"))
+    if runtime.settings.trusted_proxy_list:
+        # Outermost: everything inside sees the caller's address, not the load balancer's.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxy_list)
     return app
 
 

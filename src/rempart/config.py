@@ -6,11 +6,12 @@ file, a key-encryption key stored beside the database, plain-http cookies.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +34,27 @@ class Settings(BaseSettings):
     rp_id: str = "localhost"
     log_json: bool = False
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    # The load balancers in front of the app processes, as IP addresses or networks separated by
+    # commas: only from them is ``X-Forwarded-For`` believed. The caller's address feeds the access
+    # log and detection (new network), so a header from anyone else is ignored, and "*" is refused.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",") if part.strip()):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"REMPART_TRUSTED_PROXIES: {item[:64]!r} is not an IP address or network"
+                    " (a proxy trusted by name, or everyone, would let any caller choose its address)"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
     @model_validator(mode="after")
     def _refuse_laptop_defaults_in_production(self) -> Settings:
