@@ -13,6 +13,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from limits import RateLimitItemPerMinute
 
 from rempart.app import create_app
@@ -143,9 +144,36 @@ def test_throttled_per_account_alike_for_known_and_unknown(strict_app: FastAPI, 
     assert known.status_code == unknown.status_code == 429
     assert known.json() == unknown.json()
     assert known.json()["type"].endswith("/too-many-attempts")
-    # The legitimate user is throttled too while the attack goes on: availability traded for safety,
-    # but the per-account limit is per login typed, so other accounts are untouched.
+    # The per-account limit is per login typed, so other accounts are untouched.
     assert PortalUser.browser(strict_app).login_options("other@mutuelle.test").status_code == 200
+
+
+def test_attempts_from_one_network_do_not_lock_the_person_out_elsewhere(runtime: Runtime, clock: FakeClock) -> None:
+    """Someone who knows a login cannot lock its owner out from another network."""
+    app = _app(
+        runtime,
+        clock,
+        LoginLimits(
+            per_account=RateLimitItemPerMinute(6, 15),
+            per_address=RateLimitItemPerMinute(100, 15),
+            per_account_and_address=RateLimitItemPerMinute(3, 15),
+        ),
+    )
+    victim = "agent@mutuelle.test"
+    _enrolled(app, runtime, victim)
+    origin = PortalUser.browser(app).client.base_url
+
+    def from_(address: str) -> TestClient:
+        return TestClient(app, base_url=str(origin), client=(address, 50000), raise_server_exceptions=False)
+
+    def options(client: TestClient) -> int:
+        return client.post("/api/v1/auth/login/options", json={"login": victim}).status_code
+
+    nuisance = from_("198.51.100.9")
+    assert [options(nuisance) for _ in range(4)] == [200, 200, 200, 429]
+    assert options(from_("203.0.113.20")) == 200  # the owner, at work: not locked out
+    # Many networks at once still meet the account's own limit: 6 attempts in all (5 were made).
+    assert [options(from_(f"192.0.2.{i}")) for i in range(1, 4)] == [200, 429, 429]
 
 
 def test_throttled_per_address_across_logins(address_app: FastAPI) -> None:
