@@ -39,19 +39,27 @@ def _app(runtime: Runtime, clock: FakeClock, limits: LoginLimits) -> FastAPI:
 
 @pytest.fixture
 def strict_app(runtime: Runtime, clock: FakeClock) -> FastAPI:
-    """3 attempts per login, 100 per address, per 15 minutes."""
-    return _app(runtime, clock, LoginLimits(RateLimitItemPerMinute(3, 15), RateLimitItemPerMinute(100, 15)))
+    """3 attempts per login (from anywhere, and from one address), 100 per address, per 15 minutes."""
+    return _app(
+        runtime,
+        clock,
+        LoginLimits(RateLimitItemPerMinute(3, 15), RateLimitItemPerMinute(100, 15), RateLimitItemPerMinute(3, 15)),
+    )
 
 
 @pytest.fixture
 def address_app(runtime: Runtime, clock: FakeClock) -> FastAPI:
     """100 attempts per login, 8 per address, per 15 minutes."""
-    return _app(runtime, clock, LoginLimits(RateLimitItemPerMinute(100, 15), RateLimitItemPerMinute(8, 15)))
+    return _app(
+        runtime,
+        clock,
+        LoginLimits(RateLimitItemPerMinute(100, 15), RateLimitItemPerMinute(8, 15), RateLimitItemPerMinute(100, 15)),
+    )
 
 
 @pytest.fixture
 def open_app(runtime: Runtime, clock: FakeClock) -> FastAPI:
-    return _app(runtime, clock, LoginLimits(RateLimitItemPerMinute(10_000, 15), RateLimitItemPerMinute(10_000, 15)))
+    return _app(runtime, clock, LoginLimits(*(RateLimitItemPerMinute(10_000, 15),) * 3))
 
 
 def _enrolled(app: FastAPI, runtime: Runtime, login: str) -> PortalUser:
