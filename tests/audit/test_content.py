@@ -59,6 +59,32 @@ def test_a_value_shifted_into_its_neighbour_is_caught(runtime: Runtime, signer: 
     assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[0]))]
 
 
+def test_a_batch_that_lost_or_gained_an_event_is_named_alone(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    """Batches read in one pass are cut by counting events: an event too few or too many shifts
+    every later cut, yet only the batch that changed is reported."""
+    ids = record_events(runtime, 12)
+    seal(runtime, signer, max_batch=3)  # checkpoints 1 to 4, read in one pass
+    postgres = runtime.engine.dialect.name == "postgresql"
+    with runtime.engine.begin() as conn:
+        seqs = dict(conn.execute(text("SELECT event_id, seal_seq FROM access_events")).all())
+        victim = ids[1] if postgres else ids[1].hex
+        conn.execute(text("DELETE FROM access_events WHERE event_id = :e"), {"e": victim})
+        if postgres:  # a second row under checkpoint 3's last number (SQLite's unique index refuses it)
+            conn.execute(
+                text(
+                    "INSERT INTO access_events (event_id, occurred_at, operation, purpose, actor_kind, channel, "
+                    "fields, outcome, seal_seq) SELECT gen_random_uuid(), occurred_at, operation, purpose, "
+                    "actor_kind, channel, fields, outcome, seal_seq FROM access_events WHERE seal_seq = 8"
+                )
+            )
+
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+
+    victim_seq = seqs[ids[1] if postgres else ids[1].hex]
+    expected = [(ProblemKind.DELETED, 1, victim_seq)] + ([(ProblemKind.INSERTED, 3, 8)] if postgres else [])
+    assert [(p.kind, p.checkpoint, p.seq) for p in problems] == expected
+
+
 def _reseal_as(runtime: Runtime, signer: LocalSigningKeys, content_format: str, version: int) -> None:
     """Rewrite every head (signed again by the same key) as if sealed in another content format."""
     with runtime.sessions.begin() as session:

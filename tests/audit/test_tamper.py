@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
+from rempart.audit import verify
 from rempart.audit.keys import LocalSigningKeys, PublicKeys
 from rempart.audit.models import AccessEvent, Checkpoint
 from rempart.audit.sealing import CheckpointHead, head_hash
@@ -259,7 +260,11 @@ def test_since_starts_from_a_checkpoint(runtime: Runtime, signer: LocalSigningKe
     assert by_date.first_checkpoint == 1
 
 
-def test_parallel_verify_finds_the_same(runtime: Runtime, signer: LocalSigningKeys) -> None:
+def test_parallel_verify_finds_the_same(
+    runtime: Runtime, signer: LocalSigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs of two checkpoints, so that this small log is shared between this process and two workers.
+    monkeypatch.setattr(verify, "_GROUP_EVENTS", 8)
     ids = _sealed_log(runtime, signer, events=30, batch=4)
     assert _verify(runtime, signer, jobs=3).ok
     _sql(runtime, "DELETE FROM access_events WHERE event_id = :e", e=_uuid_param(runtime, ids[17]))
@@ -267,6 +272,7 @@ def test_parallel_verify_finds_the_same(runtime: Runtime, signer: LocalSigningKe
 
     alone, parallel = _verify(runtime, signer), _verify(runtime, signer, jobs=3)
 
+    assert (alone.processes, parallel.processes) == (1, 3)
     assert [p.describe() for p in parallel.problems] == [p.describe() for p in alone.problems]
     assert [p.kind for p in parallel.problems] == [ProblemKind.EDITED, ProblemKind.DELETED]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -88,7 +89,12 @@ def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys
 def verify(  # noqa: PLR0917  (each Typer option is a parameter)
     since: str = typer.Option("", help="Start at this checkpoint number, or at the first sealed at/after a date"),
     deep: bool = typer.Option(False, help="Also recompute every leaf hash and batch Merkle root"),
-    jobs: int = typer.Option(1, min=1, max=32, help="Database connections reading batches at once"),
+    jobs: int = typer.Option(
+        os.cpu_count() or 1,
+        min=1,
+        max=64,
+        help="Processes streaming and hashing batches at once (default: one per core)",
+    ),
     witness: Path | None = typer.Option(None, help="Heads exported earlier (rempart audit export): must be kept"),
     event: str = typer.Option("", help="Prove this event (id, or #sealed-number) is in a checkpoint"),
     checkpoint: int = typer.Option(0, help="With --event: the checkpoint to prove it in (default: the latest)"),
@@ -107,7 +113,9 @@ def verify(  # noqa: PLR0917  (each Typer option is a parameter)
             return
         engine = make_engine(db or get_settings().database_url)
         try:
-            report = verify_log(engine, keys=keys, since=_parse_since(since), deep=deep, witness=_read_witness(witness))
+            report = verify_log(
+                engine, keys=keys, since=_parse_since(since), deep=deep, witness=_read_witness(witness), jobs=jobs
+            )
         finally:
             engine.dispose()
     except RempartError as exc:
@@ -126,7 +134,8 @@ def verify(  # noqa: PLR0917  (each Typer option is a parameter)
                 typer.echo(f"  also: {problem.describe()}")
         typer.echo(
             f"{'TAMPERED' if report.problems else 'ok'}: {report.checkpoints} checkpoints, {report.events} sealed "
-            f"events checked in {report.seconds:.2f} s ({report.events_per_second:,.0f} events/s); "
+            f"events checked in {report.seconds:.2f} s ({report.events_per_second:,.0f} events/s, "
+            f"{report.processes} process{'es' if report.processes > 1 else ''}); "
             f"{report.pending} waiting to be sealed"
         )
     if not report.ok:

@@ -20,27 +20,31 @@ log cut short at its end, which nothing inside the database can show.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Generator, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
 from itertools import groupby
+from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from rempart.audit import merkle
-from rempart.audit.content import can_render, content_bytes, find_batch
+from rempart.audit.content import batch_digests, can_render, content_bytes
 from rempart.audit.diagnosis import Problem, ProblemKind, check_deep, diagnose
 from rempart.audit.keys import PublicKeys
 from rempart.audit.models import AccessEvent
 from rempart.audit.sealing import ZERO_HASH, CheckpointHead, head_hash
-from rempart.db import utcnow
+from rempart.db import make_engine, utcnow
 
-# Checkpoints whose batches are read in one pass (one COPY on PostgreSQL), then cut at their boundaries.
+# Checkpoints whose batches are read in one pass (one COPY on PostgreSQL, cut by counting tuples):
+# the unit of work handed to a worker process. Streamed, not held, so its size only sets how evenly
+# the work spreads over the workers and how soon the first one starts.
 _GROUP_EVENTS = 100_000
 _GROUP_CHECKPOINTS = 2_000
 
@@ -55,6 +59,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    processes: int = 1  # this one and the workers that streamed batches
 
     @property
     def ok(self) -> bool:
@@ -100,32 +105,6 @@ def _checkpoint_row(conn: Connection, number: int) -> _Row | None:
     query = f"SELECT {_ROW_COLUMNS} FROM audit_checkpoints WHERE number = :n"  # noqa: S608  (constant columns)
     r = conn.execute(text(query), {"n": number}).first()
     return _row(r) if r is not None else None
-
-
-class _Contents:
-    """Fetches the batches of many checkpoints in one pass and cuts it at their boundaries."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def fetch(self, fmt: str, heads: list[CheckpointHead]) -> dict[int, memoryview]:
-        data = content_bytes(self.conn, fmt, heads[0].first_seq, heads[-1].first_seq + heads[-1].count)
-        view = memoryview(data)
-        out: dict[int, memoryview] = {}
-        start = 0
-        for i, head in enumerate(heads):
-            end = len(data) if i + 1 == len(heads) else find_batch(fmt, data, heads[i + 1].first_seq, start)
-            if end < 0:
-                # That entry is missing: cut no further, and let each remaining batch be read alone.
-                for rest in heads[i:]:
-                    out[rest.number] = memoryview(self.alone(rest))
-                return out
-            out[head.number] = view[start:end]
-            start = end
-        return out
-
-    def alone(self, head: CheckpointHead) -> bytes:
-        return content_bytes(self.conn, head.content_format, head.first_seq, head.first_seq + head.count)
 
 
 @dataclass
@@ -209,24 +188,34 @@ def verify_log(
     max_problems: int = 1_000,
     jobs: int = 1,
 ) -> VerifyReport:
-    """Check the log. Heads are checked in order on one connection; batches' contents, the costly
-    part, are fetched and hashed on ``jobs`` connections at once (each batch stands alone)."""
+    """Check the log. Heads are checked in order, here; batches' contents, the costly part, are
+    streamed and hashed by ``jobs`` worker processes at once, each on its own connection, a run of
+    checkpoints at a time (each batch stands alone). Processes, not threads: on PostgreSQL reading a
+    tuple is Python work, and on SQLite rendering the stream is the database's own work, in-process;
+    either way one interpreter would be the limit. A log smaller than one run is checked here, since
+    starting the workers would cost more than it saves."""
     report = VerifyReport()
     started = time.perf_counter()
     now = now or utcnow()
-    pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else None
-    pending: list[Future[list[Problem]]] = []
-    with engine.connect() as conn:
+    results: list[list[Problem] | AsyncResult[list[Problem]]] = []
+    with engine.connect() as conn, ExitStack() as stack:
         start = resolve_since(conn, since)
+        pool = _workers(engine, conn, start, jobs, stack)
+        report.processes = jobs if pool is not None else 1
         chain = _anchor(conn, start, keys, report)
         group: list[CheckpointHead] = []
         group_events = 0
+        in_flight: list[AsyncResult[list[Problem]]] = []
 
         def flush(heads: list[CheckpointHead]) -> None:
-            if pool is None:
-                report.problems.extend(_check_contents(conn, heads, deep))
+            # A run goes to a worker while one is free; otherwise this process checks it itself
+            # (its own share of the work, and all of it while the workers are still starting).
+            in_flight[:] = [result for result in in_flight if not result.ready()]
+            if pool is not None and len(in_flight) < jobs - 1:
+                in_flight.append(pool.apply_async(_check_contents_in_worker, (heads, deep)))
+                results.append(in_flight[-1])
             else:
-                pending.append(pool.submit(_check_contents_alone, engine, heads, deep))
+                results.append(_check_contents(conn, heads, deep))
 
         rows = _checkpoint_rows(conn, start)
         for row in rows:
@@ -247,14 +236,41 @@ def verify_log(
                 group, group_events = [], 0
         if group:
             flush(group)
-        if pool is not None:
-            for future in pending:
-                report.problems.extend(future.result())
-            pool.shutdown()
+        for result in results:
+            report.problems.extend(result if isinstance(result, list) else result.get())
         _check_outside(conn, chain.next_seq, now - pending_grace, pending_grace, report)
         _check_witness(conn, witness, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _workers(engine: Engine, conn: Connection, start: int, jobs: int, stack: ExitStack) -> Pool | None:
+    """``jobs - 1`` worker processes (this one is the other), started now so that they are ready
+    once the first heads are checked; none for a log of less than two runs of batches."""
+    if jobs < 2 or not _shareable(engine):
+        return None
+    span = conn.execute(
+        text(
+            "SELECT (SELECT first_seq + count FROM audit_checkpoints ORDER BY number DESC LIMIT 1)"
+            " - (SELECT first_seq FROM audit_checkpoints WHERE number >= :start ORDER BY number LIMIT 1)"
+        ),
+        {"start": start},
+    ).scalar()
+    if span is None or span < 2 * _GROUP_EVENTS:
+        return None
+    pool = multiprocessing.get_context("spawn").Pool(
+        jobs - 1, initializer=_start_worker, initargs=(engine.url.render_as_string(hide_password=False),)
+    )
+    # Every result has been collected (or verify failed) when the stack closes: the workers are
+    # idle, and stopping them outright spares waiting for each to wind down.
+    stack.callback(pool.join)
+    stack.callback(pool.terminate)
+    return pool
+
+
+def _shareable(engine: Engine) -> bool:
+    """Whether other processes can open the same database (not an in-memory SQLite one)."""
+    return engine.dialect.name != "sqlite" or engine.url.database not in {None, "", ":memory:"}
 
 
 def _check_link(
@@ -304,7 +320,6 @@ def _check_link(
 
 
 def _check_contents(conn: Connection, group: list[CheckpointHead], deep: bool) -> list[Problem]:
-    contents = _Contents(conn)
     problems = []
     # Runs of checkpoints sharing a content format this database renders are read in one pass; a
     # format it cannot render (a log moved between databases) is checked through the leaves.
@@ -314,10 +329,13 @@ def _check_contents(conn: Connection, group: list[CheckpointHead], deep: bool) -
             for head in heads:
                 problems.extend(check_deep(conn, head))
             continue
-        fetched = contents.fetch(fmt, heads)
-        for head in heads:
-            if sha256(fetched[head.number]).hexdigest() != head.content and (
-                sha256(contents.alone(head)).hexdigest() != head.content
+        digests = batch_digests(conn, fmt, [(head.first_seq, head.count) for head in heads])
+        for head, digest in zip(heads, digests, strict=True):
+            expected = bytes.fromhex(head.content)
+            # A batch cut out of the run is read again alone before anything is reported about it.
+            if (
+                digest != expected
+                and sha256(content_bytes(conn, fmt, head.first_seq, head.first_seq + head.count)).digest() != expected
             ):
                 problems.extend(diagnose(conn, head))
             elif deep:
@@ -325,8 +343,21 @@ def _check_contents(conn: Connection, group: list[CheckpointHead], deep: bool) -
     return problems
 
 
-def _check_contents_alone(engine: Engine, group: list[CheckpointHead], deep: bool) -> list[Problem]:
-    with engine.connect() as conn:
+# Each process of a parallel verify holds its own engine and connection (SQLite: its own reader).
+_worker_engine: Engine | None = None
+
+
+def _start_worker(url: str) -> None:
+    global _worker_engine  # noqa: PLW0603  (one engine per worker process, made by its initializer)
+    _worker_engine = make_engine(url, pool_size=1)
+    with _worker_engine.connect() as conn:  # connect now, while the main process reads heads
+        conn.execute(text("SELECT 1"))
+
+
+def _check_contents_in_worker(group: list[CheckpointHead], deep: bool) -> list[Problem]:
+    if _worker_engine is None:
+        raise RuntimeError("a verify worker was started without its engine")
+    with _worker_engine.connect() as conn:
         return _check_contents(conn, group, deep)
 
 
@@ -433,6 +464,7 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
         "last_checkpoint": report.last_checkpoint,
         "pending": report.pending,
         "seconds": round(report.seconds, 3),
+        "processes": report.processes,
         "events_per_second": round(report.events_per_second),
         "problems": [p.describe() for p in report.problems],
         "warnings": report.warnings,
