@@ -47,9 +47,8 @@ from typing import Any
 import httpx
 import redis
 
-from bench.common import backends, load_population, scratch_runtime
+from bench.common import ShiftedClock, backends, load_population, scratch_runtime, working_day_offset
 from rempart.detection.actor import Actor, Attempt
-from rempart.detection.clock import SystemClock
 from rempart.detection.engine import DetectionEngine
 from rempart.detection.memory import MemoryStore
 from rempart.detection.models import KillChannel
@@ -108,7 +107,7 @@ def own_redis() -> Iterator[str | None]:
 def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple[float, int]:
     """Observations per second: 200 pharmacies, each checking its own 6 patients over and over (a
     pharmacy sees the same faces; more distinct people in a few seconds would rightly be slowed)."""
-    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=SystemClock())
+    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=ShiftedClock(working_day_offset()))
     actors = [
         Actor(
             channel=KillChannel.PRACTICE_API,
@@ -216,7 +215,7 @@ def compare(runtime: Runtime, store_factory: Callable[[], CounterStore], seconds
     """Each pharmacy's checks alternate off, on, off, on… (which comes first alternates too), so both
     see the same machine load, drift included. Returns checks/s off and on, and checks made."""
     counters = build_world(runtime, members=1200, practices=80, per_practice=6)
-    engine = DetectionEngine(store=store_factory(), sessions=runtime.sessions, clock=SystemClock())
+    engine = DetectionEngine(store=store_factory(), sessions=runtime.sessions, clock=ShiftedClock(working_day_offset()))
     for turn in range(2):  # warm caches, keys, prepared statements and scripts
         for counter in counters:
             one_check(runtime, counter, engine, turn)

@@ -23,6 +23,9 @@ class DetectionOff(DetectionEngine):
     def guard(self, actor: Actor, *, insurer_id: uuid.UUID | None = None) -> None:
         return None
 
+    def guard_from_cache(self, actor: Actor, *, insurer_id: uuid.UUID | None = None) -> bool:
+        return True  # answered on the event loop, as the real engine does between refreshes
+
     def observe(self, actor: Actor, **_: Any) -> Verdict:
         return Verdict(step=Step.NONE, slowed=False)
 

@@ -55,7 +55,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from stdnum import luhn
 
-from bench.common import backends, load_population, scratch_runtime
+from bench.common import CLOCK_OFFSET_VARIABLE, backends, load_population, scratch_runtime, working_day_offset
 from rempart.eligibility.service import RightsQuery, check_rights
 from rempart.identity.clients import create_client
 from rempart.identity.context import TOKEN_PATH
@@ -77,6 +77,7 @@ REDIS_URL = os.environ.get("REMPART_BENCH_REDIS_URL") or os.environ.get(
     "REMPART_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 )
 GOALS = {"sqlite": 3000, "postgresql": 2000}
+CLOCK_OFFSET = working_day_offset()  # detection sees a Tuesday morning (bench.common)
 THREADS = 12  # per server process, for synchronous routes
 REQUEST_TIMEOUT = 30.0  # seconds; an answer slower than this counts as an error (status 0)
 
@@ -283,6 +284,7 @@ def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) ->
         "REMPART_LOG_JSON": "true",
         "REMPART_BENCH_THREADS": str(THREADS),
         "REMPART_BENCH_POOL": str(in_flight + THREADS),
+        CLOCK_OFFSET_VARIABLE: str(CLOCK_OFFSET),
     }
     ports = [_free_port() for _ in range(workers)]
     log_path = Path(settings.var_dir) / "server.log"

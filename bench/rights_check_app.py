@@ -19,8 +19,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.types import Receive, Scope, Send
 
+from bench.common import CLOCK_OFFSET_VARIABLE, ShiftedClock
 from rempart.app import SessionDep, create_app
 from rempart.config import get_settings
+from rempart.detection.engine import DetectionEngine
 from rempart.identity.deps import PUBLIC
 from rempart.identity.rls import DEFAULT_APP_ROLE, bind_tenant, use_app_role
 from rempart.insurers.models import Insurer
@@ -52,6 +54,9 @@ def build() -> FastAPI:
     # On PostgreSQL the app runs as the application role, which row-level security binds.
     use_app_role(runtime.engine, settings.database_app_role or DEFAULT_APP_ROLE)
     application = create_app(runtime)
+    offset = os.environ.get(CLOCK_OFFSET_VARIABLE)
+    if offset:
+        application.state.detection = DetectionEngine.build(runtime, clock=ShiftedClock(float(offset)))
     insurers: dict[str, uuid.UUID] = {}
 
     def insurer_id(amc_number: str, session: SessionDep) -> uuid.UUID:
