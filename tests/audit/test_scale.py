@@ -12,13 +12,13 @@ from sqlalchemy.exc import ProgrammingError
 
 from rempart.audit.keys import LocalSigningKeys
 from rempart.audit.partitions import ensure_partitions, month_start, partition_name, partitions
-from rempart.audit.queries import cursor_of, events_about_beneficiary, events_of_actors
+from rempart.audit.queries import cursor_of, events_about_beneficiary, events_of_actors, events_of_insurer
 from rempart.audit.sealing import seal_all
 from rempart.audit.verify import verify_log
 from rempart.db import make_engine, make_sessionmaker
 from rempart.identity.rls import DEFAULT_APP_ROLE, use_app_role
 from rempart.runtime import Runtime
-from tests.audit.conftest import INSURER, T0, pharmacy, record_events
+from tests.audit.conftest import INSURER, T0, pharmacy, record_events, seal
 
 
 def _postgresql_only(runtime: Runtime) -> None:
@@ -75,20 +75,29 @@ def _plan(runtime: Runtime, query: str, params: dict[str, object]) -> str:
     return "\n".join(str(r[-1]) for r in rows)
 
 
+# The questions as ``rempart.audit.queries`` asks them of sealed events (on SQLite the query indexes
+# hold sealed events only); the events waiting for the sealer are found through its queue.
+SEALED = " AND seal_seq IS NOT NULL"
+
+
 @pytest.mark.parametrize(
     ("index", "query"),
     [
         (
             "ix_access_events_actor_time",
-            "SELECT * FROM access_events WHERE actor_id = :id AND occurred_at >= :t AND occurred_at < :u",
+            "SELECT * FROM access_events WHERE actor_id = :id AND occurred_at >= :t AND occurred_at < :u" + SEALED,
         ),
         (
             "ix_access_events_practice_time",
-            "SELECT * FROM access_events WHERE practice_id = :id AND occurred_at >= :t AND occurred_at < :u",
+            "SELECT * FROM access_events WHERE practice_id = :id AND occurred_at >= :t AND occurred_at < :u" + SEALED,
         ),
-        ("ix_access_events_beneficiary_time", "SELECT * FROM access_events WHERE beneficiary_id = :id"),
-        ("ix_access_events_insurer_time", "SELECT * FROM access_events WHERE insurer_id = :id AND occurred_at >= :t"),
+        ("ix_access_events_beneficiary_time", "SELECT * FROM access_events WHERE beneficiary_id = :id" + SEALED),
+        (
+            "ix_access_events_insurer_time",
+            "SELECT * FROM access_events WHERE insurer_id = :id AND occurred_at >= :t" + SEALED,
+        ),
         ("ix_access_events_unsealed", "SELECT id FROM access_events WHERE seal_seq IS NULL ORDER BY id"),
+        ("ix_access_events_unsealed", "SELECT * FROM access_events WHERE beneficiary_id = :id AND seal_seq IS NULL"),
     ],
 )
 def test_the_questions_asked_of_the_log_have_an_index(runtime: Runtime, index: str, query: str) -> None:
@@ -134,6 +143,32 @@ def test_actor_and_beneficiary_queries_page_through_the_log(runtime: Runtime) ->
     assert len(first_page) == 4
     assert len(second_page) == 2
     assert first_page[0].occurred_at > second_page[-1].occurred_at
+
+
+def test_sealed_and_waiting_events_answer_together_in_order(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    """Sealed events are found through the query indexes, those still waiting for the sealer through
+    its queue; each question gets both, in time order, and pages run across the two."""
+    actor = pharmacy()
+    someone = uuid.uuid4()
+    record_events(runtime, 6, actor=actor, beneficiaries=[someone])
+    seal(runtime, signer)
+    record_events(runtime, 6, start=T0 + timedelta(seconds=6), actor=actor, beneficiaries=[someone])
+    with runtime.sessions() as session:
+        by_actor = events_of_actors(session, actor_ids=[actor.id], since=T0, until=T0 + timedelta(hours=1))  # type: ignore[list-item]
+        pages = [events_about_beneficiary(session, insurer_id=INSURER, beneficiary_id=someone, limit=3)]
+        while pages[-1]:
+            before = cursor_of(pages[-1][-1])
+            pages.append(
+                events_about_beneficiary(session, insurer_id=INSURER, beneficiary_id=someone, limit=3, before=before)
+            )
+        insurer = events_of_insurer(session, insurer_id=INSURER, limit=5)
+
+    assert [e.occurred_at for e in by_actor] == [T0 + timedelta(seconds=i) for i in range(12)]
+    assert [e.seal_seq is None for e in by_actor] == [False] * 6 + [True] * 6
+    # Every third check of each run was a miss (no beneficiary): seconds 2, 5, 8 and 11.
+    named = [T0 + timedelta(seconds=i) for i in (10, 9, 7, 6, 4, 3, 1, 0)]
+    assert [[e.occurred_at for e in page] for page in pages] == [named[:3], named[3:6], named[6:], []]
+    assert [e.occurred_at for e in insurer] == [T0 + timedelta(seconds=i) for i in range(11, 6, -1)]
 
 
 def test_the_application_role_can_add_and_seal_but_never_rewrite(runtime: Runtime, signer: LocalSigningKeys) -> None:

@@ -35,6 +35,16 @@ def _where(condition: str) -> dict[str, Any]:
     return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
+SEALED = "seal_seq IS NOT NULL"
+
+
+def _where_sealed(condition: str | None) -> dict[str, Any]:
+    """A query index: partial on ``condition`` on both databases, and on SQLite also limited to
+    sealed events (see ``AccessEvent``'s indexes)."""
+    postgres = {"postgresql_where": text(condition)} if condition else {}
+    return {**postgres, "sqlite_where": text(f"{condition} AND {SEALED}" if condition else SEALED)}
+
+
 class Channel(StrEnum):
     PRO_API = "pro_api"  # practice software, API client
     PRO_PORTAL = "pro_portal"
@@ -99,23 +109,30 @@ class AccessEvent(Base):
         CheckConstraint("outcome = 'disclosed' OR fields = ''", name="nothing_disclosed_unless_disclosed"),
         CheckConstraint("seal_seq IS NULL OR seal_seq >= 0", name="seal_seq_non_negative"),
         # "Events of these actors in this window" (detection, incident scope). Partial: system
-        # events and misses (no beneficiary) stay out of the indexes they would only bloat.
-        Index("ix_access_events_actor_time", "actor_id", "occurred_at", **_where("actor_id IS NOT NULL")),
-        Index("ix_access_events_practice_time", "practice_id", "occurred_at", **_where("practice_id IS NOT NULL")),
+        # events and misses (no beneficiary) stay out of the indexes they would only bloat. On
+        # SQLite the query indexes hold sealed events only (migration 0008): every page an insert
+        # touches is written again to the WAL at each commit, so each index cost the rights check
+        # about as much as the event's row itself; the sealer now fills them, a whole batch in one
+        # transaction. Readers look up the few unsealed events through the sealer's queue
+        # (``rempart.audit.queries``). PostgreSQL, whose hot path was within its budget, is unchanged.
+        Index("ix_access_events_actor_time", "actor_id", "occurred_at", **_where_sealed("actor_id IS NOT NULL")),
+        Index(
+            "ix_access_events_practice_time", "practice_id", "occurred_at", **_where_sealed("practice_id IS NOT NULL")
+        ),
         # "Events about this beneficiary" (the beneficiary's view, Art. 34 letters).
         Index(
             "ix_access_events_beneficiary_time",
             "beneficiary_id",
             "occurred_at",
-            **_where("beneficiary_id IS NOT NULL"),
+            **_where_sealed("beneficiary_id IS NOT NULL"),
         ),
         # The insurer's view of accesses to its members.
-        Index("ix_access_events_insurer_time", "insurer_id", "occurred_at"),
+        Index("ix_access_events_insurer_time", "insurer_id", "occurred_at", **_where_sealed(None)),
         # The sealer's work queue: small, since sealed rows leave it.
         Index("ix_access_events_unsealed", "id", **_where("seal_seq IS NULL")),
         Index("ix_access_events_seal_seq", "seal_seq", **_where("seal_seq IS NOT NULL")),
         # Proofs by event id (migration 0006): ids are time-ordered, so inserts stay at the right edge.
-        Index("ix_access_events_event_id", "event_id"),
+        Index("ix_access_events_event_id", "event_id", **_where_sealed(None)),
         # "Which beneficiaries did import job X write" (the job id is the reference).
         Index("ix_access_events_import_job", "reference", "beneficiary_id", **_where("operation = 'member_import'")),
     )

@@ -50,11 +50,14 @@ def prove_inclusion(
     if seq is None:
         if event_id is None:
             raise ValidationFailed("name the event by id or by sealed number")
-        found = conn.execute(select(events.c.seal_seq).where(events.c.event_id == event_id).limit(1)).first()
+        # Sealed events through the event id index (on SQLite it holds sealed events only), then
+        # the sealer's queue, to tell an event not sealed yet from one that does not exist.
+        by_id = select(events.c.seal_seq).where(events.c.event_id == event_id).limit(1)
+        found = conn.execute(by_id.where(events.c.seal_seq.is_not(None))).first()
         if found is None:
+            if conn.execute(by_id.where(events.c.seal_seq.is_(None))).first() is not None:
+                raise ValidationFailed("this event is not sealed yet; retry in a few seconds")
             raise NotFound("no such access event")
-        if found[0] is None:
-            raise ValidationFailed("this event is not sealed yet; retry in a few seconds")
         seq = int(found[0])
     lines = [
         line

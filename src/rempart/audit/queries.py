@@ -3,15 +3,20 @@
 "Events of these actors in this window" serves detection and the incident scope (compromised
 accounts, API clients, practices and a time window); "events about this beneficiary" serves the
 beneficiary's own view and the Art. 34 letters.
+
+Each question is asked twice: of the sealed events, through its index, and of the events still
+waiting for the sealer (a second or two of them), through the sealer's queue. On SQLite the query
+indexes hold sealed events only (migration 0008: the rights check then pays one row and one queue
+entry per event), so a query must say which of the two it wants for SQLite to use them.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from rempart.audit.models import AccessEvent
@@ -35,14 +40,37 @@ def events_of_actors(
         who.append(AccessEvent.actor_id.in_(list(actor_ids)))
     if practice_ids:
         who.append(AccessEvent.practice_id.in_(list(practice_ids)))
-    query = (
-        select(AccessEvent)
-        .where(or_(*who), AccessEvent.occurred_at >= since, AccessEvent.occurred_at < until)
-        .order_by(AccessEvent.occurred_at, AccessEvent.id)
+    window = (AccessEvent.occurred_at >= since, AccessEvent.occurred_at < until)
+    # The part goes inside each branch: SQLite uses an index for each side of an OR only when that
+    # side alone implies the index's condition.
+    return _sealed_and_pending(
+        session,
+        lambda part: select(AccessEvent).where(or_(*(and_(w, part) for w in who)), part, *window),
+        newest_first=False,
+        limit=limit,
     )
-    if limit is not None:
-        query = query.limit(limit)
-    return session.scalars(query).all()
+
+
+def _sealed_and_pending(
+    session: Session,
+    query: Callable[[ColumnElement[bool]], Select[AccessEvent]],
+    *,
+    newest_first: bool,
+    limit: int | None,
+) -> list[AccessEvent]:
+    """The events ``query(part)`` selects, sealed (through the query indexes) and pending (through
+    the sealer's queue), in time order, at most ``limit``."""
+    order = (
+        (AccessEvent.occurred_at.desc(), AccessEvent.id.desc())
+        if newest_first
+        else (AccessEvent.occurred_at, AccessEvent.id)
+    )
+    parts: list[AccessEvent] = []
+    for part in (AccessEvent.seal_seq.is_not(None), AccessEvent.seal_seq.is_(None)):
+        ordered = query(part).order_by(*order)
+        parts.extend(session.scalars(ordered if limit is None else ordered.limit(limit)).all())
+    parts.sort(key=cursor_of, reverse=newest_first)
+    return parts if limit is None else parts[:limit]
 
 
 Cursor = tuple[datetime, int]
@@ -76,7 +104,7 @@ def events_about_beneficiary(
         query = query.where(AccessEvent.occurred_at >= since)
     if before is not None:
         query = query.where(_before(before))
-    return session.scalars(query.order_by(AccessEvent.occurred_at.desc(), AccessEvent.id.desc()).limit(limit)).all()
+    return _sealed_and_pending(session, query.where, newest_first=True, limit=limit)
 
 
 def events_of_insurer(
@@ -99,4 +127,4 @@ def events_of_insurer(
         query = query.where(AccessEvent.beneficiary_id == beneficiary_id)
     if practice_id is not None:
         query = query.where(AccessEvent.practice_id == practice_id)
-    return session.scalars(query.order_by(AccessEvent.occurred_at.desc(), AccessEvent.id.desc()).limit(limit)).all()
+    return _sealed_and_pending(session, query.where, newest_first=True, limit=limit)
