@@ -12,6 +12,7 @@ are how enumeration shows) with an empty field list.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -218,6 +219,12 @@ def disclosure_of(operation: Operation | str) -> Disclosure:
 
 def encode_fields(fields: frozenset[DataField] | set[DataField]) -> str:
     """The stored form of a field list: sorted, comma-separated (stable for hashing)."""
+    return _encoded(fields if isinstance(fields, frozenset) else frozenset(fields))
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(fields: frozenset[DataField]) -> str:
+    # Cached: each operation discloses one of a few field lists, encoded once per event otherwise.
     return ",".join(sorted(f.value for f in fields))
 
 
