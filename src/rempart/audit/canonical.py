@@ -10,10 +10,10 @@ can parse what it is shown.
 
 A batch, for its content digest, is the same lines with the event's sealed number as a first
 field, in sequence order, each ending with a newline: exactly what ``COPY (SELECT seal_seq, ...
-ORDER BY seal_seq) TO STDOUT`` streams. On PostgreSQL ``verify`` therefore hashes the COPY stream
-as it arrives, with no Python work per event, which is what lets it check millions of events in
-seconds; on SQLite the same lines are rendered in Python. ``render_event`` is the reference
-encoding from Python values; tests hold both databases to it.
+ORDER BY seal_seq) TO STDOUT`` streams (heads of version 1 hash these lines; version 2 heads hash
+the compact stream of ``rempart.audit.content`` instead, and the lines give the leaves). On SQLite
+the same lines are rendered by SQLite, or in Python when a value needs escapes. ``render_event``
+is the reference encoding from Python values; tests hold both databases to it.
 """
 
 from __future__ import annotations

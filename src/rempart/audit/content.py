@@ -4,7 +4,8 @@ A checkpoint commits to its events twice. The leaf hashes (``rempart.audit.canon
 portable text line per event) serve proofs to witnesses and name the event that changed; they cost
 one small hash per event, which is what ``verify --deep`` pays. The content digest is one SHA-256
 over the whole batch in whichever injective encoding the database hands over fastest, so that the
-default ``verify`` does no Python work per event:
+default ``verify`` does as little Python work per event as the driver allows (on PostgreSQL one
+libpq call and one hash update per tuple; on SQLite none, SQLite joining each batch itself):
 
 * ``pg-copy-binary`` (PostgreSQL): the tuples of ``COPY (SELECT seal_seq, <event columns> ... ORDER
   BY seal_seq) TO STDOUT (FORMAT binary)``, header and trailer left out. The server copies UUIDs and

@@ -10,10 +10,10 @@ Each checkpoint commits to its batch three ways, in a head signed with Ed25519:
 
 * ``content``: SHA-256 over the batch's events in sequence order, in the compact encoding named by
   ``content_format`` (``rempart.audit.content``: on PostgreSQL the binary ``COPY`` stream, on SQLite
-  one ``printf`` line per event). ``verify`` hashes that stream as it arrives, with no Python work
-  per event, which is what makes checking millions of events fast (hashlib costs one to two
-  microseconds per call on small inputs, so a hash per event would cap ``verify`` far below the
-  goal). Heads of version 1 have no ``content_format``: their content is the canonical text.
+  one ``printf`` line per event). ``verify`` hashes that stream as it arrives, one digest per batch
+  (a new hash per event, as the leaves cost, would cap ``verify`` far below its goal), in several
+  processes at once. Heads of version 1 have no ``content_format``: their content is the canonical
+  text.
 * ``batch_root``: the RFC 9162 Merkle tree head over the batch's leaf hashes, whose list is stored
   with the checkpoint. It gives logarithmic inclusion proofs and lets ``verify`` name the one event
   that was edited, dropped or moved.
