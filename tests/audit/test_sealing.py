@@ -125,7 +125,7 @@ def test_only_one_sealer_works_at_a_time(runtime: Runtime, signer: LocalSigningK
         seqs = sorted(s for s in session.scalars(select(AccessEvent.seal_seq)).all() if s is not None)
     assert seqs == list(range(30))
     # SQLite may turn a concurrent sealer away with "database is locked"; nothing half-done remains.
-    assert all("locked" in str(e) or "changed while sealing" in str(e) for e in errors)
+    assert all("locked" in str(e) or "changed while sealing" in str(e) for e in errors), [repr(e)[:300] for e in errors]
 
 
 def test_an_event_is_proved_in_its_checkpoint_and_in_later_ones(runtime: Runtime, signer: LocalSigningKeys) -> None:

@@ -177,24 +177,33 @@ def batch_bytes(conn: Connection, lo: int, hi: int) -> bytes:
             for chunk in copy:
                 data += chunk
         return bytes(data)
+    return _sqlite_lines(conn, "seal_seq", "seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id", (lo, hi))
+
+
+def pending_batch_bytes(conn: Connection, first_id: int, last_id: int, first_seq: int) -> bytes:
+    """SQLite: the batch lines the unsealed events with ids ``first_id`` to ``last_id`` (a run of
+    consecutive ids) will have once numbered from ``first_seq`` in id order, as ``batch_bytes``
+    will render them then. Lets the sealer do its rendering before it takes the write lock."""
+    return _sqlite_lines(
+        conn,
+        f"id + {int(first_seq) - int(first_id)}",
+        "id BETWEEN ? AND ? AND seal_seq IS NULL ORDER BY id",
+        (first_id, last_id),
+    )
+
+
+def _sqlite_lines(conn: Connection, seq: str, where: str, params: tuple[int, int]) -> bytes:
     # SQLite renders the lines without escapes; when a value holds a character that needs one (or
     # a type the application never writes), the batch is rendered again in Python, escapes included.
-    lines = conn.exec_driver_sql(
-        f"SELECT {_LINE_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
-        "WHERE seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id",
-        (lo, hi),
-    ).fetchall()
+    line = _LINE_SQLITE.replace("CAST(seal_seq AS TEXT)", f"CAST({seq} AS TEXT)", 1)
+    lines = conn.exec_driver_sql(f"SELECT {line} FROM access_events WHERE {where}", params).fetchall()  # noqa: S608  (constant SQL)
     joined = "".join(line for (line,) in lines)
     clean = joined.count("\t") == len(COLUMNS) * len(lines) and joined.count("\n") == len(lines)
     if clean and not _NEEDS_ESCAPE.search(joined):
         rendered = _NULL_FIELD.sub(r"\\N", joined)
         if "\x01" not in rendered:  # a value holding SOH itself: render it the slow way
             return rendered.encode()
-    rows = conn.exec_driver_sql(
-        f"SELECT seal_seq, {SELECT_SQLITE} FROM access_events "  # noqa: S608  (constant columns)
-        "WHERE seal_seq >= ? AND seal_seq < ? ORDER BY seal_seq, id",
-        (lo, hi),
-    )
+    rows = conn.exec_driver_sql(f"SELECT {seq}, {SELECT_SQLITE} FROM access_events WHERE {where}", params)  # noqa: S608
     return "".join(map(_sqlite_line, rows)).encode()
 
 

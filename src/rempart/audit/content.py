@@ -84,6 +84,18 @@ def content_bytes(conn: Connection, content_format: str, lo: int, hi: int) -> by
     raise ValueError(f"this database cannot render the content format {content_format!r}")
 
 
+def pending_content_bytes(conn: Connection, first_id: int, last_id: int, first_seq: int) -> bytes:
+    """SQLite: the ``sqlite-lp`` stream the unsealed events with ids ``first_id`` to ``last_id`` (a
+    run of consecutive ids) will have once numbered from ``first_seq`` in id order (see
+    ``canonical.pending_batch_bytes``)."""
+    lines = conn.exec_driver_sql(
+        f"SELECT printf('{_SQLITE_FORMAT}', id + ?, {_SQLITE_ARGS}) FROM access_events "  # noqa: S608
+        "WHERE id BETWEEN ? AND ? AND seal_seq IS NULL ORDER BY id",
+        (first_seq - first_id, first_id, last_id),
+    ).fetchall()
+    return "".join([line for (line,) in lines]).encode()
+
+
 def batch_start(content_format: str, seq: int) -> bytes:
     """The bytes that open the entry of the event numbered ``seq``."""
     if content_format == PG_BINARY:

@@ -36,17 +36,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.audit import merkle
-from rempart.audit.canonical import batch_bytes, split_batch
-from rempart.audit.content import COPY_TEXT, content_bytes, native_format
+from rempart.audit.canonical import batch_bytes, pending_batch_bytes, split_batch
+from rempart.audit.content import COPY_TEXT, SQLITE_LP, content_bytes, native_format, pending_content_bytes
 from rempart.audit.keys import CheckpointSigner
 from rempart.audit.models import AccessEvent, Checkpoint, SealerLock
 from rempart.audit.partitions import ensure_partitions
@@ -139,6 +139,12 @@ def seal_pending(
     """Seal up to ``max_batch`` unsealed events into one signed checkpoint, in the session's
     transaction. Returns None when there was nothing to seal or another sealer holds the turn."""
     now = now or utcnow()
+    if not is_postgresql(session):
+        prepared = _prepare_sqlite(session, signer=signer, now=now, max_batch=max_batch)
+        if prepared is None:
+            return None
+        if prepared is not False:
+            return _seal_prepared(session, prepared, now)
     if not _take_turn(session, now):
         return None
     _maintain_partitions(session, now)
@@ -172,6 +178,97 @@ def seal_pending(
         signer=signer,
         now=now,
     )
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A checkpoint built ahead of the write lock over a run of consecutive unsealed ids."""
+
+    checkpoint: Checkpoint
+    last_number: int
+    first_id: int
+    last_id: int
+
+
+def _prepare_sqlite(
+    session: Session, *, signer: CheckpointSigner, now: datetime, max_batch: int
+) -> _Prepared | Literal[False] | None:
+    """SQLite has one writer at a time, and every request that records an access waits for it; so
+    the sealer reads, renders, hashes and signs the next batch first, on a connection of its own
+    (a read, which waits for nobody), and takes the write lock only to number the events and store
+    the checkpoint. It can do so because SQLite hands out rowids in commit order: unsealed events
+    form a run of consecutive ids, numbered in id order, so the lines they will have once numbered
+    are known beforehand. Returns None when nothing waits, False when the batch is not such a run
+    (the sealer then works as on PostgreSQL, under the lock)."""
+    events = AccessEvent.__table__
+    engine = session.get_bind()
+    if not isinstance(engine, Engine):
+        return False  # a session bound to one connection has no other to read on
+    with engine.connect() as reader:
+        last = reader.execute(
+            select(Checkpoint.number, Checkpoint.first_seq, Checkpoint.count, Checkpoint.head_hash, Checkpoint.frontier)
+            .order_by(Checkpoint.number.desc())
+            .limit(1)
+        ).first()
+        ids = (
+            reader.execute(
+                select(events.c.id).where(events.c.seal_seq.is_(None)).order_by(events.c.id).limit(max_batch)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return None
+        first_id, last_id = ids[0], ids[-1]
+        if last_id - first_id != len(ids) - 1:
+            return False
+        earliest, latest = reader.execute(
+            select(func.min(events.c.occurred_at), func.max(events.c.occurred_at)).where(
+                events.c.id.between(first_id, last_id), events.c.seal_seq.is_(None)
+            )
+        ).one()
+        previous = (
+            Checkpoint(number=last[0], first_seq=last[1], count=last[2], head_hash=last[3], frontier=last[4])
+            if last is not None
+            else None
+        )
+        first_seq = last[1] + last[2] if last is not None else 0
+        data = pending_batch_bytes(reader, first_id, last_id, first_seq)
+        content = pending_content_bytes(reader, first_id, last_id, first_seq)
+    try:
+        checkpoint = build_checkpoint(
+            last=previous,
+            data=data,
+            content=(SQLITE_LP, content),
+            earliest=earliest,
+            latest=latest,
+            signer=signer,
+            now=now,
+        )
+    except RuntimeError:
+        return False  # another sealer numbered some of them between the reads: work under the lock
+    if checkpoint.count != len(ids):
+        return False  # rows came or went between the reads: work under the lock this time
+    return _Prepared(checkpoint, last[0] if last is not None else 0, first_id, last_id)
+
+
+def _seal_prepared(session: Session, prepared: _Prepared, now: datetime) -> Checkpoint | None:
+    """Under the write lock: the log must still end where the prepared checkpoint follows on, and
+    every event of the run must still wait; then they are numbered and the checkpoint stored."""
+    _take_turn(session, now)
+    latest = session.scalar(select(func.max(Checkpoint.number))) or 0
+    if latest != prepared.last_number:
+        return None  # another sealer went first: this batch is theirs, or the next round's
+    checkpoint = prepared.checkpoint
+    result = session.connection().exec_driver_sql(
+        "UPDATE access_events SET seal_seq = id + ? WHERE id BETWEEN ? AND ? AND seal_seq IS NULL",
+        (checkpoint.first_seq - prepared.first_id, prepared.first_id, prepared.last_id),
+    )
+    if int(getattr(result, "rowcount", -1)) != checkpoint.count:
+        raise RuntimeError("the events to seal changed while sealing")
     session.add(checkpoint)
     session.flush()
     return checkpoint
