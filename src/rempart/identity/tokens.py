@@ -339,8 +339,10 @@ def authenticate_token(
     # Every request of practice software comes here: one round trip, plain columns (no ORM objects)
     # for the token, its client, the client's practice and the acting professional.
     # (The statement is built once; its parameters are passed, not bound into a copy of it, so that
-    # SQLAlchemy's compiled-statement cache finds it without recomputing its cache key.)
-    found = session.execute(_HOLDER, {"token_hash": token_hash(value), "rpps": acting_rpps or ""}).one_or_none()
+    # SQLAlchemy's compiled-statement cache finds it without recomputing its cache key; and it runs
+    # on the session's connection, since a Core statement needs nothing of the ORM's execution.)
+    params = {"token_hash": token_hash(value), "rpps": acting_rpps or ""}
+    found = session.connection().execute(_HOLDER, params).one_or_none()
     if found is None:
         raise InvalidAccessToken("the access token is not valid")
     if found.expires_at <= now:
