@@ -209,7 +209,8 @@ def set_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
     carries one request's tenant into the next.
     """
     if is_postgresql(session):
-        session.execute(_SET_TENANT, {"v": str(insurer_id) if insurer_id else ""})
+        # On the session's connection: a plain statement needs nothing of the ORM's execution.
+        session.connection().execute(_SET_TENANT, {"v": str(insurer_id) if insurer_id else ""})
 
 
 def bind_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
