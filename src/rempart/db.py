@@ -219,6 +219,13 @@ def bind_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
     set_tenant(session, insurer_id)
 
 
+def note_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
+    """Like ``bind_tenant``, for a caller whose own statement has just set the tenant in the current
+    transaction (a lookup that sets it as it reads, saving a round trip): later transactions of the
+    session get it again, this one is not sent it twice."""
+    session.info[_TENANT_KEY] = insurer_id
+
+
 def bound_tenant(session: Session) -> uuid.UUID | None:
     value = session.info.get(_TENANT_KEY)
     return value if isinstance(value, uuid.UUID) else None

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select
+from sqlalchemy import Table, and_, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
+from rempart.db import TENANT_SETTING, bind_tenant, note_tenant
 from rempart.eligibility.models import RightsCheck
 from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Beneficiary, Contract
@@ -81,6 +82,29 @@ INSERT_CHECK = insert(cast(Table, RightsCheck.__table__))
 def insurer_id_of(session: Session, amc_number: str) -> uuid.UUID | None:
     found: uuid.UUID | None = session.connection().execute(_INSURER_BY_AMC, {"amc": amc_number}).scalar()
     return found
+
+
+# PostgreSQL: the insurer's id, and the transaction bound to it (row-level security) in the same
+# round trip; to ``decoy`` when no insurer has this AMC number, so that a miss runs what a hit runs.
+_INSURER_AND_TENANT = text(
+    f"SELECT found.id, set_config('{TENANT_SETTING}', COALESCE(found.id::text, :decoy), true)"  # noqa: S608
+    " FROM (SELECT (SELECT id FROM insurers WHERE amc_number = :amc) AS id) AS found"
+)
+
+
+def insurer_for_check(session: Session, amc_number: str, *, decoy: uuid.UUID) -> uuid.UUID | None:
+    """The insurer with this AMC number (``None`` if there is none), the session bound to it, or
+    to ``decoy`` when there is none."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        found = insurer_id_of(session, amc_number)
+        bind_tenant(session, found or decoy)
+        return found
+    insurer_id: uuid.UUID | None = connection.execute(
+        _INSURER_AND_TENANT, {"amc": amc_number, "decoy": str(decoy)}
+    ).scalar()
+    note_tenant(session, insurer_id or decoy)
+    return insurer_id
 
 
 def match(

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.eligibility.access import record_practice_access
-from rempart.eligibility.lookup import INSERT_CHECK, coverage, insurer_id_of, match
+from rempart.eligibility.lookup import INSERT_CHECK, coverage, insurer_for_check, match
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.scope import bind_practice
 from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed
@@ -319,8 +319,7 @@ def _check(
             f"the date of care must be within {MAX_DAYS_BACK} days before and {MAX_DAYS_AHEAD} days after today"
         )
 
-    insurer_id = insurer_id_of(session, query.amc_number)
-    bind_tenant(session, insurer_id or _DECOY_ID)
+    insurer_id = insurer_for_check(session, query.amc_number, decoy=_DECOY_ID)
     if insurer_id is not None:
         candidates = keys.cipher(session, insurer_id).identity_index_candidates(
             query.nir, query.birth_date, query.birth_rank
