@@ -44,10 +44,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 
-from bench.common import ShiftedClock, backends, load_population, scratch_runtime, working_day_offset
+from bench.common import (
+    CLOCK_OFFSET_VARIABLE,
+    ShiftedClock,
+    backends,
+    load_population,
+    scratch_runtime,
+    wait_until_serving,
+    working_day_offset,
+)
 from rempart.detection.actor import Actor, Attempt
 from rempart.detection.engine import DetectionEngine
 from rempart.detection.memory import MemoryStore
@@ -266,6 +273,7 @@ def served(runtime: Runtime, *, detection: str, redis_url: str, workers: int) ->
         "REMPART_PUBLIC_ORIGIN": rc.ORIGIN,
         "REMPART_LOG_JSON": "true",
         "REMPART_BENCH_DETECTION": detection,
+        CLOCK_OFFSET_VARIABLE: str(rc.CLOCK_OFFSET),  # detection sees a Tuesday morning (bench.common)
     }
     command = [sys.executable, "-m", "uvicorn", "bench.detection_app:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
@@ -273,16 +281,7 @@ def served(runtime: Runtime, *, detection: str, redis_url: str, workers: int) ->
     with log_path.open("w") as log_file:
         process = subprocess.Popen(command, cwd=rc.ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
+            wait_until_serving([port], [process], log_path)
             yield port
         finally:
             process.terminate()

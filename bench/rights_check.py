@@ -55,7 +55,14 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from stdnum import luhn
 
-from bench.common import CLOCK_OFFSET_VARIABLE, backends, load_population, scratch_runtime, working_day_offset
+from bench.common import (
+    CLOCK_OFFSET_VARIABLE,
+    backends,
+    load_population,
+    scratch_runtime,
+    wait_until_serving,
+    working_day_offset,
+)
 from rempart.eligibility.service import RightsQuery, check_rights
 from rempart.identity.clients import create_client
 from rempart.identity.context import TOKEN_PATH
@@ -302,17 +309,7 @@ def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) ->
         subprocess.Popen(command(port), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT) for port in ports
     ]
     try:
-        deadline = time.monotonic() + 60
-        for port in ports:
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
+        wait_until_serving(ports, processes, log_path)
         yield ports
     finally:
         for process in processes:
