@@ -7,19 +7,22 @@ Everything goes to ``var/demo.json`` (owner-readable only); nothing secret is pr
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from joserfc.jwk import ECKey
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from rempart.db import utcnow
-from rempart.identity.accounts import invite_account
+from rempart.identity.accounts import Invitation, invite_account, new_enrolment, normalise_login
 from rempart.identity.clients import create_client
 from rempart.identity.context import TOKEN_PATH
+from rempart.identity.models import Account, AccountStatus, EnrolmentPurpose
 from rempart.identity.permissions import Role
 from rempart.insurers.models import Insurer
-from rempart.professionals.models import Profession
+from rempart.professionals.models import Practice, Profession, Professional
 from rempart.professionals.service import attach_professional, create_practice, register_professional
 from rempart.runtime import Runtime
 
@@ -33,7 +36,45 @@ def _number() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(9))
 
 
+def _invitation(
+    session: Session, *, login: str, roles: set[Role], now: datetime, origin: str, **scope: Any
+) -> dict[str, str]:
+    """An enrolment link for the demo account ``login``: a new account the first time; a fresh link
+    when the demo runs again and the account is still waiting for its passkey; none once enrolled."""
+    account = session.scalar(select(Account).where(Account.login == normalise_login(login)))
+    listed = {"login": normalise_login(login), "roles": ", ".join(sorted(roles))}
+    if account is None:
+        invitation = invite_account(session=session, login=login, roles=roles, now=now, invited_by=None, **scope)
+        return {**listed, "url": invitation.url(origin)}
+    if account.status is AccountStatus.INVITED:
+        token = new_enrolment(
+            session=session, account_id=account.id, purpose=EnrolmentPurpose.INVITATION, created_by=None, now=now
+        )
+        return {**listed, "url": Invitation(account=account, token=token).url(origin)}
+    return {**listed, "url": "", "note": "already enrolled: sign in with its passkey"}
+
+
+def _practice(
+    session: Session, *, name: str, profession: Profession, admin_login: str, now: datetime
+) -> tuple[Practice, Professional]:
+    """The demo practice and its professional: the ones an earlier run made (found through the
+    practice admin's account), or new ones."""
+    admin = session.scalar(select(Account).where(Account.login == normalise_login(admin_login)))
+    if admin is not None and admin.practice_id is not None and admin.professional_id is not None:
+        practice = session.get(Practice, admin.practice_id)
+        professional = session.get(Professional, admin.professional_id)
+        if practice is not None and professional is not None:
+            return practice, professional
+    practice = create_practice(session=session, name=name, profession=profession, finess=_number())
+    professional = register_professional(session=session, rpps=_rpps(), profession=profession)
+    attach_professional(session=session, practice_id=practice.id, professional_id=professional.id, now=now)
+    return practice, professional
+
+
 def contribute(runtime: Runtime, doc: dict[str, Any]) -> None:
+    """Runs again with every ``rempart demo``: the practices and accounts of an earlier run are
+    kept, their billing software gets a new client (its private key is only in this run's
+    demo.json), and accounts still waiting for their passkey get a fresh enrolment link."""
     origin = runtime.settings.public_origin.rstrip("/")
     now = utcnow()
     software: list[dict[str, Any]] = []
@@ -43,9 +84,10 @@ def contribute(runtime: Runtime, doc: dict[str, Any]) -> None:
             (Profession.PHARMACIST, "Pharmacie de la Citadelle"),
             (Profession.OPTICIAN, "Optique du Beffroi"),
         ):
-            practice = create_practice(session=session, name=name, profession=profession, finess=_number())
-            professional = register_professional(session=session, rpps=_rpps(), profession=profession)
-            attach_professional(session=session, practice_id=practice.id, professional_id=professional.id, now=now)
+            admin_login = f"titulaire@{profession.value}.demo"
+            practice, professional = _practice(
+                session, name=name, profession=profession, admin_login=admin_login, now=now
+            )
             key = ECKey.generate_key("P-256", private=True)
             client, _ = create_client(
                 session=session,
@@ -65,17 +107,16 @@ def contribute(runtime: Runtime, doc: dict[str, Any]) -> None:
                     "token_url": origin + TOKEN_PATH,
                 }
             )
-            admin = invite_account(
-                session=session,
-                login=f"titulaire@{profession.value}.demo",
-                roles={Role.PRACTICE_ADMIN, Role.PROFESSIONAL},
-                now=now,
-                invited_by=None,
-                practice_id=practice.id,
-                professional_id=professional.id,
-            )
             links.append(
-                {"login": admin.account.login, "roles": "practice_admin, professional", "url": admin.url(origin)}
+                _invitation(
+                    session,
+                    login=admin_login,
+                    roles={Role.PRACTICE_ADMIN, Role.PROFESSIONAL},
+                    now=now,
+                    origin=origin,
+                    practice_id=practice.id,
+                    professional_id=professional.id,
+                )
             )
         insurer = session.scalars(select(Insurer).order_by(Insurer.amc_number.desc())).first()
         staff: list[tuple[str, set[Role], Any]] = [
@@ -89,10 +130,7 @@ def contribute(runtime: Runtime, doc: dict[str, Any]) -> None:
                 (f"dpo@{insurer.amc_number}.demo", {Role.DPO}, insurer.id),
             ]
         for login, roles, insurer_id in staff:
-            invitation = invite_account(
-                session=session, login=login, roles=roles, now=now, invited_by=None, insurer_id=insurer_id
-            )
-            links.append({"login": login, "roles": ", ".join(sorted(roles)), "url": invitation.url(origin)})
+            links.append(_invitation(session, login=login, roles=roles, now=now, origin=origin, insurer_id=insurer_id))
     doc["practice_software"] = software
     doc["enrolment_links"] = links
     doc["passkeys_note"] = (
