@@ -4,10 +4,15 @@ three engines sharing one Redis, each standing for one app process."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +25,7 @@ from rempart.detection.engine import Actor, DetectionEngine
 from rempart.detection.memory import MemoryStore
 from rempart.detection.models import ContainmentLevel, KillChannel, SubjectKind
 from rempart.detection.redis_store import RedisStore
-from rempart.detection.store import CounterStore
+from rempart.detection.store import CounterStore, CounterStoreUnavailable
 from rempart.runtime import Runtime
 
 REDIS_URL = os.environ.get("REMPART_TEST_REDIS_URL", "")
@@ -179,3 +184,50 @@ def app(runtime: Runtime, clock: ManualClock) -> Iterator[Any]:
     application.state.detection.close()
     if REDIS_URL:
         drop_prefix(REDIS_URL, prefix)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of the test's own on 127.0.0.1 (nothing kept on disk), for tests that stop
+    it: its URL and process."""
+    need_redis()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    probe = RedisStore.from_url(url, prefix="probe:")
+    for _ in range(100):  # wait for it to accept connections (at most ~5 s)
+        try:
+            probe.ping()
+            break
+        except CounterStoreUnavailable:
+            time.sleep(0.05)
+    probe.close()
+    yield url, server
+    if server.poll() is None:
+        server.terminate()
+        server.wait(timeout=10)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import shutil
 import subprocess
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -25,8 +23,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from rempart.detection.models import Alert, Containment
-from rempart.detection.redis_store import RedisStore
-from rempart.detection.store import CounterStoreUnavailable
 from rempart.identity.context import IdentityServices
 from rempart.identity.models import ApiClient, ClientStatus
 from rempart.identity.permissions import Role
@@ -34,7 +30,6 @@ from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
 from tests.detection.conftest import PARIS, ManualClock, drop_prefix, make_app, need_redis
-from tests.detection.test_processes import _free_port
 from tests.eligibility.world import World, build_world
 from tests.support.portal import PortalUser
 from tests.support.practice_client import PracticeClient, identity_of
@@ -349,67 +344,32 @@ def test_http_kill_switch_reaches_the_other_processes_within_a_second(
     assert [pharmacy.post(CHECK, json=body(world, patient)).status_code for _ in range(3)] == [200, 200, 200]
 
 
-def test_http_rights_checks_fail_closed_without_redis(runtime: Runtime, http_clock: ManualClock, tmp_path: Any) -> None:
-    need_redis()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        probe = RedisStore.from_url(url, prefix="probe:")
-        for _ in range(100):
-            try:
-                probe.ping()
-                break
-            except CounterStoreUnavailable:
-                time.sleep(0.05)
-        probe.close()
-        settings = runtime.settings.model_copy(update={"redis_url": url})
-        served = Runtime.build(settings)
-        app = make_app(served, http_clock, prefix="rempart:det:", identity_prefix="ident")
-        # Identity keeps its replay store on the shared Redis: only detection's counters go down.
-        app.state.identity = IdentityServices.build(
-            runtime.settings, clock=http_clock.now, prefix=f"t{uuid.uuid4().hex}"
-        )
-        world = build_world(runtime, members=20, seed=26)
-        patient = in_force(world)[0]
-        pharmacy = PracticeClient.register(app, served)
-        assert pharmacy.post(CHECK, json=body(world, patient)).status_code == 200
-        pharmacy.token()
-        server.terminate()
-        server.wait(timeout=10)
-        http_clock.advance(2)
-        down = pharmacy.post(CHECK, json=body(world, patient))
-        assert down.status_code == 503
-        assert down.headers["content-type"] == "application/problem+json"
-        assert down.json()["type"].endswith("/counter-store-unavailable")
-        assert down.json()["offline_attestation"] is True
-        assert "check_id" not in down.text
-        app.state.detection.drain()
-        with runtime.sessions() as session:
-            kinds = [a.kind.value for a in session.scalars(select(Alert))]
-        assert "counter_store_unreachable" in kinds
-        app.state.detection.close()
-        served.close()
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=10)
+def test_http_rights_checks_fail_closed_without_redis(
+    runtime: Runtime, http_clock: ManualClock, own_redis: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    url, server = own_redis
+    settings = runtime.settings.model_copy(update={"redis_url": url})
+    served = Runtime.build(settings)
+    app = make_app(served, http_clock, prefix="rempart:det:", identity_prefix="ident")
+    # Identity keeps its replay store on the shared Redis: only detection's counters go down.
+    app.state.identity = IdentityServices.build(runtime.settings, clock=http_clock.now, prefix=f"t{uuid.uuid4().hex}")
+    world = build_world(runtime, members=20, seed=26)
+    patient = in_force(world)[0]
+    pharmacy = PracticeClient.register(app, served)
+    assert pharmacy.post(CHECK, json=body(world, patient)).status_code == 200
+    pharmacy.token()
+    server.terminate()
+    server.wait(timeout=10)
+    http_clock.advance(2)
+    down = pharmacy.post(CHECK, json=body(world, patient))
+    assert down.status_code == 503
+    assert down.headers["content-type"] == "application/problem+json"
+    assert down.json()["type"].endswith("/counter-store-unavailable")
+    assert down.json()["offline_attestation"] is True
+    assert "check_id" not in down.text
+    app.state.detection.drain()
+    with runtime.sessions() as session:
+        kinds = [a.kind.value for a in session.scalars(select(Alert))]
+    assert "counter_store_unreachable" in kinds
+    app.state.detection.close()
+    served.close()

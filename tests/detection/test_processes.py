@@ -3,12 +3,8 @@ professional channels fail closed when the counter store is unreachable."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +16,7 @@ from rempart.detection.redis_store import RedisStore
 from rempart.detection.service import clear_kill_switch, set_kill_switch
 from rempart.detection.store import CounterStoreUnavailable
 from rempart.runtime import Runtime
-from tests.detection.conftest import REDIS_URL, ManualClock, api_actor, drop_prefix, need_redis
+from tests.detection.conftest import REDIS_URL, ManualClock, api_actor, drop_prefix
 
 
 def test_a_kill_switch_reaches_every_process_within_a_second(
@@ -100,51 +96,6 @@ def test_an_insurer_and_a_practice_can_be_cut_off_alone(
 
 
 # -- a Redis of our own, stopped during the test ------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:  # type: ignore[no-untyped-def]
-    need_redis()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    probe = RedisStore.from_url(url, prefix="probe:")
-    for _ in range(100):  # wait for it to accept connections (at most ~5 s)
-        try:
-            probe.ping()
-            break
-        except CounterStoreUnavailable:
-            time.sleep(0.05)
-    probe.close()
-    yield url, server
-    if server.poll() is None:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_professional_channels_fail_closed_when_redis_is_down(
