@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select, text
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from rempart.db import TENANT_SETTING, bind_tenant, note_tenant
@@ -27,14 +27,33 @@ _guarantees = cast(Table, Guarantee.__table__)
 _usage = cast(Table, CeilingUsage.__table__)
 
 _INSURER_BY_AMC = select(_insurers.c.id).where(_insurers.c.amc_number == bindparam("amc"))
-_MATCH = (
+# The card, the person on it and, when that person is covered on the day of care, the product's
+# guarantees with this year's ceiling consumption: one statement, one row per guarantee (or one row
+# without guarantees, or none for an unknown card). A miss of any kind reads no guarantee.
+_HIT = and_(
+    _beneficiaries.c.id.is_not(None),
+    _contracts.c.start_date <= bindparam("day"),
+    or_(_contracts.c.end_date.is_(None), _contracts.c.end_date >= bindparam("day")),
+)
+_CHECK = (
     select(
         _contracts.c.id,
         _contracts.c.product_id,
         _contracts.c.start_date,
         _contracts.c.end_date,
         _beneficiaries.c.id,
+        _products.c.code,
+        _guarantees.c.care_domain,
+        _guarantees.c.brss_rate_pct,
+        _guarantees.c.flat_amount_cents,
+        _guarantees.c.yearly_ceiling_cents,
+        _guarantees.c.sante_100_class_a,
+        _guarantees.c.class_b_ceiling_cents,
+        _guarantees.c.third_party_payment,
+        _guarantees.c.prior_approval_required,
+        _usage.c.used_cents,
     )
+    .select_from(_contracts)
     .outerjoin(
         _beneficiaries,
         and_(
@@ -43,10 +62,30 @@ _MATCH = (
             _beneficiaries.c.identity_bidx.in_(bindparam("candidates", expanding=True)),
         ),
     )
+    .outerjoin(
+        _guarantees,
+        and_(
+            _guarantees.c.insurer_id == _contracts.c.insurer_id,
+            _guarantees.c.product_id == _contracts.c.product_id,
+            _HIT,
+        ),
+    )
+    .outerjoin(
+        _products,
+        and_(_products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id),
+    )
+    .outerjoin(
+        _usage,
+        and_(
+            _usage.c.insurer_id == _guarantees.c.insurer_id,
+            _usage.c.beneficiary_id == _beneficiaries.c.id,
+            _usage.c.care_domain == _guarantees.c.care_domain,
+            _usage.c.year == bindparam("year"),
+        ),
+    )
+    # No ORDER BY: one contract per card and one person per contract and identity (unique indexes);
+    # ordering made SQLite walk the primary key of every beneficiary of the insurer instead.
     .where(_contracts.c.insurer_id == bindparam("insurer_id"), _contracts.c.member_number == bindparam("member"))
-    # No ORDER BY: one person is on a contract once (unique index), and ordering made SQLite walk the
-    # primary key of every beneficiary of the insurer instead of the (contract, blind index) index.
-    .limit(1)
 )
 _COVERAGE = (
     select(
@@ -107,20 +146,6 @@ def insurer_for_check(session: Session, amc_number: str, *, decoy: uuid.UUID) ->
     return insurer_id
 
 
-def match(
-    session: Session, insurer_id: uuid.UUID, member_number: str, candidates: list[bytes]
-) -> tuple[uuid.UUID, uuid.UUID, date, date | None, uuid.UUID | None] | None:
-    """(contract id, product id, start, end, beneficiary id or None) for the card, if it exists."""
-    row = (
-        session.connection()
-        .execute(_MATCH, {"insurer_id": insurer_id, "member": member_number, "candidates": candidates})
-        .first()
-    )
-    if row is None:
-        return None
-    return row[0], row[1], row[2], row[3], row[4]
-
-
 @dataclass(frozen=True)
 class Terms:
     """A guarantee's formula for one care domain, as read by the rights check (no ORM object)."""
@@ -166,3 +191,42 @@ def coverage(
     )
     code = rows[0][0] if rows else None
     return code, {row[1]: Cover(Terms(*row[1:9]), row[9] or 0) for row in rows}
+
+
+@dataclass(frozen=True)
+class Match:
+    """The card's contract and, if the identity matched one person on it, that person."""
+
+    contract_id: uuid.UUID
+    product_id: uuid.UUID
+    start: date
+    end: date | None
+    beneficiary_id: uuid.UUID | None
+
+
+def match_and_cover(
+    session: Session, *, insurer_id: uuid.UUID, member_number: str, candidates: list[bytes], day: date
+) -> tuple[Match | None, str | None, dict[CareDomain, Cover]]:
+    """The card's contract and person (``None`` for an unknown card) and, when the person is covered
+    on ``day``, the product's code and per care domain its formula and this year's consumption."""
+    rows = (
+        session.connection()
+        .execute(
+            _CHECK,
+            {
+                "insurer_id": insurer_id,
+                "member": member_number,
+                "candidates": candidates,
+                "day": day,
+                "year": day.year,
+            },
+        )
+        .all()
+    )
+    if not rows:
+        return None, None, {}
+    first = rows[0]
+    found = Match(first[0], first[1], first[2], first[3], first[4])
+    covered = [row for row in rows if row[6] is not None]
+    code = covered[0][5] if covered else None
+    return found, code, {row[6]: Cover(Terms(*row[6:14]), row[14] or 0) for row in covered}

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.eligibility.access import record_practice_access
-from rempart.eligibility.lookup import INSERT_CHECK, coverage, insurer_for_check, match
+from rempart.eligibility.lookup import INSERT_CHECK, insurer_for_check, match_and_cover
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.scope import bind_practice
 from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed
@@ -329,17 +329,14 @@ def _check(
         candidates = [hmac.new(_DECOY_INDEX_KEY, message, sha256).digest()]
     candidates += [secrets.token_bytes(32) for _ in range(INDEX_CANDIDATES - len(candidates))]
 
-    found = match(session, insurer_id or _DECOY_ID, query.member_number, candidates)
-    contract_id, product_id, start, end, beneficiary_id = found or (_DECOY_ID, _DECOY_ID, day, None, None)
+    found, product_code, covers = match_and_cover(
+        session, insurer_id=insurer_id or _DECOY_ID, member_number=query.member_number, candidates=candidates, day=day
+    )
+    contract_id, start, end, beneficiary_id = (
+        (found.contract_id, found.start, found.end, found.beneficiary_id) if found else (_DECOY_ID, day, None, None)
+    )
     in_force = start <= day and (end is None or day <= end)
     hit = insurer_id is not None and found is not None and beneficiary_id is not None and in_force
-    product_code, covers = coverage(
-        session,
-        insurer_id=insurer_id or _DECOY_ID,
-        product_id=product_id if hit else _DECOY_ID,
-        beneficiary_id=beneficiary_id if hit and beneficiary_id else _DECOY_ID,
-        year=day.year,
-    )
 
     if not hit or beneficiary_id is None or insurer_id is None or product_code is None:
         if insurer_id is None:
