@@ -8,8 +8,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
+from rempart import db
 from rempart.db import make_engine
 
 THREADS = 6
@@ -120,3 +122,18 @@ def test_a_reader_does_not_wait_for_a_writers_turn(tmp_path: Path) -> None:
         thread.join()
         writer.rollback()
     engine.dispose()
+
+
+def test_a_turn_held_elsewhere_is_waited_for_a_bounded_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's turn (another lock file description) is waited for, not forever: past the
+    bound the writer goes ahead and SQLite's busy timeout decides, as it would without turns."""
+    monkeypatch.setattr(db, "_WRITER_WAIT", 0.2)
+    path = str(tmp_path / "bounded.db")
+    here, elsewhere = db._WriterTurns(path), db._WriterTurns(path)
+    assert elsewhere.take()
+    started = time.monotonic()
+    assert not here.take()
+    assert 0.15 < time.monotonic() - started < 5
+    elsewhere.give()
+    assert here.take()  # free again: taken at once
+    here.give()

@@ -11,7 +11,9 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,21 +83,40 @@ _WRITER_WAIT = 10.0
 class _WriterTurns:
     """Whose turn it is to write to one SQLite database: a lock for the threads of this process
     and, for a database file, an advisory ``flock`` on ``<database>-writer.lock`` for the processes
-    (the kernel wakes the next one as soon as it is released; a process that dies releases it).
-    Not owned by a thread: the pool may roll a connection back in another thread than the writer's."""
+    (a process that dies releases it). Not owned by a thread: the pool may roll a connection back in
+    another thread than the writer's. Both waits are bounded by ``_WRITER_WAIT``: past it the writer
+    goes ahead without its turn and SQLite's own busy timeout decides, as it would without turns."""
 
     def __init__(self, database: str | None) -> None:
         self._threads = threading.Lock()
         self._file: int | None = None
         if database and database != ":memory:" and not database.startswith("file:"):
             self._file = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, self._file)  # with the engine that made it
 
     def take(self) -> bool:
+        deadline = time.monotonic() + _WRITER_WAIT
         if not self._threads.acquire(timeout=_WRITER_WAIT):
             return False
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_EX)
-        return True
+        if self._file is None or self._lock_file(self._file, deadline):
+            return True
+        self._threads.release()
+        return False
+
+    @staticmethod
+    def _lock_file(file: int, deadline: float) -> bool:
+        # flock cannot time out: try, then retry after a pause growing to a millisecond (SQLite's own
+        # busy handler sleeps 1, 2, 5, 10... ms).
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
 
     def give(self) -> None:
         if self._file is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, text
 from sqlalchemy.orm import Session
@@ -26,6 +26,20 @@ _products = cast(Table, Product.__table__)
 _guarantees = cast(Table, Guarantee.__table__)
 _usage = cast(Table, CeilingUsage.__table__)
 
+# What a product covers, as both the rights check and the quote read it: the product's code, then
+# the guarantee's terms (``Terms``, in order), then this year's consumption (``_covers``).
+_COVER_COLUMNS = (
+    _products.c.code,
+    _guarantees.c.care_domain,
+    _guarantees.c.brss_rate_pct,
+    _guarantees.c.flat_amount_cents,
+    _guarantees.c.yearly_ceiling_cents,
+    _guarantees.c.sante_100_class_a,
+    _guarantees.c.class_b_ceiling_cents,
+    _guarantees.c.third_party_payment,
+    _guarantees.c.prior_approval_required,
+    _usage.c.used_cents,
+)
 _INSURER_BY_AMC = select(_insurers.c.id).where(_insurers.c.amc_number == bindparam("amc"))
 # The card, the person on it and, when that person is covered on the day of care, the product's
 # guarantees with this year's ceiling consumption: one statement, one row per guarantee (or one row
@@ -42,16 +56,7 @@ _CHECK = (
         _contracts.c.start_date,
         _contracts.c.end_date,
         _beneficiaries.c.id,
-        _products.c.code,
-        _guarantees.c.care_domain,
-        _guarantees.c.brss_rate_pct,
-        _guarantees.c.flat_amount_cents,
-        _guarantees.c.yearly_ceiling_cents,
-        _guarantees.c.sante_100_class_a,
-        _guarantees.c.class_b_ceiling_cents,
-        _guarantees.c.third_party_payment,
-        _guarantees.c.prior_approval_required,
-        _usage.c.used_cents,
+        *_COVER_COLUMNS,
     )
     .select_from(_contracts)
     .outerjoin(
@@ -89,16 +94,7 @@ _CHECK = (
 )
 _COVERAGE = (
     select(
-        _products.c.code,
-        _guarantees.c.care_domain,
-        _guarantees.c.brss_rate_pct,
-        _guarantees.c.flat_amount_cents,
-        _guarantees.c.yearly_ceiling_cents,
-        _guarantees.c.sante_100_class_a,
-        _guarantees.c.class_b_ceiling_cents,
-        _guarantees.c.third_party_payment,
-        _guarantees.c.prior_approval_required,
-        _usage.c.used_cents,
+        *_COVER_COLUMNS,
     )
     .join(
         _products,
@@ -189,8 +185,7 @@ def coverage(
         )
         .all()
     )
-    code = rows[0][0] if rows else None
-    return code, {row[1]: Cover(Terms(*row[1:9]), row[9] or 0) for row in rows}
+    return _covers([tuple(row) for row in rows])
 
 
 @dataclass(frozen=True)
@@ -227,6 +222,11 @@ def match_and_cover(
         return None, None, {}
     first = rows[0]
     found = Match(first[0], first[1], first[2], first[3], first[4])
-    covered = [row for row in rows if row[6] is not None]
-    code = covered[0][5] if covered else None
-    return found, code, {row[6]: Cover(Terms(*row[6:14]), row[14] or 0) for row in covered}
+    code, covers = _covers([tuple(row[5:]) for row in rows if row[6] is not None])
+    return found, code, covers
+
+
+def _covers(rows: list[tuple[Any, ...]]) -> tuple[str | None, dict[CareDomain, Cover]]:
+    """The product's code and its covers, from rows of ``_COVER_COLUMNS``."""
+    code = rows[0][0] if rows else None
+    return code, {row[1]: Cover(Terms(*row[1:9]), row[9] or 0) for row in rows}
