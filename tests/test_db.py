@@ -1,5 +1,6 @@
-"""SQLite writers take turns (``rempart.db``): many threads in several processes writing at once all
-succeed, none waits on SQLite's sleeping busy handler for long, and a reader is never held up."""
+"""The engines of ``rempart.db``. SQLite writers take turns: many threads in several processes
+writing at once all succeed, none waits on SQLite's sleeping busy handler for long, and a reader is
+never held up. PostgreSQL connections are checked for life only after lying idle in the pool."""
 
 from __future__ import annotations
 
@@ -137,3 +138,50 @@ def test_a_turn_held_elsewhere_is_waited_for_a_bounded_time(tmp_path: Path, monk
     elsewhere.give()
     assert here.take()  # free again: taken at once
     here.give()
+
+
+# -- PostgreSQL: a pooled connection is checked only after lying idle ------------------------------
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged(pg_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(pg_database, pool_size=1)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+
+    def counted_ping(connection: object) -> bool:
+        pings.append(connection)
+        return real_ping(connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    try:
+        first = _backend_pid(engine)
+        for _ in range(5):
+            assert _backend_pid(engine) == first  # the same pooled connection each time
+        assert pings == []  # no extra round trip on a busy connection
+        monkeypatch.setattr(db, "IDLE_PING_AFTER", 0.0)
+        assert _backend_pid(engine) == first
+        assert len(pings) == 1  # idle (here: for any time at all), so checked first
+    finally:
+        engine.dispose()
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced_unseen(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(pg_database, pool_size=1)
+    admin = make_engine(pg_database)
+    try:
+        first = _backend_pid(engine)
+        with admin.connect() as conn:  # as a restart or an idle timeout would
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+        monkeypatch.setattr(db, "IDLE_PING_AFTER", 0.0)
+        second = _backend_pid(engine)  # no error reaches the caller
+        assert second != first
+    finally:
+        engine.dispose()
+        admin.dispose()

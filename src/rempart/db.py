@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -204,8 +205,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection is checked before use only when it has lain idle a while (a
+# restart, a firewall or an idle timeout may have closed it meanwhile). ``pool_pre_ping`` checks it
+# on every checkout: one more round trip on every request. One that dies while in use fails that
+# request, and SQLAlchemy then discards every connection of the pool.
+IDLE_PING_AFTER = 10.0  # seconds
+_IDLE_SINCE = "rempart.idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def note_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_AFTER:
+            return  # new, or back in the pool a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)  # what pool_pre_ping runs: one empty query
+        except Exception:  # noqa: BLE001 - whatever the failure, this connection is unusable
+            # The pool throws this connection away and checks out another (three tries).
+            raise DisconnectionError("a pooled connection was closed while idle") from None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
