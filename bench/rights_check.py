@@ -85,7 +85,7 @@ REDIS_URL = os.environ.get("REMPART_BENCH_REDIS_URL") or os.environ.get(
 )
 GOALS = {"sqlite": 3000, "postgresql": 2000}
 CLOCK_OFFSET = working_day_offset()  # detection sees a Tuesday morning (bench.common)
-THREADS = 12  # per server process, for synchronous routes
+THREADS = int(os.environ.get("REMPART_BENCH_THREADS", "12"))  # per server process, for synchronous routes
 REQUEST_TIMEOUT = 30.0  # seconds; an answer slower than this counts as an error (status 0)
 
 

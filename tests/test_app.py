@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from starlette.routing import compile_path
 
-from rempart.app import create_app
+from rempart.app import _routers, create_app
 from rempart.errors import PROBLEM_BASE
 from rempart.runtime import Runtime
 
@@ -169,3 +173,30 @@ def test_trusted_proxies_must_be_addresses(proxies: str) -> None:
 
     with pytest.raises(ValidationError, match="REMPART_TRUSTED_PROXIES"):
         Settings(trusted_proxies=proxies)
+
+
+def _api_routes(router: Any, prefix: str = "") -> Iterator[tuple[str, set[str]]]:
+    """Every (path, methods) of a router, through the routers it includes."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, set(route.methods or ())
+        else:  # an included router (FastAPI keeps them nested)
+            yield from _api_routes(route.original_router, prefix + (route.include_context.prefix or ""))
+
+
+def test_routers_are_tried_busiest_first_and_no_two_domains_answer_the_same_request() -> None:
+    domains = [list(_api_routes(router)) for router in _routers()]
+    assert sum(len(routes) for routes in domains) > 80  # every route was found
+    # The first route a request tries after the health check is the rights check.
+    assert domains[0][0] == ("/api/v1/rights-checks", {"POST"})
+    overlaps = []
+    for i, routes in enumerate(domains):
+        for j, others in enumerate(domains):
+            for path, methods in routes:
+                request_path = re.sub(r"{[^}]+}", "0", path)
+                overlaps += [
+                    (path, other)
+                    for other, other_methods in others
+                    if i != j and methods & other_methods and compile_path(other)[0].match(request_path)
+                ]
+    assert overlaps == []  # so their order decides only how fast a request is routed

@@ -131,6 +131,10 @@ def create_app(runtime: Runtime) -> FastAPI:
 def _routers() -> list[Any]:
     """Every domain's routers, in one place so that nothing is mounted by accident.
 
+    In order of traffic: FastAPI tries routes one after the other, a few microseconds each, and
+    the professional's day (rights checks first) is nearly all of it. No two domains' routes match
+    the same request (``tests/test_app.py``), so the order changes nothing else.
+
     Imported here rather than at the top: the domains import ``rempart.app``'s dependency aliases.
     """
     from rempart.approvals.api import router as approvals
@@ -143,4 +147,4 @@ def _routers() -> list[Any]:
     from rempart.payments.api import router as payments
     from rempart.pricing.api import router as pricing
 
-    return [identity, eligibility, pricing, approvals, claims, payments, insurers, detection, audit]
+    return [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit]
