@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 import warnings
 from typing import Any
@@ -121,6 +123,19 @@ def test_a_stolen_token_with_a_proof_from_the_thiefs_key_is_refused(practice: Pr
     )
 
     _problem(response, 401, "invalid-dpop-proof")
+
+
+def test_a_proof_altered_after_signing_is_refused(practice: PracticeClient) -> None:
+    token = practice.token()
+    header, payload, signature = practice.proof("GET", WHOAMI, access_token=token).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["jti"] = uuid.uuid4().hex  # a fresh jti, to replay the proof past the replay check
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    headers = {"Authorization": f"DPoP {token}", "X-Acting-RPPS": practice.rpps}
+
+    response = practice.client.get(WHOAMI, headers={**headers, "DPoP": f"{header}.{forged}.{signature}"})
+
+    assert "does not verify" in _problem(response, 401, "invalid-dpop-proof")["detail"]
 
 
 def test_a_proof_that_does_not_name_the_token_is_refused(practice: PracticeClient) -> None:

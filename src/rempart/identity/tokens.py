@@ -16,12 +16,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
+from joserfc.jws import CompactSignature
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -103,8 +104,22 @@ def normalise_htu(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
 
 
-def _unverified(value: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims of a compact JWS, only to find which key should verify it."""
+class Unverified(NamedTuple):
+    """A compact JWS taken apart, its signature not yet checked: only to find which key should
+    verify it (``verifies``), and then to read its claims without parsing it a second time."""
+
+    jws: CompactSignature
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+    def verifies(self, key: Key, alg: str) -> bool:
+        try:
+            return jws.validate_compact(self.jws, key, algorithms=[alg], registry=REGISTRY)
+        except (JoseError, ValueError):
+            return False
+
+
+def _unverified(value: str) -> Unverified:
     try:
         obj = jws.extract_compact(value.encode(), registry=REGISTRY)
         claims = json.loads(obj.payload or b"")
@@ -112,7 +127,7 @@ def _unverified(value: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ValidationFailed("not a compact JWS") from None
     if not isinstance(claims, dict):
         raise ValidationFailed("the JWS payload is not a JSON object")
-    return dict(obj.headers()), claims
+    return Unverified(obj, dict(obj.headers()), claims)
 
 
 def _timestamp(moment: datetime) -> int:
@@ -122,7 +137,7 @@ def _timestamp(moment: datetime) -> int:
 def claimed_client(session: Session, assertion: str) -> ApiClient | None:
     """The client an assertion claims to come from (unverified: only to file a refusal under it)."""
     try:
-        _header, claims = _unverified(assertion)
+        claims = _unverified(assertion).claims
         return session.get(ApiClient, uuid.UUID(str(claims.get("iss"))))
     except (ValidationFailed, ValueError):
         return None
@@ -151,7 +166,8 @@ def authenticate_client(
 ) -> ApiClient:
     """The client that signed ``assertion`` for our token endpoint, once."""
     try:
-        header, claims = _unverified(assertion)
+        assertion_jws = _unverified(assertion)
+        header, claims = assertion_jws.header, assertion_jws.claims
         client_id = uuid.UUID(str(claims.get("iss")))
     except (ValidationFailed, ValueError):
         raise InvalidClient("the client assertion is not a signed JWT naming its client") from None
@@ -167,14 +183,10 @@ def authenticate_client(
     verified = None
     for row in usable:
         key = JWKRegistry.import_key(json.loads(row.public_jwk))
-        if header.get("alg") not in algorithms_for(key):
-            continue
-        try:
-            jws.deserialize_compact(assertion, key, algorithms=algorithms_for(key), registry=REGISTRY)
-        except (JoseError, ValueError):
-            continue
-        verified = row
-        break
+        alg = header.get("alg")
+        if alg in algorithms_for(key) and assertion_jws.verifies(key, alg):
+            verified = row
+            break
     if verified is None:
         raise InvalidClient("client authentication failed")
 
@@ -239,9 +251,10 @@ def verify_dpop_proof(
     if not proof:
         raise InvalidDPoPProof("a DPoP proof is required (header DPoP)")
     try:
-        header, claims = _unverified(proof)
+        unverified = _unverified(proof)
     except ValidationFailed:
         raise InvalidDPoPProof("the DPoP proof is not a signed JWT") from None
+    header, claims = unverified.header, unverified.claims
     if header.get("typ") != "dpop+jwt":
         raise InvalidDPoPProof("the DPoP proof must have typ dpop+jwt")
     try:
@@ -251,10 +264,8 @@ def verify_dpop_proof(
     alg = header.get("alg")
     if alg not in SIGNING_ALGORITHMS or alg not in algorithms_for(key):
         raise InvalidDPoPProof("the DPoP proof's algorithm does not fit its key")
-    try:
-        jws.deserialize_compact(proof, key, algorithms=[alg], registry=REGISTRY)
-    except (JoseError, ValueError):
-        raise InvalidDPoPProof("the DPoP proof's signature does not verify") from None
+    if not unverified.verifies(key, alg):
+        raise InvalidDPoPProof("the DPoP proof's signature does not verify")
 
     _check_proof_claims(claims, method=method, url=url, now=now, access_token=access_token)
     ttl = int((PROOF_MAX_AGE + CLOCK_SKEW).total_seconds()) + 1
