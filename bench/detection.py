@@ -111,9 +111,10 @@ def own_redis() -> Iterator[str | None]:
 # -- 1. the engine alone ----------------------------------------------------------------------------------
 
 
-def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple[float, int]:
-    """Observations per second: 200 pharmacies, each checking its own 6 patients over and over (a
-    pharmacy sees the same faces; more distinct people in a few seconds would rightly be slowed)."""
+def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple[float, float, int]:
+    """Observations per second and client CPU seconds per observation: 200 pharmacies, each checking
+    its own 6 patients over and over (a pharmacy sees the same faces; more distinct people in a few
+    seconds would rightly be slowed)."""
     engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=ShiftedClock(working_day_offset()))
     actors = [
         Actor(
@@ -129,17 +130,17 @@ def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple
     ]
     patients = [[uuid.uuid4() for _ in range(6)] for _ in actors]
     insurer = uuid.uuid4()
-    done, rounds, started = 0, 0, time.perf_counter()
+    done, rounds, started, cpu = 0, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         for n, actor in enumerate(actors):
             engine.guard(actor, insurer_id=insurer)
             engine.observe(actor, hit=True, beneficiary_id=patients[n][rounds % 6], insurer_id=insurer)
             done += 1
         rounds += 1
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     engine.drain()
     engine.close()
-    return done / elapsed, done
+    return done / elapsed, cpu / done, done
 
 
 # -- 2. the rights check, detection off and on ---------------------------------------------------------------
@@ -241,13 +242,37 @@ def compare(runtime: Runtime, store_factory: Callable[[], CounterStore], seconds
     return checks / spent[False], checks / spent[True], checks
 
 
-def evalsha_usec(url: str) -> tuple[int, float]:
-    client = redis.Redis.from_url(url)
-    try:
-        stats = client.info("commandstats").get("cmdstat_evalsha", {})
-    finally:
-        client.close()
-    return int(stats.get("calls", 0)), float(stats.get("usec", 0))
+@dataclass(frozen=True)
+class RedisCounts:
+    """``INFO commandstats`` at one moment: scripts run, their server time, and every other command
+    (those a script issues are counted too, each under its own name)."""
+
+    scripts: int
+    script_usec: float
+    commands: int
+
+    @classmethod
+    def of(cls, url: str) -> RedisCounts:
+        client = redis.Redis.from_url(url)
+        try:
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        scripts = [v for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")]
+        others = [v for k, v in stats.items() if k not in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_info")]
+        return cls(
+            scripts=sum(int(v["calls"]) for v in scripts),
+            script_usec=sum(float(v["usec"]) for v in scripts),
+            commands=sum(int(v["calls"]) for v in others),
+        )
+
+    def per_observation(self, before: RedisCounts, observations: int) -> str:
+        n = max(1, observations)
+        return (
+            f"{(self.scripts - before.scripts) / n:.2f} scripts (round trips), "
+            f"{(self.commands - before.commands) / n:.1f} Redis commands and "
+            f"{(self.script_usec - before.script_usec) / n:.0f} µs of Redis server time per observation"
+        )
 
 
 # -- 3. over HTTP: the same app served twice, detection off and on ---------------------------------------
@@ -363,15 +388,14 @@ def main(argv: list[str]) -> None:
     with own_redis() as redis_url:
         print("\n1. the engine alone (guard + observe, 200 pharmacies with 6 patients each)")
         with scratch_runtime("sqlite") as runtime:
-            rate, n = engine_alone(MemoryStore(), runtime, args.seconds)
-            print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each")
+            rate, cpu, n = engine_alone(MemoryStore(), runtime, args.seconds)
+            print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each ({cpu * 1e6:.1f} µs CPU)")
             if redis_url:
-                calls0, usec0 = evalsha_usec(redis_url)
-                rate, n = engine_alone(RedisStore.from_url(redis_url, prefix="bench:a:"), runtime, args.seconds)
-                calls1, usec1 = evalsha_usec(redis_url)
+                before = RedisCounts.of(redis_url)
+                rate, cpu, n = engine_alone(RedisStore.from_url(redis_url, prefix="bench:a:"), runtime, args.seconds)
+                counts = RedisCounts.of(redis_url).per_observation(before, n)
                 print(f"   Redis      : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each", end="")
-                print(f", {(calls1 - calls0) / n:.2f} EVALSHA (round trips) per observation,", end="")
-                print(f" {(usec1 - usec0) / max(1, calls1 - calls0):.0f} µs of Redis time each")
+                print(f" ({cpu * 1e6:.1f} µs CPU in the app),\n      {counts}")
         print("\n2. rights checks (check_rights + commit), detection off and on, alternated passes")
         for backend in backends():
             with scratch_runtime(backend) as runtime:
@@ -381,7 +405,7 @@ def main(argv: list[str]) -> None:
                     factory, store = (lambda p=prefix: RedisStore.from_url(redis_url, prefix=p)), "Redis"
                 else:
                     factory, store = MemoryStore, "in process"
-                calls0, usec0 = evalsha_usec(redis_url) if redis_url else (0, 0.0)
+                before = RedisCounts.of(redis_url) if redis_url else None
                 off, on, checks = compare(runtime, factory, args.seconds)
                 cost = (off - on) / off * 100
                 verdict = "within" if cost <= 15 else "over"
@@ -389,11 +413,9 @@ def main(argv: list[str]) -> None:
                     f"   {backend:10s} ({store}): {checks} checks each way; off {off:6.0f} checks/s, "
                     f"on {on:6.0f} checks/s: detection costs {cost:5.1f} % of throughput ({verdict} the 15 % goal)"
                 )
-                if redis_url:
-                    calls1, usec1 = evalsha_usec(redis_url)
-                    print(
-                        f"      Redis server time per observation: {(usec1 - usec0) / max(1, calls1 - calls0):.0f} µs"
-                    )
+                if redis_url and before is not None:
+                    after = RedisCounts.of(redis_url)
+                    print(f"      {after.per_observation(before, after.scripts - before.scripts)}")
         if args.http_seconds > 0 and redis_url:
             print("\n3. POST /api/v1/rights-checks over HTTP, the same app served with detection off and on")
             for backend in backends():

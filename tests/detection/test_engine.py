@@ -196,8 +196,9 @@ def test_one_corrected_typo_is_not_punished_but_guessing_several_cards_is(
         check(engine, pharmacy)
         clock.advance(60)
     engine.observe(pharmacy, hit=False, attempt=dated(1))
-    with pytest.raises(IdentityLocked):
-        engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    clock.advance(20)
+    # The right date, typed again at once: answered (a practice in good standing).
+    assert engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9)).step <= Step.NOTICE
     assert check(engine, pharmacy).step <= Step.NOTICE  # the next patient is checked as usual
     assert events(runtime, EventKind.STEP_UP_REQUIRED) == []
 
@@ -222,6 +223,68 @@ def test_one_corrected_typo_is_not_punished_but_guessing_several_cards_is(
     # The second card tried again with another date is refused with the whole client.
     assert steps[:4] == ["miss", "identity-locked", "miss", "checks-refused"]
     assert "hit" not in steps
+
+
+def test_a_childs_mistyped_birth_rank_does_not_lock_the_family_card(
+    engine: DetectionEngine, clock: ManualClock
+) -> None:
+    """Children share a parent's card and NIR; one typo in a child's birth rank, then the right one,
+    then the other children: all answered at a practice that has been checking patients."""
+    pharmacy = api_actor()
+    for _ in range(5):
+        check(engine, pharmacy)
+        clock.advance(60)
+    engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(1))  # the parent
+    engine.observe(pharmacy, hit=False, attempt=dated(12, rank=3))  # the child's rank mistyped
+    clock.advance(20)
+    for child in (dated(12, rank=1), dated(12, rank=2)):  # the right one, then the twin
+        assert engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=child).step <= Step.NOTICE
+        clock.advance(20)
+
+
+def test_a_few_typos_are_corrected_then_the_card_locks(engine: DetectionEngine, clock: ManualClock) -> None:
+    pharmacy = api_actor()
+    for _ in range(10):
+        check(engine, pharmacy)
+        clock.advance(60)
+    engine.observe(pharmacy, hit=False, attempt=dated(1))
+    engine.observe(pharmacy, hit=False, attempt=dated(2))  # a second wrong date: still answered
+    with pytest.raises(IdentityLocked):  # two dates missed for this card: no third answer
+        engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    # Three misses in the hour: this practice is no longer in good standing; a card that missed once
+    # is locked at once.
+    other = Attempt("88450101", "M0002", "284127512345678", date(1984, 12, 3))
+    engine.observe(pharmacy, hit=False, attempt=other)
+    with pytest.raises(IdentityLocked):
+        engine.observe(
+            pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=replace(other, birth_date=date(1984, 12, 4))
+        )
+    clock.advance(timedelta(minutes=61))  # the locks and the misses have passed
+    engine.observe(pharmacy, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+
+
+def test_lifting_a_containment_clears_the_identity_locks_it_concerns(
+    engine: DetectionEngine, clock: ManualClock
+) -> None:
+    """A new client (no answered checks yet) missed a card: the card is locked for it and for its
+    practice. An operator lifts the client's containment: both locks go; a lock another client of
+    the practice set stays."""
+    client = api_actor()
+    colleague = api_actor(practice_id=client.practice_id)
+    other_card = Attempt("88450101", "M0002", "284127512345678", date(1984, 12, 3))
+    engine.observe(client, hit=False, attempt=dated(1))
+    engine.observe(colleague, hit=False, attempt=other_card)
+    clock.advance(30)
+    with pytest.raises(IdentityLocked):
+        engine.observe(client, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    with pytest.raises(IdentityLocked):
+        engine.observe(colleague, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    assert client.client_id is not None
+    engine.forget(kind=SubjectKind.CLIENT, subject_id=client.client_id)
+    engine.observe(client, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(9))
+    engine.observe(colleague, hit=True, beneficiary_id=uuid.uuid4(), attempt=dated(10))  # the practice's lock too
+    with pytest.raises(IdentityLocked):  # the colleague's own miss still locks its card
+        engine.observe(client, hit=True, beneficiary_id=uuid.uuid4(), attempt=replace(other_card, birth_rank=2))
 
 
 def test_a_stream_of_misses_slows_then_refuses(engine: DetectionEngine, clock: ManualClock) -> None:

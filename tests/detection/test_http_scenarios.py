@@ -186,11 +186,12 @@ def test_http_a_mistyped_date_of_birth_then_the_right_one(
     apps: list[Any], runtime: Runtime, http_clock: ManualClock
 ) -> None:
     """A pharmacist mistypes a patient's date of birth, then types it right. The first answer is the
-    ordinary "no matching rights", byte for byte the same as for a wrong card. The correction is
-    refused for an hour (it could be a guess: any answer to it would tell a thief whether the date
-    is right) with a problem+json telling what to do: check the card, call the insurer, or use the
-    signed offline attestation. Nothing else changes for the pharmacy: the next patient is checked
-    as usual, the client is not contained and no alert is raised."""
+    ordinary "no matching rights", byte for byte the same as for a wrong card; the correction is
+    answered, as the pharmacy has been checking patients (good standing). A new client that has
+    answered nothing yet gets one date per card: its correction is refused for an hour (it could
+    be a guess: any answer would tell a thief whether the date is right) with a problem+json
+    telling what to do: check the card, call the insurer, or use the signed offline attestation.
+    Nobody is contained and no alert is raised."""
     world = build_world(runtime, members=40, seed=27)
     patients = in_force(world)
     pharmacy = Balanced(apps, runtime)
@@ -204,8 +205,16 @@ def test_http_a_mistyped_date_of_birth_then_the_right_one(
     assert missed.status_code == wrong_card.status_code == 404
     assert missed.content == wrong_card.content  # the same miss whichever field was wrong
     http_clock.advance(20)
+    assert pharmacy.post(CHECK, json=body(world, patient)).status_code == 200  # corrected
+    http_clock.advance(60)
+    assert pharmacy.post(CHECK, json=body(world, patients[7])).status_code == 200  # the next patient
 
-    corrected = pharmacy.post(CHECK, json=body(world, patient))
+    newcomer = Balanced(apps, runtime)  # a new client of another pharmacy, no answered check yet
+    patient = patients[8]
+    typo = patient.birth_date.replace(day=patient.birth_date.day % 28 + 1)
+    assert newcomer.post(CHECK, json=body(world, patient, birth_date=typo.isoformat())).status_code == 404
+    http_clock.advance(20)
+    corrected = newcomer.post(CHECK, json=body(world, patient))
     assert corrected.status_code == 429
     assert corrected.headers["content-type"] == "application/problem+json"
     assert corrected.headers["Retry-After"] == str(60 * 60)
@@ -216,22 +225,20 @@ def test_http_a_mistyped_date_of_birth_then_the_right_one(
     assert patient.nir not in corrected.text
     assert patient.birth_date.isoformat() not in corrected.text
     # Right or wrong, the refusal is the same: it says nothing about the date.
-    other = pharmacy.post(CHECK, json=body(world, patient, birth_date=typo.replace(day=typo.day % 28 + 1).isoformat()))
+    other = newcomer.post(CHECK, json=body(world, patient, birth_date=typo.replace(day=typo.day % 28 + 1).isoformat()))
     assert other.content == corrected.content
-
-    http_clock.advance(60)
-    assert pharmacy.post(CHECK, json=body(world, patients[7])).status_code == 200  # the next patient
     http_clock.advance(timedelta(minutes=61))
-    assert pharmacy.post(CHECK, json=body(world, patient)).status_code == 200  # an hour later
+    assert newcomer.post(CHECK, json=body(world, patient)).status_code == 200  # an hour later
     drain(apps)
     with runtime.sessions() as session:
-        client = session.get(ApiClient, pharmacy.client_id)
-        assert client is not None
-        assert client.status is ClientStatus.ACTIVE
-        contained = session.scalars(select(Containment).where(Containment.subject_id == pharmacy.client_id)).all()
-        alerts = session.scalars(select(Alert).where(Alert.practice_id == pharmacy.practice_id)).all()
-    assert contained == []
-    assert alerts == []
+        for who in (pharmacy, newcomer):
+            client = session.get(ApiClient, who.client_id)
+            assert client is not None
+            assert client.status is ClientStatus.ACTIVE
+            contained = session.scalars(select(Containment).where(Containment.subject_id == who.client_id)).all()
+            alerts = session.scalars(select(Alert).where(Alert.practice_id == who.practice_id)).all()
+            assert contained == []
+            assert alerts == []
 
 
 @pytest.mark.slow

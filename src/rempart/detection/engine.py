@@ -54,15 +54,17 @@ from rempart.detection.models import (
 )
 from rempart.detection.recorder import Recorder
 from rempart.detection.redis_store import RedisStore
-from rempart.detection.signals import ROLE_CAP, Finding, evaluate
+from rempart.detection.signals import ROLE_CAP, Finding, evaluate, floors_of
 from rempart.detection.store import (
     DAY_MS,
     Admission,
     CounterStore,
     CounterStoreUnavailable,
+    Floors,
     Observation,
     ObservationResult,
     Role,
+    Rules,
     SubjectSpec,
 )
 from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, Ladder, ProfessionBaseline, Step
@@ -131,6 +133,8 @@ class DetectionEngine:
         self._raised: set[str] = set()
         self._last_fail_alert: datetime | None = None
         self._last_sweep: datetime | None = None
+        self._rules = rules_of(config)
+        self._floors_of: dict[int, tuple[ProfessionBaseline, Floors]] = {}
         # Observation ids only need to be unique: a random prefix per process and a counter.
         self._obs_prefix = secrets.token_hex(6)
         self._obs_counter = itertools.count()
@@ -348,7 +352,6 @@ class DetectionEngine:
         # A miss counts as the identity tried (the same typo twice is one), a hit as the beneficiary.
         beneficiary = str(beneficiary_id) if hit else "x" + (tried or obs_id)
         local = now.astimezone(self.tz)
-        cfg = self.config
         return Observation(
             now_ms=to_ms(now),
             obs_id=obs_id,
@@ -362,14 +365,16 @@ class DetectionEngine:
             day=local.date().toordinal(),
             default_off_hours=not baseline.opening.is_open(local.weekday(), local.hour),
             subjects=subjects,
-            slow_interval_ms=int(cfg.slow_interval.total_seconds() * 1000),
-            identity_lock_misses=cfg.identity_lock_misses,
-            usual_min_total=cfg.usual_hours_min_history,
-            usual_min_share=cfg.usual_hours_min_share,
-            history_decay=cfg.history_decay,
+            rules=self._rules,
+            floors=self._floors(baseline),
             attempt=tried,
-            identity_lock_ms=int(cfg.identity_lock_period.total_seconds() * 1000),
         )
+
+    def _floors(self, baseline: ProfessionBaseline) -> Floors:
+        floors = self._floors_of.get(id(baseline))
+        if floors is None or floors[0] is not baseline:
+            floors = self._floors_of[id(baseline)] = (baseline, floors_of(self.config, baseline))
+        return floors[1]
 
     @staticmethod
     def _stepped_up_since(actor: Actor, result: ObservationResult) -> bool:
@@ -630,6 +635,20 @@ class DetectionEngine:
         for anomaly in found:
             self.recorder.submit(_aggregate_alert(anomaly.alert(), now), what="aggregate")
         return len(found)
+
+
+def rules_of(config: DetectionConfig) -> Rules:
+    """The part of the configuration the counter store applies itself."""
+    return Rules(
+        slow_interval_ms=int(config.slow_interval.total_seconds() * 1000),
+        identity_lock_misses=config.identity_lock_misses,
+        identity_lock_ms=int(config.identity_lock_period.total_seconds() * 1000),
+        standing_misses_1h=config.identity_lock_standing_misses_1h,
+        standing_hits_24h=config.identity_lock_standing_hits_24h,
+        usual_min_total=config.usual_hours_min_history,
+        usual_min_share=config.usual_hours_min_share,
+        history_decay=config.history_decay,
+    )
 
 
 def _threshold_of(ladder: Ladder, step: Step) -> float:

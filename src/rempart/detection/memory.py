@@ -1,7 +1,7 @@
 """The in-process counter store: the embedded default, exact, for one app process.
 
-It follows the same rules as the Lua script of ``redis_store`` line for line; the engine's tests run
-against both.
+It follows the same rules as the Lua script of ``redis_store`` line for line (``test_stores`` compares
+them on a random history); the engine's tests run against both.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rempart.detection.store import (
     MINUTE_MS,
     Admission,
     AggregateHour,
+    Floors,
     Observation,
     ObservationResult,
     Role,
@@ -23,6 +24,7 @@ from rempart.detection.store import (
 )
 
 _SLOW, _STEP_UP, _SUSPEND = 2, 3, 4
+_TIDY = HOUR_MS
 
 
 class _Window:
@@ -91,6 +93,9 @@ class MemoryStore:
         self._checked_by: dict[str, dict[str, str]] = defaultdict(dict)
         self._hll: dict[str, set[str]] = defaultdict(set)
         self._agg: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self._last_miss: dict[str, int] = {}  # subject -> when it last missed
+        self._last_locked: dict[str, int] = {}  # actor -> when a locked identity was last refused
+        self._tidied: dict[str, int] = {}
         self._claims: set[str] = set()
         self._ks_version = 0
         self._pepper = secrets.token_bytes(32)
@@ -102,7 +107,7 @@ class MemoryStore:
             return self._observe(obs)
 
     def _observe(self, obs: Observation) -> ObservationResult:  # noqa: PLR0912, PLR0915 (mirrors the Lua)
-        now = obs.now_ms
+        now, rules, floors = obs.now_ms, obs.rules, obs.floors
         actor = obs.subjects[0].key
         counts = [SubjectCounts(key=s.key, role=s.role) for s in obs.subjects]
         governing, top = "", 0
@@ -114,37 +119,48 @@ class MemoryStore:
             if c.level > top:
                 governing, top = spec.key, c.level
         result = ObservationResult(admission=Admission.ADMITTED, subjects=counts, kill_switch_version=self._ks_version)
-        me = self._levels[actor]
         if top >= _SUSPEND:
             result.admission = Admission.SUSPENDED
         elif top == _STEP_UP:
             result.admission = Admission.STEPPED_UP
         else:
             if obs.probe:
-                # Decided from the probe's history only, never from whether this attempt matches.
+                # Decided from the probe's history and the subject's standing, never from whether
+                # this attempt matches.
                 for spec in obs.subjects:
                     if spec.role not in (Role.ACTOR, Role.PRACTICE):
                         continue
                     tried = self._windows.get(f"pm:{spec.key}:{obs.probe}")
-                    others = [
-                        at
-                        for member, at in (tried.items.items() if tried else ())
-                        if member != obs.attempt and at > now - obs.identity_lock_ms
-                    ]
-                    if len(others) >= obs.identity_lock_misses:
+                    others: dict[str, int] = {}
+                    for member, at in tried.items.items() if tried else ():
+                        attempt = member.partition("|")[0]  # a practice's entries name the actor too
+                        if attempt != obs.attempt and at > now - rules.identity_lock_ms:
+                            others[attempt] = max(at, others.get(attempt, 0))
+                    if not others:
+                        continue
+                    locked = len(others) >= rules.identity_lock_misses
+                    if not locked:
+                        seen, misses = self._windows[f"seen:{spec.key}"], self._windows[f"mis:{spec.key}"]
+                        hits = seen.after(now - DAY_MS) - misses.after(now - DAY_MS)
+                        recent = misses.after(now - HOUR_MS)
+                        locked = hits < rules.standing_hits_24h or recent > rules.standing_misses_1h
+                    if locked:
                         result.admission = Admission.IDENTITY_LOCKED
                         governing = actor
-                        result.retry_after_ms = max(result.retry_after_ms, max(others) + obs.identity_lock_ms - now)
+                        last = max(others.values())
+                        result.retry_after_ms = max(result.retry_after_ms, last + rules.identity_lock_ms - now)
             if result.admission is Admission.ADMITTED and top == _SLOW:
+                me = self._levels[actor]
                 waited = now - me.slow_last
-                if waited < obs.slow_interval_ms:
+                if waited < rules.slow_interval_ms:
                     result.admission = Admission.SLOWED
-                    result.retry_after_ms = obs.slow_interval_ms - waited
+                    result.retry_after_ms = rules.slow_interval_ms - waited
                 else:
                     me.slow_last = now
         if result.admission is not Admission.ADMITTED:
             result.governing = governing
             if result.admission is not Admission.IDENTITY_LOCKED:
+                me = self._levels[actor]
                 me.rejections += 1
                 result.rejections = me.rejections
             else:
@@ -153,11 +169,12 @@ class MemoryStore:
                 refused.add(obs.obs_id, now)
                 refused.trim(now - HOUR_MS)
                 result.rejections = refused.after(now - HOUR_MS)
-                locked = self._windows[f"locked:{actor}"]
-                locked.add(obs.probe, now)
-                locked.trim(now - HOUR_MS)
+                locked_cards = self._windows[f"locked:{actor}"]
+                locked_cards.add(obs.probe, now)
+                locked_cards.trim(now - HOUR_MS)
+                self._last_locked[actor] = now
                 mine = counts[0]
-                mine.locked_identities_1h = locked.after(now - HOUR_MS)
+                mine.locked_identities_1h = locked_cards.after(now - HOUR_MS)
                 mine.distinct_1h = self._windows[f"seen:{actor}"].after(now - HOUR_MS)
                 mine.misses_1h = self._windows[f"mis:{actor}"].after(now - HOUR_MS)
             return result
@@ -166,7 +183,7 @@ class MemoryStore:
         if practice:
             hours = self._hours[practice]
             total, bucket = hours[-1], hours[obs.hour_of_week]
-            off = bucket < total * obs.usual_min_share if total >= obs.usual_min_total else obs.default_off_hours
+            off = bucket < total * rules.usual_min_share if total >= rules.usual_min_total else obs.default_off_hours
             hours[obs.hour_of_week] += 1
             hours[-1] += 1
         else:
@@ -186,9 +203,10 @@ class MemoryStore:
         result.fresh_since_ms = self._fresh.get(actor, 0)
 
         for spec, c in zip(obs.subjects, counts, strict=True):
-            self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off)
+            self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off, practice=practice, floors=floors)
             if spec.role is Role.PRACTICE:
                 self._history_of(obs, spec.key, c)
+            self._tidy(spec.key, now)
 
         if obs.hit:
             if practice:
@@ -207,45 +225,70 @@ class MemoryStore:
                 self._windows["activeins"].add(scope, now)
         return result
 
-    def _count(self, obs: Observation, key: str, role: Role, grace: int, c: SubjectCounts, *, off: bool) -> None:
+    def _count(  # noqa: PLR0912 (mirrors the Lua)
+        self,
+        obs: Observation,
+        key: str,
+        role: Role,
+        grace: int,
+        c: SubjectCounts,
+        *,
+        off: bool,
+        practice: str,
+        floors: Floors,
+    ) -> None:
         now = obs.now_ms
         w = self._windows
         seen = w[f"seen:{key}"]
         seen.add(obs.beneficiary, now)
-        seen.trim(now - DAY_MS)
-        c.distinct_5m, c.distinct_1h = seen.after(now - 5 * MINUTE_MS), seen.after(now - HOUR_MS)
-        c.distinct_24h = seen.after(now - DAY_MS)
         misses = w[f"mis:{key}"]
         if not obs.hit:
             misses.add(obs.beneficiary, now)  # distinct identities: the same typo twice is one miss
-        misses.trim(now - HOUR_MS)
-        c.misses_1h = misses.after(now - HOUR_MS)
+            self._last_miss[key] = now
+            c.misses_1h = misses.after(now - HOUR_MS)
+        elif self._last_miss.get(key, 0) > now - HOUR_MS:
+            c.misses_1h = misses.after(now - HOUR_MS)
+        # Narrower windows only when the wider one reaches their floor (or misses need the hour).
+        c.distinct_24h = c.distinct_1h = c.distinct_5m = seen.after(now - DAY_MS)
+        if c.distinct_24h >= floors.distinct_1h or c.misses_1h:
+            c.distinct_1h = c.distinct_5m = seen.after(now - HOUR_MS)
+        if c.distinct_1h >= floors.distinct_5m:
+            c.distinct_5m = seen.after(now - 5 * MINUTE_MS)
         if role in (Role.ACTOR, Role.PRACTICE):
-            pending = w[f"pend:{key}"]
+            pending, insurers = w[f"pend:{key}"], w[f"ins:{key}"]
             if obs.hit:
                 pending.add(obs.beneficiary, now)
-            pending.trim(now - DAY_MS)
-            c.unfollowed = pending.between(now - DAY_MS, now - grace)
-            c.matured = seen.between(now - DAY_MS, now - grace)
-            insurers = w[f"ins:{key}"]
-            if obs.hit and obs.insurer:
-                insurers.add(obs.insurer, now)
-            insurers.trim(now - DAY_MS)
-            c.insurers_24h = insurers.after(now - DAY_MS)
-        if role in (Role.ACTOR, Role.PRACTICE) and not obs.hit and obs.probe and obs.attempt:
-            # The attempt that missed, under its card and NIR: the next different one is locked out.
-            tried = w[f"pm:{key}:{obs.probe}"]
-            tried.add(obs.attempt, now)
-            tried.trim(now - obs.identity_lock_ms)
-        if role is Role.ACTOR:
-            locked = w[f"locked:{key}"]
-            locked.trim(now - HOUR_MS)
-            c.locked_identities_1h = locked.after(now - HOUR_MS)
+                if obs.insurer:
+                    insurers.add(obs.insurer, now)
+            if c.distinct_24h >= floors.unfollowed:
+                c.unfollowed = pending.between(now - DAY_MS, now - grace)
+                if c.unfollowed >= floors.unfollowed:
+                    c.matured = seen.between(now - DAY_MS, now - grace)
+            if c.distinct_24h >= floors.insurers_24h:
+                c.insurers_24h = insurers.after(now - DAY_MS)
+            if not obs.hit and obs.probe and obs.attempt:
+                # The attempt that missed, under its card and NIR (the practice's entry names the actor).
+                member = f"{obs.attempt}|{obs.subjects[0].key}" if role is Role.PRACTICE else obs.attempt
+                tried = w[f"pm:{key}:{obs.probe}"]
+                tried.add(member, now)
+                tried.trim(now - obs.rules.identity_lock_ms)
+        if role is Role.ACTOR and self._last_locked.get(key, 0) > now - HOUR_MS:
+            c.locked_identities_1h = w[f"locked:{key}"].after(now - HOUR_MS)
         if off:
             off_window = w[f"off:{key}"]
             off_window.add(obs.obs_id, now)
-            off_window.trim(now - HOUR_MS)
             c.off_hours_1h = off_window.after(now - HOUR_MS)
+
+    def _tidy(self, key: str, now: int) -> None:
+        """Every ``_TIDY``, drop what has left a subject's windows (memory only: counts are by time)."""
+        last = self._tidied.get(key)
+        if last is not None and now - last < _TIDY:
+            return
+        self._tidied[key] = now
+        for prefix, window in (("seen", DAY_MS), ("mis", DAY_MS), ("pend", DAY_MS), ("ins", DAY_MS), ("off", HOUR_MS)):
+            found = self._windows.get(f"{prefix}:{key}")
+            if found is not None:
+                found.trim(now - window)
 
     def _history_of(self, obs: Observation, key: str, c: SubjectCounts) -> None:
         h = self._history.get(key)
@@ -253,7 +296,8 @@ class MemoryStore:
             h = self._history[key] = _History(obs.day)
         if h.day != obs.day:
             h.base = [
-                max(b * obs.history_decay, 0.0 if h.dirty else cur) for b, cur in zip(h.base, h.current, strict=True)
+                max(b * obs.rules.history_decay, 0.0 if h.dirty else cur)
+                for b, cur in zip(h.base, h.current, strict=True)
             ]
             h.current, h.dirty, h.day = [0.0, 0.0, 0.0], False, obs.day
         h.current = [
@@ -295,9 +339,20 @@ class MemoryStore:
     def lift(self, *, subject: str, forget_counts: bool) -> None:
         with self._lock:
             self._levels.pop(subject, None)
+            # The identity locks its misses set: its own and its practice's entries naming it.
+            own, naming = f"pm:{subject}:", f"|{subject}"
+            for key in [k for k in self._windows if k.startswith("pm:")]:
+                if key.startswith(own):
+                    del self._windows[key]
+                    continue
+                items = self._windows[key].items
+                for member in [m for m in items if m.endswith(naming)]:
+                    del items[member]
             if forget_counts:
                 for prefix in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off"):
                     self._windows.pop(f"{prefix}:{subject}", None)
+                for marks in (self._last_miss, self._last_locked, self._tidied):
+                    marks.pop(subject, None)
 
     def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:
         with self._lock:

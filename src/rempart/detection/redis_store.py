@@ -6,16 +6,32 @@ insurer-wide and platform-wide HyperLogLogs, and the kill-switch version, in one
 atomically, so that three processes see one sequence of events. Any Redis error fails closed
 (``CounterStoreUnavailable``, a 503 on the professional channels).
 
-Key expiry is in real time and only collects garbage; windows are trimmed by score.
+What keeps an observation cheap (about twenty Redis commands for an ordinary check):
+- each subject's scalar state (level, strikes, last miss, the actor's devices and networks, the
+  practice's usual hours and daily history) is one hash, read with one ``HMGET`` and written with
+  at most one ``HSET``;
+- a window is only counted where its signal can reach a step (``Floors``); the identity locks, the
+  misses and the locked cards are only looked up when the subject missed recently;
+- expiry is set when a subject first fills a window and renewed hourly with the trimming, not on
+  every write (expiry is real time and only collects the keys of subjects gone quiet);
+- the command is sent ready-made, its constant parts encoded once, on a connection of the thread's
+  own, and the answer comes back as packed binary numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import secrets
+import struct
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from rempart.detection.store import (
     Admission,
@@ -23,7 +39,7 @@ from rempart.detection.store import (
     CounterStoreUnavailable,
     Observation,
     ObservationResult,
-    Role,
+    Rules,
     SubjectCounts,
 )
 from rempart.logs import get_logger
@@ -31,219 +47,261 @@ from rempart.logs import get_logger
 log = get_logger("rempart.detection.store")
 
 _OBSERVE = r"""
--- The arguments come as one string (unit separator between fields) and the answer leaves as one
--- string (commas): packing and parsing some fifty RESP items cost the client more than the script.
-local function split(s, sep)
-  local t, i = {}, 1
-  while true do
-    local j = string.find(s, sep, i, true)
-    if not j then
-      t[#t + 1] = string.sub(s, i)
-      return t
-    end
-    t[#t + 1] = string.sub(s, i, j - 1)
-    i = j + 1
-  end
-end
-local ARGV = split(ARGV[1], '\31')
+-- ARGV: the observation, then the rules (the same for every call), then the floors and subjects
+-- (the same for every call of one actor): see RedisStore.observe. The answer is packed binary.
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
-local obs_id, hit, ben, probe = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6]
-local insurer, device, network, how = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local day, default_off = tonumber(ARGV[11]), ARGV[12] == '1'
-local slow_interval, lock_misses = tonumber(ARGV[13]), tonumber(ARGV[14])
-local usual_min_total, usual_min_share = tonumber(ARGV[15]), tonumber(ARGV[16])
-local decay, n = tonumber(ARGV[17]), tonumber(ARGV[18])
-local attempt, lock_ms = ARGV[19], tonumber(ARGV[20])
--- Expiry (real time) only collects the keys of subjects gone quiet; windows are trimmed by score.
-local function keep(key, ms)
-  redis.call('PEXPIRE', key, ms)
-end
+local obs_id, hit, ben, probe, attempt = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6], ARGV[7]
+local insurer, device, network, how = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local day, default_off = tonumber(ARGV[12]), ARGV[13] == '1'
+local slow_interval, lock_misses, lock_ms = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
+local standing_misses, standing_hits = tonumber(ARGV[17]), tonumber(ARGV[18])
+local usual_min_total, usual_min_share, decay = tonumber(ARGV[19]), tonumber(ARGV[20]), tonumber(ARGV[21])
+local floor5, floor1, floor_unf, floor_ins = tonumber(ARGV[22]), tonumber(ARGV[23]), tonumber(ARGV[24]),
+  tonumber(ARGV[25])
+local n = tonumber(ARGV[26])
 local MIN, HOUR, DAY = 60000, 3600000, 86400000
-local KEEP_HOUR, KEEP_DAY, KEEP_LONG = 7200000, 93600000, 7776000000
+-- Expiry (real time) only collects the keys of subjects gone quiet; windows are counted by score.
+-- A window gets its expiry when this subject first fills it ('w' lists those that have one) and
+-- every TIDY while it is used, when its old members are trimmed too: not on every write.
+local KEEP, KEEP_LONG, TIDY = 93600000, 7776000000, 3600000
 
-local subj, role, grace = {}, {}, {}
+-- Each subject's state is one hash, read once: its containment level, when it last missed, when it
+-- was last tidied; the actor's devices and networks; the practice's usual hours and history.
+-- Positions: 1 lvl, 2 until, 3 peak, 4 peak_at, 5 mlast, 6 gc, 7 w, then by role:
+-- A: 8 rej, 9 slow_last, 10 fresh, 11 llast, 12 nd, 13 nn, 14 this device, 15 this network
+-- P: 8 day, 9 dirty, 10 c5, 11 c1, 12 c24, 13 b5, 14 b1, 15 b24, 16 t, 17 this hour of the week
+local subj, role, grace, sk, st, put, wl, wset = {}, {}, {}, {}, {}, {}, {}, {}
+local lv, top, gov, practice = {}, 0, 0, 0
 for i = 1, n do
-  local b = 20 + 3 * (i - 1)
+  local b = 26 + 3 * (i - 1)
   subj[i], role[i], grace[i] = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
-end
-local actor = subj[1]
-local alvl = P .. 'lvl:' .. actor
-
-local lv, pk, pka = {}, {}, {}
-local top, gov = 0, ''
-for i = 1, n do
-  local h = redis.call('HMGET', P .. 'lvl:' .. subj[i], 'lvl', 'until', 'peak', 'peak_at')
+  sk[i] = P .. 'st:' .. subj[i]
+  local h
+  if role[i] == 'A' then
+    h = redis.call('HMGET', sk[i], 'lvl', 'until', 'peak', 'peak_at', 'mlast', 'gc', 'w', 'rej', 'slow_last',
+      'fresh', 'llast', 'nd', 'nn', 'd:' .. device, 'n:' .. network)
+  elseif role[i] == 'P' then
+    practice = i
+    h = redis.call('HMGET', sk[i], 'lvl', 'until', 'peak', 'peak_at', 'mlast', 'gc', 'w', 'day', 'dirty', 'c5',
+      'c1', 'c24', 'b5', 'b1', 'b24', 't', 'h' .. how)
+  else
+    h = redis.call('HMGET', sk[i], 'lvl', 'until', 'peak', 'peak_at', 'mlast', 'gc', 'w')
+  end
+  st[i], put[i], wl[i], wset[i] = h, {}, h[7] or '', false
   local l, u = tonumber(h[1]) or 0, tonumber(h[2]) or 0
   if l > 0 and (u == 0 or now < u) then lv[i] = l else lv[i] = 0 end
-  pk[i], pka[i] = tonumber(h[3]) or 0, tonumber(h[4]) or 0
-  if lv[i] > top then top, gov = lv[i], subj[i] end
+  if lv[i] > top then top, gov = lv[i], i end
 end
+local A = st[1]
 local ks = tonumber(redis.call('GET', P .. 'ks') or '0')
 
--- Windows are counted by score; a sorted set is trimmed (and its expiry refreshed) only when it
--- gains a member, so a repeated beneficiary costs no write beyond its new score.
-local function add(key, member, window, ttl)
-  if redis.call('ZADD', key, now, member) == 1 then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-    keep(key, ttl)
-  end
+local function push(i, ...)
+  local t = put[i]
+  for _, v in ipairs({...}) do t[#t + 1] = v end
 end
 local function since(key, window)
   return redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
 end
+-- A window this subject did not hold at its last tidy gets its expiry when first filled.
+local function mark(i, letter, key)
+  if not string.find(wl[i], letter, 1, true) then
+    redis.call('PEXPIRE', key, KEEP)
+    wl[i], wset[i] = wl[i] .. letter, true
+  end
+end
+local function save(i)
+  local t = put[i]
+  if wset[i] then t[#t + 1] = 'w'; t[#t + 1] = wl[i] end
+  if #t > 0 then redis.call('HSET', sk[i], unpack(t)) end
+end
 
-local adm, retry = 'admitted', 0
+local adm, retry = 0, 0  -- 0 admitted, 1 slowed, 2 stepped up, 3 suspended, 4 identity locked
 if top >= 4 then
-  adm = 'suspended'
+  adm = 3
 elseif top == 3 then
-  adm = 'stepped_up'
+  adm = 2
 else
-  -- The identity lock: this card and NIR missed here (this actor or practice) with another date of
-  -- birth (or birth rank) within the lock period. Decided from the probe's history only, before
-  -- this attempt counts, never from whether this attempt matches.
+  -- The identity lock: this card and NIR missed here (this actor or practice) with other dates of
+  -- birth (or birth ranks) within the lock period. Decided from the probe's history and the
+  -- subject's standing only, before this attempt counts, never from whether this attempt matches.
+  -- Only a subject that missed within the lock period can hold a lock ('mlast').
   if probe ~= '' then
     for i = 1, n do
-      if role[i] == 'A' or role[i] == 'P' then
-        local tried = redis.call('ZRANGEBYSCORE', P .. 'pm:' .. subj[i] .. ':' .. probe, '(' .. (now - lock_ms), '+inf',
-          'WITHSCORES')
-        local others, last = 0, 0
+      if (role[i] == 'A' or role[i] == 'P') and (tonumber(st[i][5]) or 0) > now - lock_ms then
+        local tried = redis.call('ZRANGEBYSCORE', P .. 'pm:' .. subj[i] .. ':' .. probe, '(' .. (now - lock_ms),
+          '+inf', 'WITHSCORES')
+        local others, last, counted = 0, 0, {}
         for j = 1, #tried, 2 do
-          if tried[j] ~= attempt then
-            others = others + 1
+          local a = tried[j]
+          local bar = string.find(a, '|', 1, true)  -- a practice's entries name the actor too
+          if bar then a = string.sub(a, 1, bar - 1) end
+          if a ~= attempt then
+            if not counted[a] then
+              counted[a], others = true, others + 1
+            end
             last = math.max(last, tonumber(tried[j + 1]))
           end
         end
-        if others >= lock_misses then
-          adm, gov, retry = 'identity_locked', actor, math.max(retry, last + lock_ms - now)
+        if others > 0 then
+          local locked = others >= lock_misses
+          if not locked then
+            -- One or two typos among answered checks are corrected; a subject without answered
+            -- checks in the day, or with more misses in the hour, gets one date per card.
+            local seen, mis = P .. 'seen:' .. subj[i], P .. 'mis:' .. subj[i]
+            local hits = since(seen, DAY) - since(mis, DAY)
+            locked = hits < standing_hits or since(mis, HOUR) > standing_misses
+          end
+          if locked then
+            adm, gov, retry = 4, 1, math.max(retry, last + lock_ms - now)
+          end
         end
       end
     end
   end
-  if adm == 'admitted' and top == 2 then
-    local last = tonumber(redis.call('HGET', alvl, 'slow_last') or '0')
+  if adm == 0 and top == 2 then
+    local last = tonumber(A[9]) or 0
     if now - last < slow_interval then
-      adm, retry = 'slowed', slow_interval - (now - last)
+      adm, retry = 1, slow_interval - (now - last)
     else
-      redis.call('HSET', alvl, 'slow_last', now)
-      redis.call('PEXPIRE', alvl, KEEP_LONG)
+      push(1, 'slow_last', now)
     end
   end
 end
-if adm ~= 'admitted' then
-  local rej
-  if adm == 'identity_locked' then
+
+local fmt = '>' .. string.rep('i8', 10) .. string.rep(string.rep('i8', 12) .. 'ddd', n)
+if adm ~= 0 then
+  local actor, rej = subj[1], 0
+  local d1, misses, locked = 0, 0, 0
+  if adm == 4 then
     -- Counted within the hour: a locked card now and then (a typo corrected) never adds up.
     local rk = P .. 'lockrej:' .. actor
-    add(rk, obs_id, HOUR, KEEP_HOUR)
+    redis.call('ZADD', rk, now, obs_id)
+    redis.call('ZREMRANGEBYSCORE', rk, '-inf', now - HOUR)
+    redis.call('PEXPIRE', rk, KEEP)
     rej = since(rk, HOUR)
-  else
-    rej = redis.call('HINCRBY', alvl, 'rej', 1)
-    redis.call('PEXPIRE', alvl, KEEP_LONG)
-  end
-  local out = {adm, retry, rej, gov, 0, 0, 0, 0, 0, ks}
-  -- A locked identity tried again: the actor's retried identities, misses and distinct identities
-  -- within the hour (the engine's ladder for guessing); nothing else is counted for a refusal.
-  local d1, misses, locked = 0, 0, 0
-  if adm == 'identity_locked' then
+    -- A locked identity tried again: the actor's retried identities, misses and distinct identities
+    -- within the hour (the engine's ladder for guessing); nothing else is counted for a refusal.
     local lk = P .. 'locked:' .. actor
     if redis.call('ZADD', lk, now, probe) == 1 then
       redis.call('ZREMRANGEBYSCORE', lk, '-inf', now - HOUR)
-      keep(lk, KEEP_HOUR)
+      redis.call('PEXPIRE', lk, KEEP)
     end
-    locked = redis.call('ZCOUNT', lk, '(' .. (now - HOUR), '+inf')
-    d1 = redis.call('ZCOUNT', P .. 'seen:' .. actor, '(' .. (now - HOUR), '+inf')
-    misses = redis.call('ZCOUNT', P .. 'mis:' .. actor, '(' .. (now - HOUR), '+inf')
+    locked = since(lk, HOUR)
+    d1 = since(P .. 'seen:' .. actor, HOUR)
+    misses = since(P .. 'mis:' .. actor, HOUR)
+    redis.call('HSET', sk[1], 'llast', now)
+    redis.call('PEXPIRE', sk[1], KEEP_LONG)
+  else
+    rej = redis.call('HINCRBY', sk[1], 'rej', 1)
+    redis.call('PEXPIRE', sk[1], KEEP_LONG)
   end
+  local out = {adm, retry, rej, gov, 0, 0, 0, 0, 0, ks}
   for i = 1, n do
-    local row = {lv[i], pk[i], pka[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, '0', '0', '0'}
+    local row = {lv[i], tonumber(st[i][3]) or 0, tonumber(st[i][4]) or 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
     if i == 1 then row[5], row[7], row[11] = d1, misses, locked end
-    for _, v in ipairs(row) do
-      out[#out + 1] = v
-    end
+    for _, v in ipairs(row) do out[#out + 1] = v end
   end
-  return table.concat(out, ',')
+  return struct.pack(fmt, unpack(out))
 end
 
-local practice = ''
-for i = 1, n do if role[i] == 'P' then practice = subj[i] end end
 local off = default_off
-if practice ~= '' then
-  local hk = P .. 'hours:' .. practice
-  local hv = redis.call('HMGET', hk, 't', how)
-  local total, bucket = tonumber(hv[1]) or 0, tonumber(hv[2]) or 0
+if practice > 0 then
+  local S = st[practice]
+  local total, bucket = tonumber(S[16]) or 0, tonumber(S[17]) or 0
   if total >= usual_min_total then off = bucket < total * usual_min_share end
-  redis.call('HINCRBY', hk, how, 1)
-  if redis.call('HINCRBY', hk, 't', 1) % 100 == 1 then keep(hk, KEEP_LONG) end
+  push(practice, 'h' .. how, bucket + 1, 't', total + 1)
 end
 
-local fk = P .. 'fresh:' .. actor
 -- A device or network never seen for this actor; only a new network starts a "fresh" period (the
 -- routes' device references may change with every session).
-local function first_seen(kind, value, marks_fresh)
-  if value == '' then return 0 end
-  local k = P .. kind .. ':' .. actor
-  if redis.call('SISMEMBER', k, value) == 1 then return 0 end
-  local before = redis.call('SCARD', k)
-  redis.call('SADD', k, value)
-  keep(k, KEEP_LONG)
-  if before > 0 then
-    if marks_fresh then redis.call('SET', fk, now, 'PX', KEEP_LONG) end
-    return 1
-  end
-  return 0
+local newdev, newnet, fresh = 0, 0, tonumber(A[10]) or 0
+if device ~= '' and not A[14] then
+  local known = tonumber(A[12]) or 0
+  if known > 0 then newdev = 1 end
+  push(1, 'd:' .. device, 1, 'nd', known + 1)
 end
-local newdev = first_seen('dev', device, false)
-local newnet = first_seen('net', network, true)
-local fresh = tonumber(redis.call('GET', fk) or '0')
+if network ~= '' and not A[15] then
+  local known = tonumber(A[13]) or 0
+  if known > 0 then
+    newnet, fresh = 1, now
+    push(1, 'fresh', now)
+  end
+  push(1, 'n:' .. network, 1, 'nn', known + 1)
+end
 
-local rows = {}
+local out = {adm, 0, 0, 0, newdev, newnet, fresh, off and 1 or 0, 0, ks}
 for i = 1, n do
-  local s, r = subj[i], role[i]
-  local seen = P .. 'seen:' .. s
-  add(seen, ben, DAY, KEEP_DAY)
-  local d5, d1, d24 = since(seen, 5 * MIN), since(seen, HOUR), since(seen, DAY)
-  local mis = P .. 'mis:' .. s
-  -- Distinct identities that missed: the same typo sent twice is one miss.
-  if not hit then add(mis, ben, HOUR, KEEP_HOUR) end
-  local misses = since(mis, HOUR)
-  local unf, mat, ins, locked = 0, 0, 0, 0
+  local s, r, S = subj[i], role[i], st[i]
+  local seen, mis = P .. 'seen:' .. s, P .. 'mis:' .. s
+  redis.call('ZADD', seen, now, ben)
+  mark(i, 's', seen)
+  -- Distinct identities that missed (the same typo sent twice is one miss), kept a day.
+  local misses = 0
+  if not hit then
+    redis.call('ZADD', mis, now, ben)
+    mark(i, 'm', mis)
+    push(i, 'mlast', now)
+    misses = since(mis, HOUR)
+  elseif (tonumber(S[5]) or 0) > now - HOUR then
+    misses = since(mis, HOUR)
+  end
+  -- Narrower windows only when the wider one reaches their floor (or misses need the hour).
+  local d24 = since(seen, DAY)
+  local d1 = d24
+  if d24 >= floor1 or misses > 0 then d1 = since(seen, HOUR) end
+  local d5 = d1
+  if d1 >= floor5 then d5 = since(seen, 5 * MIN) end
+  local unf, mat, ins, locked, offc = 0, 0, 0, 0, 0
   if r == 'A' or r == 'P' then
-    local pend = P .. 'pend:' .. s
-    if hit then add(pend, ben, DAY, KEEP_DAY) end
-    local matured = now - grace[i]
-    unf = redis.call('ZCOUNT', pend, '(' .. (now - DAY), matured)
-    mat = redis.call('ZCOUNT', seen, '(' .. (now - DAY), matured)
-    local ik = P .. 'ins:' .. s
-    if hit and insurer ~= '' then add(ik, insurer, DAY, KEEP_DAY) end
-    ins = since(ik, DAY)
+    local pend, ik = P .. 'pend:' .. s, P .. 'ins:' .. s
+    if hit then
+      redis.call('ZADD', pend, now, ben)
+      mark(i, 'p', pend)
+      if insurer ~= '' then
+        redis.call('ZADD', ik, now, insurer)
+        mark(i, 'i', ik)
+      end
+    end
+    if d24 >= floor_unf then
+      local matured = now - grace[i]
+      unf = redis.call('ZCOUNT', pend, '(' .. (now - DAY), matured)
+      if unf >= floor_unf then mat = redis.call('ZCOUNT', seen, '(' .. (now - DAY), matured) end
+    end
+    if d24 >= floor_ins then ins = since(ik, DAY) end
+    if not hit and probe ~= '' and attempt ~= '' then
+      -- The attempt that missed, under its card and NIR; and in an index, for a lift to clear it.
+      local member, entry = attempt, probe
+      if r == 'P' then
+        member = attempt .. '|' .. subj[1]
+      elseif practice > 0 then
+        entry = probe .. '|' .. subj[practice]
+      end
+      local pmk, index = P .. 'pm:' .. s .. ':' .. probe, P .. 'pmi:' .. s
+      redis.call('ZADD', pmk, now, member)
+      redis.call('PEXPIRE', pmk, lock_ms + HOUR)
+      redis.call('ZADD', index, now, entry)
+      redis.call('ZREMRANGEBYSCORE', index, '-inf', now - lock_ms)
+      redis.call('PEXPIRE', index, lock_ms + HOUR)
+    end
   end
-  if (r == 'A' or r == 'P') and (not hit) and probe ~= '' and attempt ~= '' then
-    -- The attempt that missed, under its card and NIR: the next different one is locked out.
-    local pmk = P .. 'pm:' .. s .. ':' .. probe
-    redis.call('ZADD', pmk, now, attempt)
-    redis.call('ZREMRANGEBYSCORE', pmk, '-inf', now - lock_ms)
-    keep(pmk, lock_ms + HOUR)
-  end
-  if r == 'A' then
+  if r == 'A' and (tonumber(S[11]) or 0) > now - HOUR then
     locked = since(P .. 'locked:' .. s, HOUR)
   end
-  local offc = 0
   if off then
     local ok = P .. 'off:' .. s
-    add(ok, obs_id, HOUR, KEEP_HOUR)
+    redis.call('ZADD', ok, now, obs_id)
+    mark(i, 'o', ok)
     offc = since(ok, HOUR)
   end
   local b5, b1, b24 = 0, 0, 0
   if r == 'P' then
-    local hk = P .. 'hist:' .. s
-    local h = redis.call('HMGET', hk, 'day', 'dirty', 'c5', 'c1', 'c24', 'b5', 'b1', 'b24')
-    local hday = tonumber(h[1]) or day
-    local c5, c1, c24 = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
-    b5, b1, b24 = tonumber(h[6]) or 0, tonumber(h[7]) or 0, tonumber(h[8]) or 0
-    local rolled = hday ~= day or not h[1]
+    local hday = tonumber(S[8]) or day
+    local c5, c1, c24 = tonumber(S[10]) or 0, tonumber(S[11]) or 0, tonumber(S[12]) or 0
+    b5, b1, b24 = tonumber(S[13]) or 0, tonumber(S[14]) or 0, tonumber(S[15]) or 0
+    local rolled = hday ~= day or not S[8]
     if hday ~= day then
-      local clean = h[2] ~= '1'
+      local clean = S[9] ~= '1'
       b5 = math.max(b5 * decay, clean and c5 or 0)
       b1 = math.max(b1 * decay, clean and c1 or 0)
       b24 = math.max(b24 * decay, clean and c24 or 0)
@@ -251,24 +309,26 @@ for i = 1, n do
     end
     if rolled or d5 > c5 or d1 > c1 or d24 > c24 then
       c5, c1, c24 = math.max(c5, d5), math.max(c1, d1), math.max(c24, d24)
-      redis.call('HSET', hk, 'day', day, 'dirty', (hday ~= day) and '0' or (h[2] or '0'),
-        'c5', c5, 'c1', c1, 'c24', c24, 'b5', tostring(b5), 'b1', tostring(b1), 'b24', tostring(b24))
-      if rolled then keep(hk, KEEP_LONG) end
+      push(i, 'day', day, 'dirty', (hday ~= day) and '0' or (S[9] or '0'), 'c5', c5, 'c1', c1, 'c24', c24,
+        'b5', tostring(b5), 'b1', tostring(b1), 'b24', tostring(b24))
     end
   end
-  rows[i] = {lv[i], pk[i], pka[i], d5, d1, d24, misses, unf, mat, ins, locked, offc,
-    tostring(b5), tostring(b1), tostring(b24)}
+  local row = {lv[i], tonumber(S[3]) or 0, tonumber(S[4]) or 0, d5, d1, d24, misses, unf, mat, ins, locked, offc,
+    b5, b1, b24}
+  for _, v in ipairs(row) do out[#out + 1] = v end
 end
 
-local benp = 0
 if hit then
-  if practice ~= '' then
-    local pby = P .. 'pby:' .. practice
-    if redis.call('HSET', pby, ben, actor) == 1 then keep(pby, KEEP_DAY) end
+  if practice > 0 then
+    local pby = P .. 'pby:' .. subj[practice]
+    redis.call('HSET', pby, ben, subj[1])
+    mark(practice, 'b', pby)
   end
   local bk = P .. 'benp:' .. ben
-  if practice ~= '' then add(bk, practice, DAY, KEEP_DAY) else add(bk, actor, DAY, KEEP_DAY) end
-  benp = since(bk, DAY)
+  if redis.call('ZADD', bk, now, practice > 0 and subj[practice] or subj[1]) == 1 then
+    redis.call('PEXPIRE', bk, KEEP)
+  end
+  out[9] = since(bk, DAY)
 end
 local hour = math.floor(now / HOUR)
 local scopes = {'all'}
@@ -279,8 +339,8 @@ for _, sc in ipairs(scopes) do
   if not hit then redis.call('HINCRBY', ak, 'm', 1) end
   if redis.call('HINCRBY', ak, 'c', 1) == 1 then
     -- A new hour for this scope: its buckets live two days.
-    keep(ak, 2 * KEEP_DAY)
-    keep(ak .. ':d', 2 * KEEP_DAY)
+    redis.call('PEXPIRE', ak, 2 * KEEP)
+    redis.call('PEXPIRE', ak .. ':d', 2 * KEEP)
     if sc ~= 'all' then
       redis.call('ZADD', P .. 'activeins', now, sc)
       redis.call('ZREMRANGEBYSCORE', P .. 'activeins', '-inf', now - DAY)
@@ -288,17 +348,35 @@ for _, sc in ipairs(scopes) do
   end
 end
 
-local out = {adm, 0, 0, '', newdev, newnet, fresh, off and 1 or 0, benp, ks}
+-- Each subject's state in one write; every TIDY, its windows trimmed and their expiry renewed.
 for i = 1, n do
-  for _, v in ipairs(rows[i]) do out[#out + 1] = v end
+  local gc = tonumber(st[i][6])
+  local tidy = not gc or now - gc >= TIDY
+  if tidy then
+    local s, r, kept = subj[i], role[i], ''
+    local windows = {{'s', 'seen:'}, {'m', 'mis:'}, {'o', 'off:', HOUR}}
+    if r == 'A' or r == 'P' then
+      windows[4], windows[5] = {'p', 'pend:'}, {'i', 'ins:'}
+    end
+    for _, wd in ipairs(windows) do
+      local key = P .. wd[2] .. s
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - (wd[3] or DAY))
+      if redis.call('PEXPIRE', key, KEEP) == 1 then kept = kept .. wd[1] end
+    end
+    if r == 'P' and redis.call('PEXPIRE', P .. 'pby:' .. s, KEEP) == 1 then kept = kept .. 'b' end
+    wl[i], wset[i] = kept, true
+    push(i, 'gc', now)
+  end
+  save(i)
+  if tidy then redis.call('PEXPIRE', sk[i], KEEP_LONG) end
 end
-return table.concat(out, ',')
+return struct.pack(fmt, unpack(out))
 """
 
 _ESCALATE = r"""
 local P, subject = ARGV[1], ARGV[2]
 local step, until_ms, now, practice = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local k = P .. 'lvl:' .. subject
+local k = P .. 'st:' .. subject
 local h = redis.call('HMGET', k, 'lvl', 'until', 'peak', 'peak_at')
 local l, u = tonumber(h[1]) or 0, tonumber(h[2]) or 0
 local before = 0
@@ -309,10 +387,40 @@ if peak_at <= now - 86400000 then peak = 0 end
 redis.call('HSET', k, 'lvl', step, 'until', until_ms, 'rej', 0, 'peak', math.max(peak, step), 'peak_at', now)
 if step == 2 then redis.call('HSET', k, 'slow_last', now) end
 redis.call('PEXPIRE', k, 7776000000)
-if practice ~= '' and redis.call('EXISTS', P .. 'hist:' .. practice) == 1 then
-  redis.call('HSET', P .. 'hist:' .. practice, 'dirty', '1')
+if practice ~= '' and redis.call('HEXISTS', P .. 'st:' .. practice, 'day') == 1 then
+  redis.call('HSET', P .. 'st:' .. practice, 'dirty', '1')
 end
 return {before, step}
+"""
+
+_LIFT = r"""
+local P, s, forget = ARGV[1], ARGV[2], ARGV[3] == '1'
+local k = P .. 'st:' .. s
+redis.call('HDEL', k, 'lvl', 'until', 'rej', 'peak', 'peak_at', 'slow_last')
+-- The identity locks this subject's misses set: its own and, for an account or client, its
+-- practice's entries naming it.
+local index = P .. 'pmi:' .. s
+local suffix = '|' .. s
+for _, entry in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+  local bar = string.find(entry, '|', 1, true)
+  local probe = entry
+  if bar then probe = string.sub(entry, 1, bar - 1) end
+  redis.call('DEL', P .. 'pm:' .. s .. ':' .. probe)
+  if bar then
+    local pk = P .. 'pm:' .. string.sub(entry, bar + 1) .. ':' .. probe
+    for _, m in ipairs(redis.call('ZRANGE', pk, 0, -1)) do
+      if string.sub(m, -#suffix) == suffix then redis.call('ZREM', pk, m) end
+    end
+  end
+end
+redis.call('DEL', index)
+if forget then
+  for _, w in ipairs({'seen:', 'mis:', 'pend:', 'ins:', 'off:', 'locked:', 'lockrej:'}) do
+    redis.call('DEL', P .. w .. s)
+  end
+  redis.call('HDEL', k, 'mlast', 'llast', 'gc', 'w')
+end
+return 1
 """
 
 _FOLLOW_UP = r"""
@@ -326,12 +434,27 @@ end
 return 1
 """
 
-_PER_SUBJECT = 15
+_ADMISSIONS = (
+    Admission.ADMITTED,
+    Admission.SLOWED,
+    Admission.STEPPED_UP,
+    Admission.SUSPENDED,
+    Admission.IDENTITY_LOCKED,
+)
 _HEAD = 10
+_PER_SUBJECT = 15
 
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def _bulks(values: Iterable[object]) -> bytes:
+    return b"".join(_bulk(v if isinstance(v, bytes) else str(v).encode()) for v in values)
 
 
 class RedisStore:
@@ -340,10 +463,19 @@ class RedisStore:
     def __init__(self, client: redis.Redis, *, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self._observe: Script = client.register_script(_OBSERVE)
+        self._observe_sha = _sha1(_OBSERVE)
         self._escalate: Script = client.register_script(_ESCALATE)
         self._follow_up: Script = client.register_script(_FOLLOW_UP)
+        self._lift: Script = client.register_script(_LIFT)
         self._pepper: bytes | None = None
+        # The observation is sent as one ready-made command on a connection of each thread's own:
+        # its constant parts (the rules; an actor's floors and subjects) are encoded once.
+        self._local = threading.local()
+        self._connections: list[redis.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._encoded: dict[tuple[int, int], tuple[object, object, bytes]] = {}
+        self._rules: tuple[Rules, bytes] | None = None
+        self._heads: dict[int, bytes] = {}
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float = 2.0, connect_timeout: float = 1.0) -> RedisStore:
@@ -352,76 +484,121 @@ class RedisStore:
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=connect_timeout)
         return cls(client, prefix=prefix)
 
-    def _fail(self, exc: redis.RedisError) -> CounterStoreUnavailable:
+    def _fail(self, exc: Exception) -> CounterStoreUnavailable:
         log.error("counter_store_unreachable", error_type=type(exc).__name__)
         return CounterStoreUnavailable()
 
-    def observe(self, obs: Observation) -> ObservationResult:
-        args: list[Any] = [
-            self.prefix,
-            obs.now_ms,
-            obs.obs_id,
-            "1" if obs.hit else "0",
-            obs.beneficiary,
-            obs.probe,
-            obs.insurer,
-            obs.device.replace("\x1f", ""),  # the separator of the packed arguments
-            obs.network,
-            obs.hour_of_week,
-            obs.day,
-            "1" if obs.default_off_hours else "0",
-            obs.slow_interval_ms,
-            obs.identity_lock_misses,
-            obs.usual_min_total,
-            repr(obs.usual_min_share),
-            repr(obs.history_decay),
-            len(obs.subjects),
-            obs.attempt,
-            obs.identity_lock_ms,
-        ]
-        for spec in obs.subjects:
-            args += [spec.key, spec.role.value, spec.grace_ms]
-        try:
-            answer = self._observe(args=["\x1f".join(map(str, args))])
-        except redis.RedisError as exc:
-            raise self._fail(exc) from None
-        raw = _s(answer).split(",")
-        result = ObservationResult(
-            admission=Admission(_s(raw[0])),
-            retry_after_ms=int(raw[1]),
-            rejections=int(raw[2]),
-            governing=_s(raw[3]),
-            new_device=bool(int(raw[4])),
-            new_network=bool(int(raw[5])),
-            fresh_since_ms=int(raw[6]),
-            off_hours=bool(int(raw[7])),
-            beneficiary_practices=int(raw[8]),
-            kill_switch_version=int(raw[9]),
-        )
-        for i, spec in enumerate(obs.subjects):
-            row = raw[_HEAD + i * _PER_SUBJECT : _HEAD + (i + 1) * _PER_SUBJECT]
-            n = [int(v) for v in row[:12]]
-            result.subjects.append(
-                SubjectCounts(
-                    key=spec.key,
-                    role=Role(spec.role),
-                    level=n[0],
-                    peak=n[1],
-                    peak_at_ms=n[2],
-                    distinct_5m=n[3],
-                    distinct_1h=n[4],
-                    distinct_24h=n[5],
-                    misses_1h=n[6],
-                    unfollowed=n[7],
-                    matured=n[8],
-                    insurers_24h=n[9],
-                    locked_identities_1h=n[10],
-                    off_hours_1h=n[11],
-                    base_5m=float(_s(row[12])),
-                    base_1h=float(_s(row[13])),
-                    base_24h=float(_s(row[14])),
+    # -- the observation ------------------------------------------------------------------------
+
+    def _connection(self) -> redis.Connection:
+        conn: redis.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            kwargs = dict(self.client.connection_pool.connection_kwargs)
+            conn = redis.Connection(**kwargs)  # type: ignore[no-untyped-call]
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _constant_args(self, obs: Observation) -> bytes:
+        rules = self._rules
+        if rules is None or rules[0] is not obs.rules:
+            r = obs.rules
+            packed = _bulks(
+                (
+                    r.slow_interval_ms,
+                    r.identity_lock_misses,
+                    r.identity_lock_ms,
+                    r.standing_misses_1h,
+                    r.standing_hits_24h,
+                    r.usual_min_total,
+                    repr(r.usual_min_share),
+                    repr(r.history_decay),
                 )
             )
+            rules = self._rules = (obs.rules, packed)
+        key = (id(obs.subjects), id(obs.floors))
+        cached = self._encoded.get(key)
+        if cached is None or cached[0] is not obs.subjects or cached[1] is not obs.floors:
+            f = obs.floors
+            values: list[object] = [f.distinct_5m, f.distinct_1h, f.unfollowed, f.insurers_24h, len(obs.subjects)]
+            for spec in obs.subjects:
+                values += [spec.key, spec.role.value, spec.grace_ms]
+            if len(self._encoded) > 10_000:
+                self._encoded.clear()
+            # The objects are kept with their encoding: their ids cannot be reused while cached.
+            cached = self._encoded[key] = (obs.subjects, obs.floors, _bulks(values))
+        return rules[1] + cached[2]
+
+    def _command(self, obs: Observation) -> bytes:
+        n = len(obs.subjects)
+        head = self._heads.get(n)
+        if head is None:
+            argc = 4 + 12 + 8 + 5 + 3 * n  # EVALSHA sha 0 prefix, the observation, rules, floors, subjects
+            head = self._heads[n] = b"*%d\r\n" % argc + _bulks(
+                (b"EVALSHA", self._observe_sha.encode(), b"0", self.prefix)
+            )
+        return (
+            head
+            + _bulks(
+                (
+                    obs.now_ms,
+                    obs.obs_id,
+                    b"1" if obs.hit else b"0",
+                    obs.beneficiary,
+                    obs.probe,
+                    obs.attempt,
+                    obs.insurer,
+                    obs.device,
+                    obs.network,
+                    obs.hour_of_week,
+                    obs.day,
+                    b"1" if obs.default_off_hours else b"0",
+                )
+            )
+            + self._constant_args(obs)
+        )
+
+    def _run_observe(self, command: bytes) -> bytes:
+        conn = self._connection()
+        for _ in range(2):
+            try:
+                conn.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
+                answer = conn.read_response()
+            except NoScriptError:
+                # A restarted or flushed Redis: load the script; it did not run, so it runs once.
+                self.client.script_load(_OBSERVE)
+                continue
+            except BaseException:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                raise
+            assert isinstance(answer, bytes)
+            return answer
+        raise NoScriptError("the observation script could not be loaded")
+
+    def observe(self, obs: Observation) -> ObservationResult:
+        try:
+            answer = self._run_observe(self._command(obs))
+        except (redis.RedisError, OSError) as exc:
+            raise self._fail(exc) from None
+        n = len(obs.subjects)
+        values = _answer_format(n).unpack(answer)
+        governing = values[3]
+        result = ObservationResult(
+            admission=_ADMISSIONS[values[0]],
+            retry_after_ms=values[1],
+            rejections=values[2],
+            governing=obs.subjects[governing - 1].key if governing else "",
+            new_device=bool(values[4]),
+            new_network=bool(values[5]),
+            fresh_since_ms=values[6],
+            off_hours=bool(values[7]),
+            beneficiary_practices=values[8],
+            kill_switch_version=values[9],
+        )
+        for i, spec in enumerate(obs.subjects):
+            v = values[_HEAD + i * _PER_SUBJECT : _HEAD + (i + 1) * _PER_SUBJECT]
+            result.subjects.append(SubjectCounts(spec.key, spec.role, *v))
         return result
 
     def follow_up(self, *, practice_key: str, beneficiary: str) -> None:
@@ -442,18 +619,15 @@ class RedisStore:
     def ease(self, *, subject: str, step: int, now_ms: int) -> None:
         try:
             self.client.hset(
-                f"{self.prefix}lvl:{subject}",
+                f"{self.prefix}st:{subject}",
                 mapping={"lvl": 0, "until": 0, "rej": 0, "peak": step, "peak_at": now_ms},
             )
         except redis.RedisError as exc:
             raise self._fail(exc) from None
 
     def lift(self, *, subject: str, forget_counts: bool) -> None:
-        keys = [f"{self.prefix}lvl:{subject}"]
-        if forget_counts:
-            keys += [f"{self.prefix}{p}:{subject}" for p in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off")]
         try:
-            self.client.delete(*keys)
+            self._lift(args=[self.prefix, subject, "1" if forget_counts else "0"])
         except redis.RedisError as exc:
             raise self._fail(exc) from None
 
@@ -534,4 +708,18 @@ class RedisStore:
             raise self._fail(exc) from None
 
     def close(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.disconnect()  # type: ignore[no-untyped-call]
         self.client.close()
+
+
+@lru_cache(maxsize=8)
+def _answer_format(subjects: int) -> struct.Struct:
+    """The script's answer: ten integers, then per subject twelve integers and three doubles."""
+    return struct.Struct(">10q" + "12q3d" * subjects)
+
+
+def _sha1(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1

@@ -3,9 +3,10 @@ hour (usual or not) and the device (known or new). Pure functions, no input or o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from rempart.detection.store import ObservationResult, Role
+from rempart.detection.store import Floors, ObservationResult, Role
 from rempart.detection.thresholds import DetectionConfig, Ladder, ProfessionBaseline, Step
 
 # Containment of a whole practice stops at slowing it down: refusing and suspending target the
@@ -29,6 +30,30 @@ def history_scale(config: DetectionConfig, base: float, ladder: Ladder) -> float
     if not base or not reference:
         return 1.0
     return min(config.history_cap, max(1.0, base * config.history_headroom / reference))
+
+
+def floors_of(config: DetectionConfig, baseline: ProfessionBaseline) -> Floors:
+    """The smallest value at which each volume signal can reach a step (a notice included), whatever
+    the hour, the network and the practice's history: below it, the store need not measure it."""
+    # The history only raises thresholds (at least 1, unless the cap is below); a new network and
+    # out-of-hours shrink them.
+    history = min(1.0, config.history_cap)
+    shrink = history * min(1.0, config.fresh_network_scale) * min(1.0, config.off_hours_scale)
+
+    def floor(ladder: Ladder, scale: float) -> int:
+        lowest = min(
+            (v for v in (ladder.notice, ladder.slow, ladder.step_up, ladder.suspend) if v is not None), default=None
+        )
+        if lowest is None:
+            return 2**62  # never reaches a step: never measured
+        return math.ceil(max(1.0, lowest * scale))
+
+    return Floors(
+        distinct_5m=floor(baseline.distinct_5m, shrink),
+        distinct_1h=floor(baseline.distinct_1h, shrink),
+        unfollowed=floor(baseline.unfollowed, history),
+        insurers_24h=floor(baseline.insurers_24h, history),
+    )
 
 
 def evaluate(

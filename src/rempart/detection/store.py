@@ -5,6 +5,11 @@ subjects, admits or rejects the request, records it and returns the counts the e
 signals. Two implementations hold the same behaviour: ``RedisStore`` (one truth for every process)
 and ``MemoryStore`` (the embedded default, one process).
 
+A count only matters once it can reach a threshold: below its ``Floors`` (the lowest threshold the
+signal can have, whatever the hour, network or history) a count is not measured, and the store
+answers with a bound instead (see ``SubjectCounts``). Every signal is still decided exactly: a
+value under its floor reaches no step, not even a notice.
+
 Times are milliseconds from the engine's clock, never the store's own, so that a test can simulate
 a day. Nothing here holds personal data: beneficiaries are pseudonymous ids and probed identities
 are keyed digests.
@@ -57,6 +62,39 @@ class SubjectSpec:
 
 
 @dataclass(frozen=True)
+class Floors:
+    """Below these values a count cannot reach any step of its signal (the profession's lowest
+    threshold at the smallest scale), so it need not be measured exactly. Zero: always measured."""
+
+    distinct_5m: int = 0
+    distinct_1h: int = 0
+    unfollowed: int = 0
+    insurers_24h: int = 0
+
+
+EXACT = Floors()
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The store's part of the configuration (``DetectionConfig``), the same for every observation."""
+
+    slow_interval_ms: int = 20_000
+    # The identity lock (see ``Observation.attempt``): a card and NIR that missed at an account,
+    # client or practice is refused there with another date of birth once it has missed with
+    # ``identity_lock_misses`` other dates, or with one when the subject is not in good standing:
+    # more than ``standing_misses_1h`` misses in the hour, or fewer than ``standing_hits_24h``
+    # answered checks in the day.
+    identity_lock_misses: int = 1
+    identity_lock_ms: int = HOUR_MS
+    standing_misses_1h: int = 0
+    standing_hits_24h: int = 0
+    usual_min_total: int = 500
+    usual_min_share: float = 0.002
+    history_decay: float = 0.95
+
+
+@dataclass(frozen=True)
 class Observation:
     now_ms: int
     obs_id: str
@@ -70,20 +108,24 @@ class Observation:
     day: int  # local day number, for the practice's daily history
     default_off_hours: bool  # out of the profession's opening hours
     subjects: tuple[SubjectSpec, ...]  # actor first
-    slow_interval_ms: int
-    identity_lock_misses: int
-    usual_min_total: int
-    usual_min_share: float
-    history_decay: float
+    rules: Rules = Rules()
+    floors: Floors = EXACT
     # Digest of card, NIR, date of birth and birth rank ("" when unknown): on a miss, remembered
-    # under ``probe`` so that another date of birth for the same card and NIR is refused for
-    # ``identity_lock_ms`` ("identity locked"), whether or not it would match.
+    # under ``probe`` so that another date of birth for the same card and NIR may be refused for
+    # ``rules.identity_lock_ms`` ("identity locked"), whether or not it would match.
     attempt: str = ""
-    identity_lock_ms: int = HOUR_MS
 
 
 @dataclass
 class SubjectCounts:
+    """What one observation tells the engine about one subject.
+
+    Counts under their floor (``Floors``) are not measured: ``distinct_1h`` is then
+    ``distinct_24h`` (unless there were misses in the hour: the share of misses needs it exactly),
+    ``distinct_5m`` is then ``distinct_1h`` (bounds, still under the floor); ``unfollowed`` and
+    ``insurers_24h`` are 0 while ``distinct_24h`` is under their floor, ``matured`` is 0 while
+    ``unfollowed`` is."""
+
     key: str
     role: Role
     level: int = 0  # effective containment step before this observation
@@ -140,7 +182,11 @@ class CounterStore(Protocol):
         """Raise ``subject`` to ``step`` unless it is already there; returns (before, after)."""
         ...
 
-    def lift(self, *, subject: str, forget_counts: bool) -> None: ...
+    def lift(self, *, subject: str, forget_counts: bool) -> None:
+        """An operator lifted a containment: the subject's level, strikes and identity locks go
+        (for an account or client, the locks its misses set at its practice too); with
+        ``forget_counts``, its windows too."""
+        ...
 
     def ease(self, *, subject: str, step: int, now_ms: int) -> None:
         """Lower the subject to ``step`` (after a passkey step-up) and remember a strike at it."""

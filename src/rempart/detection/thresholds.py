@@ -222,7 +222,14 @@ class DetectionConfig:
     #    outcome is known — so guessing one person's date gets one answer, never a second. The same
     #    date again is answered (a retry reveals nothing new). A pharmacist who mistyped a date is
     #    told to check the card and call the insurer or use the offline attestation.
-    identity_lock_misses: int = 1
+    #    An honest typo is not punished: where the account, client or practice is in good standing
+    #    (at least ``identity_lock_standing_hits_24h`` answered checks within the day and at most
+    #    ``identity_lock_standing_misses_1h`` misses within the hour, the typo included), a card is
+    #    locked only once ``identity_lock_misses`` other dates missed for it. Lifting a containment
+    #    clears the locks the lifted subject's misses set.
+    identity_lock_misses: int = 2
+    identity_lock_standing_misses_1h: int = 2
+    identity_lock_standing_hits_24h: int = 3
     identity_lock_period: timedelta = timedelta(hours=1)
     # 2. Cards and NIRs tried again with another date after a miss, within the hour, while misses are
     #    at least ``miss_share_min`` of the identities tried: one is a typo corrected; two is a program
