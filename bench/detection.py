@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from bench.common import (
     working_day_offset,
 )
 from rempart.detection.actor import Actor, Attempt
+from rempart.detection.clock import ManualClock
 from rempart.detection.engine import DetectionEngine
 from rempart.detection.memory import MemoryStore
 from rempart.detection.models import KillChannel
@@ -111,11 +112,19 @@ def own_redis() -> Iterator[str | None]:
 # -- 1. the engine alone ----------------------------------------------------------------------------------
 
 
-def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple[float, float, int]:
-    """Observations per second and client CPU seconds per observation: 200 pharmacies, each checking
+def engine_alone(
+    store: CounterStore, runtime: Runtime, seconds: float, *, busy: bool = False, redis_url: str | None = None
+) -> tuple[float, float, str]:
+    """Observations per second, client CPU seconds per observation and (``redis_url``) the Redis
+    commands and server time per observation: 200 pharmacies, each checking
     its own 6 patients over and over (a pharmacy sees the same faces; more distinct people in a few
-    seconds would rightly be slowed)."""
-    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=ShiftedClock(working_day_offset()))
+    seconds would rightly be slowed).
+
+    ``busy``: each pharmacy has already checked 40 patients half an hour earlier (25 of them billed)
+    and now checks 14 new ones in turn, so that every window is counted (the hour, five minutes,
+    unfollowed and matured checks: none is under its floor) while no threshold is reached."""
+    offset = working_day_offset()
+    engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=ShiftedClock(offset))
     actors = [
         Actor(
             channel=KillChannel.PRACTICE_API,
@@ -128,19 +137,38 @@ def engine_alone(store: CounterStore, runtime: Runtime, seconds: float) -> tuple
         )
         for _ in range(200)
     ]
-    patients = [[uuid.uuid4() for _ in range(6)] for _ in actors]
     insurer = uuid.uuid4()
+    rotation = 14 if busy else 6
+    patients = [[uuid.uuid4() for _ in range(rotation)] for _ in actors]
+    if busy:
+        # One patient every 3 minutes per pharmacy, from 2 h 30 to 30 minutes before now.
+        clock = ManualClock(ShiftedClock(offset).now() - timedelta(minutes=150))
+        earlier = DetectionEngine(store=store, sessions=runtime.sessions, clock=clock)
+        seen = [[uuid.uuid4() for _ in range(40)] for _ in actors]
+        for turn in range(40):
+            for actor, theirs in zip(actors, seen, strict=True):
+                earlier.observe(actor, hit=True, beneficiary_id=theirs[turn], insurer_id=insurer)
+            clock.advance(timedelta(minutes=3))
+        for actor, theirs in zip(actors, seen, strict=True):
+            assert actor.practice_id is not None
+            for patient in theirs[:25]:
+                earlier.follow_up(practice_id=actor.practice_id, beneficiary_id=patient)
+        earlier.drain()
+        if isinstance(store, RedisStore):
+            store.flush()
+    before = RedisCounts.of(redis_url) if redis_url else None
     done, rounds, started, cpu = 0, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         for n, actor in enumerate(actors):
             engine.guard(actor, insurer_id=insurer)
-            engine.observe(actor, hit=True, beneficiary_id=patients[n][rounds % 6], insurer_id=insurer)
+            engine.observe(actor, hit=True, beneficiary_id=patients[n][rounds % rotation], insurer_id=insurer)
             done += 1
         rounds += 1
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     engine.drain()
-    engine.close()
-    return done / elapsed, cpu / done, done
+    engine.close()  # writes the last second's insurer-wide and platform-wide counts
+    counts = RedisCounts.of(redis_url).per_observation(before, done) if redis_url and before else ""
+    return done / elapsed, cpu / done, counts
 
 
 # -- 2. the rights check, detection off and on ---------------------------------------------------------------
@@ -386,16 +414,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes per side")
     args = parser.parse_args(argv)
     with own_redis() as redis_url:
-        print("\n1. the engine alone (guard + observe, 200 pharmacies with 6 patients each)")
+        print("\n1. the engine alone (guard + observe, 200 pharmacies)")
         with scratch_runtime("sqlite") as runtime:
-            rate, cpu, n = engine_alone(MemoryStore(), runtime, args.seconds)
-            print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each ({cpu * 1e6:.1f} µs CPU)")
-            if redis_url:
-                before = RedisCounts.of(redis_url)
-                rate, cpu, n = engine_alone(RedisStore.from_url(redis_url, prefix="bench:a:"), runtime, args.seconds)
-                counts = RedisCounts.of(redis_url).per_observation(before, n)
-                print(f"   Redis      : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each", end="")
-                print(f" ({cpu * 1e6:.1f} µs CPU in the app),\n      {counts}")
+            for busy in (False, True):
+                what = "14 new patients after 40 earlier (every window counted)" if busy else "6 patients each"
+                print(f"   {what}:")
+                rate, cpu, _ = engine_alone(MemoryStore(), runtime, args.seconds, busy=busy)
+                print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each ({cpu * 1e6:.1f} µs CPU)")
+                if redis_url:
+                    store = RedisStore.from_url(redis_url, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
+                    rate, cpu, counts = engine_alone(store, runtime, args.seconds, busy=busy, redis_url=redis_url)
+                    print(f"   Redis      : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each", end="")
+                    print(f" ({cpu * 1e6:.1f} µs CPU in the app),\n      {counts}")
         print("\n2. rights checks (check_rights + commit), detection off and on, alternated passes")
         for backend in backends():
             with scratch_runtime(backend) as runtime:

@@ -221,7 +221,7 @@ class MemoryStore:
             agg = self._agg[f"{scope}:{hour}"]
             agg[0] += 1
             agg[1] += 0 if obs.hit else 1
-            if agg[0] == 1 and scope != "all":  # a new hour for this insurer
+            if scope != "all":
                 self._windows["activeins"].add(scope, now)
         return result
 

@@ -1,10 +1,13 @@
 """The Redis counter store: one truth for every app process.
 
 Each observation is one ``EVALSHA`` of ``_OBSERVE``: containment levels, admission, every sliding
-window (sorted sets scored by the engine's clock), the practice's usual hours and history, the
-insurer-wide and platform-wide HyperLogLogs, and the kill-switch version, in one round trip and
+window (sorted sets scored by the engine's clock), the practice's usual hours and history, and the
+kill-switch version, in one round trip and
 atomically, so that three processes see one sequence of events. Any Redis error fails closed
 (``CounterStoreUnavailable``, a 503 on the professional channels).
+
+The insurer-wide and platform-wide counts (alerts of the periodic sweep) are gathered in process and
+written once a second.
 
 What keeps an observation cheap (about twenty Redis commands for an ordinary check):
 - each subject's scalar state (level, strikes, last miss, the actor's devices and networks, the
@@ -25,7 +28,9 @@ import os
 import secrets
 import struct
 import threading
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +39,8 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from rempart.detection.store import (
+    DAY_MS,
+    HOUR_MS,
     Admission,
     AggregateHour,
     CounterStoreUnavailable,
@@ -62,16 +69,17 @@ local floor5, floor1, floor_unf, floor_ins = tonumber(ARGV[22]), tonumber(ARGV[2
 local n = tonumber(ARGV[26])
 local MIN, HOUR, DAY = 60000, 3600000, 86400000
 -- Expiry (real time) only collects the keys of subjects gone quiet; windows are counted by score.
--- A window gets its expiry when this subject first fills it ('w' lists those that have one) and
--- every TIDY while it is used, when its old members are trimmed too: not on every write.
-local KEEP, KEEP_LONG, TIDY = 93600000, 7776000000, 3600000
+-- A window gets its expiry (KEEP: its span and TIDY, with room) when this subject first fills it
+-- ('w' lists those that have one) and every TIDY while it is used, when its old members are
+-- trimmed too: not on every write.
+local KEEP, KEEP_LONG, TIDY = 129600000, 7776000000, 21600000
 
 -- Each subject's state is one hash, read once: its containment level, when it last missed, when it
 -- was last tidied; the actor's devices and networks; the practice's usual hours and history.
 -- Positions: 1 lvl, 2 until, 3 peak, 4 peak_at, 5 mlast, 6 gc, 7 w, then by role:
 -- A: 8 rej, 9 slow_last, 10 fresh, 11 llast, 12 nd, 13 nn, 14 this device, 15 this network
 -- P: 8 day, 9 dirty, 10 c5, 11 c1, 12 c24, 13 b5, 14 b1, 15 b24, 16 t, 17 this hour of the week
-local subj, role, grace, sk, st, put, wl, wset = {}, {}, {}, {}, {}, {}, {}, {}
+local subj, role, grace, sk, st, put, wl, wset, due = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local lv, top, gov, practice = {}, 0, 0, 0
 for i = 1, n do
   local b = 26 + 3 * (i - 1)
@@ -89,6 +97,8 @@ for i = 1, n do
     h = redis.call('HMGET', sk[i], 'lvl', 'until', 'peak', 'peak_at', 'mlast', 'gc', 'w')
   end
   st[i], put[i], wl[i], wset[i] = h, {}, h[7] or '', false
+  local gc = tonumber(h[6])
+  due[i] = not gc or now - gc >= TIDY
   local l, u = tonumber(h[1]) or 0, tonumber(h[2]) or 0
   if l > 0 and (u == 0 or now < u) then lv[i] = l else lv[i] = 0 end
   if lv[i] > top then top, gov = lv[i], i end
@@ -103,9 +113,10 @@ end
 local function since(key, window)
   return redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
 end
--- A window this subject did not hold at its last tidy gets its expiry when first filled.
+-- A window this subject did not hold at its last tidy gets its expiry when first filled (unless
+-- the tidy at the end of this call gives it one).
 local function mark(i, letter, key)
-  if not string.find(wl[i], letter, 1, true) then
+  if not due[i] and not string.find(wl[i], letter, 1, true) then
     redis.call('PEXPIRE', key, KEEP)
     wl[i], wset[i] = wl[i] .. letter, true
   end
@@ -330,28 +341,9 @@ if hit then
   end
   out[9] = since(bk, DAY)
 end
-local hour = math.floor(now / HOUR)
-local scopes = {'all'}
-if insurer ~= '' then scopes[2] = insurer end
-for _, sc in ipairs(scopes) do
-  local ak = P .. 'agg:' .. sc .. ':' .. hour
-  redis.call('PFADD', ak .. ':d', ben)
-  if not hit then redis.call('HINCRBY', ak, 'm', 1) end
-  if redis.call('HINCRBY', ak, 'c', 1) == 1 then
-    -- A new hour for this scope: its buckets live two days.
-    redis.call('PEXPIRE', ak, 2 * KEEP)
-    redis.call('PEXPIRE', ak .. ':d', 2 * KEEP)
-    if sc ~= 'all' then
-      redis.call('ZADD', P .. 'activeins', now, sc)
-      redis.call('ZREMRANGEBYSCORE', P .. 'activeins', '-inf', now - DAY)
-    end
-  end
-end
-
 -- Each subject's state in one write; every TIDY, its windows trimmed and their expiry renewed.
 for i = 1, n do
-  local gc = tonumber(st[i][6])
-  local tidy = not gc or now - gc >= TIDY
+  local tidy = due[i]
   if tidy then
     local s, r, kept = subj[i], role[i], ''
     local windows = {{'s', 'seen:'}, {'m', 'mis:'}, {'o', 'off:', HOUR}}
@@ -443,6 +435,16 @@ _ADMISSIONS = (
 )
 _HEAD = 10
 _PER_SUBJECT = 15
+_FLUSH_EVERY = 1.0  # seconds
+_FLUSH_SCOPES = 1000
+_KEEP_AGGREGATES = 2 * 93_600_000  # two days and a bit: the sweep compares with the day before
+
+
+@dataclass
+class _HourCounts:
+    checks: int = 0
+    misses: int = 0
+    beneficiaries: set[str] = field(default_factory=set)
 
 
 def _s(value: Any) -> str:
@@ -476,6 +478,12 @@ class RedisStore:
         self._encoded: dict[tuple[int, int], tuple[object, object, bytes]] = {}
         self._rules: tuple[Rules, bytes] | None = None
         self._heads: dict[int, bytes] = {}
+        # Insurer-wide and platform-wide counts (for the sweep's alerts) are gathered here and
+        # written once a second, not by every observation.
+        self._pending_lock = threading.Lock()
+        self._pending: dict[tuple[str, int], _HourCounts] = {}
+        self._pending_latest: dict[str, int] = {}
+        self._flushed = time.monotonic()
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float = 2.0, connect_timeout: float = 1.0) -> RedisStore:
@@ -599,7 +607,52 @@ class RedisStore:
         for i, spec in enumerate(obs.subjects):
             v = values[_HEAD + i * _PER_SUBJECT : _HEAD + (i + 1) * _PER_SUBJECT]
             result.subjects.append(SubjectCounts(spec.key, spec.role, *v))
+        if result.admission is Admission.ADMITTED:
+            self._count_aggregates(obs)
         return result
+
+    # -- insurer-wide and platform-wide counts --------------------------------------------------
+
+    def _count_aggregates(self, obs: Observation) -> None:
+        hour = obs.now_ms // HOUR_MS
+        with self._pending_lock:
+            for scope in ("all", obs.insurer) if obs.insurer else ("all",):
+                counts = self._pending.get((scope, hour))
+                if counts is None:
+                    counts = self._pending[(scope, hour)] = _HourCounts()
+                counts.checks += 1
+                counts.misses += 0 if obs.hit else 1
+                counts.beneficiaries.add(obs.beneficiary)
+                if scope != "all":
+                    self._pending_latest[scope] = max(obs.now_ms, self._pending_latest.get(scope, 0))
+            due = time.monotonic() - self._flushed >= _FLUSH_EVERY or len(self._pending) > _FLUSH_SCOPES
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the counts gathered since the last flush (every second, before a sweep reads
+        them, and on close). Alerts only: a failed write is logged and its counts are dropped."""
+        with self._pending_lock:
+            pending, latest = self._pending, self._pending_latest
+            self._pending, self._pending_latest, self._flushed = {}, {}, time.monotonic()
+        if not pending:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for (scope, hour), counts in pending.items():
+                key = f"{self.prefix}agg:{scope}:{hour}"
+                pipe.pfadd(f"{key}:d", *counts.beneficiaries)
+                pipe.hincrby(key, "c", counts.checks)
+                if counts.misses:
+                    pipe.hincrby(key, "m", counts.misses)
+                pipe.pexpire(key, _KEEP_AGGREGATES)
+                pipe.pexpire(f"{key}:d", _KEEP_AGGREGATES)
+            if latest:
+                pipe.zadd(f"{self.prefix}activeins", latest, gt=True)
+                pipe.zremrangebyscore(f"{self.prefix}activeins", "-inf", max(latest.values()) - DAY_MS)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.error("aggregates_not_written", error_type=type(exc).__name__)
 
     def follow_up(self, *, practice_key: str, beneficiary: str) -> None:
         try:
@@ -661,6 +714,7 @@ class RedisStore:
             raise self._fail(exc) from None
 
     def aggregates(self, *, scope: str, hours: list[int]) -> list[AggregateHour]:
+        self.flush()
         try:
             pipe = self.client.pipeline(transaction=False)
             for hour in hours:
@@ -677,6 +731,7 @@ class RedisStore:
         return out
 
     def active_insurers(self, *, since_ms: int) -> list[str]:
+        self.flush()
         try:
             members = self.client.zrangebyscore(f"{self.prefix}activeins", f"({since_ms}", "+inf")
         except redis.RedisError as exc:
@@ -708,6 +763,7 @@ class RedisStore:
             raise self._fail(exc) from None
 
     def close(self) -> None:
+        self.flush()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for conn in connections:

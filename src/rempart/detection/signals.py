@@ -40,20 +40,45 @@ def floors_of(config: DetectionConfig, baseline: ProfessionBaseline) -> Floors:
     history = min(1.0, config.history_cap)
     shrink = history * min(1.0, config.fresh_network_scale) * min(1.0, config.off_hours_scale)
 
-    def floor(ladder: Ladder, scale: float) -> int:
-        lowest = min(
-            (v for v in (ladder.notice, ladder.slow, ladder.step_up, ladder.suspend) if v is not None), default=None
-        )
-        if lowest is None:
-            return 2**62  # never reaches a step: never measured
-        return math.ceil(max(1.0, lowest * scale))
-
     return Floors(
-        distinct_5m=floor(baseline.distinct_5m, shrink),
-        distinct_1h=floor(baseline.distinct_1h, shrink),
-        unfollowed=floor(baseline.unfollowed, history),
-        insurers_24h=floor(baseline.insurers_24h, history),
+        distinct_5m=_floor(baseline.distinct_5m, shrink),
+        distinct_1h=_floor(baseline.distinct_1h, shrink),
+        unfollowed=_floor(baseline.unfollowed, history),
+        insurers_24h=_floor(baseline.insurers_24h, history),
     )
+
+
+_QUIET: dict[tuple[int, int], tuple[DetectionConfig, ProfessionBaseline, tuple[int, ...]]] = {}
+
+
+def _quiet(config: DetectionConfig, baseline: ProfessionBaseline) -> tuple[int, ...]:
+    """Values under which a subject's counts reach nothing, whatever the scales (cached)."""
+    key = (id(config), id(baseline))
+    found = _QUIET.get(key)
+    if found is None or found[0] is not config or found[1] is not baseline:
+        floors = floors_of(config, baseline)
+        history = min(1.0, config.history_cap)
+        shrink = history * min(1.0, config.fresh_network_scale) * min(1.0, config.off_hours_scale)
+        values = (
+            floors.distinct_5m,
+            floors.distinct_1h,
+            _floor(baseline.distinct_24h, shrink),
+            _floor(config.off_hours_1h, 1.0),
+            floors.unfollowed,
+            floors.insurers_24h,
+        )
+        if len(_QUIET) > 100:
+            _QUIET.clear()
+        found = _QUIET[key] = (config, baseline, values)
+    return found[2]
+
+
+def _floor(ladder: Ladder, scale: float) -> int:
+    """The smallest value that reaches a step of ``ladder`` at ``scale`` or more."""
+    thresholds = [v for v in (ladder.notice, ladder.slow, ladder.step_up, ladder.suspend) if v is not None]
+    if not thresholds:
+        return 2**62  # never reaches a step
+    return math.ceil(max(1.0, min(thresholds) * scale))
 
 
 def evaluate(
@@ -69,8 +94,22 @@ def evaluate(
         bool(result.fresh_since_ms) and now_ms - result.fresh_since_ms < cfg.fresh_network_period.total_seconds() * 1000
     )
     off = cfg.off_hours_scale if result.off_hours else 1.0
+    q5, q1, q24, q_off, q_unf, q_ins = _quiet(config, baseline)
     findings = []
     for c in result.subjects:
+        if (
+            c.distinct_5m < q5
+            and c.distinct_1h < q1
+            and c.distinct_24h < q24
+            and c.off_hours_1h < q_off
+            and c.unfollowed < q_unf
+            and c.insurers_24h < q_ins
+            and not c.misses_1h
+            and not c.locked_identities_1h
+        ):
+            # Every count under the lowest threshold it could have: no step, no notice (most checks).
+            findings.append(Finding(c.key, c.role, Step.NONE, "", 0.0, 0.0, ()))
+            continue
         device = cfg.fresh_network_scale if fresh and c.role is Role.ACTOR else 1.0
         signals: list[tuple[str, float, Ladder, float]] = [
             ("distinct_5m", c.distinct_5m, baseline.distinct_5m, s5 * device * off),
