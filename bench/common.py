@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -149,3 +150,56 @@ def wait_until_serving(
             if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
+
+
+# -- where the CPU goes -----------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``); 0 once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15)
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every process named postgres on this machine (their sum, including other
+    clients' backends: read it as an upper bound when the machine is shared)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _process_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+class CpuMeter:
+    """CPU seconds spent, between two readings, by the server processes, Redis, PostgreSQL and
+    this process (the load generator): what a request costs each part, whatever the machine's
+    other work does to the throughput."""
+
+    def __init__(self, server_pids: list[int], *, redis_url: str = "", postgresql: bool = False) -> None:
+        self.server_pids = server_pids
+        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self.postgresql = postgresql
+
+    def reading(self) -> dict[str, float]:
+        parts = {"server": sum(_process_cpu(pid) for pid in self.server_pids), "load": time.process_time()}
+        if self.redis is not None:
+            info = self.redis.info("cpu")
+            parts["Redis"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        if self.postgresql:
+            parts["PostgreSQL"] = _postgres_cpu()
+        return parts
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {part: after[part] - before[part] for part in before}

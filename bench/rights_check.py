@@ -41,7 +41,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -57,6 +57,7 @@ from stdnum import luhn
 
 from bench.common import (
     CLOCK_OFFSET_VARIABLE,
+    CpuMeter,
     backends,
     load_population,
     scratch_runtime,
@@ -270,7 +271,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) -> Iterator[list[int]]:
+def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) -> Iterator[tuple[list[int], list[int]]]:
     """``workers`` server processes, each ``uvicorn bench.rights_check_app:app`` on a port of its own.
 
     Not ``uvicorn --workers N``: its processes share one listening socket, and a burst of new
@@ -310,7 +311,7 @@ def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) ->
     ]
     try:
         wait_until_serving(ports, processes, log_path)
-        yield ports
+        yield ports, [process.pid for process in processes]
     finally:
         for process in processes:
             process.terminate()
@@ -364,6 +365,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)  # seconds
     statuses: Counter[int] = field(default_factory=Counter)
     ran_out: bool = False
+    cpu: Counter[str] = field(default_factory=Counter)  # CPU seconds per part (CpuMeter)
 
     @classmethod
     def merged(cls, name: str, rounds: list[Phase]) -> Phase:
@@ -373,6 +375,7 @@ class Phase:
             whole.latencies.extend(phase.latencies)
             whole.statuses.update(phase.statuses)
             whole.ran_out |= phase.ran_out
+            whole.cpu.update(phase.cpu)
         return whole
 
     @property
@@ -382,6 +385,10 @@ class Phase:
     @property
     def rate(self) -> float:
         return self.done / self.seconds if self.seconds else 0.0
+
+    def cpu_ms(self, part: str) -> float:
+        """CPU milliseconds per answered request spent by ``part``."""
+        return self.cpu[part] / self.done * 1000 if self.done else float("nan")
 
     def pct(self, q: float) -> float:
         if not self.latencies:
@@ -509,7 +516,15 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
               f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
         misses = miss_timings(runtime, world, rounds=args.miss_rounds)
         # Each process may have every client connection in flight at once.
-        with server(runtime, workers=args.workers, redis_url=redis_url, in_flight=args.connections) as ports:
+        with server(runtime, workers=args.workers, redis_url=redis_url, in_flight=args.connections) as (ports, pids):
+            meter = CpuMeter(pids, redis_url=redis_url, postgresql=backend == "postgresql")
+
+            def measured(phase_run: Coroutine[Any, Any, Phase]) -> Phase:
+                before = meter.reading()
+                phase = asyncio.run(phase_run)
+                phase.cpu.update(meter.spent(before, meter.reading()))
+                return phase
+
             fetch_tokens(ports, pharmacies)
             bare = bare_requests(pharmacies)
             phases: dict[str, Phase] = {}
@@ -526,17 +541,10 @@ def run_backend(backend: str, args: argparse.Namespace, pool: ProcessPoolExecuto
             full_rounds, bare_rounds = [], []
             for _ in range(args.rounds):
                 requests = check_requests(pharmacies, int(args.max_rate * args.seconds), pool)
-                full_rounds.append(
-                    asyncio.run(
-                        closed_loop(ports, requests, connections=args.connections, seconds=args.seconds, name="full")
-                    )
-                )
+                each = {"connections": args.connections, "seconds": args.seconds}
+                full_rounds.append(measured(closed_loop(ports, requests, **each, name="full")))
                 time.sleep(1)  # let the server finish what the closed loop left in flight
-                bare_rounds.append(
-                    asyncio.run(
-                        closed_loop(ports, bare, connections=args.connections, seconds=args.seconds, name="bare")
-                    )
-                )
+                bare_rounds.append(measured(closed_loop(ports, bare, **each, name="bare")))
                 time.sleep(1)
             phases["full"], phases["bare"] = Phase.merged("full", full_rounds), Phase.merged("bare", bare_rounds)
             ROUND_SHARES[backend] = [f.rate / b.rate for f, b in zip(full_rounds, bare_rounds, strict=True) if b.rate]
@@ -599,6 +607,16 @@ def report(backend: str, phases: dict[str, Phase], args: argparse.Namespace) -> 
     print(
         f"  at half the measured throughput ({half.rate:.0f}/s): "
         f"p50 {half.pct(0.5):.1f} ms, p99 {half.pct(0.99):.1f} ms"
+    )
+    print("  CPU per request (ms), by part:")
+    for phase in (full, bare):
+        print("    " + f"{phase.name:<6}" + " · ".join(f"{part} {phase.cpu_ms(part):.2f}" for part in phase.cpu))
+    full_total, bare_total = (sum(phase.cpu_ms(part) for part in phase.cpu) for phase in (full, bare))
+    server_times = full.cpu_ms("server") / bare.cpu_ms("server")
+    print(
+        f"  a rights check costs the server {server_times:.1f}x the bare lookup's CPU, "
+        f"and every part together {full_total / bare_total:.1f}x: on cores doing nothing else, checks could reach "
+        f"{bare_total / full_total:.0%} of the bare lookup's throughput"
     )
     misses = MISSES.get(backend, {})
     if misses:
