@@ -154,8 +154,9 @@ def engine_alone(
             for patient in theirs[:25]:
                 earlier.follow_up(practice_id=actor.practice_id, beneficiary_id=patient)
         earlier.drain()
-        if isinstance(store, RedisStore):
-            store.flush()
+        flush = getattr(store, "flush", None)  # insurer-wide counts waiting to be written
+        if flush is not None:
+            flush()
     before = RedisCounts.of(redis_url) if redis_url else None
     done, rounds, started, cpu = 0, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:

@@ -106,12 +106,20 @@ end
 local A = st[1]
 local ks = tonumber(redis.call('GET', P .. 'ks') or '0')
 
-local function push(i, ...)
+local function push(i, field, value, field2, value2)
   local t = put[i]
-  for _, v in ipairs({...}) do t[#t + 1] = v end
+  t[#t + 1], t[#t + 2] = field, value
+  if field2 then t[#t + 1], t[#t + 2] = field2, value2 end
 end
+-- Times leave as the strings they came in, or are formatted once (numbers cost a conversion each).
+local NOW, after = ARGV[2], {}
 local function since(key, window)
-  return redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
+  local bound = after[window]
+  if not bound then
+    bound = '(' .. (now - window)
+    after[window] = bound
+  end
+  return redis.call('ZCOUNT', key, bound, '+inf')
 end
 -- A window this subject did not hold at its last tidy gets its expiry when first filled (unless
 -- the tidy at the end of this call gives it one).
@@ -175,7 +183,7 @@ else
     if now - last < slow_interval then
       adm, retry = 1, slow_interval - (now - last)
     else
-      push(1, 'slow_last', now)
+      push(1, 'slow_last', NOW)
     end
   end
 end
@@ -236,7 +244,7 @@ if network ~= '' and not A[15] then
   local known = tonumber(A[13]) or 0
   if known > 0 then
     newnet, fresh = 1, now
-    push(1, 'fresh', now)
+    push(1, 'fresh', NOW)
   end
   push(1, 'n:' .. network, 1, 'nn', known + 1)
 end
@@ -245,14 +253,14 @@ local out = {adm, 0, 0, 0, newdev, newnet, fresh, off and 1 or 0, 0, ks}
 for i = 1, n do
   local s, r, S = subj[i], role[i], st[i]
   local seen, mis = P .. 'seen:' .. s, P .. 'mis:' .. s
-  redis.call('ZADD', seen, now, ben)
+  redis.call('ZADD', seen, NOW, ben)
   mark(i, 's', seen)
   -- Distinct identities that missed (the same typo sent twice is one miss), kept a day.
   local misses = 0
   if not hit then
-    redis.call('ZADD', mis, now, ben)
+    redis.call('ZADD', mis, NOW, ben)
     mark(i, 'm', mis)
-    push(i, 'mlast', now)
+    push(i, 'mlast', NOW)
     misses = since(mis, HOUR)
   elseif (tonumber(S[5]) or 0) > now - HOUR then
     misses = since(mis, HOUR)
@@ -267,17 +275,22 @@ for i = 1, n do
   if r == 'A' or r == 'P' then
     local pend, ik = P .. 'pend:' .. s, P .. 'ins:' .. s
     if hit then
-      redis.call('ZADD', pend, now, ben)
+      redis.call('ZADD', pend, NOW, ben)
       mark(i, 'p', pend)
       if insurer ~= '' then
-        redis.call('ZADD', ik, now, insurer)
+        redis.call('ZADD', ik, NOW, insurer)
         mark(i, 'i', ik)
       end
     end
     if d24 >= floor_unf then
-      local matured = now - grace[i]
-      unf = redis.call('ZCOUNT', pend, '(' .. (now - DAY), matured)
-      if unf >= floor_unf then mat = redis.call('ZCOUNT', seen, '(' .. (now - DAY), matured) end
+      -- (after[DAY] was formatted for d24 above)
+      local matured = after[-grace[i]]
+      if not matured then
+        matured = tostring(now - grace[i])
+        after[-grace[i]] = matured
+      end
+      unf = redis.call('ZCOUNT', pend, after[DAY], matured)
+      if unf >= floor_unf then mat = redis.call('ZCOUNT', seen, after[DAY], matured) end
     end
     if d24 >= floor_ins then ins = since(ik, DAY) end
     if not hit and probe ~= '' and attempt ~= '' then
@@ -301,7 +314,7 @@ for i = 1, n do
   end
   if off then
     local ok = P .. 'off:' .. s
-    redis.call('ZADD', ok, now, obs_id)
+    redis.call('ZADD', ok, NOW, obs_id)
     mark(i, 'o', ok)
     offc = since(ok, HOUR)
   end
@@ -320,8 +333,10 @@ for i = 1, n do
     end
     if rolled or d5 > c5 or d1 > c1 or d24 > c24 then
       c5, c1, c24 = math.max(c5, d5), math.max(c1, d1), math.max(c24, d24)
-      push(i, 'day', day, 'dirty', (hday ~= day) and '0' or (S[9] or '0'), 'c5', c5, 'c1', c1, 'c24', c24,
-        'b5', tostring(b5), 'b1', tostring(b1), 'b24', tostring(b24))
+      push(i, 'day', day, 'dirty', (hday ~= day) and '0' or (S[9] or '0'))
+      push(i, 'c5', c5, 'c1', c1)
+      push(i, 'c24', c24, 'b5', tostring(b5))
+      push(i, 'b1', tostring(b1), 'b24', tostring(b24))
     end
   end
   local row = {lv[i], tonumber(S[3]) or 0, tonumber(S[4]) or 0, d5, d1, d24, misses, unf, mat, ins, locked, offc,
@@ -336,7 +351,7 @@ if hit then
     mark(practice, 'b', pby)
   end
   local bk = P .. 'benp:' .. ben
-  if redis.call('ZADD', bk, now, practice > 0 and subj[practice] or subj[1]) == 1 then
+  if redis.call('ZADD', bk, NOW, practice > 0 and subj[practice] or subj[1]) == 1 then
     redis.call('PEXPIRE', bk, KEEP)
   end
   out[9] = since(bk, DAY)
@@ -357,7 +372,7 @@ for i = 1, n do
     end
     if r == 'P' and redis.call('PEXPIRE', P .. 'pby:' .. s, KEEP) == 1 then kept = kept .. 'b' end
     wl[i], wset[i] = kept, true
-    push(i, 'gc', now)
+    push(i, 'gc', NOW)
   end
   save(i)
   if tidy then redis.call('PEXPIRE', sk[i], KEEP_LONG) end
