@@ -11,7 +11,7 @@ from hashlib import sha256
 import pytest
 from sqlalchemy import select, text
 
-from rempart.audit.content import COPY_TEXT, PG_BINARY, SQLITE_LP, content_bytes, native_format
+from rempart.audit.content import COPY_TEXT, PG_BINARY, SQLITE_JSON, SQLITE_LP, can_render, content_bytes, native_format
 from rempart.audit.keys import LocalSigningKeys
 from rempart.audit.models import Checkpoint
 from rempart.audit.sealing import CheckpointHead, head_hash
@@ -31,7 +31,7 @@ def test_the_sealer_signs_the_databases_native_format(runtime: Runtime, signer: 
     record_events(runtime, 6)
     seal(runtime, signer, max_batch=4)
 
-    expected = PG_BINARY if runtime.engine.dialect.name == "postgresql" else SQLITE_LP
+    expected = PG_BINARY if runtime.engine.dialect.name == "postgresql" else SQLITE_JSON
     assert {(h.v, h.content_format) for h in _heads(runtime)} == {(2, expected)}
     with runtime.engine.connect() as conn:
         assert native_format(conn) == expected
@@ -98,9 +98,9 @@ def _reseal_as(runtime: Runtime, signer: LocalSigningKeys, content_format: str, 
                 fields.pop("content_format")
             else:
                 fields["content_format"] = content_format
-            if content_format == COPY_TEXT:
+            if can_render(session.connection(), content_format):
                 data = content_bytes(
-                    session.connection(), COPY_TEXT, checkpoint.first_seq, checkpoint.first_seq + checkpoint.count
+                    session.connection(), content_format, checkpoint.first_seq, checkpoint.first_seq + checkpoint.count
                 )
                 fields["content"] = sha256(data).hexdigest()
             head = CheckpointHead.decode(json.dumps(fields, sort_keys=True, separators=(",", ":")))
@@ -148,3 +148,88 @@ def test_a_version_2_head_must_name_its_format(runtime: Runtime, signer: LocalSi
     fields.pop("content_format")
     with pytest.raises(ValueError, match="canonical"):
         CheckpointHead.decode(json.dumps(fields, sort_keys=True, separators=(",", ":")))
+
+
+def _sqlite_only(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's content formats")
+
+
+def test_sqlite_lp_heads_still_verify_and_name_an_edit(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    """Checkpoints sealed before ``sqlite-json`` (the sealer signed ``sqlite-lp`` then)."""
+    _sqlite_only(runtime)
+    ids = record_events(runtime, 7)
+    seal(runtime, signer, max_batch=3)
+    _reseal_as(runtime, signer, SQLITE_LP, version=2)
+    assert {(h.v, h.content_format) for h in _heads(runtime)} == {(2, SQLITE_LP)}
+    assert verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).ok
+
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE access_events SET reference = 'x' WHERE event_id = :e"), {"e": ids[5].hex})
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[5]))]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        # A tail after a NUL: printf and length() stop at the NUL, JSON escapes it.
+        ("reference", "'chk_2' || char(0) || 'forged'"),
+        # An empty text where NULL was (a miss names no beneficiary), and NULL where text was.
+        ("beneficiary_id", "''"),
+        ("device", "NULL"),
+    ],
+)
+def test_sqlite_json_names_edits_that_keep_the_printed_text(
+    runtime: Runtime, signer: LocalSigningKeys, column: str, value: str
+) -> None:
+    _sqlite_only(runtime)
+    ids = record_events(runtime, 3)
+    seal(runtime, signer)
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE access_events SET {column} = {value} WHERE event_id = :e"),
+            {"e": ids[2].hex},
+        )
+
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[2]))]
+
+
+def test_a_blob_value_is_named_not_a_crash(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    """SQLite will not write a BLOB as JSON: verify names the event instead of failing."""
+    _sqlite_only(runtime)
+    ids = record_events(runtime, 4)
+    seal(runtime, signer, max_batch=2)
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE access_events SET device = CAST(device AS BLOB) WHERE event_id = :e"), {"e": ids[3].hex}
+        )
+
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+
+    # The same bytes, as a blob: the canonical text (the leaves) reads them alike, the JSON cannot.
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[3]))]
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE access_events SET device = X'00ff' WHERE event_id = :e"), {"e": ids[3].hex})
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[3]))]
+
+
+def test_a_batch_json_cannot_hold_is_signed_as_sqlite_lp(runtime: Runtime, signer: LocalSigningKeys) -> None:
+    """An event written from outside the application with a BLOB value, before the sealer ran."""
+    _sqlite_only(runtime)
+    ids = record_events(runtime, 5)
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE access_events SET device = CAST(device AS BLOB) WHERE event_id = :e"), {"e": ids[1].hex}
+        )
+    seal(runtime, signer, max_batch=2)
+
+    assert [h.content_format for h in _heads(runtime)] == [SQLITE_LP, SQLITE_JSON, SQLITE_JSON]
+    assert verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).ok
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE access_events SET device = 'x' WHERE event_id = :e"), {"e": ids[1].hex})
+    problems = verify_log(runtime.engine, keys=signer.public_keys(), now=NOW).problems
+    assert [(p.kind, p.event_id) for p in problems] == [(ProblemKind.EDITED, str(ids[1]))]

@@ -106,10 +106,10 @@ def _unescape(value: str) -> str:
 
 SELECT_PG = ", ".join(f"{name} AT TIME ZONE 'UTC'" if kind == TIME else name for name, kind in COLUMNS)
 SELECT_SQLITE = ", ".join(NAMES)
-_NEEDS_ESCAPE = re.compile(r"[\\\b\f\r\v]")
+_NEEDS_ESCAPE = re.compile(rb"[\\\b\f\r\v]")
 # SQLite writes NULL as a lone SOH character (it cannot write the backslash of ``\N`` without making
 # every line look like it needs escapes); whole fields of it become ``\N`` once the line is checked.
-_NULL_FIELD = re.compile(r"(?<=\t)\x01(?=[\t\n])")
+_NULL_FIELD = re.compile(rb"(?<=\t)\x01(?=[\t\n])")
 
 
 def _sqlite_sql(name: str, kind: str) -> str:
@@ -195,16 +195,23 @@ def pending_batch_bytes(conn: Connection, first_id: int, last_id: int, first_seq
 def _sqlite_lines(conn: Connection, seq: str, where: str, params: tuple[int, int]) -> bytes:
     # SQLite renders the lines without escapes; when a value holds a character that needs one (or
     # a type the application never writes), the batch is rendered again in Python, escapes included.
+    # Lines come as bytes (a BLOB): a value that is not valid UTF-8, which only a write from outside
+    # the application can store, is hashed as it is instead of stopping the reader.
     line = _LINE_SQLITE.replace("CAST(seal_seq AS TEXT)", f"CAST({seq} AS TEXT)", 1)
-    lines = conn.exec_driver_sql(f"SELECT {line} FROM access_events WHERE {where}", params).fetchall()  # noqa: S608  (constant SQL)
-    joined = "".join(line for (line,) in lines)
-    clean = joined.count("\t") == len(COLUMNS) * len(lines) and joined.count("\n") == len(lines)
+    lines = conn.exec_driver_sql(f"SELECT CAST({line} AS BLOB) FROM access_events WHERE {where}", params).fetchall()  # noqa: S608  (constant SQL)
+    joined = b"".join(line for (line,) in lines)
+    clean = joined.count(b"\t") == len(COLUMNS) * len(lines) and joined.count(b"\n") == len(lines)
     if clean and not _NEEDS_ESCAPE.search(joined):
-        rendered = _NULL_FIELD.sub(r"\\N", joined)
-        if "\x01" not in rendered:  # a value holding SOH itself: render it the slow way
-            return rendered.encode()
-    rows = conn.exec_driver_sql(f"SELECT {seq}, {SELECT_SQLITE} FROM access_events WHERE {where}", params)  # noqa: S608
-    return "".join(map(_sqlite_line, rows)).encode()
+        rendered = _NULL_FIELD.sub(rb"\\N", joined)
+        if b"\x01" not in rendered:  # a value holding SOH itself: render it the slow way
+            return rendered
+    as_bytes = ", ".join(f"CAST({name} AS BLOB)" for name in NAMES)
+    rows = conn.exec_driver_sql(f"SELECT {seq}, {as_bytes} FROM access_events WHERE {where}", params)  # noqa: S608
+    return "".join(_sqlite_line([row[0], *map(_text, row[1:])]) for row in rows).encode(errors="surrogateescape")
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else bytes(value).decode(errors="surrogateescape")
 
 
 def split_batch(data: bytes) -> list[tuple[int, bytes]]:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from rempart.audit import merkle
 from rempart.audit.canonical import batch_bytes, split_batch
+from rempart.audit.content import SQLITE_JSON, blob_events
 from rempart.audit.sealing import CheckpointHead
 
 
@@ -107,11 +108,19 @@ def diagnose(conn: Connection, head: CheckpointHead) -> list[Problem]:
             else:
                 detail = "the event differs from what was sealed"
                 problems.append(Problem(ProblemKind.EDITED, detail, number, seq, event_id))
-    if not problems:
-        problems.append(
-            Problem(ProblemKind.EDITED, "the batch does not match its signed content digest", checkpoint=number)
-        )
-    return problems
+    return problems or _unnamed(conn, head)
+
+
+def _unnamed(conn: Connection, head: CheckpointHead) -> list[Problem]:
+    """Every event matches its leaf, yet the batch does not match its content digest."""
+    if head.content_format == SQLITE_JSON:
+        # The canonical text reads a BLOB as its bytes: a value now stored as raw bytes is what
+        # changed, and what the signed JSON could not hold.
+        detail = "a value is stored as raw bytes (a BLOB), not as the text that was sealed"
+        blobs = blob_events(conn, head.first_seq, head.first_seq + head.count)
+        if blobs:
+            return [Problem(ProblemKind.EDITED, detail, head.number, seq, event_id) for seq, event_id in blobs]
+    return [Problem(ProblemKind.EDITED, "the batch does not match its signed content digest", checkpoint=head.number)]
 
 
 def check_deep(conn: Connection, head: CheckpointHead) -> list[Problem]:

@@ -10,7 +10,7 @@ Each checkpoint commits to its batch three ways, in a head signed with Ed25519:
 
 * ``content``: SHA-256 over the batch's events in sequence order, in the compact encoding named by
   ``content_format`` (``rempart.audit.content``: on PostgreSQL the binary ``COPY`` stream, on SQLite
-  one ``printf`` line per event). ``verify`` hashes that stream as it arrives, one digest per batch
+  each event as SQLite's ``json_array``). ``verify`` hashes that stream as it arrives, one digest per batch
   (a new hash per event, as the leaves cost, would cap ``verify`` far below its goal), in several
   processes at once. Heads of version 1 have no ``content_format``: their content is the canonical
   text.
@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.audit import merkle
 from rempart.audit.canonical import batch_bytes, pending_batch_bytes, split_batch
-from rempart.audit.content import COPY_TEXT, SQLITE_LP, content_bytes, native_format, pending_content_bytes
+from rempart.audit.content import COPY_TEXT, content_to_sign, pending_content_to_sign
 from rempart.audit.keys import CheckpointSigner
 from rempart.audit.models import AccessEvent, Checkpoint, SealerLock
 from rempart.audit.partitions import ensure_partitions
@@ -167,12 +167,10 @@ def seal_pending(
     # The batch as the database now renders it: exactly what ``verify`` will hash.
     conn = session.connection()
     data = batch_bytes(conn, first_seq, first_seq + len(pending))
-    fmt = native_format(conn)
-    content = content_bytes(conn, fmt, first_seq, first_seq + len(pending))
     checkpoint = build_checkpoint(
         last=last,
         data=data,
-        content=(fmt, content),
+        content=content_to_sign(conn, first_seq, first_seq + len(pending)),
         earliest=earliest,
         latest=latest,
         signer=signer,
@@ -237,12 +235,12 @@ def _prepare_sqlite(
         )
         first_seq = last[1] + last[2] if last is not None else 0
         data = pending_batch_bytes(reader, first_id, last_id, first_seq)
-        content = pending_content_bytes(reader, first_id, last_id, first_seq)
+        content = pending_content_to_sign(reader, first_id, last_id, first_seq)
     try:
         checkpoint = build_checkpoint(
             last=previous,
             data=data,
-            content=(SQLITE_LP, content),
+            content=content,
             earliest=earliest,
             latest=latest,
             signer=signer,
