@@ -290,8 +290,8 @@ def server(runtime: Runtime, *, workers: int, redis_url: str, in_flight: int) ->
         "REMPART_REDIS_URL": redis_url,
         "REMPART_PUBLIC_ORIGIN": ORIGIN,
         "REMPART_LOG_JSON": "true",
-        "REMPART_BENCH_THREADS": str(THREADS),
-        "REMPART_BENCH_POOL": str(in_flight + THREADS),
+        "REMPART_SERVER_THREADS": str(THREADS),
+        "REMPART_MAX_IN_FLIGHT": str(in_flight),
         CLOCK_OFFSET_VARIABLE: str(CLOCK_OFFSET),
     }
     ports = [_free_port() for _ in range(workers)]

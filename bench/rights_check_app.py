@@ -13,11 +13,9 @@ from __future__ import annotations
 import os
 import uuid
 
-import anyio.to_thread
 from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import select
-from starlette.types import Receive, Scope, Send
 
 from bench.common import CLOCK_OFFSET_VARIABLE, ShiftedClock
 from rempart.app import SessionDep, create_app
@@ -40,17 +38,11 @@ class BareLookupOut(BaseModel):
     contract_id: uuid.UUID | None
 
 
-# Threads per server process for synchronous routes, and database connections per process. A
-# request holds its session's connection from its first query to its end, including while it waits
-# for a thread between dependencies, so the pool covers every request in flight
-# (``uvicorn --limit-concurrency``) plus one per thread for work that opens a session of its own.
-THREADS = int(os.environ.get("REMPART_BENCH_THREADS", "12"))
-POOL = int(os.environ.get("REMPART_BENCH_POOL", "40"))
-
-
 def build() -> FastAPI:
     settings = get_settings()
-    runtime = Runtime.build(settings, pool_size=POOL // 2, max_overflow=POOL - POOL // 2)
+    # Threads, requests in flight and the database pool: the production settings
+    # (REMPART_SERVER_THREADS, REMPART_MAX_IN_FLIGHT), which the benchmark sets.
+    runtime = Runtime.build(settings)
     # On PostgreSQL the app runs as the application role, which row-level security binds.
     use_app_role(runtime.engine, settings.database_app_role or DEFAULT_APP_ROLE)
     application = create_app(runtime)
@@ -81,18 +73,4 @@ def build() -> FastAPI:
     return application
 
 
-class LimitedThreads:
-    """Sets the thread pool of synchronous routes to ``THREADS`` when the server process starts."""
-
-    def __init__(self, inner: FastAPI) -> None:
-        self.inner = inner
-        self.limited = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.limited:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
-            self.limited = True
-        await self.inner(scope, receive, send)
-
-
-app = LimitedThreads(build())
+app = build()

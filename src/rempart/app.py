@@ -18,6 +18,7 @@ from rempart import __version__
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
 from rempart.logs import get_logger
 from rempart.runtime import Runtime
+from rempart.web.capacity import RequestCapacity
 from rempart.web.security import SecurityHeaders
 
 log = get_logger("rempart.app")
@@ -121,10 +122,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in _routers():
         app.include_router(router)
 
-    app.add_middleware(SecurityHeaders, https=runtime.settings.public_origin.startswith("https://"))
-    if runtime.settings.trusted_proxy_list:
+    settings = runtime.settings
+    app.add_middleware(RequestCapacity, max_in_flight=settings.max_in_flight, threads=settings.server_threads)
+    app.add_middleware(SecurityHeaders, https=settings.public_origin.startswith("https://"))
+    if settings.trusted_proxy_list:
         # Outermost: everything inside sees the caller's address, not the load balancer's.
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxy_list)
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app
 
 

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     rp_id: str = "localhost"
     log_json: bool = False
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    # Per server process: requests worked on at once (others wait a moment, then get a 503) and
+    # worker threads; the database pool is sized from both (``rempart.web.capacity``).
+    max_in_flight: int = Field(default=16, ge=1, le=1024)
+    server_threads: int = Field(default=8, ge=1, le=256)
     # The load balancers in front of the app processes, as IP addresses or networks separated by
     # commas: only from them is ``X-Forwarded-For`` believed. The caller's address feeds the access
     # log and detection (new network), so a header from anyone else is ignored, and "*" is refused.
