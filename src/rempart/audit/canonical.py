@@ -18,7 +18,6 @@ is the reference encoding from Python values; tests hold both databases to it.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 UUID, TIME, TEXT = "uuid", "time", "text"
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -106,31 +106,55 @@ def _unescape(value: str) -> str:
 
 SELECT_PG = ", ".join(f"{name} AT TIME ZONE 'UTC'" if kind == TIME else name for name, kind in COLUMNS)
 SELECT_SQLITE = ", ".join(NAMES)
-_NEEDS_ESCAPE = re.compile(rb"[\\\b\f\r\v]")
-# SQLite writes NULL as a lone SOH character (it cannot write the backslash of ``\N`` without making
-# every line look like it needs escapes); whole fields of it become ``\N`` once the line is checked.
-_NULL_FIELD = re.compile(rb"(?<=\t)\x01(?=[\t\n])")
+# What needs an escape besides tab and newline (counted instead: one of each per field and line).
+_ESCAPED = b"\\\b\f\r\v"
+# NULL while a batch is rendered: a lone SOH character (``\N`` would make every line look as if it
+# needed escapes); whole fields of it become ``\N`` once the batch is checked.
+_SOH = "\x01"
+# ``_fast_line`` names the columns in this order.
+_KINDS = (UUID, TIME, TEXT, TEXT, TEXT, UUID, UUID, UUID, TEXT, TEXT, TEXT, TEXT, UUID, UUID, TEXT, TEXT, TEXT, UUID)
+if tuple(kind for _name, kind in COLUMNS) != _KINDS:
+    raise RuntimeError("canonical._fast_line no longer matches COLUMNS")
 
 
-def _sqlite_sql(name: str, kind: str) -> str:
-    if kind == UUID:
-        dashed = "||'-'||".join(f"substr({name},{a},{n})" for a, n in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
-        # A UUID of another length is not what the application writes: shown as stored.
-        return f"CASE WHEN {name} IS NULL THEN char(1) WHEN length({name}) = 32 THEN {dashed} ELSE {name} END"
-    if kind == TIME:
-        return (
-            f"CASE WHEN {name} IS NULL THEN char(1) WHEN instr({name}, '.') "
-            f"THEN rtrim(rtrim({name}, '0'), '.') ELSE {name} END"
+def _dashed(value: Any) -> str:
+    if value is None:
+        return _SOH
+    if type(value) is not str:
+        raise TypeError  # not what the application writes: the careful rendering shows it as stored
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}" if len(value) == 32 else value
+
+
+def _fast_line(row: Sequence[Any]) -> str:
+    """One batch line, for a row holding what the application writes (text or NULL); escapes and
+    other types are looked for afterwards, over the whole batch, or raise ``TypeError`` here."""
+    (seq, event_id, at, op, purpose, kind, actor, practice, pro, profession, channel, device, address, insurer,
+     beneficiary, fields, outcome, reference, grant) = row  # fmt: skip
+    if type(at) is not str:
+        raise TypeError
+    return "\t".join(
+        (
+            str(seq),
+            _dashed(event_id),
+            at.rstrip("0").rstrip(".") if "." in at else at,
+            op,
+            purpose,
+            kind,
+            _dashed(actor),
+            _dashed(practice),
+            _dashed(pro),
+            _SOH if profession is None else profession,
+            channel,
+            _SOH if device is None else device,
+            _SOH if address is None else address,
+            _dashed(insurer),
+            _dashed(beneficiary),
+            fields,
+            outcome,
+            _SOH if reference is None else reference,
+            _dashed(grant),
         )
-    return f"COALESCE(CAST({name} AS TEXT), char(1))"
-
-
-# One line per row, seal_seq first; its tab count and characters are checked before use.
-_LINE_SQLITE = (
-    "CAST(seal_seq AS TEXT) || char(9) || "
-    + " || char(9) || ".join(_sqlite_sql(name, kind) for name, kind in COLUMNS)
-    + " || char(10)"
-)
+    )
 
 
 def _sqlite_uuid(value: Any) -> str:
@@ -193,20 +217,33 @@ def pending_batch_bytes(conn: Connection, first_id: int, last_id: int, first_seq
 
 
 def _sqlite_lines(conn: Connection, seq: str, where: str, params: tuple[int, int]) -> bytes:
-    # SQLite renders the lines without escapes; when a value holds a character that needs one (or
-    # a type the application never writes), the batch is rendered again in Python, escapes included.
-    # Lines come as bytes (a BLOB): a value that is not valid UTF-8, which only a write from outside
-    # the application can store, is hashed as it is instead of stopping the reader.
-    line = _LINE_SQLITE.replace("CAST(seal_seq AS TEXT)", f"CAST({seq} AS TEXT)", 1)
-    lines = conn.exec_driver_sql(f"SELECT CAST({line} AS BLOB) FROM access_events WHERE {where}", params).fetchall()  # noqa: S608  (constant SQL)
-    joined = b"".join(line for (line,) in lines)
-    clean = joined.count(b"\t") == len(COLUMNS) * len(lines) and joined.count(b"\n") == len(lines)
-    if clean and not _NEEDS_ESCAPE.search(joined):
-        rendered = _NULL_FIELD.sub(rb"\\N", joined)
-        if b"\x01" not in rendered:  # a value holding SOH itself: render it the slow way
+    """The batch lines of the rows ``where`` selects, numbered by the expression ``seq``.
+
+    Rendered in Python from the rows as stored, one join per line: SQLite's string functions cost
+    three times as much (each UUID's dashes alone took five ``substr`` and eight concatenations).
+    The lines are then checked as a whole: a value holding a tab, a newline or any character that
+    needs an escape, a value that is not text (a NULL in a column that never holds one is text to
+    none), or one that cannot be read as UTF-8, sends the batch to the careful rendering, value by
+    value, from the bytes SQLite holds."""
+    select_rows = f"SELECT {seq}, {SELECT_SQLITE} FROM access_events WHERE {where}"  # noqa: S608  (constant SQL)
+    try:
+        rows = conn.exec_driver_sql(select_rows, params).fetchall()
+        joined = ("\n".join(map(_fast_line, rows)) + "\n").encode() if rows else b""
+    except (TypeError, ValueError, DBAPIError):  # another type, or text that is not UTF-8
+        joined = None
+    if (
+        joined is not None
+        and joined.count(b"\t") == len(COLUMNS) * len(rows)
+        and joined.count(b"\n") == len(rows)
+        and len(joined.translate(None, _ESCAPED)) == len(joined)  # none of them (faster than a regex)
+    ):
+        # Whole fields of SOH are NULLs; two passes, since a run of them shares its tabs.
+        rendered = joined.replace(b"\t\x01\t", b"\t\\N\t").replace(b"\t\x01\t", b"\t\\N\t")
+        rendered = rendered.replace(b"\t\x01\n", b"\t\\N\n")
+        if b"\x01" not in rendered:  # a value holding SOH itself: render it the careful way
             return rendered
     as_bytes = ", ".join(f"CAST({name} AS BLOB)" for name in NAMES)
-    rows = conn.exec_driver_sql(f"SELECT {seq}, {as_bytes} FROM access_events WHERE {where}", params)  # noqa: S608
+    rows = conn.exec_driver_sql(f"SELECT {seq}, {as_bytes} FROM access_events WHERE {where}", params).fetchall()  # noqa: S608
     return "".join(_sqlite_line([row[0], *map(_text, row[1:])]) for row in rows).encode(errors="surrogateescape")
 
 

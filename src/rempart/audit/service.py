@@ -92,18 +92,6 @@ def _driver_params(row: dict[str, Any], *, sqlite: bool) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _insert(session: Session, row: dict[str, Any]) -> None:
-    connection = session.connection()
-    sqlite = connection.dialect.name == "sqlite"
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(_SQL_SQLITE if sqlite else _SQL_POSTGRESQL, _driver_params(row, sqlite=sqlite))
-    finally:
-        cursor.close()
-
-
 def new_event_id(moment: datetime | None = None) -> uuid.UUID:
     """A time-ordered event id (UUIDv7, RFC 9562 section 5.7): 48 bits of Unix milliseconds, then
     random bits. The index that proofs use to find an event by id then grows at its right edge
@@ -244,31 +232,106 @@ def record_access(
     a miss, refusal or error records no field. Raises ``AccessLogUnavailable`` (fail closed) when
     the database refuses the write; raises ``ValueError`` or ``LookupError`` for a call that the
     registry does not allow (a programming error, which must not be answered either).
+
+    The same row as ``access_event_row``, put straight into the driver's form: what a caller repeats
+    call after call (its actor, channel, device and address; the operation's purpose and fields) is
+    checked, cleaned and converted once per distinct value, and only the event's id, time, whom and
+    reference are made per call. This is the rights check's hot path.
     """
-    row = access_event_row(
-        operation=operation,
-        actor=actor,
-        channel=channel,
-        outcome=outcome,
-        insurer_id=insurer_id,
-        beneficiary_id=beneficiary_id,
-        device=device,
-        address=address,
-        reference=reference,
-        break_glass_id=break_glass_id,
-        fields=fields,
-        occurred_at=occurred_at,
-    )
-    dbapi_error = session.get_bind().dialect.loaded_dbapi.Error
+    what = _what(operation, outcome, fields if fields is None or isinstance(fields, frozenset) else frozenset(fields))
+    if what[4] and beneficiary_id is None:
+        raise ValueError(f"{what[0]} discloses a beneficiary's data: name the beneficiary")
+    if what[0] == Operation.BREAK_GLASS_VIEW.value and break_glass_id is None:
+        raise ValueError("a break-glass view names its grant")
+    if beneficiary_id is not None and insurer_id is None:
+        raise ValueError("a beneficiary is named with their insurer")
+    when = occurred_at or utcnow()
+    if when.tzinfo is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    event_id = new_event_id(when)
+    connection = session.connection()
+    dialect = connection.dialect
+    sqlite = dialect.name == "sqlite"
+    if sqlite:
+        params: tuple[Any, ...] = (
+            event_id.hex,
+            when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
+            what[0],
+            what[1],
+            *_who(actor, channel, device, address, sqlite=True),
+            insurer_id.hex if insurer_id is not None else None,
+            beneficiary_id.hex if beneficiary_id is not None else None,
+            what[2],
+            what[3],
+            _clean(reference, _REFERENCE_MAX),
+            break_glass_id.hex if break_glass_id is not None else None,
+        )
+    else:
+        params = (
+            event_id,
+            when.astimezone(UTC),
+            what[0],
+            what[1],
+            *_who(actor, channel, device, address, sqlite=False),
+            insurer_id,
+            beneficiary_id,
+            what[2],
+            what[3],
+            _clean(reference, _REFERENCE_MAX),
+            break_glass_id,
+        )
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
     try:
-        _insert(session, row)
-    except (DBAPIError, dbapi_error) as exc:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(_SQL_SQLITE if sqlite else _SQL_POSTGRESQL, params)
+        finally:
+            cursor.close()
+    except (DBAPIError, dialect.loaded_dbapi.Error) as exc:
         # The type only: a driver message can quote the row.
         cause = exc.orig if isinstance(exc, DBAPIError) else exc
-        log.error("access_log_write_refused", operation=row["operation"], error_type=type(cause).__name__)
+        log.error("access_log_write_refused", operation=what[0], error_type=type(cause).__name__)
         raise AccessLogUnavailable() from None
-    event_id: uuid.UUID = row["event_id"]
     return event_id
+
+
+@functools.lru_cache(maxsize=1024)
+def _what(
+    operation: Operation | str, outcome: Outcome, fields: frozenset[DataField] | None
+) -> tuple[str, str, str, str, bool]:
+    """(operation, purpose, encoded fields, outcome, whether a beneficiary must be named) as stored,
+    checked against the registry once per distinct call shape (an error is raised every time)."""
+    disclosure = disclosure_of(operation)
+    op = Operation(operation)
+    disclosed: frozenset[DataField] = frozenset()
+    if outcome is Outcome.DISCLOSED:
+        disclosed = disclosure.fields if fields is None else fields
+        if not disclosed <= disclosure.fields:
+            extra = sorted(f.value for f in disclosed - disclosure.fields)
+            raise ValueError(f"{op.value} does not disclose {extra}: add them to the registry first")
+    per_beneficiary = outcome is Outcome.DISCLOSED and disclosure.per_beneficiary
+    return op.value, str(disclosure.purpose), encode_fields(disclosed), str(outcome), per_beneficiary
+
+
+@functools.lru_cache(maxsize=4096)
+def _who(actor: Actor, channel: Channel, device: str | None, address: str | None, *, sqlite: bool) -> tuple[Any, ...]:
+    """The columns ``actor_kind`` to ``address`` in the driver's form: a practice software sends
+    every call with the same actor, credential and (nearly always) address."""
+
+    def uid(value: uuid.UUID | None) -> Any:
+        return value.hex if sqlite and value is not None else value
+
+    return (
+        str(actor.kind),
+        uid(actor.id),
+        uid(actor.practice_id),
+        uid(actor.professional_id),
+        _clean(actor.profession, 24),
+        str(channel),
+        _clean(device, _DEVICE_MAX),
+        _clean_address(address),
+    )
 
 
 def record_accesses(session: Session, rows: list[dict[str, Any]]) -> None:
