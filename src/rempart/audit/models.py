@@ -39,10 +39,9 @@ SEALED = "seal_seq IS NOT NULL"
 
 
 def _where_sealed(condition: str | None) -> dict[str, Any]:
-    """A query index: partial on ``condition`` on both databases, and on SQLite also limited to
-    sealed events (see ``AccessEvent``'s indexes)."""
-    postgres = {"postgresql_where": text(condition)} if condition else {}
-    return {**postgres, "sqlite_where": text(f"{condition} AND {SEALED}" if condition else SEALED)}
+    """A query index: partial on ``condition`` and limited to sealed events, on both databases (see
+    ``AccessEvent``'s indexes)."""
+    return _where(f"{condition} AND {SEALED}" if condition else SEALED)
 
 
 class Channel(StrEnum):
@@ -114,7 +113,8 @@ class AccessEvent(Base):
         # touches is written again to the WAL at each commit, so each index cost the rights check
         # about as much as the event's row itself; the sealer now fills them, a whole batch in one
         # transaction. Readers look up the few unsealed events through the sealer's queue
-        # (``rempart.audit.queries``). PostgreSQL, whose hot path was within its budget, is unchanged.
+        # (``rempart.audit.queries``). PostgreSQL does the same since migration 0009: there the
+        # sealer's UPDATE writes a new row version that the indexes receive anyway.
         Index("ix_access_events_actor_time", "actor_id", "occurred_at", **_where_sealed("actor_id IS NOT NULL")),
         Index(
             "ix_access_events_practice_time", "practice_id", "occurred_at", **_where_sealed("practice_id IS NOT NULL")
