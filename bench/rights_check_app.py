@@ -64,6 +64,11 @@ def build() -> FastAPI:
         contract = session.scalar(
             select(Contract.id).where(Contract.insurer_id == insurer, Contract.member_number == body.member_number)
         )
+        # Ended as the rights check ends its transaction: a COMMIT. Left open, it would be rolled
+        # back when the session closes (one more thread hop), and a ROLLBACK makes psycopg drop
+        # every statement it has prepared on that connection (DEALLOCATE ALL, one more round trip,
+        # and each statement parsed and planned again): a ceiling that low would flatter the check.
+        session.commit()
         return BareLookupOut(found=contract is not None, contract_id=contract)
 
     # FastAPI tries routes in order, a few microseconds each: the bare lookup goes where the rights
