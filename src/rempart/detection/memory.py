@@ -2,6 +2,15 @@
 
 It follows the same rules as the Lua script of ``redis_store`` line for line (``test_stores`` compares
 them on a random history); the engine's tests run against both.
+
+What Redis collects by expiry (the keys of subjects gone quiet, of beneficiaries and cards no longer
+checked), this store collects by sweeping every ``_TIDY`` of the engine's clock: each window loses
+the members older than the longest span any count reads from it (``_KEEP``) and goes once empty;
+who checked which beneficiary goes with the checker's pending check; the hourly counts go after
+``KEEP_AGGREGATES_MS``, as in Redis. So what it holds is bounded by a day of activity (two days and
+a bit for the hourly counts), however long the process runs. The per-subject state (level, known
+devices and networks, usual hours, history) is one entry per account, client, professional or
+practice, kept as Redis keeps it while the subject is active.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from collections import defaultdict
 from rempart.detection.store import (
     DAY_MS,
     HOUR_MS,
+    KEEP_AGGREGATES_MS,
     MINUTE_MS,
     Admission,
     AggregateHour,
@@ -20,11 +30,26 @@ from rempart.detection.store import (
     Observation,
     ObservationResult,
     Role,
+    Rules,
     SubjectCounts,
 )
 
 _SLOW, _STEP_UP, _SUSPEND = 2, 3, 4
 _TIDY = HOUR_MS
+# Each window's members are kept as long as the longest span a count reads them over (the identity
+# locks, "pm", keep the lock period of the rules). The engine's readers ask no more: insurers_seen a
+# day, active_insurers two hours (a day kept, as the Redis store trims it).
+_KEEP = {
+    "seen": DAY_MS,  # distinct 24 h / 1 h / 5 min; matured checks; answered checks for standing
+    "mis": DAY_MS,  # misses in the hour; answered checks in the day (seen minus misses)
+    "pend": DAY_MS,  # checks not followed, within 24 h
+    "ins": DAY_MS,  # insurers in 24 h
+    "benp": DAY_MS,  # practices that checked a beneficiary in 24 h
+    "activeins": DAY_MS,
+    "off": HOUR_MS,
+    "lockrej": HOUR_MS,
+    "locked": HOUR_MS,
+}
 
 
 class _Window:
@@ -90,12 +115,14 @@ class MemoryStore:
         self._known: dict[str, set[str]] = defaultdict(set)
         self._fresh: dict[str, int] = {}
         self._history: dict[str, _History] = {}
+        # practice -> beneficiary -> the actor whose check of it a follow-up there clears
         self._checked_by: dict[str, dict[str, str]] = defaultdict(dict)
-        self._hll: dict[str, set[str]] = defaultdict(set)
-        self._agg: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        self._last_miss: dict[str, int] = {}  # subject -> when it last missed
-        self._last_locked: dict[str, int] = {}  # actor -> when a locked identity was last refused
-        self._tidied: dict[str, int] = {}
+        # hour -> scope -> distinct beneficiaries; checks and misses
+        self._hll: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self._agg: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        self._last_miss: dict[str, int] = {}  # subject -> when it last missed (within the hour)
+        self._last_locked: dict[str, int] = {}  # actor -> when a locked identity was last refused (ditto)
+        self._swept: int | None = None
         self._claims: set[str] = set()
         self._ks_version = 0
         self._pepper = secrets.token_bytes(32)
@@ -108,6 +135,8 @@ class MemoryStore:
 
     def _observe(self, obs: Observation) -> ObservationResult:  # noqa: PLR0912, PLR0915 (mirrors the Lua)
         now, rules, floors = obs.now_ms, obs.rules, obs.floors
+        if self._swept is None or now - self._swept >= _TIDY:
+            self._sweep(now, rules)  # what it drops no count at ``now`` reads
         actor = obs.subjects[0].key
         counts = [SubjectCounts(key=s.key, role=s.role) for s in obs.subjects]
         governing, top = "", 0
@@ -140,9 +169,9 @@ class MemoryStore:
                         continue
                     locked = len(others) >= rules.identity_lock_misses
                     if not locked:
-                        seen, misses = self._windows[f"seen:{spec.key}"], self._windows[f"mis:{spec.key}"]
-                        hits = seen.after(now - DAY_MS) - misses.after(now - DAY_MS)
-                        recent = misses.after(now - HOUR_MS)
+                        seen, misses = self._windows.get(f"seen:{spec.key}"), self._windows.get(f"mis:{spec.key}")
+                        hits = (seen.after(now - DAY_MS) if seen else 0) - (misses.after(now - DAY_MS) if misses else 0)
+                        recent = misses.after(now - HOUR_MS) if misses else 0
                         locked = hits < rules.standing_hits_24h or recent > rules.standing_misses_1h
                     if locked:
                         result.admission = Admission.IDENTITY_LOCKED
@@ -206,7 +235,6 @@ class MemoryStore:
             self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off, practice=practice, floors=floors)
             if spec.role is Role.PRACTICE:
                 self._history_of(obs, spec.key, c)
-            self._tidy(spec.key, now)
 
         if obs.hit:
             if practice:
@@ -217,8 +245,8 @@ class MemoryStore:
             result.beneficiary_practices = seen_by.after(now - DAY_MS)
         hour = now // HOUR_MS
         for scope in ("all", obs.insurer) if obs.insurer else ("all",):
-            self._hll[f"{scope}:{hour}"].add(obs.beneficiary)
-            agg = self._agg[f"{scope}:{hour}"]
+            self._hll[hour][scope].add(obs.beneficiary)
+            agg = self._agg[hour][scope]
             agg[0] += 1
             agg[1] += 0 if obs.hit else 1
             if scope != "all":
@@ -279,16 +307,47 @@ class MemoryStore:
             off_window.add(obs.obs_id, now)
             c.off_hours_1h = off_window.after(now - HOUR_MS)
 
-    def _tidy(self, key: str, now: int) -> None:
-        """Every ``_TIDY``, drop what has left a subject's windows (memory only: counts are by time)."""
-        last = self._tidied.get(key)
-        if last is not None and now - last < _TIDY:
-            return
-        self._tidied[key] = now
-        for prefix, window in (("seen", DAY_MS), ("mis", DAY_MS), ("pend", DAY_MS), ("ins", DAY_MS), ("off", HOUR_MS)):
-            found = self._windows.get(f"{prefix}:{key}")
-            if found is not None:
-                found.trim(now - window)
+    def _sweep(self, now: int, rules: Rules) -> None:
+        """Every ``_TIDY``, drop what no count can read any more, of every subject, beneficiary and
+        card (Redis expires the keys of those gone quiet; here nothing else would). Counts are by
+        time, so this changes none of them; it takes time in proportion to what is held (a day)."""
+        self._swept = now
+        windows = self._windows
+        for key in list(windows):
+            kind = key.partition(":")[0]
+            window = windows[key]
+            window.trim(now - (rules.identity_lock_ms if kind == "pm" else _KEEP[kind]))
+            if not window:
+                del windows[key]
+        # An entry only serves to clear its actor's pending check on a follow-up: once that check
+        # has left the actor's day (or was followed up or forgotten), a follow-up would clear
+        # nothing the actor's counts read (a new check here writes the entry again).
+        for practice in list(self._checked_by):
+            checked = self._checked_by[practice]
+            for ben in [b for b, actor in checked.items() if b not in _members(windows.get(f"pend:{actor}"))]:
+                del checked[ben]
+            if not checked:
+                del self._checked_by[practice]
+        for marks in (self._last_miss, self._last_locked):  # read within the hour only
+            for key in [k for k, at in marks.items() if at <= now - HOUR_MS]:
+                del marks[key]
+        # The hourly counts, as long as Redis keeps them (the sweep of anomalies reads 25 hours).
+        for hourly in (self._hll, self._agg):
+            for hour in [h for h in hourly if (h + 1) * HOUR_MS <= now - KEEP_AGGREGATES_MS]:
+                del hourly[hour]
+
+    def sizes(self) -> dict[str, int]:
+        """What the sweeps bound by time, in entries: window members (and windows), who checked
+        which beneficiary, the hourly counts (a beneficiary or a scope each), the recent marks."""
+        with self._lock:
+            return {
+                "window_members": sum(len(w) for w in self._windows.values()),
+                "windows": len(self._windows),
+                "checked_by": sum(len(c) for c in self._checked_by.values()),
+                "hourly": sum(len(s) for scopes in self._hll.values() for s in scopes.values())
+                + sum(len(scopes) for scopes in self._agg.values()),
+                "marks": len(self._last_miss) + len(self._last_locked),
+            }
 
     def _history_of(self, obs: Observation, key: str, c: SubjectCounts) -> None:
         h = self._history.get(key)
@@ -309,10 +368,11 @@ class MemoryStore:
 
     def follow_up(self, *, practice_key: str, beneficiary: str) -> None:
         with self._lock:
-            self._windows[f"pend:{practice_key}"].items.pop(beneficiary, None)
-            actor = self._checked_by[practice_key].pop(beneficiary, None)
+            _members(self._windows.get(f"pend:{practice_key}")).pop(beneficiary, None)
+            checked = self._checked_by.get(practice_key)
+            actor = checked.pop(beneficiary, None) if checked else None
             if actor:
-                self._windows[f"pend:{actor}"].items.pop(beneficiary, None)
+                _members(self._windows.get(f"pend:{actor}")).pop(beneficiary, None)
 
     def escalate(
         self, *, subject: str, step: int, until_ms: int, now_ms: int, practice_key: str | None
@@ -351,12 +411,12 @@ class MemoryStore:
             if forget_counts:
                 for prefix in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off"):
                     self._windows.pop(f"{prefix}:{subject}", None)
-                for marks in (self._last_miss, self._last_locked, self._tidied):
+                for marks in (self._last_miss, self._last_locked):
                     marks.pop(subject, None)
 
     def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:
         with self._lock:
-            return sorted(m for m, s in self._windows[f"ins:{subject}"].items.items() if s > since_ms)
+            return sorted(m for m, s in _members(self._windows.get(f"ins:{subject}")).items() if s > since_ms)
 
     def kill_switches(self) -> tuple[int, frozenset[tuple[str, str]] | None]:
         # One process: the database is the copy (read at most once a second by the engine).
@@ -371,13 +431,14 @@ class MemoryStore:
         with self._lock:
             out = []
             for hour in hours:
-                checks, misses = self._agg.get(f"{scope}:{hour}", [0, 0])
-                out.append(AggregateHour(hour, len(self._hll.get(f"{scope}:{hour}", ())), checks, misses))
+                checks, misses = self._agg[hour].get(scope, [0, 0]) if hour in self._agg else [0, 0]
+                distinct = self._hll[hour].get(scope, ()) if hour in self._hll else ()
+                out.append(AggregateHour(hour, len(distinct), checks, misses))
             return out
 
     def active_insurers(self, *, since_ms: int) -> list[str]:
         with self._lock:
-            return sorted(m for m, s in self._windows["activeins"].items.items() if s > since_ms)
+            return sorted(m for m, s in _members(self._windows.get("activeins")).items() if s > since_ms)
 
     def claim(self, *, name: str) -> bool:
         with self._lock:
@@ -394,3 +455,8 @@ class MemoryStore:
 
     def close(self) -> None:
         return None
+
+
+def _members(window: _Window | None) -> dict[str, int]:
+    """A window's members, or none (without creating the window)."""
+    return window.items if window is not None else {}

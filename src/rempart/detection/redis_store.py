@@ -15,8 +15,10 @@ What keeps an observation cheap (about twenty Redis commands for an ordinary che
   at most one ``HSET``;
 - a window is only counted where its signal can reach a step (``Floors``); the identity locks, the
   misses and the locked cards are only looked up when the subject missed recently;
-- expiry is set when a subject first fills a window and renewed hourly with the trimming, not on
-  every write (expiry is real time and only collects the keys of subjects gone quiet);
+- expiry is set when a subject first fills a window and renewed every 6 h with the trimming, not on
+  every write (expiry is real time and only collects the keys of subjects gone quiet); the same
+  tidy drops a practice's entries of who checked which beneficiary once the check has left the
+  checker's day, so that an active practice's map holds a day of checks, not all of them;
 - the command is sent ready-made, its constant parts encoded once, on a connection of the thread's
   own, and the answer comes back as packed binary numbers.
 """
@@ -41,6 +43,7 @@ from redis.exceptions import NoScriptError
 from rempart.detection.store import (
     DAY_MS,
     HOUR_MS,
+    KEEP_AGGREGATES_MS,
     Admission,
     AggregateHour,
     CounterStoreUnavailable,
@@ -370,7 +373,34 @@ for i = 1, n do
       redis.call('ZREMRANGEBYSCORE', key, '-inf', now - (wd[3] or DAY))
       if redis.call('PEXPIRE', key, KEEP) == 1 then kept = kept .. wd[1] end
     end
-    if r == 'P' and redis.call('PEXPIRE', P .. 'pby:' .. s, KEEP) == 1 then kept = kept .. 'b' end
+    if r == 'P' then
+      -- Who checked which beneficiary here: an entry only serves to clear its actor's pending check
+      -- on a follow-up, so it goes once that check has left the actor's day (or was followed up or
+      -- forgotten): a follow-up would clear nothing counted (a new check here writes it again).
+      local pby, gone, by_actor = P .. 'pby:' .. s, {}, {}
+      local entries = redis.call('HGETALL', pby)
+      for j = 1, #entries, 2 do
+        local bens = by_actor[entries[j + 1]]
+        if not bens then
+          bens = {}
+          by_actor[entries[j + 1]] = bens
+        end
+        bens[#bens + 1] = entries[j]
+      end
+      for a, bens in pairs(by_actor) do
+        for c = 1, #bens, 1000 do
+          local chunk = {unpack(bens, c, math.min(c + 999, #bens))}
+          local scores = redis.call('ZMSCORE', P .. 'pend:' .. a, unpack(chunk))
+          for j = 1, #chunk do
+            if not scores[j] or tonumber(scores[j]) <= now - DAY then gone[#gone + 1] = chunk[j] end
+          end
+        end
+      end
+      for c = 1, #gone, 1000 do
+        redis.call('HDEL', pby, unpack(gone, c, math.min(c + 999, #gone)))
+      end
+      if redis.call('PEXPIRE', pby, KEEP) == 1 then kept = kept .. 'b' end
+    end
     wl[i], wset[i] = kept, true
     push(i, 'gc', NOW)
   end
@@ -452,7 +482,6 @@ _HEAD = 10
 _PER_SUBJECT = 15
 _FLUSH_EVERY = 1.0  # seconds
 _FLUSH_SCOPES = 1000
-_KEEP_AGGREGATES = 2 * 93_600_000  # two days and a bit: the sweep compares with the day before
 
 
 @dataclass
@@ -660,8 +689,8 @@ class RedisStore:
                 pipe.hincrby(key, "c", counts.checks)
                 if counts.misses:
                     pipe.hincrby(key, "m", counts.misses)
-                pipe.pexpire(key, _KEEP_AGGREGATES)
-                pipe.pexpire(f"{key}:d", _KEEP_AGGREGATES)
+                pipe.pexpire(key, KEEP_AGGREGATES_MS)
+                pipe.pexpire(f"{key}:d", KEEP_AGGREGATES_MS)
             if latest:
                 pipe.zadd(f"{self.prefix}activeins", latest, gt=True)
                 pipe.zremrangebyscore(f"{self.prefix}activeins", "-inf", max(latest.values()) - DAY_MS)

@@ -26,6 +26,9 @@ from rempart.errors import ServiceUnavailable
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+# The insurer-wide and platform-wide hourly counts are kept two days and a bit: the sweep of
+# anomalies compares the last hour with the 24 before it.
+KEEP_AGGREGATES_MS = 2 * 93_600_000
 
 
 class CounterStoreUnavailable(ServiceUnavailable):
