@@ -11,12 +11,14 @@ Two measurements, in the same run:
    checking its own few patients, alternately bare ("off") and wrapped in ``guard`` + ``observe``
    exactly as the route does it ("on"), on SQLite and on PostgreSQL when it answers. Passes (one
    check per pharmacy) alternate off/on so that both see the same machine load; the report gives
-   the throughput of each and the cost of detection in percent (goal: at most 15 %).
+   the throughput of each and detection's share of this service call alone (no authentication,
+   no framework: a diagnostic, larger than its share of the route).
 
 3. **The route over HTTP**: ``POST /api/v1/rights-checks`` served by two copies of the app
    (``bench.detection_app``: detection on, and off), on one scratch database and one Redis, with
    short closed-loop slices alternating between them; pre-signed DPoP requests from
-   ``bench.rights_check``.
+   ``bench.rights_check``. This is the rights check as practice software sees it, and the cost
+   the goal bounds (at most 15 %).
 
 Bounded: each phase lasts ``--seconds`` (default 3) or ``--http-seconds`` (default 12 per side);
 the whole run takes two to four minutes.
@@ -439,10 +441,10 @@ def main(argv: list[str]) -> None:
                 before = RedisCounts.of(redis_url) if redis_url else None
                 off, on, checks = compare(runtime, factory, args.seconds)
                 cost = (off - on) / off * 100
-                verdict = "within" if cost <= 15 else "over"
                 print(
                     f"   {backend:10s} ({store}): {checks} checks each way; off {off:6.0f} checks/s, "
-                    f"on {on:6.0f} checks/s: detection costs {cost:5.1f} % of throughput ({verdict} the 15 % goal)"
+                    f"on {on:6.0f} checks/s: detection is {cost:5.1f} % of the service call alone "
+                    "(the goal is for the route: part 3)"
                 )
                 if redis_url and before is not None:
                     after = RedisCounts.of(redis_url)
