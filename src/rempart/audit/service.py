@@ -153,6 +153,25 @@ def _normal_address(value: str) -> str | None:
         return _clean(value, 45)
 
 
+def _checked_time(
+    *,
+    break_glass_view: bool,
+    break_glass_id: uuid.UUID | None,
+    insurer_id: uuid.UUID | None,
+    beneficiary_id: uuid.UUID | None,
+    occurred_at: datetime | None,
+) -> datetime:
+    """The checks every event passes whatever it discloses, and its time (now by default)."""
+    if break_glass_view and break_glass_id is None:
+        raise ValueError("a break-glass view names its grant")
+    if beneficiary_id is not None and insurer_id is None:
+        raise ValueError("a beneficiary is named with their insurer")
+    when = occurred_at or utcnow()
+    if when.tzinfo is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return when
+
+
 def access_event_row(
     *,
     operation: Operation | str,
@@ -180,13 +199,13 @@ def access_event_row(
             raise ValueError(f"{op.value} does not disclose {extra}: add them to the registry first")
         if disclosure.per_beneficiary and beneficiary_id is None:
             raise ValueError(f"{op.value} discloses a beneficiary's data: name the beneficiary")
-    if op is Operation.BREAK_GLASS_VIEW and break_glass_id is None:
-        raise ValueError("a break-glass view names its grant")
-    if beneficiary_id is not None and insurer_id is None:
-        raise ValueError("a beneficiary is named with their insurer")
-    when = occurred_at or utcnow()
-    if when.tzinfo is None:
-        raise ValueError("occurred_at must be timezone-aware")
+    when = _checked_time(
+        break_glass_view=op is Operation.BREAK_GLASS_VIEW,
+        break_glass_id=break_glass_id,
+        insurer_id=insurer_id,
+        beneficiary_id=beneficiary_id,
+        occurred_at=occurred_at,
+    )
     return {
         "event_id": event_id or new_event_id(when),
         "occurred_at": when,
@@ -241,13 +260,13 @@ def record_access(
     what = _what(operation, outcome, fields if fields is None or isinstance(fields, frozenset) else frozenset(fields))
     if what[4] and beneficiary_id is None:
         raise ValueError(f"{what[0]} discloses a beneficiary's data: name the beneficiary")
-    if what[0] == Operation.BREAK_GLASS_VIEW.value and break_glass_id is None:
-        raise ValueError("a break-glass view names its grant")
-    if beneficiary_id is not None and insurer_id is None:
-        raise ValueError("a beneficiary is named with their insurer")
-    when = occurred_at or utcnow()
-    if when.tzinfo is None:
-        raise ValueError("occurred_at must be timezone-aware")
+    when = _checked_time(
+        break_glass_view=what[0] == Operation.BREAK_GLASS_VIEW.value,
+        break_glass_id=break_glass_id,
+        insurer_id=insurer_id,
+        beneficiary_id=beneficiary_id,
+        occurred_at=occurred_at,
+    )
     event_id = new_event_id(when)
     connection = session.connection()
     dialect = connection.dialect
