@@ -310,8 +310,11 @@ class RedisCounts:
 
 
 @contextmanager
-def served(runtime: Runtime, *, detection: str, redis_url: str, workers: int) -> Iterator[int]:
-    """``uvicorn bench.detection_app:app`` on 127.0.0.1 with detection ``on`` or ``off``."""
+def served(
+    runtime: Runtime, *, detection: str, redis_url: str, workers: int, switch: str = "REMPART_BENCH_DETECTION"
+) -> Iterator[int]:
+    """``uvicorn bench.detection_app:app`` on 127.0.0.1 with detection (or what ``switch`` names)
+    ``on`` or ``off``."""
     from bench import rights_check as rc
 
     with socket.socket() as s:
@@ -328,7 +331,7 @@ def served(runtime: Runtime, *, detection: str, redis_url: str, workers: int) ->
         "REMPART_REDIS_URL": redis_url,
         "REMPART_PUBLIC_ORIGIN": rc.ORIGIN,
         "REMPART_LOG_JSON": "true",
-        "REMPART_BENCH_DETECTION": detection,
+        switch: detection,
         CLOCK_OFFSET_VARIABLE: str(rc.CLOCK_OFFSET),  # detection sees a Tuesday morning (bench.common)
     }
     command = [sys.executable, "-m", "uvicorn", "bench.detection_app:app", "--host", "127.0.0.1"]
@@ -347,7 +350,18 @@ def served(runtime: Runtime, *, detection: str, redis_url: str, workers: int) ->
                 process.kill()
 
 
-def over_http(backend: str, redis_url: str, *, seconds: float, connections: int, workers: int) -> None:
+def over_http(
+    backend: str,
+    redis_url: str,
+    *,
+    seconds: float,
+    connections: int,
+    workers: int,
+    switch: str = "REMPART_BENCH_DETECTION",
+    subject: str = "detection",
+) -> None:
+    """The rights check over HTTP with ``subject`` off and on (``switch`` in the servers'
+    environment), short slices alternating; prints the cost against the 15 % goal."""
     from bench import rights_check as rc
 
     with scratch_runtime(backend, redis_url=redis_url) as runtime:
@@ -355,8 +369,8 @@ def over_http(backend: str, redis_url: str, *, seconds: float, connections: int,
         # bench.rights_check's world is a list of pharmacies, or an object holding them.
         pharmacies = getattr(built, "pharmacies", built)
         with (
-            served(runtime, detection="off", redis_url=redis_url, workers=workers) as off_port,
-            served(runtime, detection="on", redis_url=redis_url, workers=workers) as on_port,
+            served(runtime, detection="off", redis_url=redis_url, workers=workers, switch=switch) as off_port,
+            served(runtime, detection="on", redis_url=redis_url, workers=workers, switch=switch) as on_port,
         ):
             # bench.rights_check takes a list of ports (several server processes) or, before, one port.
             multi = "ports" in inspect.signature(rc.fetch_tokens).parameters
@@ -401,7 +415,7 @@ def over_http(backend: str, redis_url: str, *, seconds: float, connections: int,
         print(
             f"   {backend:10s}: off {off:6.0f} checks/s, on {on:6.0f} checks/s over HTTP "
             f"({workers} worker(s) each, {connections} connections): "
-            f"detection costs {cost:5.1f} % ({verdict} the 15 % goal)"
+            f"{subject} costs {cost:5.1f} % ({verdict} the 15 % goal)"
         )
         for name in ("off", "on"):
             bad = {k: v for k, v in statuses[name].items() if k != 200}

@@ -1,7 +1,8 @@
-"""``bench.rights_check_app``'s app, with detection switched off when ``REMPART_BENCH_DETECTION=off``.
+"""``bench.rights_check_app``'s app, with detection switched off when ``REMPART_BENCH_DETECTION=off``,
+or the rights check's access event not recorded when ``REMPART_BENCH_ACCESS_LOG=off``.
 
-``bench.detection`` serves the same app twice, on and off, and alternates load between them: the
-difference is what detection costs a rights check over HTTP.
+``bench.detection`` (and ``bench.audit``) serve the same app twice, on and off, and alternate load
+between them: the difference is what detection (or the access log) costs a rights check over HTTP.
 """
 
 from __future__ import annotations
@@ -36,5 +37,14 @@ class DetectionOff(DetectionEngine):
 if os.environ.get("REMPART_BENCH_DETECTION", "on") == "off":
     inner = getattr(app, "inner", app)  # bench.rights_check_app wraps its FastAPI app
     inner.state.detection = DetectionOff(store=MemoryStore(), sessions=inner.state.runtime.sessions)
+
+if os.environ.get("REMPART_BENCH_ACCESS_LOG", "on") == "off":
+    # As ``bench.audit`` does in process: the rights check exactly as with the log, minus the event.
+    from rempart.eligibility import service as eligibility
+
+    def _not_recorded(*_: Any, **__: Any) -> uuid.UUID:
+        return uuid.uuid4()
+
+    eligibility.record_practice_access = _not_recorded  # type: ignore[assignment]
 
 __all__ = ["app"]
