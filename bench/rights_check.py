@@ -104,6 +104,18 @@ class Pharmacy:
     patients: list[MemberRecord]
     token: str = ""
 
+    def caller(self) -> PracticePrincipal:
+        """The principal the API makes of this pharmacy's software, for in-process measurements."""
+        return PracticePrincipal(
+            practice_id=self.practice_id,
+            professional_id=self.professional_id,
+            rpps=self.rpps,
+            profession=Profession.PHARMACIST,
+            permissions=permissions_of(frozenset({Role.PRACTICE_SOFTWARE})),
+            channel=Channel.API,
+            client_id=self.client_id,
+        )
+
 
 def _rpps(rng: random.Random) -> str:
     body = "10" + "".join(rng.choice("0123456789") for _ in range(8))
@@ -165,15 +177,7 @@ def miss_timings(runtime: Runtime, world: World, *, rounds: int) -> dict[str, li
     """The rights check service, in process, for a hit and each kind of miss, interleaved round by
     round so that the machine's noise falls on every kind alike (detection and HTTP left out)."""
     first, ended = world.pharmacies[0], world.ended
-    caller = PracticePrincipal(
-        practice_id=first.practice_id,
-        professional_id=first.professional_id,
-        rpps=first.rpps,
-        profession=Profession.PHARMACIST,
-        permissions=permissions_of(frozenset({Role.PRACTICE_SOFTWARE})),
-        channel=Channel.API,
-        client_id=first.client_id,
-    )
+    caller = first.caller()
     patient, other = first.patients[0], first.patients[1]
     base = RightsQuery(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank)
     kinds = {

@@ -36,12 +36,9 @@ from rempart.eligibility.api import detection_actor, json_response, observe
 from rempart.eligibility.schemas import RightsCheckOut
 from rempart.eligibility.service import RightsAnswer, RightsQuery, check_rights
 from rempart.identity.context import IdentityServices
-from rempart.identity.permissions import Role, permissions_of
-from rempart.identity.principal import Channel, PracticePrincipal
 from rempart.identity.tokens import authenticate_token, issue_token
 from rempart.insurers.models import Insurer
 from rempart.members.models import Contract
-from rempart.professionals.models import Profession
 
 
 def timed(fn: Callable[[], object], *, calls: int, rounds: int) -> tuple[float, float]:
@@ -105,15 +102,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, tuple[float
                     acting_rpps=pharmacy.rpps,
                 )
 
-        caller = PracticePrincipal(
-            practice_id=pharmacy.practice_id,
-            professional_id=pharmacy.professional_id,
-            rpps=pharmacy.rpps,
-            profession=Profession.PHARMACIST,
-            permissions=permissions_of(frozenset({Role.PRACTICE_SOFTWARE})),
-            channel=Channel.API,
-            client_id=pharmacy.client_id,
-        )
+        caller = pharmacy.caller()
         patient = pharmacy.patients[0]
         query = RightsQuery(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank)
 

@@ -40,6 +40,21 @@ _COVER_COLUMNS = (
     _guarantees.c.prior_approval_required,
     _usage.c.used_cents,
 )
+# How the cover columns join a guarantee: its product, and what the beneficiary consumed this year.
+_PRODUCT_OF_GUARANTEE = and_(
+    _products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id
+)
+
+
+def _usage_of(beneficiary_id: Any) -> Any:
+    return and_(
+        _usage.c.insurer_id == _guarantees.c.insurer_id,
+        _usage.c.beneficiary_id == beneficiary_id,
+        _usage.c.care_domain == _guarantees.c.care_domain,
+        _usage.c.year == bindparam("year"),
+    )
+
+
 _INSURER_BY_AMC = select(_insurers.c.id).where(_insurers.c.amc_number == bindparam("amc"))
 # The card, the person on it and, when that person is covered on the day of care, the product's
 # guarantees with this year's ceiling consumption: one statement, one row per guarantee (or one row
@@ -75,19 +90,8 @@ _CHECK = (
             _HIT,
         ),
     )
-    .outerjoin(
-        _products,
-        and_(_products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id),
-    )
-    .outerjoin(
-        _usage,
-        and_(
-            _usage.c.insurer_id == _guarantees.c.insurer_id,
-            _usage.c.beneficiary_id == _beneficiaries.c.id,
-            _usage.c.care_domain == _guarantees.c.care_domain,
-            _usage.c.year == bindparam("year"),
-        ),
-    )
+    .outerjoin(_products, _PRODUCT_OF_GUARANTEE)
+    .outerjoin(_usage, _usage_of(_beneficiaries.c.id))
     # No ORDER BY: one contract per card and one person per contract and identity (unique indexes);
     # ordering made SQLite walk the primary key of every beneficiary of the insurer instead.
     .where(_contracts.c.insurer_id == bindparam("insurer_id"), _contracts.c.member_number == bindparam("member"))
@@ -96,19 +100,8 @@ _COVERAGE = (
     select(
         *_COVER_COLUMNS,
     )
-    .join(
-        _products,
-        and_(_products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id),
-    )
-    .outerjoin(
-        _usage,
-        and_(
-            _usage.c.insurer_id == _guarantees.c.insurer_id,
-            _usage.c.beneficiary_id == bindparam("beneficiary_id"),
-            _usage.c.care_domain == _guarantees.c.care_domain,
-            _usage.c.year == bindparam("year"),
-        ),
-    )
+    .join(_products, _PRODUCT_OF_GUARANTEE)
+    .outerjoin(_usage, _usage_of(bindparam("beneficiary_id")))
     .where(_guarantees.c.insurer_id == bindparam("insurer_id"), _guarantees.c.product_id == bindparam("product_id"))
 )
 INSERT_CHECK = insert(cast(Table, RightsCheck.__table__))
