@@ -48,6 +48,8 @@ from rempart.runtime import Runtime
 FileFormat = Literal["csv", "ndjson"]
 MAX_REPORTED_ERRORS = 10_000
 _SNIFF_BYTES = 8192
+# Spreadsheets write "CSV UTF-8" with a byte-order mark before the header; it is not part of it.
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -75,7 +77,7 @@ def detect_format(path: Path) -> FileFormat:
     if not path.is_file():
         raise ImportFileError(f"{path.name}: no such file")
     with path.open("rb") as raw:
-        head = raw.read(_SNIFF_BYTES)
+        head = raw.read(_SNIFF_BYTES).removeprefix(_UTF8_BOM)
     if not head.strip():
         raise ImportFileError(f"{path.name}: the file is empty")
     if b"\x00" in head:
@@ -93,7 +95,7 @@ def detect_format(path: Path) -> FileFormat:
 
 
 def _text_lines(path: Path) -> io.TextIOWrapper:
-    return open(path, encoding="utf-8", errors="strict", newline="")
+    return open(path, encoding="utf-8-sig", errors="strict", newline="")
 
 
 def _csv_rows(handle: io.TextIOWrapper, name: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
@@ -120,7 +122,7 @@ def _ndjson_rows(handle: io.TextIOWrapper) -> Iterator[tuple[int, dict[str, obje
             continue
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             row = None
         if isinstance(row, dict):
             yield number, row, None
