@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -28,11 +29,14 @@ from rempart.claims.service import (
     submit_claim,
     view_claim,
 )
+from rempart.demo import PRODUCTS, product_guarantees
 from rempart.eligibility.idempotency import IdempotencyKeyReused
 from rempart.eligibility.service import CareDomainOutsideProfession, RightsAnswer
+from rempart.errors import ValidationFailed
 from rempart.identity.principal import PracticePrincipal
 from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
+from rempart.insurers.service import update_product
 from rempart.pricing.engine import CareLine, CeilingKey
 from rempart.pricing.models import CeilingUsage
 from rempart.pricing.service import consume_ceilings, lock_ceilings
@@ -387,3 +391,27 @@ def test_claims_racing_on_one_ceiling_never_consume_more_than_it(world: World) -
         ClaimReason.CEILING_EXHAUSTED,
         ClaimReason.APPROVAL_EXCEEDED,
     }
+
+
+def test_care_dated_outside_the_years_a_ceiling_holds_is_refused_as_invalid_and_nothing_is_stored(
+    world: World,
+) -> None:
+    # An insurer may cap any domain by a yearly ceiling, also one billed without prior approval.
+    guarantees = [
+        replace(spec, yearly_ceiling_cents=50_000) if spec.care_domain is CareDomain.PHAR else spec
+        for spec in product_guarantees(*PRODUCTS["CONFORT"][1:])
+    ]
+    with world.runtime.sessions.begin() as session:
+        update_product(
+            session=session, insurer_id=world.insurer.id, code="CONFORT", name="Confort", guarantees=guarantees
+        )
+    pharmacist = practice_principal(world.runtime, Profession.PHARMACIST)
+    patient = next(r for r in world.patients(product="CONFORT") if r.contract_end is None)
+    check = rights_check(world, pharmacist, patient)
+
+    # A typing slip in the year: a clear refusal, not an internal error.
+    with pytest.raises(ValidationFailed, match="date of care"):
+        submit(world, pharmacist, check, [medicine(date(2201, 1, 1))])
+
+    assert count_claims(world) == 0
+    assert submit(world, pharmacist, check, [medicine()]).claim.status is ClaimStatus.ACCEPTED

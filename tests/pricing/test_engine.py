@@ -146,6 +146,9 @@ def test_a_domain_without_formula_is_not_covered() -> None:
         ({"amo_rate_pct": 101}, "AMO rate"),
         ({"sante_100_class": Sante100Class.A}, "class"),
         ({"care_domain": CareDomain.OPTI, "sante_100_class": Sante100Class.A}, "regulated price"),
+        # A yearly ceiling is kept per calendar year of care, for the years 2000 to 2200.
+        ({"care_date": date(2201, 1, 1)}, "date of care"),
+        ({"care_date": date(1999, 12, 31)}, "date of care"),
     ],
 )
 def test_invalid_lines_are_refused_with_a_reason(overrides: dict[str, object], message: str) -> None:

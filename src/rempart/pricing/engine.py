@@ -33,6 +33,10 @@ from rempart.insurers.models import SANTE_100_DOMAINS, CareDomain
 MAX_UNIT_PRICE_CENTS = 10_000_000  # 100,000 € for one unit of care
 MAX_QUANTITY = 999
 MAX_LINE_PRICE_CENTS = 100_000_000  # 1 M€ for one line
+# The calendar years of care a yearly ceiling is kept for (``ceiling_usage.year``'s CHECK): a date
+# outside them is a typing slip, refused here rather than by the database at acceptance.
+MIN_CARE_YEAR = 2000
+MAX_CARE_YEAR = 2200
 
 
 class Sante100Class(StrEnum):
@@ -103,6 +107,8 @@ class CareLine:
             problems.append("unit price out of range")
         elif self.quantity * self.unit_price_cents > MAX_LINE_PRICE_CENTS:
             problems.append("line price (quantity × unit price) out of range")
+        if not MIN_CARE_YEAR <= self.care_date.year <= MAX_CARE_YEAR:
+            problems.append(f"date of care out of range (years {MIN_CARE_YEAR} to {MAX_CARE_YEAR})")
         if not 0 <= self.brss_cents <= MAX_UNIT_PRICE_CENTS:
             problems.append("base reimbursement out of range")
         if not 0 <= self.amo_rate_pct <= 100:
