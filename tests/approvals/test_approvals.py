@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -20,11 +21,13 @@ from rempart.approvals.service import (
     request_approval,
     view_approval,
 )
+from rempart.demo import PRODUCTS, product_guarantees
 from rempart.eligibility.idempotency import IdempotencyKeyReused
 from rempart.errors import ValidationFailed
 from rempart.identity.principal import PracticePrincipal
 from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
+from rempart.insurers.service import update_product
 from rempart.pricing.engine import CareLine, CeilingKey
 from rempart.pricing.service import consume_ceilings, lock_ceilings
 from rempart.professionals.models import Profession
@@ -221,3 +224,46 @@ def test_a_refused_approval_cannot_be_cancelled(world: World, optician: Practice
 
     with pytest.raises(ApprovalNotCancellable), unit(world.runtime) as session:
         cancel_approval(session=session, caller=optician, approval_id=refused.id, now=NOW)
+
+
+def test_a_grant_by_the_insurer_of_lines_a_ceiling_caps_is_a_partial_grant(
+    world: World, optician: PracticePrincipal
+) -> None:
+    check = rights_check(world, optician, world.patient(product="CONFORT"))  # optics ceiling: 300 €
+    agent = claims_agent(world.insurer)
+    pending = ask(world, optician, check.check_id, [frames(), frames()], review_threshold_cents=10_000).approval
+    assert pending.status is ApprovalStatus.PENDING
+
+    with unit(world.runtime) as session:
+        granted = decide_approval(session=session, staff=agent, approval_id=pending.id, grant=True, now=NOW)
+
+    # Decided automatically, the same lines get "partially granted": a person granting them commits
+    # the same capped amount, and the practice must read the same status and reason.
+    assert (granted.requested_cents, granted.granted_cents) == (30_014, 30_000)
+    assert (granted.status, granted.reason_code) == (
+        ApprovalStatus.PARTIALLY_GRANTED,
+        ApprovalReason.CEILING_PARTLY_USED,
+    )
+
+
+def test_under_a_yearly_ceiling_of_zero_optics_outside_class_a_are_refused_for_the_ceiling(
+    world: World, optician: PracticePrincipal
+) -> None:
+    # An entry-level product: nothing for optics outside 100 % Santé class A.
+    guarantees = [
+        replace(spec, yearly_ceiling_cents=0) if spec.care_domain is CareDomain.OPTI else spec
+        for spec in product_guarantees(*PRODUCTS["CONFORT"][1:])
+    ]
+    with world.runtime.sessions.begin() as session:
+        update_product(
+            session=session, insurer_id=world.insurer.id, code="CONFORT", name="Confort", guarantees=guarantees
+        )
+    check = rights_check(world, optician, world.patient(product="CONFORT"))
+
+    refused = ask(world, optician, check.check_id, [frames()], key="frames").approval
+    class_a = ask(world, optician, check.check_id, [class_a_glasses()], key="class-a").approval
+
+    # The same answer as for a ceiling used up by earlier claims, with what was asked.
+    assert (refused.status, refused.reason_code) == (ApprovalStatus.REFUSED, ApprovalReason.CEILING_EXHAUSTED)
+    assert (refused.requested_cents, refused.granted_cents) == (15_007, 0)
+    assert (class_a.status, class_a.granted_cents) == (ApprovalStatus.GRANTED, 2_460)

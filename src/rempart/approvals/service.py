@@ -146,7 +146,9 @@ def request_approval(
         priced = quote(lines, cover.formulas, consumed=before, in_force=cover.in_force)
         # What the lines would get if no yearly ceiling had been consumed at all.
         unbounded = {
-            d: replace(f, yearly_ceiling_cents=None) for d, f in cover.formulas.items() if f.yearly_ceiling_cents
+            d: replace(f, yearly_ceiling_cents=None)
+            for d, f in cover.formulas.items()
+            if f.yearly_ceiling_cents is not None  # a ceiling of 0 caps everything too
         }
         asked = quote(lines, {**cover.formulas, **unbounded}, consumed={}, in_force=cover.in_force)
         requested = asked.insurer_cents
@@ -323,8 +325,12 @@ def decide_approval(
     _record_staff(session, staff=staff, approval=approval, now=now)
     approval.decided_at, approval.decided_by = now, staff.account_id
     if grant:
-        approval.status, approval.reason_code = ApprovalStatus.GRANTED, None
         approval.granted_cents = sum(line.insurer_cents for line in approval.lines)
+        # The lines' shares were capped by the ceilings when the request came: as decided automatically.
+        if approval.granted_cents < approval.requested_cents:
+            approval.status, approval.reason_code = ApprovalStatus.PARTIALLY_GRANTED, ApprovalReason.CEILING_PARTLY_USED
+        else:
+            approval.status, approval.reason_code = ApprovalStatus.GRANTED, None
         for line in approval.lines:
             line.granted_cents = line.insurer_cents
         approval.expires_on = max(approval.expires_on, care_day(now) + APPROVAL_VALIDITY[approval.care_domain])
