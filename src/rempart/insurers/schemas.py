@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rempart.insurers.jobs import ImportStatus, MembersImportJob
 from rempart.insurers.models import CareDomain, Guarantee, Product
 from rempart.insurers.service import GuaranteeSpec
 
 MAX_CENTS = 100_000_000
+
+
+def _printable(name: str) -> str:
+    if not name.isprintable():
+        raise ValueError("must not contain control characters (line breaks, tabs, NUL)")
+    return name
+
+
+# Shown on rights checks and in the back office; PostgreSQL cannot store a NUL in text at all.
+ProductName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
 
 
 class GuaranteeIn(BaseModel):
@@ -49,14 +62,14 @@ class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
-    name: str = Field(min_length=1, max_length=200)
+    name: ProductName
     guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
 
 
 class ProductUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: ProductName
     guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
 
 

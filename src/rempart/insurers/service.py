@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,9 +12,12 @@ from sqlalchemy.orm import Session
 
 from rempart.db import bind_tenant
 from rempart.errors import Conflict, NotFound, ValidationFailed
-from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
+from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Contract
 from rempart.protection.service import KeyService
+
+# What a product code may be; a path naming anything else names no product.
+PRODUCT_CODE = re.compile(r"[A-Z0-9_-]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,23 @@ def insurer_by_amc(session: Session, amc_number: str) -> Insurer:
     return insurer
 
 
-def create_product(
-    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
-) -> Product:
+def _checked(guarantees: Iterable[GuaranteeSpec]) -> list[GuaranteeSpec]:
     specs = list(guarantees)
     if len({g.care_domain for g in specs}) != len(specs):
         raise ValidationFailed("a product has at most one formula per care domain")
+    # Elsewhere no professional can ask for one, and every claim would be rejected "approval-missing".
+    if any(g.prior_approval_required and g.care_domain not in APPROVAL_DOMAINS for g in specs):
+        raise ValidationFailed(
+            "prior approval applies to optics, hearing aids, dental care and hospital stays only "
+            f"({', '.join(sorted(APPROVAL_DOMAINS))})"
+        )
+    return specs
+
+
+def create_product(
+    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+) -> Product:
+    specs = _checked(guarantees)
     bind_tenant(session, insurer_id)
     if session.scalar(select(Product.id).where(Product.insurer_id == insurer_id, Product.code == code)):
         raise Conflict("a product with this code exists")
@@ -72,6 +87,8 @@ def products_by_code(session: Session, insurer_id: uuid.UUID) -> dict[str, Produ
 
 
 def product_by_code(session: Session, insurer_id: uuid.UUID, code: str) -> Product:
+    if not PRODUCT_CODE.fullmatch(code):
+        raise NotFound("no product with this code")
     product = session.scalar(select(Product).where(Product.insurer_id == insurer_id, Product.code == code))
     if product is None:
         raise NotFound("no product with this code")
@@ -86,9 +103,7 @@ def update_product(
     *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
 ) -> Product:
     """Replace a product's name and formulas; contracts on it follow from the next rights check."""
-    specs = list(guarantees)
-    if len({g.care_domain for g in specs}) != len(specs):
-        raise ValidationFailed("a product has at most one formula per care domain")
+    specs = _checked(guarantees)
     product = product_by_code(session, insurer_id, code)
     product.name = name
     product.guarantees.clear()
