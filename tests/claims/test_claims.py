@@ -415,3 +415,21 @@ def test_care_dated_outside_the_years_a_ceiling_holds_is_refused_as_invalid_and_
 
     assert count_claims(world) == 0
     assert submit(world, pharmacist, check, [medicine()]).claim.status is ClaimStatus.ACCEPTED
+
+
+def test_the_same_care_billed_at_once_under_different_keys_is_accepted_once(world: World) -> None:
+    # Two workstations of one pharmacy bill the same prescription at the same moment, or practice
+    # software retries with a new key: one claim pays, the others are duplicates.
+    pharmacist = practice_principal(world.runtime, Profession.PHARMACIST)
+    check = rights_check(world, pharmacist, world.patient())
+    start = threading.Barrier(6)
+
+    def one(i: int) -> Claim:
+        start.wait()
+        return submit(world, pharmacist, check, [medicine()], key=f"workstation-{i}").claim
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        claims = list(pool.map(one, range(6)))
+
+    assert sorted(c.status for c in claims) == [ClaimStatus.ACCEPTED] + [ClaimStatus.REJECTED] * 5
+    assert {c.reason_code for c in claims if c.status is ClaimStatus.REJECTED} == {ClaimReason.DUPLICATE_CLAIM}

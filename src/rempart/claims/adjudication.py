@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from rempart.approvals.models import USABLE_APPROVAL, PriorApproval
 from rempart.claims.models import LIVE_CLAIM, Claim, ClaimLine, ClaimReason, ClaimStatus
+from rempart.db import is_postgresql
 from rempart.pricing.engine import CareLine, CeilingKey, Limit, Quote, Sante100Class, quote
 from rempart.pricing.models import PricedLineColumns
 from rempart.pricing.service import (
@@ -67,6 +68,16 @@ def _approval_problem(
     return None, approval
 
 
+def _wait_for_twins(session: Session, *, claim: Claim) -> None:
+    """Claims for the same care take turns from here to their commit, so that the duplicate check
+    sees a twin sent at the same moment under another Idempotency-Key (two workstations, a retry
+    with a new key). SQLite already runs one writer at a time; PostgreSQL needs a lock, on the
+    fingerprint: the claim row is new and nothing else the twins share is locked before the check."""
+    if is_postgresql(session):
+        key = int.from_bytes(bytes.fromhex(claim.fingerprint[:16]), "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
 def adjudicate(  # noqa: PLR0911  (one return per reason code reads like the rule book)
     session: Session,
     *,
@@ -93,6 +104,7 @@ def adjudicate(  # noqa: PLR0911  (one return per reason code reads like the rul
         return reject(ClaimReason.DOMAIN_NOT_COVERED)
     if any(line.sante_100_class is Sante100Class.A and line.over_regulated_price for line in lines):
         return reject(ClaimReason.PRICE_OVER_REGULATED_LIMIT)
+    _wait_for_twins(session, claim=claim)
     duplicate = session.scalar(
         select(Claim.id)
         .where(
