@@ -72,8 +72,12 @@ def start_import(
     store_upload(source, path)
     try:
         file_format, rows = prescan(path)
-    except ImportFileError:
+    except ImportFileError as exc:
         path.unlink(missing_ok=True)
+        # The reader names the file it read: here the server's copy, a name the sender never saw.
+        raise ImportFileError(exc.detail.removeprefix(f"{path.name}: ")) from None
+    except BaseException:
+        path.unlink(missing_ok=True)  # identities in clear: never left behind
         raise
     job = MembersImportJob(
         insurer_id=staff.insurer_id,
