@@ -433,3 +433,38 @@ def test_the_same_care_billed_at_once_under_different_keys_is_accepted_once(worl
 
     assert sorted(c.status for c in claims) == [ClaimStatus.ACCEPTED] + [ClaimStatus.REJECTED] * 5
     assert {c.reason_code for c in claims if c.status is ClaimStatus.REJECTED} == {ClaimReason.DUPLICATE_CLAIM}
+
+
+def test_two_corrections_of_one_claim_at_once_make_one_and_the_other_is_told_the_claim_is_closed(
+    world: World,
+) -> None:
+    optician = practice_principal(world.runtime, Profession.OPTICIAN)
+    check = rights_check(world, optician, world.patient(product="CONFORT"))
+    rejected = submit(world, optician, check, [frames()]).claim
+    approval = approve(world, optician, check, [frames()])
+    fixed = ClaimRequest(check.check_id, (frames(),), approval.approval_number)
+    start = threading.Barrier(2)
+
+    def one(i: int) -> ClaimOutcome | Exception:
+        start.wait()
+        try:
+            with unit(world.runtime) as session:
+                return correct_claim(
+                    session=session,
+                    caller=optician,
+                    claim_id=rejected.id,
+                    request=fixed,
+                    idempotency_key=f"fix-{i}",
+                    now=NOW,
+                )
+        except Exception as error:  # noqa: BLE001  (what each workstation gets back)
+            return error
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(one, range(2)))
+
+    made = [r for r in results if isinstance(r, ClaimOutcome)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(made) == 1, results
+    assert [type(r) for r in refused] == [ClaimClosed]
+    assert count_claims(world) == 2

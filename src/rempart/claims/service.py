@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.approvals.models import PriorApproval
@@ -279,20 +280,27 @@ def _correct(
     check = access_check(session, caller=caller, check_id=request.check_id, now=now)
     if check.insurer_id != original.insurer_id or check.beneficiary_id != original.beneficiary_id:
         raise ValidationFailed("a correction bills the same patient with the same insurer")
-    return once(
-        session,
-        lambda: _submit(
+    try:
+        return once(
             session,
-            caller=caller,
-            check=check,
-            request=request,
-            idempotency_key=idempotency_key,
-            request_digest=request_digest,
-            now=now,
-            replaces=session.get_one(Claim, (original.insurer_id, original.id)),
-        ),
-        replay,
-    )
+            lambda: _submit(
+                session,
+                caller=caller,
+                check=check,
+                request=request,
+                idempotency_key=idempotency_key,
+                request_digest=request_digest,
+                now=now,
+                replaces=session.get_one(Claim, (original.insurer_id, original.id)),
+            ),
+            replay,
+        )
+    except IntegrityError:
+        # A claim is corrected once: another correction, under another key, got there first.
+        session.refresh(original)
+        if original.status not in OPEN_CLAIM:
+            raise ClaimClosed(f"this claim is {original.status.value}: it can no longer be changed") from None
+        raise
 
 
 def _close(session: Session, *, claim: Claim, status: ClaimStatus, now: datetime) -> None:
