@@ -137,8 +137,12 @@ def parse_row(row: Mapping[str, object], *, product_codes: frozenset[str], today
     assert birth_date is not None
     if not EARLIEST_BIRTH <= birth_date <= today:
         raise RowInvalid("birth_date", "is in the future or before 1900")
-    rank_text = str(row.get("birth_rank") or "1").strip()
-    if not rank_text.isdigit() or not 1 <= int(rank_text) <= 9:
+    # Only a missing rank (no column, an empty CSV cell, JSON null or "") means the first born: an
+    # NDJSON 0 or false is a value, refused as CSV's "0" is. ASCII digits only: "²" is a digit to
+    # str.isdigit() that int() refuses.
+    rank = row.get("birth_rank")
+    rank_text = "1" if rank is None or rank == "" else str(rank).strip()
+    if not (rank_text.isascii() and rank_text.isdigit()) or not 1 <= int(rank_text) <= 9:
         raise RowInvalid("birth_rank", "must be a number from 1 to 9")
     return MemberRecord(
         member_number=member_number,
