@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.db import bind_tenant
@@ -69,12 +70,22 @@ def create_product(
 ) -> Product:
     specs = _checked(guarantees)
     bind_tenant(session, insurer_id)
-    if session.scalar(select(Product.id).where(Product.insurer_id == insurer_id, Product.code == code)):
+    exists = select(Product.id).where(Product.insurer_id == insurer_id, Product.code == code)
+    if session.scalar(exists):
         raise Conflict("a product with this code exists")
     product = Product(id=uuid.uuid4(), insurer_id=insurer_id, code=code, name=name)
     product.guarantees = [Guarantee(insurer_id=insurer_id, **spec.__dict__) for spec in specs]
-    session.add(product)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(product)
+            session.flush()
+    except IntegrityError:
+        # The same code created by another request between the check and the insert (a second tab,
+        # a retry): the answer that request's twin would have got a moment later. Anything else
+        # the insert broke goes on as the error it is.
+        if session.scalar(exists):
+            raise Conflict("a product with this code exists") from None
+        raise
     return product
 
 
@@ -116,10 +127,16 @@ def update_product(
 def delete_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> None:
     """Delete a product no contract uses."""
     product = product_by_code(session, insurer_id, code)
-    in_use = session.scalar(
-        select(Contract.id).where(Contract.insurer_id == insurer_id, Contract.product_id == product.id).limit(1)
-    )
-    if in_use is not None:
+    in_use = select(Contract.id).where(Contract.insurer_id == insurer_id, Contract.product_id == product.id).limit(1)
+    if session.scalar(in_use) is not None:
         raise Conflict("contracts use this product: it cannot be deleted")
-    session.delete(product)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.delete(product)
+            session.flush()
+    except IntegrityError:
+        # A members import put a contract on it between the check and the delete (the contract's
+        # foreign key refused the delete). Anything else the delete broke goes on as it is.
+        if session.scalar(in_use) is not None:
+            raise Conflict("contracts use this product: it cannot be deleted") from None
+        raise
