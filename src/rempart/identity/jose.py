@@ -45,7 +45,7 @@ def import_public_jwk(value: Any) -> Key:
         raise ValidationFailed("a key is a JWK object")
     if _PRIVATE_MEMBERS & value.keys():
         raise ValidationFailed("a public key was expected; never send a private key")
-    if value.get("kty") not in {"EC", "OKP", "RSA"}:
+    if not isinstance(value.get("kty"), str) or value["kty"] not in {"EC", "OKP", "RSA"}:
         raise ValidationFailed("the key type must be EC, OKP or RSA")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SecurityWarning)

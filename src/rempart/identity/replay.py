@@ -25,7 +25,10 @@ class ReplayStore(Protocol):
 
 
 def _key(prefix: str, namespace: str, value: str) -> str:
-    return f"{prefix}:replay:{namespace}:{hashlib.sha256(value.encode()).hexdigest()}"
+    # "surrogatepass": a jti is any JSON string, and JSON can escape a lone surrogate ("\\ud800"),
+    # which plain UTF-8 cannot encode; this encoding is still one-to-one.
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{prefix}:replay:{namespace}:{digest}"
 
 
 class MemoryReplayStore:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -104,6 +105,15 @@ def normalise_htu(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
 
 
+def _htu_of(claimed: str) -> str | None:
+    """A proof's ``htu`` normalised, or ``None`` when it is no URL (a port out of range or not a
+    number, a broken IPv6 address): it then names no URL of ours."""
+    try:
+        return normalise_htu(claimed)
+    except ValueError:
+        return None
+
+
 class Unverified(NamedTuple):
     """A compact JWS taken apart, its signature not yet checked: only to find which key should
     verify it (``verifies``), and then to read its claims without parsing it a second time."""
@@ -115,7 +125,8 @@ class Unverified(NamedTuple):
     def verifies(self, key: Key, alg: str) -> bool:
         try:
             return jws.validate_compact(self.jws, key, algorithms=[alg], registry=REGISTRY)
-        except (JoseError, ValueError):
+        except (JoseError, ValueError, TypeError):
+            # TypeError: joserfc checks a header it did not type, e.g. a "crit" that is no list.
             return False
 
 
@@ -123,7 +134,8 @@ def _unverified(value: str) -> Unverified:
     try:
         obj = jws.extract_compact(value.encode(), registry=REGISTRY)
         claims = json.loads(obj.payload or b"")
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser goes ("[[[[..."), in header or claims.
         raise ValidationFailed("not a compact JWS") from None
     if not isinstance(claims, dict):
         raise ValidationFailed("the JWS payload is not a JSON object")
@@ -282,9 +294,12 @@ def _check_proof_claims(
         raise InvalidDPoPProof("the DPoP proof needs a unique jti")
     if htm != method.upper():
         raise InvalidDPoPProof("the DPoP proof was made for another HTTP method")
-    if not isinstance(htu, str) or normalise_htu(htu) != normalise_htu(url):
+    if not isinstance(htu, str) or _htu_of(htu) != normalise_htu(url):
         raise InvalidDPoPProof("the DPoP proof was made for another URL")
-    if not isinstance(iat, int | float) or isinstance(iat, bool):
+    # NaN is no JSON number, though Python reads one: every comparison with it is false, so such a
+    # proof would be neither too old nor from the future, ever. (An int is finite, and math.isfinite
+    # would overflow on one too large for a float.)
+    if not isinstance(iat, int | float) or isinstance(iat, bool) or (isinstance(iat, float) and not math.isfinite(iat)):
         raise InvalidDPoPProof("the DPoP proof needs iat")
     age = _timestamp(now) - iat
     if age > PROOF_MAX_AGE.total_seconds() or -age > CLOCK_SKEW.total_seconds():
