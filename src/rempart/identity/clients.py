@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,6 +17,8 @@ from rempart.identity.models import AccessToken, ApiClient, ApiClientKey, Client
 from rempart.professionals.models import Practice
 
 MAX_ACTIVE_KEYS = 3  # the current key, the next one during a rotation, and one spare
+# What a kid may be: an RFC 7638 thumbprint, base64url without padding (43 characters for SHA-256).
+KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def access_client(session: Session, *, practice_id: uuid.UUID, client_id: uuid.UUID) -> ApiClient:
@@ -75,7 +78,9 @@ def active_keys(session: Session, client_id: uuid.UUID) -> Sequence[ApiClientKey
 
 
 def revoke_client_key(*, session: Session, client: ApiClient, kid: str, now: datetime) -> ApiClientKey:
-    key = session.get(ApiClientKey, (client.id, kid))
+    # A kid is a key's RFC 7638 thumbprint; anything else (a NUL, which PostgreSQL cannot even
+    # compare) names no key.
+    key = session.get(ApiClientKey, (client.id, kid)) if KID.fullmatch(kid) else None
     if key is None:
         raise NotFound("no such key")
     if key.status is ClientKeyStatus.ACTIVE:
