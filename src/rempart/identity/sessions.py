@@ -215,7 +215,9 @@ def _check_csrf(request: Request, identity: IdentityServices, row: AccountSessio
     if origin is not None and origin.rstrip("/") != identity.origin:
         raise CsrfRefused("this request came from another site")
     submitted = request.headers.get(CSRF_HEADER) or getattr(request.state, "csrf_submitted", None)
-    if not submitted or not secrets.compare_digest(str(submitted), row.csrf_token):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (TypeError), and a
+    # header's Latin-1 bytes or a form field's accents are what a forged or mangled token may carry.
+    if not submitted or not secrets.compare_digest(str(submitted).encode(), row.csrf_token.encode()):
         raise CsrfRefused("the page's security token is missing or stale; reload the page")
 
 
