@@ -78,6 +78,23 @@ def test_invalid_input_names_the_field_and_never_echoes_the_value(runtime: Runti
     assert "185057800608436" not in response.text
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"nir": "1850578006084\xff36", "amount_cents": 1}', b"[" * 100_000 + b"]" * 100_000],
+    ids=["not UTF-8", "nested past the parser"],
+)
+def test_a_body_that_cannot_be_read_is_a_malformed_request_that_echoes_nothing(runtime: Runtime, body: bytes) -> None:
+    client = _app_with_probe_routes(runtime)
+    response = client.post("/probe/validate", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEM_BASE + "malformed-request"
+    assert problem["title"] == "The request could not be read"
+    assert problem["detail"] == "The body is not well-formed UTF-8 JSON."
+    assert "1850578006084" not in response.text
+
+
 def test_an_unexpected_error_leaks_no_stack_sql_or_personal_data(
     runtime: Runtime, capsys: pytest.CaptureFixture[str]
 ) -> None:

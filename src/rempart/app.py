@@ -44,13 +44,24 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> JSONRe
     return problem_response(422, body)
 
 
+# The framework's own refusals, each with a stable type and a title of its own.
+_HTTP_PROBLEMS = {
+    # FastAPI's "There was an error parsing the body": not UTF-8, or JSON nested past the parser.
+    400: ("malformed-request", "The request could not be read", "The body is not well-formed UTF-8 JSON."),
+    404: ("not-found", "Not found", "Nothing here."),
+    405: ("method-not-allowed", "Method not allowed", "This path does not take this method."),
+}
+
+
 def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    slug, title, detail = _HTTP_PROBLEMS.get(exc.status_code, ("http-error", "", ""))
+    said = str(exc.detail) if isinstance(exc.detail, str) else "Error"
     body = {
         "type": PROBLEM_BASE + slug,
-        "title": str(exc.detail) if isinstance(exc.detail, str) else "Error",
+        "title": title or said,
         "status": exc.status_code,
-        "detail": str(exc.detail) if isinstance(exc.detail, str) else "Error",
+        # The framework's words for the body's parse error say less than ours; elsewhere they stand.
+        "detail": detail if exc.status_code == 400 or not isinstance(exc.detail, str) else said,
     }
     return problem_response(exc.status_code, body, headers=getattr(exc, "headers", None))
 
