@@ -20,6 +20,7 @@ from rempart.identity.context import TOKEN_PATH
 from rempart.identity.deps import PracticeCaller
 from rempart.identity.jose import import_public_jwk
 from rempart.identity.models import ApiClient
+from rempart.identity.tokens import ASSERTION_TYPE, GRANT_TYPE
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
 from tests.support.clock import FakeClock
@@ -105,6 +106,23 @@ def test_a_replayed_proof_is_refused(practice: PracticeClient) -> None:
 
     assert first.status_code == 200
     assert "already used" in _problem(replayed, 401, "invalid-dpop-proof")["detail"]
+
+
+def test_two_dpop_headers_are_refused_even_when_one_is_good(practice: PracticeClient) -> None:
+    token = practice.token()
+    good = practice.proof("GET", WHOAMI, access_token=token)
+    other = practice.proof("GET", WHOAMI, access_token=token)
+    auth = [("Authorization", f"DPoP {token}"), ("X-Acting-RPPS", practice.rpps)]
+
+    on_a_route = practice.client.get(WHOAMI, headers=[*auth, ("DPoP", good), ("DPoP", other)])
+    form = {"grant_type": GRANT_TYPE, "client_assertion_type": ASSERTION_TYPE, "client_assertion": practice.assertion()}
+    two_for_a_token = [("DPoP", practice.proof("POST", TOKEN_PATH)), ("DPoP", practice.proof("POST", TOKEN_PATH))]
+    at_the_token_endpoint = practice.client.post(TOKEN_PATH, data=form, headers=two_for_a_token)
+
+    assert "not several" in _problem(on_a_route, 401, "invalid-dpop-proof")["detail"]
+    assert "not several" in _problem(at_the_token_endpoint, 401, "invalid-dpop-proof")["detail"]
+    # Neither proof was spent: the good one alone still works.
+    assert practice.client.get(WHOAMI, headers=[*auth, ("DPoP", good)]).status_code == 200
 
 
 def test_a_stolen_token_with_a_proof_from_the_thiefs_key_is_refused(practice: PracticeClient) -> None:

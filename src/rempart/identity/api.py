@@ -15,7 +15,7 @@ from rempart.identity.events import record_event
 from rempart.identity.models import SecurityEventKind
 from rempart.identity.permissions import Permission
 from rempart.identity.schemas import PracticeCallerOut, TokenResponse
-from rempart.identity.tokens import claimed_client, issue_token
+from rempart.identity.tokens import claimed_client, issue_token, one_proof
 from rempart.logs import get_logger
 
 log = get_logger("rempart.identity")
@@ -44,7 +44,7 @@ def token(
                 "client_assertion_type": client_assertion_type,
                 "client_assertion": client_assertion,
             },
-            dpop_proof=dpop,
+            dpop_proof=one_proof(request.headers.getlist("dpop")),  # ``dpop`` bounds and documents it
             token_url=identity.token_url,
             now=now,
         )

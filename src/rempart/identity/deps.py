@@ -27,7 +27,7 @@ from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permis
 from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
 from rempart.identity.rls import bind_tenant
 from rempart.identity.sessions import CsrfRefused, principal_from_request, require_recent_passkey
-from rempart.identity.tokens import authenticate_token
+from rempart.identity.tokens import authenticate_token, one_proof
 from rempart.professionals.service import is_valid_rpps
 
 ACTING_RPPS_HEADER = "X-Acting-RPPS"
@@ -46,7 +46,7 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
             session=session,
             replay=identity.replay,
             authorization=request.headers.get("authorization"),
-            dpop_proof=request.headers.get("dpop"),
+            dpop_proof=one_proof(request.headers.getlist("dpop")),
             method=request.method,
             url=identity.url_of(request.url.path),
             now=now,

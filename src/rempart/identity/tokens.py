@@ -250,6 +250,14 @@ def _imported(canonical_jwk: str) -> tuple[Key, str]:
     return key, key.thumbprint()
 
 
+def one_proof(values: list[str]) -> str | None:
+    """The request's DPoP proof, from its ``DPoP`` header lines: RFC 9449 (section 4.3) refuses a
+    request that carries more than one, rather than picking one of them."""
+    if len(values) > 1:
+        raise InvalidDPoPProof("send one DPoP header, not several")
+    return values[0] if values else None
+
+
 def verify_dpop_proof(
     *,
     proof: str | None,
