@@ -118,7 +118,11 @@ def post_members_import(
         filename=file.filename or "members",
         now=identity.clock(),
     )
-    session.commit()
+    try:
+        session.commit()
+    except BaseException:
+        imports.abandon(runtime, job.id)  # no job row: nobody would ever run it or remove its file
+        raise
     background.add_task(imports.run_import, runtime, insurer_id=job.insurer_id, job_id=job.id)
     return json_response(ImportJobOut.of(job), 202)
 
@@ -126,8 +130,13 @@ def post_members_import(
 @router.get(
     "/members-imports", dependencies=[requires(Permission.INSURER_MEMBER_IMPORT)], response_model=ImportJobListOut
 )
-def get_members_imports(insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep) -> Response:
-    return json_response(ImportJobListOut(jobs=[ImportJobOut.of(j) for j in imports.import_jobs(session, staff=staff)]))
+def get_members_imports(
+    insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The latest jobs; one whose process is gone (a restart) is reported failed."""
+    jobs = imports.import_jobs(session, runtime=runtime, staff=staff)
+    session.commit()
+    return json_response(ImportJobListOut(jobs=[ImportJobOut.of(j) for j in jobs]))
 
 
 @router.get(
@@ -135,9 +144,14 @@ def get_members_imports(insurer_id: uuid.UUID, staff: StaffCaller, session: Sess
     dependencies=[requires(Permission.INSURER_MEMBER_IMPORT)],
     response_model=ImportJobOut,
 )
-def get_members_import(insurer_id: uuid.UUID, job_id: uuid.UUID, staff: StaffCaller, session: SessionDep) -> Response:
-    """The job's progress (rows done of rows total) and, once done, its report."""
-    return json_response(ImportJobOut.of(imports.import_job(session, staff=staff, job_id=job_id)))
+def get_members_import(
+    insurer_id: uuid.UUID, job_id: uuid.UUID, staff: StaffCaller, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The job's progress (rows done of rows total) and, once done, its report; a job whose process
+    is gone (a restart) or whose upload is lost is reported failed, "interrupted: upload the file again"."""
+    job = imports.import_job(session, runtime=runtime, staff=staff, job_id=job_id)
+    session.commit()
+    return json_response(ImportJobOut.of(job))
 
 
 # -- claims review ------------------------------------------------------------------------------
