@@ -10,7 +10,6 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -49,6 +48,7 @@ from rempart.identity.context import IdentityDep
 from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
+from rempart.identity.schemas import UtcDatetime
 from rempart.logs import get_logger
 
 log = get_logger("rempart.audit.api")
@@ -78,6 +78,8 @@ async def _sealer(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/api/v1", tags=["access log"], lifespan=_sealer)
 Lang = Literal["en", "fr"]
+# Checkpoint numbers are BIGINT: past this, SQLite cannot bind the number and PostgreSQL refuses it.
+MAX_CHECKPOINT = 2**63 - 1
 
 
 def audit_keys(request: Request) -> LocalSigningKeys:
@@ -141,7 +143,7 @@ def insurer_log(
     staff: GuardedStaffCaller,
     session: SessionDep,
     identity: IdentityDep,
-    since: datetime | None = None,
+    since: UtcDatetime | None = None,
     beneficiary_id: uuid.UUID | None = None,
     practice_id: uuid.UUID | None = None,
     lang: Lang = "en",
@@ -192,7 +194,7 @@ def witness_heads(
     staff: GuardedStaffCaller,
     session: SessionDep,
     keys: AuditKeysDep,
-    since: int = Query(default=1, ge=1),
+    since: int = Query(default=1, ge=1, le=MAX_CHECKPOINT),
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> WitnessOut:
     rows = session.execute(
@@ -221,8 +223,8 @@ def consistency_proof(
     insurer_id: uuid.UUID,
     staff: GuardedStaffCaller,
     session: SessionDep,
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    old: Annotated[int, Query(alias="from", ge=1, le=MAX_CHECKPOINT)],
+    new: Annotated[int | None, Query(alias="to", ge=1, le=MAX_CHECKPOINT)] = None,
 ) -> ConsistencyProofOut:
     return ConsistencyProofOut(**prove_consistency(session.connection(), old=old, new=new))
 

@@ -14,7 +14,7 @@ import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -126,8 +126,12 @@ def decode_cursor(value: str | None) -> Cursor | None:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError
-        return moment, int(event_id)
-    except (ValueError, UnicodeDecodeError):
+        # What the query binds: a time in UTC (year 1 at +05:00 has none) and a BIGINT event id.
+        moment, number = moment.astimezone(UTC), int(event_id)
+        if not 0 <= number < 2**63:
+            raise ValueError
+        return moment, number
+    except (ValueError, OverflowError):
         raise ValidationFailed("the page cursor is not one this service gave") from None
 
 
