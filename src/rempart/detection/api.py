@@ -7,7 +7,6 @@ staff read the alerts concerning their insurer. Every operator action names its 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
@@ -32,8 +31,11 @@ from rempart.identity.accounts import roles_of
 from rempart.identity.deps import AnyCaller, requires
 from rempart.identity.permissions import Permission, Role
 from rempart.identity.principal import Principal
+from rempart.identity.schemas import UtcDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["detection"])
+# Past a BIGINT, SQLite cannot bind an offset and PostgreSQL refuses it.
+MAX_OFFSET = 2**63 - 1
 
 
 def _operator(caller: Principal) -> uuid.UUID:
@@ -63,10 +65,10 @@ def list_alerts(
     insurer_id: uuid.UUID | None = None,
     assignee_id: uuid.UUID | None = None,
     incident_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> AlertList:
     """Alerts, newest first, filtered."""
     filters = service.AlertFilter(
@@ -160,7 +162,7 @@ def insurer_alerts(
     session: SessionDep,
     status: AlertStatus | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> AlertList:
     """Alerts concerning this insurer's members (another insurer's id answers "not found")."""
     filters = service.AlertFilter(status=status, insurer_id=caller.insurer_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rempart.detection.models import (
     Alert,
@@ -83,8 +83,19 @@ class IncidentLinkIn(_Strict):
     incident_id: uuid.UUID
 
 
+def _written(reason: str) -> str:
+    # Line breaks and tabs become spaces in the record; other control characters are no one's words,
+    # and PostgreSQL cannot store a NUL in text at all.
+    if not all(c.isprintable() or c.isspace() for c in reason):
+        raise ValueError("must not contain control characters (NUL, escape...)")
+    return reason
+
+
+Reason = Annotated[str, Field(min_length=5, max_length=2000), AfterValidator(_written)]
+
+
 class ReasonIn(_Strict):
-    reason: str = Field(min_length=5, max_length=2000, description="why; kept in the record")
+    reason: Reason = Field(description="why; kept in the record")
 
 
 class KillSwitchIn(_Strict):
@@ -95,7 +106,7 @@ class KillSwitchIn(_Strict):
         description="a channel (professional_portal, practice_api, back_office), a profession, "
         "or a practice's or insurer's id",
     )
-    reason: str = Field(min_length=5, max_length=2000)
+    reason: Reason
 
 
 class KillSwitchOut(BaseModel):
