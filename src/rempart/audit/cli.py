@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from rempart.audit.keys import AuditSettings, PublicKeys, load_signing_keys
+from rempart.audit.proofs import MAX_NUMBER, checked_head
 from rempart.audit.sealing import CheckpointHead
 from rempart.config import get_settings
 from rempart.db import make_engine
@@ -29,7 +30,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _parse_since(value: str) -> int | datetime | None:
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
+        if int(value) > MAX_NUMBER:
+            raise _fail(f"--since: no checkpoint has a number past {MAX_NUMBER}")
         return int(value)
     try:
         moment = datetime.fromisoformat(value)
@@ -38,30 +41,65 @@ def _parse_since(value: str) -> int | datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise _fail(f"the {what} {path} cannot be read (missing, not a file, or not UTF-8 text)") from None
+
+
+def _json(text: str) -> Any:
+    """The JSON value of ``text``, or ``None`` when it is none (nesting past the parser included)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _read_witness(path: Path | None) -> list[str]:
+    """The heads a witness file holds: JSON lines, objects, those with a ``head`` (an export's first
+    line names the log and its keys). A file that is not such lines is refused, not read as empty;
+    a line whose head is not one of this log's is left out with a warning."""
     if path is None:
         return []
     heads = []
-    for line in path.read_text().splitlines():
-        item = json.loads(line) if line.strip() else {}
-        if "head" in item:
-            heads.append(str(item["head"]))
+    for number, line in enumerate(_read(path, "witness file").splitlines(), start=1):
+        if not line.strip():
+            continue
+        item = _json(line)
+        if not isinstance(item, dict):
+            raise _fail(f"line {number} of the witness file is not a JSON object")
+        if "head" not in item:
+            continue
+        if _head(item["head"]) is None:
+            typer.secho(f"warning: line {number} of the witness file holds no checkpoint head of this log", err=True)
+        else:
+            heads.append(item["head"])
     return heads
+
+
+def _head(value: object) -> CheckpointHead | None:
+    try:
+        return checked_head(value)
+    except ValueError:
+        return None
 
 
 def _public_keys(keys_file: Path | None) -> PublicKeys:
     if keys_file is not None:
         # A JWK set, or an export file whose first line carries one.
-        content = keys_file.read_text().strip()
-        document: dict[str, Any]
+        content = _read(keys_file, "keys file").strip()
+        document = _json(content)
+        if document is None and content:
+            document = _json(content.splitlines()[0])
+        if isinstance(document, dict) and isinstance(document.get("jwks"), dict):
+            document = document["jwks"]
+        if not isinstance(document, dict) or not isinstance(document.get("keys", []), list):
+            raise _fail("the keys file is neither a JWK set nor an export")
         try:
-            document = json.loads(content)
-        except ValueError:
-            try:
-                document = json.loads(content.splitlines()[0])
-            except (ValueError, IndexError):
-                raise _fail("the keys file is neither a JWK set nor an export") from None
-        return PublicKeys.from_jwks(document.get("jwks", document))
+            return PublicKeys.from_jwks(document)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise _fail("the keys file holds a key that is not an Ed25519 public key (JWK 'OKP')") from None
     return load_signing_keys(get_settings(), AuditSettings()).public_keys()
 
 
@@ -71,10 +109,14 @@ def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys
     engine = make_engine(db or get_settings().database_url)
     try:
         with engine.connect() as conn:
-            if event.startswith("#"):
+            if event.startswith("#") and event[1:].isascii() and event[1:].isdigit():
                 proof = prove_inclusion(conn, seq=int(event[1:]), checkpoint=checkpoint or None)
             else:
-                proof = prove_inclusion(conn, event_id=uuid.UUID(event), checkpoint=checkpoint or None)
+                try:
+                    event_id = uuid.UUID(event)
+                except ValueError:
+                    raise _fail("--event takes an event id or #sealed-number (#42)") from None
+                proof = prove_inclusion(conn, event_id=event_id, checkpoint=checkpoint or None)
     finally:
         engine.dispose()
     result = check_proof(proof, keys)
@@ -97,7 +139,9 @@ def verify(  # noqa: PLR0917  (each Typer option is a parameter)
     ),
     witness: Path | None = typer.Option(None, help="Heads exported earlier (rempart audit export): must be kept"),
     event: str = typer.Option("", help="Prove this event (id, or #sealed-number) is in a checkpoint"),
-    checkpoint: int = typer.Option(0, help="With --event: the checkpoint to prove it in (default: the latest)"),
+    checkpoint: int = typer.Option(
+        0, min=0, max=MAX_NUMBER, help="With --event: the checkpoint to prove it in (default: the latest)"
+    ),
     proof_out: Path | None = typer.Option(None, help="With --event: write the proof to this file"),
     keys_file: Path | None = typer.Option(None, "--keys", help="Public keys (JWKS) instead of the local key ring"),
     db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
@@ -150,10 +194,9 @@ def check_proof_command(
     """Check an inclusion proof with the public keys only (what a witness does)."""
     from rempart.audit.proofs import check_proof
 
-    try:
-        proof = json.loads(proof_file.read_text())
-    except (OSError, ValueError):
-        raise _fail("the proof file cannot be read") from None
+    proof = _json(_read(proof_file, "proof file"))
+    if proof is None:
+        raise _fail("the proof file is not JSON")
     result = check_proof(proof, _public_keys(keys_file))
     typer.echo(result.reason)
     if not result.ok:
@@ -162,8 +205,8 @@ def check_proof_command(
 
 @audit_app.command("consistency")
 def consistency(  # noqa: PLR0917  (each Typer option is a parameter)
-    old: int = typer.Option(..., "--from", min=1, help="The earlier checkpoint (one a witness kept)"),
-    new: int = typer.Option(0, "--to", min=0, help="The later checkpoint (default: the latest)"),
+    old: int = typer.Option(..., "--from", min=1, max=MAX_NUMBER, help="The earlier checkpoint (one a witness kept)"),
+    new: int = typer.Option(0, "--to", min=0, max=MAX_NUMBER, help="The later checkpoint (default: the latest)"),
     witness: Path | None = typer.Option(None, help="Heads exported earlier: the --from head must be the one kept"),
     proof_out: Path | None = typer.Option(None, help="Write the proof to this file"),
     keys_file: Path | None = typer.Option(None, "--keys", help="Public keys (JWKS) instead of the local key ring"),
@@ -226,7 +269,7 @@ def seal(
 @audit_app.command("export")
 def export(
     insurer: str = typer.Option(..., help="The insurer (id) receiving the heads as a witness"),
-    since: int = typer.Option(1, help="First checkpoint number"),
+    since: int = typer.Option(1, min=1, max=MAX_NUMBER, help="First checkpoint number"),
     out: Path = typer.Option(..., help="File to write (JSON lines)"),
     db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
 ) -> None:
@@ -246,6 +289,8 @@ def export(
             for line in export_heads(conn, insurer_id=insurer_id, since=since, keys=keys):
                 handle.write(json.dumps(line, separators=(",", ":")) + "\n")
                 count += 1
+    except OSError:
+        raise _fail(f"cannot write {out} (no such folder, or not allowed)") from None
     finally:
         engine.dispose()
     typer.echo(f"wrote {max(0, count - 1)} checkpoint heads to {out}")

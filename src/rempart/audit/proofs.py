@@ -31,6 +31,27 @@ from rempart.audit.sealing import CheckpointHead
 from rempart.errors import NotFound, ValidationFailed
 
 PROOF_VERSION = 1
+# Checkpoint and sealed numbers are BIGINT: past this no log has one, and SQLite cannot bind it.
+MAX_NUMBER = 2**63 - 1
+_HEAD_NUMBERS = ("number", "first_seq", "count", "v")
+
+
+def checked_head(value: object) -> CheckpointHead:
+    """A head read from a file someone hands over (a witness copy, a proof): ``CheckpointHead.decode``
+    and each field of the type the sealer writes, or ``ValueError``."""
+    if not isinstance(value, str):
+        raise ValueError("a checkpoint head is a JSON string")
+    try:
+        head = CheckpointHead.decode(value)
+    except (TypeError, RecursionError):  # another field, or nested past the parser
+        raise ValueError("not a checkpoint head of this log") from None
+    for name, field in head.__dict__.items():
+        wanted = int if name in _HEAD_NUMBERS else str
+        if type(field) is not wanted:
+            raise ValueError(f"a checkpoint head's {name} is not a {wanted.__name__}")
+    if not (1 <= head.number <= MAX_NUMBER and 0 <= head.first_seq <= MAX_NUMBER and 0 <= head.count <= MAX_NUMBER):
+        raise ValueError("a checkpoint head names numbers no log can have")
+    return head
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,10 @@ def prove_inclusion(
     """Build the proof that an event (by id, or by sealed number) is in ``checkpoint`` (default: the
     latest one). Both are index lookups (``ix_access_events_event_id``, ``ix_access_events_seal_seq``)."""
     events = AccessEvent.__table__
+    if seq is not None and not 0 <= seq <= MAX_NUMBER:
+        raise NotFound("no such access event")
+    if checkpoint is not None and not 1 <= checkpoint <= MAX_NUMBER:
+        raise NotFound("no such checkpoint")
     if seq is None:
         if event_id is None:
             raise ValidationFailed("name the event by id or by sealed number")
@@ -108,8 +133,10 @@ def prove_inclusion(
 def check_proof(proof: dict[str, Any], keys: PublicKeys) -> ProofCheck:
     """Check a proof with the public keys only."""
     try:
-        head = CheckpointHead.decode(proof["head"])
+        head = checked_head(proof["head"])
         signature = base64.b64decode(proof["signature"])
+        if not isinstance(proof["event"], str):
+            raise TypeError
         event = parse_event(proof["event"])
         batch_path = [bytes.fromhex(h) for h in proof["batch_path"]]
         log_path = [bytes.fromhex(h) for h in proof["log_path"]]
@@ -175,6 +202,8 @@ def prove_consistency(conn: Connection, *, old: int, new: int | None = None) -> 
     new = new or int(conn.execute(text("SELECT max(number) FROM audit_checkpoints")).scalar() or 0)
     if not 1 <= old <= new:
         raise ValidationFailed("a consistency proof goes from an earlier checkpoint to a later one")
+    if new > MAX_NUMBER:
+        raise NotFound(f"no checkpoint {new}")
     old_head, old_signature = _signed_head(conn, old)
     new_head, new_signature = _signed_head(conn, new)
     path = merkle.consistency_path(old, new, _LogTree(conn).range_root)
@@ -192,8 +221,8 @@ def check_consistency(proof: dict[str, Any], keys: PublicKeys, *, old_head: str 
     """Check a consistency proof with the public keys only. A witness passes the ``old_head`` it
     kept, so that the proof cannot swap in another old head."""
     try:
-        old = CheckpointHead.decode(proof["old_head"])
-        new = CheckpointHead.decode(proof["new_head"])
+        old = checked_head(proof["old_head"])
+        new = checked_head(proof["new_head"])
         signatures = base64.b64decode(proof["old_signature"]), base64.b64decode(proof["new_signature"])
         path = [bytes.fromhex(h) for h in proof["path"]]
     except (KeyError, ValueError, TypeError):
