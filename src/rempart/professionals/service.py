@@ -27,8 +27,9 @@ def is_valid_rpps(rpps: str) -> bool:
 
 
 def is_valid_practice_number(number: str) -> bool:
-    """FINESS and Assurance Maladie practice numbers are both 9 digits."""
-    return len(number) == 9 and number.isdigit()
+    """FINESS and Assurance Maladie practice numbers are both 9 digits, ASCII ones: ``isdigit`` (and a
+    schema's ``\\d``) also takes full-width and Arabic-Indic digits, the same number written otherwise."""
+    return len(number) == 9 and number.isascii() and number.isdigit()
 
 
 def create_practice(
