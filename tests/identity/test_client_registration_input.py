@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
@@ -16,18 +15,10 @@ from rempart.identity.permissions import Role
 from rempart.runtime import Runtime
 from tests.support.portal import PortalUser, invite
 from tests.support.practice_client import PracticeClient
+from tests.support.problems import problem_of
 
 PROBLEM = "application/problem+json"
 WHOAMI = "/api/v1/auth/whoami"
-
-
-def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://rempart.example/problems/{slug}"
-    assert body["detail"]
-    return body
 
 
 @pytest.fixture
@@ -63,7 +54,7 @@ def test_a_client_with_a_bad_name_or_expiry_is_a_422_naming_the_field(
         "/api/v1/practice/clients", json={"name": "Logiciel", "public_jwk": _new_jwk()} | sent
     )
 
-    body = _problem(response, 422, "validation-failed")
+    body = problem_of(response, 422, "validation-failed")
     assert field in json.dumps(body)
     assert practice_admin.get("/api/v1/practice/clients").status_code == 200
     assert len(practice_admin.get("/api/v1/practice/clients").json()) == 1  # nothing was created
@@ -73,15 +64,15 @@ def test_a_client_key_whose_type_is_not_a_string_is_a_422(practice_admin: Portal
     created = practice_admin.post("/api/v1/practice/clients", json={"name": "Logiciel", "public_jwk": {"kty": ["EC"]}})
     added = practice_admin.post(f"/api/v1/practice/clients/{practice.client_id}/keys", json={"public_jwk": {"kty": {}}})
 
-    _problem(created, 422, "validation-failed")
-    _problem(added, 422, "validation-failed")
+    problem_of(created, 422, "validation-failed")
+    problem_of(added, 422, "validation-failed")
 
 
 def test_revoking_a_key_id_no_key_can_have_is_a_404(practice_admin: PortalUser, practice: PracticeClient) -> None:
     path = f"/api/v1/practice/clients/{practice.client_id}/keys"
 
     for kid in ("ab%00cd", "x" * 300):
-        _problem(practice_admin.delete(f"{path}/{kid}"), 404, "not-found")
+        problem_of(practice_admin.delete(f"{path}/{kid}"), 404, "not-found")
     assert practice.get(WHOAMI).status_code == 200  # the client's key is untouched
 
 
@@ -101,6 +92,6 @@ def test_a_passkey_name_with_control_characters_is_a_422_and_the_invitation_stil
     refused = user.enrol(invitation.token, name="Lap\x00top")
     enrolled = user.enrol(invitation.token, name="  Laptop  ")
 
-    assert [e["field"] for e in _problem(refused, 422, "validation-failed")["errors"]] == ["name"]
+    assert [e["field"] for e in problem_of(refused, 422, "validation-failed")["errors"]] == ["name"]
     assert enrolled.status_code == 200, enrolled.text
     assert [p["name"] for p in user.get("/api/v1/me/passkeys").json()] == ["Laptop"]

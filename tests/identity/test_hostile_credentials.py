@@ -23,6 +23,7 @@ from rempart.identity.jose import REGISTRY
 from rempart.identity.tokens import ASSERTION_TYPE, GRANT_TYPE
 from tests.support.clock import FakeClock
 from tests.support.practice_client import PracticeClient
+from tests.support.problems import problem_of
 
 PROBLEM = "application/problem+json"
 WHOAMI = "/api/v1/auth/whoami"
@@ -30,15 +31,6 @@ WHOAMI = "/api/v1/auth/whoami"
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://rempart.example/problems/{slug}"
-    assert body["detail"]
-    return body
 
 
 def _signed(key: ECKey, header: dict[str, Any], payload: str) -> str:
@@ -142,7 +134,7 @@ def _iat_nan(practice: PracticeClient) -> str:
 def test_a_malformed_dpop_proof_at_the_token_endpoint_is_a_401(practice: PracticeClient, make_proof: Any) -> None:
     response = _token_request(practice, make_proof(practice))
 
-    body = _problem(response, 401, "invalid-dpop-proof")
+    body = problem_of(response, 401, "invalid-dpop-proof")
     assert body["error"] == "invalid_dpop_proof"
     assert response.headers["www-authenticate"].startswith('DPoP error="invalid_dpop_proof"')
 
@@ -157,7 +149,7 @@ def test_a_proof_with_a_nan_iat_cannot_be_replayed_minutes_later(practice: Pract
 
     clock.advance(minutes=2)  # past the replay store's memory of the jti, within the token's life
 
-    _problem(practice.client.get(WHOAMI, headers=headers), 401, "invalid-dpop-proof")
+    problem_of(practice.client.get(WHOAMI, headers=headers), 401, "invalid-dpop-proof")
 
 
 def test_a_malformed_proof_on_an_api_route_is_a_401(practice: PracticeClient) -> None:
@@ -168,7 +160,7 @@ def test_a_malformed_proof_on_an_api_route_is_a_401(practice: PracticeClient) ->
         WHOAMI, headers={"Authorization": f"DPoP {token}", "DPoP": deep, "X-Acting-RPPS": practice.rpps}
     )
 
-    _problem(response, 401, "invalid-dpop-proof")
+    problem_of(response, 401, "invalid-dpop-proof")
 
 
 def test_a_proof_whose_jti_is_a_lone_surrogate_is_used_once_like_any_other(practice: PracticeClient) -> None:
@@ -181,7 +173,7 @@ def test_a_proof_whose_jti_is_a_lone_surrogate_is_used_once_like_any_other(pract
     again = _token_request(practice, proof)
 
     assert first.status_code == 200, first.text
-    assert "already used" in _problem(again, 401, "invalid-dpop-proof")["detail"]
+    assert "already used" in problem_of(again, 401, "invalid-dpop-proof")["detail"]
 
 
 def test_a_client_assertion_nested_too_deep_is_a_401(practice: PracticeClient) -> None:
@@ -190,4 +182,4 @@ def test_a_client_assertion_nested_too_deep_is_a_401(practice: PracticeClient) -
 
     response = _token_request(practice, practice.proof("POST", TOKEN_PATH), assertion=assertion)
 
-    assert _problem(response, 401, "invalid-client")["error"] == "invalid_client"
+    assert problem_of(response, 401, "invalid-client")["error"] == "invalid_client"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 
@@ -15,18 +14,11 @@ from rempart.insurers.service import create_insurer
 from rempart.runtime import Runtime
 from tests.support.clock import FakeClock
 from tests.support.portal import PortalUser, invite
+from tests.support.problems import problem_of
 from tests.support.routes import api_routes
 from tests.support.webauthn import SoftAuthenticator
 
 PROBLEM = "application/problem+json"
-
-
-def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["type"].endswith("/" + slug)
-    return body
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ def test_an_assertion_made_on_a_phishing_page_is_refused(app: FastAPI, runtime: 
         "/api/v1/auth/login/verify", json={"ceremony_id": relayed_rp.json()["ceremony_id"], "credential": credential}
     )
 
-    assert _problem(relayed_origin, 401, "login-failed") == _problem(with_other_rp, 401, "login-failed")
+    assert problem_of(relayed_origin, 401, "login-failed") == problem_of(with_other_rp, 401, "login-failed")
     assert "set-cookie" not in relayed_origin.headers
     assert victim.get("/api/v1/me/account").status_code == 401
     # The owner sees that their passkey was refused (a phishing signal for them and the operators).
@@ -89,7 +81,7 @@ def test_a_ceremony_posted_from_another_site_is_refused(app: FastAPI) -> None:
         "/api/v1/auth/login/options", json={"login": "agent@mutuelle.test"}, headers={"Origin": browser.origin}
     )
 
-    _problem(cross_site, 403, "csrf-refused")
+    problem_of(cross_site, 403, "csrf-refused")
     assert same_site.status_code == 200
 
 
@@ -99,7 +91,7 @@ def test_registration_from_another_origin_is_refused(app: FastAPI, runtime: Runt
 
     response = browser.enrol(invitation.token, origin="https://evil.example")
 
-    _problem(response, 400, "passkey-ceremony-failed")
+    problem_of(response, 400, "passkey-ceremony-failed")
 
 
 def test_a_replayed_assertion_is_refused(app: FastAPI, runtime: Runtime, insurer_id: Any) -> None:
@@ -120,8 +112,8 @@ def test_a_replayed_assertion_is_refused(app: FastAPI, runtime: Runtime, insurer
     )
 
     assert first.status_code == 200
-    _problem(replayed, 401, "login-failed")
-    _problem(stale, 401, "login-failed")
+    problem_of(replayed, 401, "login-failed")
+    problem_of(stale, 401, "login-failed")
     assert attacker.get("/api/v1/me/account").status_code == 401
 
 
@@ -131,7 +123,7 @@ def test_a_passkey_without_user_verification_is_refused(app: FastAPI, runtime: R
         app, login="agent@mutuelle.test", authenticator=SoftAuthenticator(user_verifying=False)
     )
 
-    _problem(browser.enrol(invitation.token), 400, "passkey-ceremony-failed")
+    problem_of(browser.enrol(invitation.token), 400, "passkey-ceremony-failed")
 
 
 def test_a_cloned_passkey_is_flagged_disabled_and_the_owner_alerted(
@@ -146,8 +138,8 @@ def test_a_cloned_passkey_is_flagged_disabled_and_the_owner_alerted(
     cloned = thief.sign_in()  # the copy also says 1
     afterwards = agent.sign_in()
 
-    _problem(cloned, 401, "login-failed")
-    _problem(afterwards, 401, "login-failed")  # the key is disabled until the owner replaces it
+    problem_of(cloned, 401, "login-failed")
+    problem_of(afterwards, 401, "login-failed")  # the key is disabled until the owner replaces it
     events = [e["kind"] for e in agent.get("/api/v1/me/security-events").json()]
     assert "passkey_clone_suspected" in events
     assert (agent.account_id, "passkey_clone_suspected") in app.state.identity.notifier.sent
@@ -168,8 +160,8 @@ def test_enrolment_links_work_once_and_expire(
     expired = PortalUser.browser(app).client.post("/api/v1/auth/enrolment/options", json={"token": late.token})
     forged = PortalUser.browser(app).client.post("/api/v1/auth/enrolment/options", json={"token": "x" * 43})
 
-    body = _problem(again, 401, "enrolment-refused")
-    assert body == _problem(expired, 401, "enrolment-refused") == _problem(forged, 401, "enrolment-refused")
+    body = problem_of(again, 401, "enrolment-refused")
+    assert body == problem_of(expired, 401, "enrolment-refused") == problem_of(forged, 401, "enrolment-refused")
 
 
 def test_several_passkeys_and_removal_needs_a_fresh_passkey_check(
@@ -200,12 +192,12 @@ def test_several_passkeys_and_removal_needs_a_fresh_passkey_check(
     laptop_ref = next(k["id"] for k in keys if k["name"] == "Laptop")
 
     stale = admin.delete(f"/api/v1/me/passkeys/{phone_ref}")
-    assert _problem(stale, 401, "step-up-required")
+    assert problem_of(stale, 401, "step-up-required")
     assert admin.step_up().status_code == 200
     assert admin.delete(f"/api/v1/me/passkeys/{phone_ref}").status_code == 204
     last = admin.delete(f"/api/v1/me/passkeys/{laptop_ref}")
 
-    _problem(last, 409, "conflict")
+    problem_of(last, 409, "conflict")
     assert [k["name"] for k in admin.get("/api/v1/me/passkeys").json()] == ["Laptop"]
     kinds = [e["kind"] for e in admin.get("/api/v1/me/security-events").json()]
     assert {"passkey_added", "passkey_removed", "step_up", "login"} <= set(kinds)
@@ -269,7 +261,7 @@ def test_recovery_codes_are_single_use_and_re_enrol_a_passkey(app: FastAPI, runt
     reused = new_device.client.post("/api/v1/auth/recovery", json={"login": agent.login, "code": codes[3]})
 
     assert used.status_code == 200, used.text
-    _problem(reused, 401, "recovery-failed")
+    problem_of(reused, 401, "recovery-failed")
     assert new_device.enrol(used.json()["enrolment_token"], name="New laptop").status_code == 200
     assert (
         PortalUser.browser(app, login=agent.login, authenticator=new_device.authenticator).sign_in().status_code == 200
