@@ -7,25 +7,106 @@
    This starts only once every process has reloaded its keys, so none still writes under the old
    key or misses a row re-indexed under the new one.
 3. Destroy the retired keys: their wrapped material is erased and opens nothing any more.
+
+Crash safety: each step commits on its own and leaves a state every process can read. Step 1 is one
+transaction; a batch decrypts, re-encrypts and re-indexes its rows and moves their versions in one
+transaction; step 3 runs only after a sweep found no row left under an older version. A rotation
+that dies before step 3 leaves the old keys retiring, so every row still opens and matches; running
+it again retires every live key, adds newer ones and sweeps every row under any older version.
+
+One rotation of an insurer at a time: a second one would retire the first one's new key and the
+first would then destroy it under the rows it had already re-encrypted. The rotation holds a lock
+that dies with its process (PostgreSQL: a session advisory lock on a connection of its own; SQLite:
+an ``flock`` next to the database file) from step 1 to step 3; another rotation of the same insurer
+is refused meanwhile.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import create_engine, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
-from rempart.db import bind_tenant
+from rempart.db import bind_tenant, is_postgresql
+from rempart.errors import Conflict
 from rempart.insurers.service import insurer_by_amc
 from rempart.members.models import Beneficiary
 from rempart.protection.service import KEY_CACHE_SECONDS
 from rempart.runtime import Runtime
 
 _FIELDS = ("nir", "last_name", "first_name", "birth_date", "marital_status")
+
+# Two-integer advisory locks are a key space of their own ("ROTA"), apart from other domains' locks.
+_ROTATION_LOCKS = 0x524F5441
+# SQLite without a file (one process): the rotations of this process.
+_in_process: dict[uuid.UUID, threading.Lock] = {}
+_in_process_guard = threading.Lock()
+_ALREADY_RUNNING = "a key rotation of this insurer is already running: wait for it to finish"
+_LOST_LOCK = "the key rotation lost its lock (its database connection closed): run it again"
+
+
+def _always() -> bool:
+    return True
+
+
+@contextmanager
+def _rotation_lock(runtime: Runtime, insurer_id: uuid.UUID) -> Iterator[Callable[[], bool]]:
+    """Held from the new keys to the destruction of the old ones; released when the process dies.
+    Yields a check of whether the lock is still held (a server-side lock goes with its connection)."""
+    url = runtime.engine.url
+    if is_postgresql(runtime.engine):
+        # Outside the pool (which would hand the lock to another request) and outside any
+        # transaction (an open one would hold back vacuum for the whole rotation).
+        engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        key = (_ROTATION_LOCKS, int.from_bytes(insurer_id.bytes[:4], "big", signed=True))
+        try:
+            with engine.connect() as connection:
+                if not connection.scalar(select(func.pg_try_advisory_lock(*key))):
+                    raise Conflict(_ALREADY_RUNNING)
+
+                def held() -> bool:
+                    try:  # the lock lives as long as the server session: is it still there?
+                        connection.exec_driver_sql("SELECT 1")
+                    except SQLAlchemyError:
+                        return False
+                    return True
+
+                try:
+                    yield held
+                finally:
+                    with suppress(SQLAlchemyError):  # if the session is gone, its lock went with it
+                        connection.scalar(select(func.pg_advisory_unlock(*key)))
+        finally:
+            engine.dispose()
+    elif url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        fd = os.open(f"{url.database}-keys-{insurer_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict(_ALREADY_RUNNING) from None
+            yield _always
+        finally:
+            os.close(fd)  # releases the flock
+    else:
+        with _in_process_guard:
+            lock = _in_process.setdefault(insurer_id, threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise Conflict(_ALREADY_RUNNING)
+        try:
+            yield _always
+        finally:
+            lock.release()
 
 
 @dataclass
@@ -86,17 +167,40 @@ def rotate_insurer_keys(
     grace_seconds: float = KEY_CACHE_SECONDS + 1,
     on_progress: Callable[[int], None] | None = None,
 ) -> RotationReport:
+    with runtime.sessions() as session:
+        insurer_id = insurer_by_amc(session, amc_number).id
+    with _rotation_lock(runtime, insurer_id) as held:
+        return _rotate(
+            runtime=runtime,
+            insurer_id=insurer_id,
+            held=held,
+            batch_size=batch_size,
+            grace_seconds=grace_seconds,
+            on_progress=on_progress,
+        )
+
+
+def _rotate(
+    *,
+    runtime: Runtime,
+    insurer_id: uuid.UUID,
+    held: Callable[[], bool],
+    batch_size: int,
+    grace_seconds: float,
+    on_progress: Callable[[int], None] | None,
+) -> RotationReport:
     with runtime.sessions.begin() as session:
-        insurer = insurer_by_amc(session, amc_number)
-        rewrapped = runtime.keys.rewrap_all(session, insurer.id)
-        data_version, index_version = runtime.keys.start_rotation(session, insurer.id)
+        rewrapped = runtime.keys.rewrap_all(session, insurer_id)
+        data_version, index_version = runtime.keys.start_rotation(session, insurer_id)
 
     done = 0
 
     def sweep() -> None:
         nonlocal done
-        while count := _reencrypt_batch(runtime, insurer.id, data_version, index_version, batch_size):
+        while count := _reencrypt_batch(runtime, insurer_id, data_version, index_version, batch_size):
             done += count
+            if not held():  # another rotation may have started: leave every key to it
+                raise Conflict(_LOST_LOCK)
             if on_progress:
                 on_progress(done)
 
@@ -105,6 +209,8 @@ def rotate_insurer_keys(
         # under the new key and match blind indexes under both, so re-indexing a row never hides it.
         time.sleep(grace_seconds)
     sweep()
+    if not held():  # destroying now could destroy another rotation's key under its rows
+        raise Conflict(_LOST_LOCK)
     with runtime.sessions.begin() as session:
-        destroyed = runtime.keys.destroy_retired(session, insurer.id)
-    return RotationReport(insurer.id, data_version, index_version, rewrapped, done, destroyed)
+        destroyed = runtime.keys.destroy_retired(session, insurer_id)
+    return RotationReport(insurer_id, data_version, index_version, rewrapped, done, destroyed)
