@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import csv
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from rempart.config import get_settings
+from rempart.config import Settings, get_settings
 from rempart.errors import RempartError
 from rempart.logs import configure_logging
 from rempart.members.importer import ImportReport
@@ -33,9 +39,88 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+# The drivers Rempart ships with: any other URL would fail deep in SQLAlchemy with a traceback.
+_DATABASE_DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql"}
+_DATABASE_DRIVERS["postgresql+psycopg"] = "postgresql"
+MAX_PORT = 65_535
+MAX_SERVER_WORKERS = 256  # server processes on one machine; more is a typo, not a deployment
+MAX_MEMBER_NUMBER = 9_999_999_999  # synthetic member numbers are ten digits
+MAX_BATCH = 100_000  # rows per transaction, as REMPART_IMPORT_BATCH_SIZE
+MAX_GRACE = 86_400.0  # seconds: a day is far past any process's key cache
+
+
 @app.callback()
 def main() -> None:
-    configure_logging(json=get_settings().log_json)
+    configure_logging(json=settings_or_exit().log_json)
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment, or a readable refusal naming what is wrong with them."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "value_error" or not error["loc"]
+            else f"REMPART_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise fail(f"invalid settings: {problems}") from None
+
+
+def checked_database_url(url: str, *, must_exist: bool = True) -> str:
+    """Refuse a database URL Rempart cannot use before anything is opened or created.
+
+    ``must_exist``: a SQLite file must already be there (every command but ``db upgrade`` and
+    ``demo``); otherwise opening it would leave an empty database file behind a refusal.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise fail("the database URL is not a URL (sqlite:///path/to/file.db or postgresql://host/name)") from None
+    kind = _DATABASE_DRIVERS.get(parsed.drivername)
+    if kind is None:
+        raise fail(
+            f"the database URL names {parsed.drivername!r}: Rempart runs on SQLite (sqlite:///path/to/file.db) "
+            "or PostgreSQL (postgresql://host/name)"
+        )
+    if kind == "sqlite" and parsed.database and parsed.database != ":memory:" and "mode=memory" not in url:
+        path = Path(parsed.database)
+        if path.is_dir():
+            raise fail(f"the database {path} is a folder, not a SQLite file")
+        if must_exist and not path.is_file():
+            raise fail(f"no database at {path}: create it with `rempart db upgrade --db {url}`")
+    return url
+
+
+def database_problem(exc: SQLAlchemyError) -> str:
+    """The driver's own first line (no SQL, no parameters: they may hold personal data)."""
+    cause = getattr(exc, "orig", None)
+    lines = str(cause if cause is not None else exc).strip().splitlines()
+    first = lines[0].strip() if lines else type(exc).__name__
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return f"the database has no Rempart schema ({first}): run `rempart db upgrade` first"
+    return f"the database could not be used: {first}"
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn what a user can cause (a domain refusal, a database that cannot be used) into a
+    readable error and a non-zero exit."""
+    try:
+        yield
+    except RempartError as exc:
+        raise fail(exc.detail) from None
+    except SQLAlchemyError as exc:
+        raise fail(database_problem(exc)) from None
+
+
+def open_runtime(db: str = "", *, create_keys: bool = False) -> Runtime:
+    """The command's runtime on ``db`` (default: the settings'), or a readable refusal."""
+    settings = settings_or_exit()
+    settings = settings.model_copy(update={"database_url": checked_database_url(db or settings.database_url)})
+    with refusals():
+        return Runtime.build(settings, create_keys=create_keys)
 
 
 @db_app.command("upgrade")
@@ -44,48 +129,46 @@ def db_upgrade(db: str = typer.Option("", help="Database URL (default: REMPART_D
     from rempart.db import make_engine
     from rempart.migrate import upgrade
 
-    settings = get_settings()
-    url = db or settings.database_url
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    url = checked_database_url(db or settings_or_exit().database_url, must_exist=False)
+    _make_sqlite_folder(url)
     engine = make_engine(url)
     try:
-        upgrade(engine)
-    except RempartError as exc:
-        raise fail(exc.detail) from None
+        with refusals():
+            upgrade(engine)
     finally:
         engine.dispose()
     typer.echo("database is at the latest schema")
 
 
+def _make_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise fail(f"cannot create the folder of the database {parsed.database}: {exc.strerror}") from None
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind"),
-    port: int = typer.Option(8000, help="Port"),
-    workers: int = typer.Option(1, help="Server processes"),
+    port: int = typer.Option(8000, min=1, max=MAX_PORT, help="Port"),
+    workers: int = typer.Option(1, min=1, max=MAX_SERVER_WORKERS, help="Server processes"),
 ) -> None:
     """Serve the API and portals."""
     import uvicorn
 
+    # Each server process builds its runtime as it imports the app: a key ring or database URL it
+    # cannot use is refused here, readably, rather than as a traceback from every process.
+    open_runtime().close()
+
     uvicorn.run("rempart.asgi:app", host=host, port=port, workers=workers, proxy_headers=False, access_log=False)
-
-
-def _runtime(db: str = "", *, create_keys: bool = False) -> Runtime:
-    settings = get_settings()
-    if db:
-        settings = settings.model_copy(update={"database_url": db})
-    try:
-        return Runtime.build(settings, create_keys=create_keys)
-    except RempartError as exc:
-        raise fail(exc.detail) from None
 
 
 @app.command()
 def demo(
     members: int = typer.Option(10_000, min=1, max=5_000_000, help="Synthetic members to load"),
-    port: int = typer.Option(8000, help="Port to serve on"),
+    port: int = typer.Option(8000, min=1, max=MAX_PORT, help="Port to serve on"),
     db: str = typer.Option("", help="Database URL (default: SQLite file var/rempart.db)"),
     seed: int = typer.Option(2024, help="Seed of the synthetic population"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve once loaded"),
@@ -95,19 +178,19 @@ def demo(
     from rempart.demo import build_demo
     from rempart.migrate import upgrade
 
-    settings = get_settings()
-    url = db or settings.database_url
+    settings = settings_or_exit()
+    url = checked_database_url(db or settings.database_url, must_exist=False)
     origin = f"http://localhost:{port}"
     settings = settings.model_copy(update={"database_url": url, "public_origin": origin, "rp_id": "localhost"})
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    _make_sqlite_folder(url)
     engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
     try:
+        with refusals():
+            upgrade(engine)
+    finally:
+        engine.dispose()
+    with refusals():
         runtime = Runtime.build(settings, create_keys=True)
-    except RempartError as exc:
-        raise fail(exc.detail) from None
     console = Console()
 
     def imported(amc: str, report: ImportReport) -> None:
@@ -117,9 +200,11 @@ def demo(
         )
 
     console.print(f"Loading {members:,} synthetic members into {make_url_safe(url)} ...")
-    with console.status("generating, validating, encrypting"):
-        doc = build_demo(runtime=runtime, members=members, seed=seed, on_import=imported)
-    runtime.close()
+    try:
+        with console.status("generating, validating, encrypting"), refusals():
+            doc = build_demo(runtime=runtime, members=members, seed=seed, on_import=imported)
+    finally:
+        runtime.close()
     var = settings.var_dir
     console.print(f"\n[bold]Rempart demo ready[/bold] at {origin}  (health: {origin}/healthz)")
     console.print(f"  Sample patients, practice-software credentials and enrolment links: {var / 'demo.json'}")
@@ -130,8 +215,6 @@ def demo(
     )
     console.print(f"  API description: {origin}/openapi.json")
     if serve_after:
-        import os
-
         import uvicorn
 
         os.environ["REMPART_DATABASE_URL"] = url
@@ -150,20 +233,29 @@ def make_url_safe(url: str) -> str:
 @app.command()
 def synth(
     out: Path = typer.Argument(..., help="File to write: .csv or .ndjson"),
-    members: int = typer.Option(1000, min=1, help="Members (contracts) to generate"),
+    members: int = typer.Option(1000, min=1, max=MAX_MEMBER_NUMBER, help="Members (contracts) to generate"),
     seed: int = typer.Option(2024, help="Seed: the same seed gives the same population"),
     products: str = typer.Option("ESSENTIEL,CONFORT,PREMIUM", help="Product codes, comma separated"),
-    first_number: int = typer.Option(1, help="First member number"),
+    first_number: int = typer.Option(1, min=1, max=MAX_MEMBER_NUMBER, help="First member number"),
 ) -> None:
     """Write a synthetic French population (valid NIRs, families, twins) as a members file."""
     from rempart.db import utcnow
     from rempart.members.synth import synth_members, write_members_file
 
     codes = [c.strip() for c in products.split(",") if c.strip()]
-    rows = write_members_file(
-        out,
-        synth_members(count=members, seed=seed, product_codes=codes, today=utcnow().date(), first_number=first_number),
+    if not codes:
+        raise fail("--products: name at least one product code")
+    if first_number + members - 1 > MAX_MEMBER_NUMBER:
+        raise fail(f"--first-number {first_number} and --members {members}: member numbers stop at {MAX_MEMBER_NUMBER}")
+    if out.is_dir():
+        raise fail(f"{out} is a folder: name the members file to write (.csv or .ndjson)")
+    records = synth_members(
+        count=members, seed=seed, product_codes=codes, today=utcnow().date(), first_number=first_number
     )
+    try:
+        rows = write_members_file(out, records)
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror}") from None
     typer.echo(f"wrote {rows:,} beneficiaries of {members:,} members to {out}")
 
 
@@ -180,7 +272,10 @@ def members_import(
 
     from rempart.members.importer import import_members, prescan
 
-    runtime = _runtime(db)
+    _check_members_file(file)
+    if report_file is not None:
+        _check_report_file(report_file)
+    runtime = open_runtime(db)
     try:
         _fmt, total = prescan(file)
         columns = (
@@ -203,6 +298,10 @@ def members_import(
             )
     except RempartError as exc:
         raise fail(exc.detail) from None
+    except SQLAlchemyError as exc:
+        raise fail(database_problem(exc)) from None
+    except OSError as exc:  # the file went away or became unreadable after the checks
+        raise fail(f"{file}: cannot be read ({exc.strerror})") from None
     finally:
         runtime.close()
     console = Console()
@@ -219,29 +318,55 @@ def members_import(
         if report.rejected > 30:
             console.print(f"... and {report.rejected - 30:,} more" + ("" if report_file else " (see --report)"))
     if report_file:
-        with report_file.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(["line", "field", "reason"])
-            writer.writerows((e.line, e.field, e.reason) for e in report.errors)
+        try:
+            with report_file.open("w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(["line", "field", "reason"])
+                writer.writerows((e.line, e.field, e.reason) for e in report.errors)
+        except OSError as exc:
+            done = "the import is done, but the report could not be written to"
+            raise fail(f"{done} {report_file}: {exc.strerror}") from None
     if report.rejected:
         raise typer.Exit(2)
+
+
+def _check_members_file(file: Path) -> None:
+    if file.is_dir():
+        raise fail(f"{file} is a folder: name the members file (CSV or NDJSON)")
+    if not file.exists():
+        raise fail(f"{file}: no such file")
+    if not os.access(file, os.R_OK):
+        raise fail(f"{file}: cannot be read (permission denied)")
+
+
+def _check_report_file(report_file: Path) -> None:
+    """Refused before importing: a report that cannot be written would be found out only after."""
+    if report_file.is_dir():
+        raise fail(f"--report {report_file} is a folder: name the CSV file to write")
+    folder = report_file.parent
+    if not folder.is_dir():
+        raise fail(f"--report {report_file}: the folder {folder} does not exist")
+    if not os.access(report_file if report_file.exists() else folder, os.W_OK):
+        raise fail(f"--report {report_file}: cannot be written (permission denied)")
 
 
 @keys_app.command("rotate")
 def keys_rotate(
     insurer: str = typer.Option(..., "--insurer", help="AMC number of the insurer"),
     db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
-    batch: int = typer.Option(1000, min=1, help="Rows re-encrypted per transaction"),
-    grace: float = typer.Option(31.0, min=0, help="Seconds to wait for every process to reload its keys"),
+    batch: int = typer.Option(1000, min=1, max=MAX_BATCH, help="Rows re-encrypted per transaction"),
+    # Bounded: a wait past what time.sleep takes (inf, 1e400) failed after the rotation had begun.
+    grace: float = typer.Option(
+        31.0, min=0, max=MAX_GRACE, help="Seconds to wait for every process to reload its keys"
+    ),
 ) -> None:
     """Re-wrap the insurer's keys, re-encrypt and re-index its members, destroy the old keys."""
     from rempart.protection.rotation import rotate_insurer_keys
 
-    runtime = _runtime(db)
+    runtime = open_runtime(db)
     try:
-        report = rotate_insurer_keys(runtime=runtime, amc_number=insurer, batch_size=batch, grace_seconds=grace)
-    except RempartError as exc:
-        raise fail(exc.detail) from None
+        with refusals():
+            report = rotate_insurer_keys(runtime=runtime, amc_number=insurer, batch_size=batch, grace_seconds=grace)
     finally:
         runtime.close()
     typer.echo(

@@ -6,9 +6,7 @@ import uuid
 
 import typer
 
-from rempart.config import get_settings
 from rempart.db import utcnow
-from rempart.errors import RempartError
 from rempart.identity.accounts import invite_account, suspend_account
 from rempart.identity.permissions import Role
 from rempart.runtime import Runtime
@@ -16,16 +14,21 @@ from rempart.runtime import Runtime
 identity_app = typer.Typer(no_args_is_help=True, help="Accounts: bootstrap invitations, containment.")
 
 
+def _runtime() -> Runtime:
+    # Imported here: ``rempart.cli`` mounts this group as it finishes importing.
+    from rempart.cli import open_runtime
+
+    return open_runtime()
+
+
 def _invite(login: str, role: Role) -> None:
-    settings = get_settings()
-    runtime = Runtime.build(settings)
+    from rempart.cli import refusals
+
+    runtime = _runtime()
     try:
-        with runtime.sessions.begin() as session:
+        with refusals(), runtime.sessions.begin() as session:
             invitation = invite_account(session=session, login=login, roles={role}, now=utcnow(), invited_by=None)
-            url = invitation.url(settings.public_origin)
-    except RempartError as exc:
-        typer.secho(f"error: {exc.detail}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+            url = invitation.url(runtime.settings.public_origin)
     finally:
         runtime.close()
     # The link is a one-time credential: it goes to the terminal of whoever runs this, once.
@@ -47,13 +50,16 @@ def invite_security_operator(login: str) -> None:
 @identity_app.command("suspend")
 def suspend(account_id: str, reason: str = typer.Option("manual", help="short reason, letters and _")) -> None:
     """Suspend an account and end all its sessions now."""
-    runtime = Runtime.build(get_settings())
+    from rempart.cli import fail, refusals
+
     try:
-        with runtime.sessions.begin() as session:
-            suspend_account(session=session, account_id=uuid.UUID(account_id), now=utcnow(), reason=reason)
-    except (RempartError, ValueError) as exc:
-        typer.secho(f"error: {getattr(exc, 'detail', 'not an account id')}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        account = uuid.UUID(account_id)
+    except ValueError:
+        raise fail("not an account id") from None
+    runtime = _runtime()
+    try:
+        with refusals(), runtime.sessions.begin() as session:
+            suspend_account(session=session, account_id=account, now=utcnow(), reason=reason)
     finally:
         runtime.close()
     typer.echo(f"account {account_id} suspended; its sessions are revoked")

@@ -71,7 +71,7 @@ class LocalKeyRing:
             doc = json.loads(text)
             keys = {str(k): base64.b64decode(v, validate=True) for k, v in doc["keys"].items()}
             return cls(keys, str(doc["active"]))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise KeyUnavailable("the key-encryption key ring is malformed") from None
 
     @staticmethod
@@ -104,8 +104,15 @@ def write_private(path: Path, text: str) -> None:
 def load_key_ring(*, env_value: str, file: Path, create: bool = False) -> LocalKeyRing:
     if env_value:
         return LocalKeyRing.from_document(env_value)
-    if not file.exists():
-        if not create:
-            raise KeyUnavailable("no key-encryption key: set REMPART_KEK or REMPART_KEK_FILE")
-        write_private(file, LocalKeyRing.new_document())
-    return LocalKeyRing.from_document(file.read_text())
+    if file.is_dir():
+        raise KeyUnavailable(f"REMPART_KEK_FILE {file} is a folder, not a key ring file")
+    try:
+        if not file.exists():
+            if not create:
+                raise KeyUnavailable("no key-encryption key: set REMPART_KEK or REMPART_KEK_FILE")
+            write_private(file, LocalKeyRing.new_document())
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise KeyUnavailable(f"REMPART_KEK_FILE {file} cannot be read ({reason})") from None
+    return LocalKeyRing.from_document(text)
