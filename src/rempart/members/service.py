@@ -70,7 +70,7 @@ def write_members(
     if product_ids is None:
         rows = session.execute(select(Product.code, Product.id).where(Product.insurer_id == insurer_id))
         product_ids = {row.code: row.id for row in rows}
-    cipher = keys.cipher(session, insurer_id)
+    cipher = keys.cipher_for_write(session, insurer_id)  # usable until this transaction commits
     by_member: dict[str, list[MemberRecord]] = defaultdict(list)
     for record in records:
         by_member[record.member_number].append(record)

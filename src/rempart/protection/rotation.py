@@ -6,7 +6,11 @@
 2. Wait out the key cache, then re-encrypt and re-index every beneficiary in batches, one short transaction each.
    This starts only once every process has reloaded its keys, so none still writes under the old
    key or misses a row re-indexed under the new one.
-3. Destroy the retired keys: their wrapped material is erased and opens nothing any more.
+3. Destroy the retired keys: their wrapped material is erased and opens nothing any more. In the
+   same transaction, rows still under an older version (a writer's batch, encrypted under keys it
+   loaded before the rotation, committed after the sweep) are counted: if any, nothing is destroyed
+   and the sweep runs again. Writers lock their key versions until they commit, so that none can
+   commit rows under a key this step is destroying (``KeyService.cipher_for_write``).
 
 Crash safety: each step commits on its own and leaves a state every process can read. Step 1 is one
 transaction; a batch decrypts, re-encrypts and re-indexes its rows and moves their versions in one
@@ -208,9 +212,42 @@ def _rotate(
         # Every process reloads its keys within KEY_CACHE_SECONDS: after this, all of them encrypt
         # under the new key and match blind indexes under both, so re-indexing a row never hides it.
         time.sleep(grace_seconds)
-    sweep()
-    if not held():  # destroying now could destroy another rotation's key under its rows
-        raise Conflict(_LOST_LOCK)
+    while True:
+        sweep()
+        if not held():  # destroying now could destroy another rotation's key under its rows
+            raise Conflict(_LOST_LOCK)
+        try:
+            destroyed = _destroy_if_swept(runtime, insurer_id, data_version, index_version)
+        except _RowsLeft:
+            continue  # a writer committed rows under an old key meanwhile: sweep them too
+        return RotationReport(insurer_id, data_version, index_version, rewrapped, done, destroyed)
+
+
+class _RowsLeft(Exception):
+    pass
+
+
+def _destroy_if_swept(runtime: Runtime, insurer_id: uuid.UUID, data_version: int, index_version: int) -> int:
+    """Destroy the retired keys, unless a row is still under one of them (then nothing changes).
+
+    A members writer may have loaded the old keys just before its cache expired, and commit after
+    the sweep. It locks the key versions it writes under (``KeyService.cipher_for_write``), and the
+    UPDATE that marks them destroyed conflicts with that lock: it waits for such a writer to commit.
+    Only then are the rows under older versions counted, in the same transaction (PostgreSQL, read
+    committed: a statement sees what committed before it started; SQLite: this transaction holds
+    the one write lock): any found, and the transaction rolls back and the sweep runs again. A
+    writer that comes after this commit finds its keys destroyed and loads the new ones.
+    """
     with runtime.sessions.begin() as session:
-        destroyed = runtime.keys.destroy_retired(session, insurer_id)
-    return RotationReport(insurer_id, data_version, index_version, rewrapped, done, destroyed)
+        destroyed = runtime.keys.destroy_retired(session, insurer_id)  # bound to the insurer, flushed
+        left = session.scalar(
+            select(func.count())
+            .select_from(Beneficiary)
+            .where(
+                Beneficiary.insurer_id == insurer_id,
+                or_(Beneficiary.data_key_version < data_version, Beneficiary.index_key_version < index_version),
+            )
+        )
+        if left:
+            raise _RowsLeft  # rolls the destruction back
+    return destroyed

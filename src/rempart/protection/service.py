@@ -20,10 +20,10 @@ from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from rempart.db import bind_tenant, tenant, utcnow
+from rempart.db import bind_tenant, is_postgresql, tenant, utcnow
 from rempart.errors import KeyUnavailable
 from rempart.protection.kek import KeyEncryptionKeys
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
@@ -131,6 +131,51 @@ class KeyService:
             cipher = self._open(session, insurer_id)
         self._cache[insurer_id] = cipher
         return cipher
+
+    def cipher_for_write(self, session: Session, insurer_id: uuid.UUID) -> InsurerCipher:
+        """The keys to encrypt and index new rows under, kept from destruction until this transaction ends.
+
+        Cached keys may be up to ``KEY_CACHE_SECONDS`` old: a rotation may meanwhile have retired
+        them, swept every row and destroyed them, and rows written under them would open nowhere.
+        So the two versions about to be used are locked here, with a lock the rotation's destroy
+        step (an UPDATE of these key rows, then a count of the rows still under old versions, in
+        one transaction) conflicts with, and read back: PostgreSQL, ``FOR SHARE`` on the key rows;
+        SQLite, a write to them, which takes the database's single write lock until this
+        transaction ends (and, taken, reads the latest commit). Then:
+
+        - still active or retiring: usable. The destroy step either committed nothing yet and will
+          count this transaction's rows once it commits (and sweep them), or rolled back;
+        - destroyed (or gone): the keys are loaded again, in this transaction, and the batch is
+          encrypted under the current ones. Simpler than failing the batch for a retry, and nothing
+          has been encrypted yet, so nothing is written twice.
+        """
+        cipher = self.cipher(session, insurer_id)
+        for _ in range(3):
+            if self._hold(session, insurer_id, cipher):
+                return cipher
+            cipher = self.cipher(session, insurer_id, fresh=True)
+        raise KeyUnavailable("the insurer's keys were rotated again and again during this write: retry it")
+
+    @staticmethod
+    def _hold(session: Session, insurer_id: uuid.UUID, cipher: InsurerCipher) -> bool:
+        where = (
+            InsurerKey.insurer_id == insurer_id,
+            or_(
+                and_(InsurerKey.purpose == KeyPurpose.DATA, InsurerKey.version == cipher.active_data_version),
+                and_(InsurerKey.purpose == KeyPurpose.INDEX, InsurerKey.version == cipher.active_index_version),
+            ),
+        )
+        with tenant(session, insurer_id):
+            if is_postgresql(session):
+                query = select(InsurerKey.state).where(*where).with_for_update(read=True)
+            else:
+                session.execute(
+                    update(InsurerKey).where(*where).values(state=InsurerKey.state),
+                    execution_options={"synchronize_session": False},
+                )
+                query = select(InsurerKey.state).where(*where)
+            states = session.scalars(query).all()
+        return len(states) == 2 and KeyState.DESTROYED not in states
 
     def forget(self, insurer_id: uuid.UUID | None = None) -> None:
         if insurer_id is None:
