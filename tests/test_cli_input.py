@@ -139,6 +139,32 @@ def test_a_key_ring_that_cannot_be_used_is_a_readable_refusal(
         assert session.scalar(select(func.count()).select_from(Account)) == 0
 
 
+@pytest.mark.parametrize("reason", ["a\x00b", "two\nlines", "Compromised account", "x" * 65, ""])
+def test_a_suspension_reason_the_api_would_refuse_leaves_the_account_active(
+    runtime: Runtime, use_kek: None, reason: str
+) -> None:
+    from rempart.db import utcnow
+    from rempart.identity.accounts import invite_account
+    from rempart.identity.models import AccountStatus
+    from rempart.identity.permissions import Role
+
+    with runtime.sessions.begin() as session:
+        invite_account(
+            session=session, login="ops@example.org", roles={Role.SECURITY_OPERATOR}, now=utcnow(), invited_by=None
+        )
+    with runtime.sessions() as session:
+        account = session.scalars(select(Account)).one()
+    env = {"REMPART_DATABASE_URL": runtime.settings.database_url}
+
+    said = refused(run("identity", "suspend", str(account.id), "--reason", reason, env=env))
+
+    assert "--reason" in said
+    with runtime.sessions() as session:
+        still = session.get(Account, account.id)
+        assert still is not None
+        assert still.status != AccountStatus.SUSPENDED
+
+
 # -- serve and demo -------------------------------------------------------------------------------
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 
 import typer
+from pydantic import ValidationError
 
 from rempart.db import utcnow
 from rempart.identity.accounts import invite_account, suspend_account
 from rempart.identity.permissions import Role
+from rempart.identity.schemas import SuspendIn
 from rempart.runtime import Runtime
 
 identity_app = typer.Typer(no_args_is_help=True, help="Accounts: bootstrap invitations, containment.")
@@ -48,7 +50,9 @@ def invite_security_operator(login: str) -> None:
 
 
 @identity_app.command("suspend")
-def suspend(account_id: str, reason: str = typer.Option("manual", help="short reason, letters and _")) -> None:
+def suspend(
+    account_id: str, reason: str = typer.Option("manual", help="short reason: lowercase letters, digits, _ and -")
+) -> None:
     """Suspend an account and end all its sessions now."""
     from rempart.cli import fail, refusals
 
@@ -56,6 +60,10 @@ def suspend(account_id: str, reason: str = typer.Option("manual", help="short re
         account = uuid.UUID(account_id)
     except ValueError:
         raise fail("not an account id") from None
+    try:  # the rule of the operators' API: the reason is kept in the account's security events
+        SuspendIn(reason=reason)
+    except ValidationError:
+        raise fail("--reason: 1 to 64 lowercase letters, digits, _ or -") from None
     runtime = _runtime()
     try:
         with refusals(), runtime.sessions.begin() as session:
