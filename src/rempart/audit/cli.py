@@ -6,11 +6,15 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from rempart.audit.keys import AuditSettings, PublicKeys, load_signing_keys
 from rempart.audit.proofs import MAX_NUMBER, checked_head
@@ -25,6 +29,22 @@ audit_app = typer.Typer(no_args_is_help=True, help="The access log: verify, seal
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+@contextmanager
+def _database(db: str) -> Iterator[Engine]:
+    """The log's database (``--db``, default: the settings'), disposed of afterwards. A URL Rempart
+    cannot use, or a database it cannot reach or read, is a readable refusal, not a traceback."""
+    # Imported here: ``rempart.cli`` mounts this group when it is itself imported.
+    from rempart.cli import checked_database_url, database_problem
+
+    engine = make_engine(checked_database_url(db or get_settings().database_url))
+    try:
+        yield engine
+    except SQLAlchemyError as exc:
+        raise _fail(database_problem(exc)) from None
+    finally:
+        engine.dispose()
 
 
 def _parse_since(value: str) -> int | datetime | None:
@@ -106,19 +126,15 @@ def _public_keys(keys_file: Path | None) -> PublicKeys:
 def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys, db: str) -> None:
     from rempart.audit.proofs import check_proof, prove_inclusion
 
-    engine = make_engine(db or get_settings().database_url)
-    try:
-        with engine.connect() as conn:
-            if event.startswith("#") and event[1:].isascii() and event[1:].isdigit():
-                proof = prove_inclusion(conn, seq=int(event[1:]), checkpoint=checkpoint or None)
-            else:
-                try:
-                    event_id = uuid.UUID(event)
-                except ValueError:
-                    raise _fail("--event takes an event id or #sealed-number (#42)") from None
-                proof = prove_inclusion(conn, event_id=event_id, checkpoint=checkpoint or None)
-    finally:
-        engine.dispose()
+    with _database(db) as engine, engine.connect() as conn:
+        if event.startswith("#") and event[1:].isascii() and event[1:].isdigit():
+            proof = prove_inclusion(conn, seq=int(event[1:]), checkpoint=checkpoint or None)
+        else:
+            try:
+                event_id = uuid.UUID(event)
+            except ValueError:
+                raise _fail("--event takes an event id or #sealed-number (#42)") from None
+            proof = prove_inclusion(conn, event_id=event_id, checkpoint=checkpoint or None)
     result = check_proof(proof, keys)
     if proof_out is not None:
         proof_out.write_text(json.dumps(proof, indent=2))
@@ -155,13 +171,10 @@ def verify(  # noqa: PLR0917  (each Typer option is a parameter)
         if event:
             _prove(event, checkpoint, proof_out, keys, db)
             return
-        engine = make_engine(db or get_settings().database_url)
-        try:
+        with _database(db) as engine:
             report = verify_log(
                 engine, keys=keys, since=_parse_since(since), deep=deep, witness=_read_witness(witness), jobs=jobs
             )
-        finally:
-            engine.dispose()
     except RempartError as exc:
         raise _fail(exc.detail) from None
     except ValueError as exc:
@@ -218,15 +231,12 @@ def consistency(  # noqa: PLR0917  (each Typer option is a parameter)
     kept = {CheckpointHead.decode(h).number: h for h in _read_witness(witness)}
     if witness is not None and old not in kept:
         raise _fail(f"the witness file does not hold checkpoint {old}")
-    engine = make_engine(db or get_settings().database_url)
     try:
         keys = _public_keys(keys_file)
-        with engine.connect() as conn:
+        with _database(db) as engine, engine.connect() as conn:
             proof = prove_consistency(conn, old=old, new=new or None)
     except RempartError as exc:
         raise _fail(exc.detail) from None
-    finally:
-        engine.dispose()
     result = check_consistency(proof, keys, old_head=kept.get(old))
     if proof_out is not None:
         proof_out.write_text(json.dumps(proof, indent=2))
@@ -247,9 +257,8 @@ def seal(
 
     settings = get_settings()
     audit = AuditSettings()
-    engine = make_engine(db or settings.database_url)
     signer = load_signing_keys(settings, audit)
-    try:
+    with _database(db) as engine:
         if once:
             numbers = seal_all(make_sessionmaker(engine), signer=signer, max_batch=audit.max_batch)
             typer.echo(f"sealed {len(numbers)} checkpoint(s)")
@@ -262,8 +271,6 @@ def seal(
                 time.sleep(3600)
         except KeyboardInterrupt:
             sealer.stop()
-    finally:
-        engine.dispose()
 
 
 @audit_app.command("export")
@@ -280,19 +287,15 @@ def export(
         insurer_id = uuid.UUID(insurer)
     except ValueError:
         raise _fail("--insurer takes an insurer id") from None
-    settings = get_settings()
-    engine = make_engine(db or settings.database_url)
-    keys = load_signing_keys(settings, AuditSettings()).public_keys()
+    keys = load_signing_keys(get_settings(), AuditSettings()).public_keys()
     try:
-        with engine.connect() as conn, out.open("w") as handle:
+        with _database(db) as engine, engine.connect() as conn, out.open("w") as handle:
             count = 0
             for line in export_heads(conn, insurer_id=insurer_id, since=since, keys=keys):
                 handle.write(json.dumps(line, separators=(",", ":")) + "\n")
                 count += 1
     except OSError:
         raise _fail(f"cannot write {out} (no such folder, or not allowed)") from None
-    finally:
-        engine.dispose()
     typer.echo(f"wrote {max(0, count - 1)} checkpoint heads to {out}")
 
 
