@@ -12,6 +12,8 @@ import base64
 import json
 import os
 import secrets
+import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -94,11 +96,31 @@ class LocalKeyRing:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a secret file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    """Write a secret file readable by its owner only, whole or not at all.
+
+    The text goes to a temporary file beside it (owner-only from its creation), is flushed to disk,
+    then renamed over the old file: a write that fails midway (disk full, a crash) leaves the
+    previous file as it was. Truncated in place, a key ring would lose every key-encryption key,
+    and with them every insurer's keys. A symbolic link is followed: its target is replaced.
+    """
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a crash
+    finally:
+        os.close(folder)
 
 
 def load_key_ring(*, env_value: str, file: Path, create: bool = False) -> LocalKeyRing:
