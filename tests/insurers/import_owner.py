@@ -25,6 +25,7 @@ from rempart.identity.principal import StaffPrincipal
 from rempart.insurers import imports
 from rempart.members import importer
 from rempart.runtime import Runtime
+from tests.support.spawned import spawned
 
 
 def _own(
@@ -98,23 +99,7 @@ def import_owner(
     content: bytes,
     pause_after: int | None = None,
 ) -> Iterator[ImportOwner]:
-    ours, theirs = multiprocessing.get_context("spawn").Pipe()
-    process = multiprocessing.get_context("spawn").Process(
-        target=_own,
-        kwargs={
-            "settings": settings,
-            "insurer_id": insurer_id,
-            "account_id": account_id,
-            "content": content,
-            "pause_after": pause_after,
-            "pipe": theirs,
-        },
-        daemon=True,
-    )
-    process.start()
-    try:
-        yield ImportOwner(process, ours)
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join(30)
+    with spawned(
+        _own, settings=settings, insurer_id=insurer_id, account_id=account_id, content=content, pause_after=pause_after
+    ) as (process, pipe):
+        yield ImportOwner(process, pipe)

@@ -7,7 +7,6 @@ once that many batches are committed and waits for ``"go"``; it sends ``("done",
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from multiprocessing.process import BaseProcess
 from rempart.config import Settings
 from rempart.protection.rotation import rotate_insurer_keys
 from rempart.runtime import Runtime
+from tests.support.spawned import spawned
 
 
 def _rotate(
@@ -60,23 +60,13 @@ class Rotator:
 def rotation_process(
     settings: Settings, amc_number: str, *, batch_size: int, grace: float, pause_after: int | None = None
 ) -> Iterator[Rotator]:
-    ours, theirs = multiprocessing.get_context("spawn").Pipe()
-    process = multiprocessing.get_context("spawn").Process(
-        target=_rotate,
-        kwargs={
-            "settings": settings,
-            "amc_number": amc_number,
-            "batch_size": batch_size,
-            "grace": grace,
-            "pause_after": pause_after,
-            "pipe": theirs,
-        },
-        daemon=True,
-    )
-    process.start()
-    try:
-        yield Rotator(process, ours)
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join(10)
+    with spawned(
+        _rotate,
+        join=10,
+        settings=settings,
+        amc_number=amc_number,
+        batch_size=batch_size,
+        grace=grace,
+        pause_after=pause_after,
+    ) as (process, pipe):
+        yield Rotator(process, pipe)
