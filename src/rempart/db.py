@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, insert, text
+from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -209,6 +210,49 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine
+
+
+def advisory_key(namespace: int, ident: uuid.UUID) -> tuple[int, int]:
+    """A two-integer PostgreSQL advisory lock key: a domain's own key space, and 32 bits of ``ident``
+    (two ids sharing a key only make one of them wait, or be refused, for the other)."""
+    return namespace, int.from_bytes(ident.bytes[:4], "big", signed=True)
+
+
+class ServerLease:
+    """A PostgreSQL session-level advisory lock that dies with its holder: the server drops it when
+    the process (and so its connection) dies. Held on a connection of its own, outside the pool
+    (which would hand the lock to another request) and outside any transaction (an open one would
+    hold back vacuum for as long as the lease is held)."""
+
+    def __init__(self, engine: Engine, key: tuple[int, int]) -> None:
+        self._engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        self._key = key
+        self._connection: Connection | None = self._engine.connect()
+
+    def take(self) -> bool:
+        """Whether the lock was free and is now this lease's (``release`` it either way)."""
+        assert self._connection is not None
+        return bool(self._connection.scalar(select(func.pg_try_advisory_lock(*self._key))))
+
+    def held(self) -> bool:
+        if self._connection is None:
+            return False
+        try:  # the lock lives as long as the server session: is it still there?
+            self._connection.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.scalar(select(func.pg_advisory_unlock(*self._key)))
+            except SQLAlchemyError:
+                pass  # the session is gone, and its lock with it
+            finally:
+                self._connection.close()
+                self._connection = None
+        self._engine.dispose()
 
 
 # A pooled PostgreSQL connection is checked before use only when it has lain idle a while (a

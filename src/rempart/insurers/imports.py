@@ -41,15 +41,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-from sqlalchemy import create_engine, func, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from rempart.audit.models import ActorKind, Channel
 from rempart.audit.service import Actor
-from rempart.db import is_postgresql, utcnow
+from rempart.db import ServerLease, advisory_key, is_postgresql, utcnow
 from rempart.errors import ImportFileError, NotFound
 from rempart.identity.principal import StaffPrincipal
 from rempart.identity.rls import bind_tenant
@@ -107,42 +104,7 @@ _IMPORT_LOCKS = 0x494D5054  # "IMPT"
 
 def _lock_key(job_id: uuid.UUID) -> tuple[int, int]:
     # 32 bits of a random id: two jobs sharing a key only delay the failing of a dead one.
-    return _IMPORT_LOCKS, int.from_bytes(job_id.bytes[:4], "big", signed=True)
-
-
-class _ServerLease:
-    """A session-level advisory lock on a connection of its own, outside the pool (which would hand
-    the lock to another request) and outside any transaction (an open one would hold back vacuum
-    for as long as the import runs)."""
-
-    def __init__(self, runtime: Runtime, job_id: uuid.UUID) -> None:
-        self._engine = create_engine(runtime.engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        self._key = _lock_key(job_id)
-        self._connection: Connection | None = self._engine.connect()
-
-    def take(self) -> bool:
-        assert self._connection is not None
-        return bool(self._connection.scalar(select(func.pg_try_advisory_lock(*self._key))))
-
-    def held(self) -> bool:
-        if self._connection is None:
-            return False
-        try:  # the lock lives as long as the server session: is it still there?
-            self._connection.exec_driver_sql("SELECT 1")
-        except SQLAlchemyError:
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.scalar(select(func.pg_advisory_unlock(*self._key)))
-            except SQLAlchemyError:
-                pass  # the session is gone, and its lock with it
-            finally:
-                self._connection.close()
-                self._connection = None
-        self._engine.dispose()
+    return advisory_key(_IMPORT_LOCKS, job_id)
 
 
 class _FileLease:
@@ -260,7 +222,7 @@ def _fail_if_orphaned(session: Session, runtime: Runtime, job: MembersImportJob)
 def _take_lease(session: Session, runtime: Runtime, job_id: uuid.UUID, path: Path) -> tuple[_Lease, IO[bytes]] | None:
     """Take the job's lease and create its upload file (owner-only); None if the id is taken."""
     if is_postgresql(session):
-        lease = _ServerLease(runtime, job_id)
+        lease = ServerLease(runtime.engine, _lock_key(job_id))
         if not lease.take():
             lease.release()
             return None

@@ -33,15 +33,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import create_engine, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, or_, select, update
 
-from rempart.db import bind_tenant, is_postgresql
+from rempart.db import ServerLease, advisory_key, bind_tenant, is_postgresql
 from rempart.errors import Conflict
 from rempart.insurers.service import insurer_by_amc
 from rempart.members.models import Beneficiary
@@ -69,29 +67,13 @@ def _rotation_lock(runtime: Runtime, insurer_id: uuid.UUID) -> Iterator[Callable
     Yields a check of whether the lock is still held (a server-side lock goes with its connection)."""
     url = runtime.engine.url
     if is_postgresql(runtime.engine):
-        # Outside the pool (which would hand the lock to another request) and outside any
-        # transaction (an open one would hold back vacuum for the whole rotation).
-        engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        key = (_ROTATION_LOCKS, int.from_bytes(insurer_id.bytes[:4], "big", signed=True))
+        lease = ServerLease(runtime.engine, advisory_key(_ROTATION_LOCKS, insurer_id))
         try:
-            with engine.connect() as connection:
-                if not connection.scalar(select(func.pg_try_advisory_lock(*key))):
-                    raise Conflict(_ALREADY_RUNNING)
-
-                def held() -> bool:
-                    try:  # the lock lives as long as the server session: is it still there?
-                        connection.exec_driver_sql("SELECT 1")
-                    except SQLAlchemyError:
-                        return False
-                    return True
-
-                try:
-                    yield held
-                finally:
-                    with suppress(SQLAlchemyError):  # if the session is gone, its lock went with it
-                        connection.scalar(select(func.pg_advisory_unlock(*key)))
+            if not lease.take():
+                raise Conflict(_ALREADY_RUNNING)
+            yield lease.held
         finally:
-            engine.dispose()
+            lease.release()
     elif url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         fd = os.open(f"{url.database}-keys-{insurer_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
