@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from rempart.audit.keys import AuditSettings, PublicKeys, load_signing_keys
 from rempart.audit.proofs import MAX_NUMBER, checked_head
 from rempart.audit.sealing import CheckpointHead
+from rempart.cli_refusals import checked_database_url, database_problem, fail
 from rempart.config import get_settings
 from rempart.db import make_engine
 from rempart.errors import RempartError
@@ -26,23 +27,15 @@ from rempart.errors import RempartError
 audit_app = typer.Typer(no_args_is_help=True, help="The access log: verify, seal, prove, export.")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
 @contextmanager
 def _database(db: str) -> Iterator[Engine]:
     """The log's database (``--db``, default: the settings'), disposed of afterwards. A URL Rempart
     cannot use, or a database it cannot reach or read, is a readable refusal, not a traceback."""
-    # Imported here: ``rempart.cli`` mounts this group when it is itself imported.
-    from rempart.cli import checked_database_url, database_problem
-
     engine = make_engine(checked_database_url(db or get_settings().database_url))
     try:
         yield engine
     except SQLAlchemyError as exc:
-        raise _fail(database_problem(exc)) from None
+        raise fail(database_problem(exc)) from None
     finally:
         engine.dispose()
 
@@ -52,12 +45,12 @@ def _parse_since(value: str) -> int | datetime | None:
         return None
     if value.isascii() and value.isdigit():
         if int(value) > MAX_NUMBER:
-            raise _fail(f"--since: no checkpoint has a number past {MAX_NUMBER}")
+            raise fail(f"--since: no checkpoint has a number past {MAX_NUMBER}")
         return int(value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _fail("--since takes a checkpoint number or an ISO date (2026-11-22 or 2026-11-22T10:00)") from None
+        raise fail("--since takes a checkpoint number or an ISO date (2026-11-22 or 2026-11-22T10:00)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -65,7 +58,7 @@ def _read(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        raise _fail(f"the {what} {path} cannot be read (missing, not a file, or not UTF-8 text)") from None
+        raise fail(f"the {what} {path} cannot be read (missing, not a file, or not UTF-8 text)") from None
 
 
 def _json(text: str) -> Any:
@@ -88,7 +81,7 @@ def _read_witness(path: Path | None) -> list[str]:
             continue
         item = _json(line)
         if not isinstance(item, dict):
-            raise _fail(f"line {number} of the witness file is not a JSON object")
+            raise fail(f"line {number} of the witness file is not a JSON object")
         if "head" not in item:
             continue
         if _head(item["head"]) is None:
@@ -115,11 +108,11 @@ def _public_keys(keys_file: Path | None) -> PublicKeys:
         if isinstance(document, dict) and isinstance(document.get("jwks"), dict):
             document = document["jwks"]
         if not isinstance(document, dict) or not isinstance(document.get("keys", []), list):
-            raise _fail("the keys file is neither a JWK set nor an export")
+            raise fail("the keys file is neither a JWK set nor an export")
         try:
             return PublicKeys.from_jwks(document)
         except (ValueError, TypeError, KeyError, AttributeError):
-            raise _fail("the keys file holds a key that is not an Ed25519 public key (JWK 'OKP')") from None
+            raise fail("the keys file holds a key that is not an Ed25519 public key (JWK 'OKP')") from None
     return load_signing_keys(get_settings(), AuditSettings()).public_keys()
 
 
@@ -133,7 +126,7 @@ def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys
             try:
                 event_id = uuid.UUID(event)
             except ValueError:
-                raise _fail("--event takes an event id or #sealed-number (#42)") from None
+                raise fail("--event takes an event id or #sealed-number (#42)") from None
             proof = prove_inclusion(conn, event_id=event_id, checkpoint=checkpoint or None)
     result = check_proof(proof, keys)
     if proof_out is not None:
@@ -176,9 +169,9 @@ def verify(  # noqa: PLR0917  (each Typer option is a parameter)
                 engine, keys=keys, since=_parse_since(since), deep=deep, witness=_read_witness(witness), jobs=jobs
             )
     except RempartError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     if as_json:
         typer.echo(json.dumps(report_dict(report), indent=2))
@@ -209,7 +202,7 @@ def check_proof_command(
 
     proof = _json(_read(proof_file, "proof file"))
     if proof is None:
-        raise _fail("the proof file is not JSON")
+        raise fail("the proof file is not JSON")
     result = check_proof(proof, _public_keys(keys_file))
     typer.echo(result.reason)
     if not result.ok:
@@ -230,13 +223,13 @@ def consistency(  # noqa: PLR0917  (each Typer option is a parameter)
 
     kept = {CheckpointHead.decode(h).number: h for h in _read_witness(witness)}
     if witness is not None and old not in kept:
-        raise _fail(f"the witness file does not hold checkpoint {old}")
+        raise fail(f"the witness file does not hold checkpoint {old}")
     try:
         keys = _public_keys(keys_file)
         with _database(db) as engine, engine.connect() as conn:
             proof = prove_consistency(conn, old=old, new=new or None)
     except RempartError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     result = check_consistency(proof, keys, old_head=kept.get(old))
     if proof_out is not None:
         proof_out.write_text(json.dumps(proof, indent=2))
@@ -286,7 +279,7 @@ def export(
     try:
         insurer_id = uuid.UUID(insurer)
     except ValueError:
-        raise _fail("--insurer takes an insurer id") from None
+        raise fail("--insurer takes an insurer id") from None
     keys = load_signing_keys(get_settings(), AuditSettings()).public_keys()
     try:
         with _database(db) as engine, engine.connect() as conn, out.open("w") as handle:
@@ -295,7 +288,7 @@ def export(
                 handle.write(json.dumps(line, separators=(",", ":")) + "\n")
                 count += 1
     except OSError:
-        raise _fail(f"cannot write {out} (no such folder, or not allowed)") from None
+        raise fail(f"cannot write {out} (no such folder, or not allowed)") from None
     typer.echo(f"wrote {max(0, count - 1)} checkpoint heads to {out}")
 
 

@@ -7,26 +7,17 @@ import uuid
 import typer
 from pydantic import ValidationError
 
+from rempart.cli_refusals import fail, open_runtime, refusals
 from rempart.db import utcnow
 from rempart.identity.accounts import invite_account, suspend_account
 from rempart.identity.permissions import Role
 from rempart.identity.schemas import SuspendIn
-from rempart.runtime import Runtime
 
 identity_app = typer.Typer(no_args_is_help=True, help="Accounts: bootstrap invitations, containment.")
 
 
-def _runtime() -> Runtime:
-    # Imported here: ``rempart.cli`` mounts this group as it finishes importing.
-    from rempart.cli import open_runtime
-
-    return open_runtime()
-
-
 def _invite(login: str, role: Role) -> None:
-    from rempart.cli import refusals
-
-    runtime = _runtime()
+    runtime = open_runtime()
     try:
         with refusals(), runtime.sessions.begin() as session:
             invitation = invite_account(session=session, login=login, roles={role}, now=utcnow(), invited_by=None)
@@ -54,8 +45,6 @@ def suspend(
     account_id: str, reason: str = typer.Option("manual", help="short reason: lowercase letters, digits, _ and -")
 ) -> None:
     """Suspend an account and end all its sessions now."""
-    from rempart.cli import fail, refusals
-
     try:
         account = uuid.UUID(account_id)
     except ValueError:
@@ -64,7 +53,7 @@ def suspend(
         SuspendIn(reason=reason)
     except ValidationError:
         raise fail("--reason: 1 to 64 lowercase letters, digits, _ or -") from None
-    runtime = _runtime()
+    runtime = open_runtime()
     try:
         with refusals(), runtime.sessions.begin() as session:
             suspend_account(session=session, account_id=account, now=utcnow(), reason=reason)
