@@ -44,11 +44,11 @@ from rempart.audit.service import Actor
 from rempart.audit.views import beneficiary_access_log, insurer_access_log, set_staff_names_shown
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound, Unauthenticated
+from rempart.fields import UtcDatetime
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
-from rempart.identity.schemas import UtcDatetime
 from rempart.logs import get_logger
 
 log = get_logger("rempart.audit.api")

@@ -6,11 +6,12 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.audit.breakglass import MAX_MINUTES, BeneficiaryIdentity
 from rempart.audit.models import BreakGlassGrant, BreakGlassStatus
 from rempart.audit.views import AccessEntry, Page
+from rempart.fields import OneLine, Written
 
 
 class WhoOut(BaseModel):
@@ -166,27 +167,14 @@ class ConsistencyProofOut(BaseModel):
     path: list[str]
 
 
-def _written(text: str) -> str:
-    # Read by the insurer and the person; PostgreSQL cannot store a NUL in text at all.
-    if not all(c.isprintable() or c.isspace() for c in text):
-        raise ValueError("must not contain control characters (NUL, escape...)")
-    return text
-
-
-def _one_line(text: str) -> str:
-    if not text.isprintable():
-        raise ValueError("must be printable on one line (no line breaks, tabs or NUL)")
-    return text
-
-
 class BreakGlassRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     insurer_id: uuid.UUID
     beneficiary_id: uuid.UUID
-    reason: Annotated[str, Field(min_length=10, max_length=500), AfterValidator(_written)]
+    reason: Annotated[str, Field(min_length=10, max_length=500), Written]
     # Also the reference of each opening's access event.
-    ticket: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_one_line)]
+    ticket: Annotated[str, Field(min_length=1, max_length=64), OneLine]
     minutes: int = Field(default=30, ge=1, le=MAX_MINUTES)
 
 

@@ -27,11 +27,11 @@ from rempart.detection.schemas import (
     ReasonIn,
 )
 from rempart.errors import ValidationFailed
+from rempart.fields import UtcDatetime
 from rempart.identity.accounts import roles_of
 from rempart.identity.deps import AnyCaller, requires
 from rempart.identity.permissions import Permission, Role
 from rempart.identity.principal import Principal
-from rempart.identity.schemas import UtcDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["detection"])
 # Past a BIGINT, SQLite cannot bind an offset and PostgreSQL refuses it.

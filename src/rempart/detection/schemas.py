@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.detection.models import (
     Alert,
@@ -21,6 +21,7 @@ from rempart.detection.models import (
     Severity,
     SubjectKind,
 )
+from rempart.fields import Written
 
 
 class _Strict(BaseModel):
@@ -83,15 +84,8 @@ class IncidentLinkIn(_Strict):
     incident_id: uuid.UUID
 
 
-def _written(reason: str) -> str:
-    # Line breaks and tabs become spaces in the record; other control characters are no one's words,
-    # and PostgreSQL cannot store a NUL in text at all.
-    if not all(c.isprintable() or c.isspace() for c in reason):
-        raise ValueError("must not contain control characters (NUL, escape...)")
-    return reason
-
-
-Reason = Annotated[str, Field(min_length=5, max_length=2000), AfterValidator(_written)]
+# Kept in the record, its line breaks and tabs laid out as spaces.
+Reason = Annotated[str, Field(min_length=5, max_length=2000), Written]
 
 
 class ReasonIn(_Strict):

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from rempart.fields import OneLine, UtcDatetime
 from rempart.identity.permissions import Role
 from rempart.professionals.models import Profession
 
-
-def _printable(name: str) -> str:
-    if not name.isprintable():
-        raise ValueError("must not contain control characters (line breaks, tabs, NUL)")
-    return name
-
-
-def _in_utc(moment: datetime) -> datetime:
-    # Stored in UTC: "9999-12-31T23:00:00-05:00" is a valid date-time whose UTC is past year 9999.
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("must be a date-time before the year 10000 in UTC") from None
-
-
 # Shown to the practice admin and in security events; PostgreSQL cannot store a NUL in text at all.
-ClientName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_printable)
-]
+ClientName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), OneLine]
 # An empty name is allowed: the passkey is then called "Passkey".
-PasskeyName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(_printable)]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+PasskeyName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), OneLine]
 
 
 class TokenResponse(BaseModel):

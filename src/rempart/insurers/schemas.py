@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from rempart.fields import OneLine
 from rempart.insurers.jobs import ImportStatus, MembersImportJob
 from rempart.insurers.models import CareDomain, Guarantee, Product
 from rempart.insurers.service import GuaranteeSpec
@@ -15,16 +16,8 @@ from rempart.insurers.service import GuaranteeSpec
 MAX_CENTS = 100_000_000
 
 
-def _printable(name: str) -> str:
-    if not name.isprintable():
-        raise ValueError("must not contain control characters (line breaks, tabs, NUL)")
-    return name
-
-
 # Shown on rights checks and in the back office; PostgreSQL cannot store a NUL in text at all.
-ProductName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
-]
+ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
 
 
 class GuaranteeIn(BaseModel):
