@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rempart.fields import OneLine
 from rempart.insurers.jobs import ImportStatus, MembersImportJob
 from rempart.insurers.models import CareDomain, Guarantee, Product
-from rempart.insurers.service import GuaranteeSpec
+from rempart.insurers.service import PRODUCT_CODE, GuaranteeSpec
 
 MAX_CENTS = 100_000_000
 
@@ -54,7 +54,7 @@ class GuaranteeOut(GuaranteeIn):
 class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
+    code: str = Field(pattern=PRODUCT_CODE.pattern)  # what a path may name, too
     name: ProductName
     guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
 

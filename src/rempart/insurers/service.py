@@ -17,8 +17,8 @@ from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain, Guarantee, Ins
 from rempart.members.models import Contract
 from rempart.protection.service import KeyService
 
-# What a product code may be; a path naming anything else names no product.
-PRODUCT_CODE = re.compile(r"[A-Z0-9_-]{1,32}")
+# What a product code may be (ProductIn refuses any other); a path naming anything else names no product.
+PRODUCT_CODE = re.compile(r"^[A-Z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
