@@ -18,6 +18,7 @@ from rempart.identity.models import Account
 from rempart.members.models import Beneficiary
 from rempart.protection.models import InsurerKey
 from rempart.runtime import Runtime
+from tests.conftest import REDIS_URL
 from tests.factories import load_members, make_insurer, members_file, population
 
 
@@ -186,6 +187,28 @@ def test_a_port_or_worker_count_out_of_range_is_refused_before_serving(
     refused(run(*args, env={"REMPART_VAR_DIR": str(tmp_path)}), code=2)
     assert no_server == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_with_several_workers_and_no_redis_is_refused_before_serving(
+    no_server: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    said = refused(run("serve", "--workers", "2", env={"REMPART_VAR_DIR": str(tmp_path), "REMPART_REDIS_URL": ""}))
+    assert "--workers 2 needs REMPART_REDIS_URL" in said
+    assert no_server == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_leaves_x_forwarded_for_to_the_trusted_proxies_and_gives_its_lease_back(
+    runtime: Runtime, use_kek: None, no_server: list[dict[str, Any]]
+) -> None:
+    env = {"REMPART_DATABASE_URL": runtime.settings.database_url, "REMPART_REDIS_URL": ""}
+    assert run("serve", env=env).exit_code == 0
+    assert run("serve", env=env).exit_code == 0  # the first one's lease went with it
+    if REDIS_URL:  # shared records: any number of processes
+        assert run("serve", "--workers", "3", env={**env, "REMPART_REDIS_URL": REDIS_URL}).exit_code == 0
+        assert no_server[-1]["workers"] == 3
+    # uvicorn would believe X-Forwarded-For from 127.0.0.1: only the app's REMPART_TRUSTED_PROXIES decides
+    assert [call["proxy_headers"] for call in no_server] == [False] * len(no_server)
 
 
 # -- members import -------------------------------------------------------------------------------

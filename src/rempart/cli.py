@@ -75,14 +75,18 @@ def serve(
     port: int = typer.Option(8000, min=1, max=MAX_PORT, help="Port"),
     workers: int = typer.Option(1, min=1, max=MAX_SERVER_WORKERS, help="Server processes"),
 ) -> None:
-    """Serve the API and portals."""
-    import uvicorn
+    """Serve the API and portals (more than one process needs REMPART_REDIS_URL)."""
+    from rempart.serving import refusal_to_serve, run_server
 
+    settings = settings_or_exit()
+    refused = refusal_to_serve(settings, workers=workers)
+    if refused:
+        raise fail(refused)
     # Each server process builds its runtime as it imports the app: a key ring or database URL it
     # cannot use is refused here, readably, rather than as a traceback from every process.
     open_runtime().close()
-
-    uvicorn.run("rempart.asgi:app", host=host, port=port, workers=workers, proxy_headers=False, access_log=False)
+    with refusals():
+        run_server(settings, host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -109,6 +113,12 @@ def demo(
             upgrade(engine)
     finally:
         engine.dispose()
+    if serve_after:
+        from rempart.serving import one_server_without_redis
+
+        # Refused now rather than after loading: the lease is taken again to serve.
+        with refusals(), one_server_without_redis(settings):
+            pass
     with refusals():
         runtime = Runtime.build(settings, create_keys=True)
     console = Console()
@@ -135,13 +145,14 @@ def demo(
     )
     console.print(f"  API description: {origin}/openapi.json")
     if serve_after:
-        import uvicorn
+        from rempart.serving import run_server
 
         os.environ["REMPART_DATABASE_URL"] = url
         os.environ["REMPART_PUBLIC_ORIGIN"] = origin
         os.environ["REMPART_RP_ID"] = "localhost"
         get_settings.cache_clear()
-        uvicorn.run("rempart.asgi:app", host="127.0.0.1", port=port, access_log=False)
+        with refusals():
+            run_server(settings, host="127.0.0.1", port=port, workers=1)
 
 
 def make_url_safe(url: str) -> str:
