@@ -154,7 +154,7 @@ def engine_alone(
         for actor, theirs in zip(actors, seen, strict=True):
             assert actor.practice_id is not None
             for patient in theirs[:25]:
-                earlier.follow_up(practice_id=actor.practice_id, beneficiary_id=patient)
+                earlier.claimed(practice_id=actor.practice_id, beneficiary_id=patient)
         earlier.drain()
         flush = getattr(store, "flush", None)  # insurer-wide counts waiting to be written
         if flush is not None:

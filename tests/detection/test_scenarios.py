@@ -246,7 +246,7 @@ def test_a_normal_pharmacy_day_is_never_slowed_down(
         )
         engine = lb()
         if what == "bill":
-            engine.follow_up(practice_id=practice_id, beneficiary_id=person.beneficiary_id)
+            engine.claimed(practice_id=practice_id, beneficiary_id=person.beneficiary_id)
             continue
         try:
             check(engine, actor, person, hit=what == "check")

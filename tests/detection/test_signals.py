@@ -22,7 +22,6 @@ def test_a_count_under_its_floor_reaches_no_step_whatever_the_scales() -> None:
         for ladder, floor, volume in (
             (baseline.distinct_5m, floors.distinct_5m, True),
             (baseline.distinct_1h, floors.distinct_1h, True),
-            (baseline.unfollowed, floors.unfollowed, False),
             (baseline.insurers_24h, floors.insurers_24h, False),
         ):
             for scale in scales if volume else (1.0, cfg.history_cap):

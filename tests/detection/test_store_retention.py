@@ -1,7 +1,8 @@
 """Both counter stores hold what the windows read, not all that ever happened: days of activity for
-many subjects leave the in-process store no bigger than one day of it, and leave neither store
-entries of who checked which beneficiary for checks that left the day, while a follow-up within
-the day still counts."""
+many subjects leave the in-process store no bigger than one day of it (a week for the identities
+tried across practices; the checks waiting for a claim, the claim delay and a week; the practices'
+patients, ``known_keep``), and leave neither store entries of who checked which beneficiary for
+checks no longer waiting, while a claim within that time still counts."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from rempart.detection.redis_store import RedisStore
 from rempart.detection.store import (
     DAY_MS,
     HOUR_MS,
+    KEEP_PENDING_MS,
     MINUTE_MS,
+    WEEK_MS,
     CounterStore,
     Observation,
     Role,
@@ -30,7 +33,8 @@ T0 = 1_772_524_800_000  # 2026-03-03T08:00:00Z, opening time
 GRACE = 15 * MINUTE_MS
 # A card that missed is locked at once for another date: refusals fill the lock windows too. The
 # usual hours are never learned: the checks after 17:00 stay off hours every day.
-RULES = Rules(identity_lock_misses=1, usual_min_total=10**9)
+# Patients are remembered two days, so that the simulation reaches the steady state.
+RULES = Rules(identity_lock_misses=1, usual_min_total=10**9, known_keep_ms=2 * DAY_MS)
 REDIS_TIDY = 6 * HOUR_MS  # the Redis store's tidy; the in-process store sweeps hourly
 MEMORY_TIDY = HOUR_MS
 # Keys of the whole store, not of a subject: constant in size, kept without expiry.
@@ -101,28 +105,37 @@ def simulate(store: CounterStore, activity: Activity, *, days: range, gone_after
 def test_the_in_process_store_holds_a_day_of_activity_however_long_it_runs() -> None:
     store, activity = MemoryStore(), Activity()
     sizes = {}
-    for day in range(6):
+    for day in range(10):
         simulate(store, activity, days=range(day, day + 1))
         sizes[day] = store.sizes()
     now = activity.now
-    # Every day checks new beneficiaries and cards: the store holds no more on day 5 than on day 3.
-    assert sizes[5] == sizes[3], sizes
-    assert sizes[5]["window_members"] > 0
-    assert sizes[0]["window_members"] > sizes[5]["window_members"]  # day 0 had the practices gone since
+    # Every day checks new beneficiaries and cards: the store holds no more on day 9 than on day 8
+    # (the identities tried across practices are kept a week; the checks waiting for a claim grow
+    # for a month and a week, then hold steady too).
+    pending = [sizes[day].pop("pending") for day in range(10)]
+    waiting = [sizes[day].pop("checked_by") for day in range(10)]
+    assert sizes[9] == sizes[8], sizes
+    assert sizes[9]["window_members"] > 0
+    assert sizes[9]["patients"] == sizes[3]["patients"]  # two days of patients
+    assert sizes[0]["window_members"] > sizes[9]["window_members"]  # day 0 had the practices gone since
+    assert pending[9] - pending[8] == pending[8] - pending[7] > 0  # a day of unclaimed checks each day
+    assert waiting[9] - waiting[8] == waiting[8] - waiting[7] > 0
     # Nothing remains of the practices gone quiet after day 0, nor of any beneficiary or card of
     # the days before: each window holds what its counts read (a day at most), give or take a sweep.
     windows = store._windows
-    assert not [key for key in windows if "gone:" in key]
+    # (their new patients' checks, never claimed, wait the claim delay and a week, then go too)
+    assert not [key for key in windows if "gone:" in key and not key.startswith(("pend:", "new:"))]
     assert not [key for key in windows if key.startswith("benp:b3-")]
     for key, window in windows.items():
         kind = key.partition(":")[0]
         keep = HOUR_MS if kind in ("pm", "off", "lockrej", "locked") else DAY_MS
+        keep = {"pend": KEEP_PENDING_MS, "new": KEEP_PENDING_MS, "prp": WEEK_MS}.get(kind, keep)
         assert min(window.items.values()) > now - keep - MEMORY_TIDY, key
-    # Who checked which beneficiary: the checks not followed within the day, and only them.
+    # Who checked which beneficiary: the checks still waiting for a claim, and only them.
     for practice in [f"practice:{k}" for k in range(6)]:
         held = set(store._checked_by.get(practice, {}))
-        assert activity.unfollowed(practice, after=now - DAY_MS) <= held
-        assert held <= activity.unfollowed(practice, after=now - DAY_MS - MEMORY_TIDY)
+        assert activity.unfollowed(practice, after=now - KEEP_PENDING_MS) <= held
+        assert held <= activity.unfollowed(practice, after=now - KEEP_PENDING_MS - MEMORY_TIDY)
     assert not [p for p in store._checked_by if p.startswith("gone:")]
     # The hourly counts: two days and a bit, as in Redis.
     assert min(store._hll) >= (now - 2 * 93_600_000) // HOUR_MS
@@ -148,10 +161,14 @@ def test_redis_drops_who_checked_which_beneficiary_once_the_check_left_the_day(
     store.flush()
     for practice in [f"practice:{k}" for k in range(6)]:
         held = set(client.hkeys(f"{redis_prefix}pby:{practice}"))
-        assert activity.unfollowed(practice, after=now - DAY_MS) <= held
-        assert held <= activity.unfollowed(practice, after=now - DAY_MS - REDIS_TIDY)
+        assert activity.unfollowed(practice, after=now - KEEP_PENDING_MS) <= held
+        assert held <= activity.unfollowed(practice, after=now - KEEP_PENDING_MS - REDIS_TIDY)
         for key in [f"pend:{practice}"] + [f"pend:client:{practice}-{j}" for j in range(3)]:
-            assert client.zcount(f"{redis_prefix}{key}", "-inf", now - DAY_MS - REDIS_TIDY) == 0, key
+            assert client.zcount(f"{redis_prefix}{key}", "-inf", now - KEEP_PENDING_MS - REDIS_TIDY) == 0, key
+        # The practice's patients: those of the last two days (``known_keep``), give or take a tidy.
+        patients = client.zrange(f"{redis_prefix}kn:{practice}", 0, -1, withscores=True)
+        assert patients
+        assert min(at for _, at in patients) > now - 2 * DAY_MS - REDIS_TIDY
     # The practices gone quiet after day 0 are never tidied again: their keys go by expiry.
     keys = [k.removeprefix(redis_prefix) for k in client.scan_iter(match=redis_prefix + "*", count=1000)]
     assert any(k.startswith("pby:gone:") for k in keys)
@@ -160,9 +177,9 @@ def test_redis_drops_who_checked_which_beneficiary_once_the_check_left_the_day(
 
 
 @pytest.mark.parametrize("late", [False, True])
-def test_a_follow_up_within_the_day_still_clears_the_actors_check(store: CounterStore, late: bool) -> None:
-    """The entry of who checked a beneficiary outlives every tidy within the day; a follow-up after
-    the day finds none, and the check no longer counts anyway."""
+def test_a_claim_within_the_day_still_clears_the_actors_check(store: CounterStore, late: bool) -> None:
+    """The entry of who checked a new beneficiary outlives every tidy while the check waits for a
+    claim; a claim after the day clears it from the week, and the day's count is unchanged."""
     practice, actor = "practice:p", "client:c"
 
     def check(at: int, ben: str) -> int:
@@ -183,7 +200,7 @@ def test_a_follow_up_within_the_day_still_clears_the_actors_check(store: Counter
                 rules=RULES,
             )
         )
-        return result.subjects[0].unfollowed
+        return result.subjects[0].unclaimed_24h, result.subjects[0].unclaimed_7d
 
     check(T0, "watched")
     hours = 26 if late else 20
@@ -193,6 +210,7 @@ def test_a_follow_up_within_the_day_still_clears_the_actors_check(store: Counter
     store.follow_up(practice_key=practice, beneficiary="watched")
     after = check(T0 + hours * HOUR_MS + MINUTE_MS, "b-after")
     if late:
-        assert after == before  # the watched check left the day: nothing to clear
+        assert after[0] == before[0]  # the watched check left the day's count…
+        assert after[1] == before[1] - 1  # …not the week's
     else:
-        assert after == before - 1  # the actor's check is followed (its practice's too)
+        assert after == (before[0] - 1, before[1] - 1)  # the actor's check is claimed (its practice's too)

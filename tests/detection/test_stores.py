@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -33,18 +34,23 @@ RULES = Rules(
     usual_min_total=20,
     usual_min_share=0.02,
     history_decay=0.95,
+    history_growth=1.25,
+    known_keep_ms=3 * 24 * HOUR_MS,  # patients forgotten within the history, so both paths are compared
+    network_clean_days=2,
+    returning_credit=2.0,
+    spread_practices=2,
 )
 # Every card that missed locked at once (more locks, more lifts of them).
 STRICT = replace(RULES, identity_lock_misses=1, standing_hits_24h=10**6)
 # Exact counts, and floors low enough to be crossed in this history, so both paths are compared.
-FLOORS = [Floors(), Floors(distinct_5m=3, distinct_1h=6, unfollowed=2, insurers_24h=2)]
+FLOORS = [Floors(), Floors(distinct_5m=3, distinct_1h=6, insurers_24h=2)]
 
 
 def _expected(result: ObservationResult) -> dict[str, Any]:
     """The result, its learned bases to ~12 digits (Lua keeps 14 significant digits)."""
     data = asdict(result)
     for subject in data["subjects"]:
-        for field in ("base_5m", "base_1h", "base_24h"):
+        for field in ("base_5m", "base_1h", "base_24h", "base_new", "base_unclaimed"):
             subject[field] = pytest.approx(subject[field], rel=1e-12, abs=1e-9)
     return data
 
@@ -57,21 +63,29 @@ def test_memory_and_redis_stores_agree_on_a_random_history(redis_prefix: str) ->
     beneficiaries = [f"b{i}" for i in range(40)]
     probes = ["", "", "p1", "p2", "p3"]
     now = T0
+    exercised: Counter[str] = Counter()
     try:
-        for step in range(1500):
+        for step in range(3000):
             now += rng.choice([0, 1000, 15_000, MINUTE_MS, 10 * MINUTE_MS, HOUR_MS, 5 * HOUR_MS])
             actor = rng.choice(actors)
             practice = practices[actors.index(actor) % 2]
             draw = rng.random()
+            day = 20_000 + (now - T0) // (24 * HOUR_MS)
+            network = rng.choice(["", "n1", "n2", "n3"])
             if draw < 0.04:
                 level = rng.choice([2, 2, 3, 3, 4])
                 until = 0 if level == 4 else now + rng.choice([MINUTE_MS, 30 * MINUTE_MS])
                 # Suspensions last until lifted: only actors, so that the history goes on.
                 subject = actor if level == 4 else rng.choice([actor, practice])
-                args = {"subject": subject, "step": level, "until_ms": until, "now_ms": now}
+                args = {"subject": subject, "step": level, "until_ms": until, "now_ms": now, "network": network}
                 assert memory.escalate(**args, practice_key=practice) == shared.escalate(**args, practice_key=practice)
                 continue
-            if draw < 0.07:
+            if draw < 0.055:
+                noticed = {"subject": rng.choice([actor, practice]), "day": day, "now_ms": now, "network": network}
+                days = memory.notice(**noticed, practice_key=practice)
+                assert shared.notice(**noticed, practice_key=practice) == days
+                continue
+            if draw < 0.08:
                 ben = rng.choice(beneficiaries)
                 memory.follow_up(practice_key=practice, beneficiary=ben)
                 shared.follow_up(practice_key=practice, beneficiary=ben)
@@ -94,9 +108,9 @@ def test_memory_and_redis_stores_agree_on_a_random_history(redis_prefix: str) ->
                 probe=rng.choice(probes),
                 insurer=rng.choice(["", "i1", "i2", "i3"]),
                 device=rng.choice(["", "d1", "d2"]),
-                network=rng.choice(["", "n1", "n2", "n3"]),
+                network=network,
                 hour_of_week=rng.randrange(168),
-                day=20_000 + (now - T0) // (24 * HOUR_MS),
+                day=day,
                 default_off_hours=rng.random() < 0.3,
                 subjects=(
                     SubjectSpec(actor, Role.ACTOR, 15 * MINUTE_MS),
@@ -109,6 +123,18 @@ def test_memory_and_redis_stores_agree_on_a_random_history(redis_prefix: str) ->
             )
             expected, got = memory.observe(obs), shared.observe(obs)
             assert asdict(got) == _expected(expected), f"step {step}"
+            actor_counts = got.subjects[0]
+            for name, reached in (
+                ("fresh network", got.network_fresh),
+                ("new beneficiary", got.new_beneficiary),
+                ("unclaimed", actor_counts.unclaimed_7d),
+                ("spread", actor_counts.spread_24h),
+                ("learned new", got.subjects[2].base_new),
+            ):
+                exercised[name] += bool(reached)
+        # The history reaches every long-window count, not only zeros.
+        assert len(exercised) == 5, exercised
+        assert min(exercised.values()) >= 20, exercised
         # The hours both keep (the history spans weeks; the sweep of anomalies reads 25 hours).
         kept = (now - KEEP_AGGREGATES_MS) // HOUR_MS + 1
         hours = list(range(kept, now // HOUR_MS + 1))

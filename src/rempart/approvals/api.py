@@ -10,7 +10,6 @@ from fastapi import APIRouter, Header, Response
 from rempart.app import SessionDep
 from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
 from rempart.approvals.service import cancel_approval, request_approval, view_approval
-from rempart.detection.deps import DetectionDep
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
 from rempart.eligibility.api import json_response
 from rempart.eligibility.idempotency import require_key
@@ -39,7 +38,6 @@ def create_prior_approval(
     caller: PracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
-    detection: DetectionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Ask the insurer to commit to amounts before optical, hearing, dental or hospital care."""
@@ -48,7 +46,6 @@ def create_prior_approval(
         session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
     )
     session.commit()
-    detection.follow_up(practice_id=caller.practice_id, beneficiary_id=outcome.approval.beneficiary_id)
     response = json_response(PriorApprovalOut.of(outcome.approval), 200 if outcome.replayed else 201)
     if outcome.replayed:
         response.headers[REPLAYED] = "true"

@@ -58,7 +58,7 @@ def create_claim(
         session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
     )
     session.commit()
-    detection.follow_up(practice_id=caller.practice_id, beneficiary_id=outcome.claim.beneficiary_id)
+    detection.claimed(practice_id=caller.practice_id, beneficiary_id=outcome.claim.beneficiary_id)
     return _created(outcome)
 
 

@@ -8,10 +8,10 @@ The rights-check route (and any professional route that discloses data) does::
     detection.observe(actor, hit=..., beneficiary_id=..., insurer_id=..., attempt=Attempt(...))
     # only now may the answer leave; observe raises a problem (429/403/503) when it must not
 
-``observe`` is one round trip to the counter store. Quote, approval and claim routes call
-``detection.follow_up(practice_id=..., beneficiary_id=...)`` so that checks followed by care are
-not counted as "never followed". Tests replace ``app.state.detection`` (a controllable clock, a
-fresh Redis namespace) before the first request.
+``observe`` is one round trip to the counter store. The claim route calls
+``detection.claimed(practice_id=..., beneficiary_id=...)``: a check followed by care no longer
+waits for a claim (a quote or a prior approval is not care). Tests replace
+``app.state.detection`` (a controllable clock, a fresh Redis namespace) before the first request.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ from rempart.detection.models import (
 )
 from rempart.detection.recorder import Recorder
 from rempart.detection.redis_store import RedisStore
-from rempart.detection.signals import ROLE_CAP, Finding, evaluate, floors_of
+from rempart.detection.signals import ROLE_CAP, Finding, evaluate, floors_of, repeated_notices
 from rempart.detection.store import (
     DAY_MS,
     Admission,
@@ -131,6 +131,9 @@ class DetectionEngine:
         self._switch_checked: datetime | None = None
         self._switch_loaded: datetime | None = None
         self._raised: set[str] = set()
+        # (subject, local day) -> on how many days of the week it had notices, as the store said
+        # at its first notice of the day in this process.
+        self._notice_days: dict[tuple[str, int], int] = {}
         self._last_fail_alert: datetime | None = None
         self._last_sweep: datetime | None = None
         self._rules = rules_of(config)
@@ -262,7 +265,7 @@ class DetectionEngine:
     @staticmethod
     @lru_cache(maxsize=8192)
     def _subjects(actor: Actor, baseline: ProfessionBaseline) -> tuple[SubjectSpec, ...]:
-        grace = int(baseline.follow_up_grace.total_seconds() * 1000)
+        grace = int(baseline.claim_delay.total_seconds() * 1000)
         kind, ident = actor.subject()
         specs = [SubjectSpec(_subject_key(kind, ident), Role.ACTOR, grace)]
         if actor.professional_id is not None:
@@ -318,10 +321,14 @@ class DetectionEngine:
             self._rejected(actor, result, now)
         findings = evaluate(self.config, baseline, result, to_ms(now))
         top, refusal = Step.NONE, Step.NONE
-        for spec, finding in zip(subjects, findings, strict=True):
+        for spec, evaluated in zip(subjects, findings, strict=True):
+            counts = next(c for c in result.subjects if c.key == spec.key)
+            finding = evaluated
+            if finding.notices:
+                days = self._noticed(actor, finding.key, observation.day, now)
+                finding = repeated_notices(self.config, counts, finding, days, to_ms(now))
             top = max(top, finding.step)
             self._notices(actor, finding, now)
-            counts = next(c for c in result.subjects if c.key == spec.key)
             if finding.step >= Step.SLOW and finding.step > counts.level:
                 self._escalate(actor, finding, now)
             refusal = max(refusal, min(finding.step, ROLE_CAP[spec.role]), Step(counts.level))
@@ -389,8 +396,27 @@ class DetectionEngine:
             and (to_ms(actor.authenticated_at) > governing.peak_at_ms)
         )
 
-    def follow_up(self, *, practice_id: uuid.UUID, beneficiary_id: uuid.UUID) -> None:
-        """A quote, prior approval or claim followed a check: it is no longer "never followed"."""
+    def _noticed(self, actor: Actor, key: str, day: int, now: datetime) -> int:
+        """A notice on ``key`` today: the first in this process tells the store (the practice's day is
+        no longer clean, nothing is learned from it); returns on how many days of the week the
+        subject had notices."""
+        with self._lock:
+            days = self._notice_days.get((key, day))
+        if days is not None:
+            return days
+        practice_key = _subject_key(SubjectKind.PRACTICE, actor.practice_id) if actor.practice_id else None
+        days = self.store.notice(
+            subject=key, day=day, now_ms=to_ms(now), practice_key=practice_key, network=network_of(actor.address)
+        )
+        with self._lock:
+            if len(self._notice_days) > 10_000:
+                self._notice_days.clear()
+            self._notice_days[(key, day)] = days
+        return days
+
+    def claimed(self, *, practice_id: uuid.UUID, beneficiary_id: uuid.UUID) -> None:
+        """A claim followed a check: it no longer waits for one. A quote or a prior approval does
+        not count: they are free, a thief asks for them too; a claim pays the real practice."""
         try:
             self.store.follow_up(
                 practice_key=_subject_key(SubjectKind.PRACTICE, practice_id), beneficiary=str(beneficiary_id)
@@ -488,6 +514,7 @@ class DetectionEngine:
             until_ms=to_ms(until) if until else 0,
             now_ms=to_ms(now),
             practice_key=practice_key,
+            network=network_of(actor.address),
         )
         if after <= before:
             return  # another process got there first and recorded it
@@ -648,6 +675,11 @@ def rules_of(config: DetectionConfig) -> Rules:
         usual_min_total=config.usual_hours_min_history,
         usual_min_share=config.usual_hours_min_share,
         history_decay=config.history_decay,
+        history_growth=config.history_growth,
+        known_keep_ms=int(config.known_keep.total_seconds() * 1000),
+        network_clean_days=config.network_clean_days,
+        returning_credit=config.returning_credit,
+        spread_practices=config.spread_practices,
     )
 
 

@@ -23,7 +23,9 @@ from rempart.detection.store import (
     DAY_MS,
     HOUR_MS,
     KEEP_AGGREGATES_MS,
+    KEEP_PENDING_MS,
     MINUTE_MS,
+    WEEK_MS,
     Admission,
     AggregateHour,
     Floors,
@@ -40,9 +42,12 @@ _TIDY = HOUR_MS
 # locks, "pm", keep the lock period of the rules). The engine's readers ask no more: insurers_seen a
 # day, active_insurers two hours (a day kept, as the Redis store trims it).
 _KEEP = {
-    "seen": DAY_MS,  # distinct 24 h / 1 h / 5 min; matured checks; answered checks for standing
-    "mis": DAY_MS,  # misses in the hour; answered checks in the day (seen minus misses)
-    "pend": DAY_MS,  # checks not followed, within 24 h
+    "seen": DAY_MS,  # distinct 24 h / 1 h / 5 min; answered checks for standing
+    "mis": DAY_MS,  # misses in the hour and the day; answered checks in the day (seen minus misses)
+    "pend": KEEP_PENDING_MS,  # new beneficiaries waiting for a claim: the claim delay and a week
+    "new": KEEP_PENDING_MS,  # beneficiaries new to the practice: 24 h, and as long as claims are awaited
+    "prp": WEEK_MS,  # practices where an identity was tried, within a week
+    "spr": DAY_MS,  # identities tried at many practices, checked by this account or client
     "ins": DAY_MS,  # insurers in 24 h
     "benp": DAY_MS,  # practices that checked a beneficiary in 24 h
     "activeins": DAY_MS,
@@ -94,14 +99,51 @@ class _Level:
         return self.level if self.level > 0 and (self.until == 0 or now < self.until) else 0
 
 
+_METRICS = 5  # a practice's learned daily peaks: distinct 5 min, 1 h, 24 h; new; unclaimed
+
+
 class _History:
     __slots__ = ("base", "current", "day", "dirty")
 
     def __init__(self, day: int) -> None:
         self.day = day
         self.dirty = False
-        self.current = [0.0, 0.0, 0.0]
-        self.base = [0.0, 0.0, 0.0]
+        self.current = [0.0] * _METRICS
+        self.base = [0.0] * _METRICS
+
+
+class _Network:
+    """What one network carried for one practice until it was established (see ``Rules``)."""
+
+    __slots__ = (
+        "checks",
+        "clean_days",
+        "dirty_day",
+        "established",
+        "first",
+        "last_day",
+        "misses",
+        "new",
+        "returning",
+        "seen",
+    )
+
+    def __init__(self, first: int) -> None:
+        self.first = self.seen = first
+        self.clean_days = 0
+        self.last_day: int | None = None
+        self.dirty_day: int | None = None
+        self.established = False
+        self.new = self.returning = self.misses = self.checks = 0
+
+
+def learned(base: float, current: float, *, clean: bool, rules: Rules) -> float:
+    """A learned daily peak at the end of a day: it decays, and grows from a clean day only, by at
+    most ``history_growth`` (the first clean day sets it)."""
+    if not clean:
+        return base * rules.history_decay
+    grown = current if base == 0 else min(current, base * rules.history_growth)
+    return max(base * rules.history_decay, grown)
 
 
 class MemoryStore:
@@ -115,6 +157,12 @@ class MemoryStore:
         self._known: dict[str, set[str]] = defaultdict(set)
         self._fresh: dict[str, int] = {}
         self._history: dict[str, _History] = {}
+        # practice -> beneficiary -> when it was last checked there (hits)
+        self._patients: dict[str, dict[str, int]] = defaultdict(dict)
+        # "practice|network" -> what it carried; practices with an established network
+        self._networks: dict[str, _Network] = {}
+        self._established: set[str] = set()
+        self._notice_days: dict[str, set[int]] = defaultdict(set)
         # practice -> beneficiary -> the actor whose check of it a follow-up there clears
         self._checked_by: dict[str, dict[str, str]] = defaultdict(dict)
         # hour -> scope -> distinct beneficiaries; checks and misses
@@ -133,11 +181,31 @@ class MemoryStore:
         with self._lock:
             return self._observe(obs)
 
+    def _network_state(self, practice: str, obs: Observation) -> tuple[_Network | None, bool, int]:
+        """The practice's view of this network, as of this observation: (state, fresh, clean days)."""
+        if not practice or not obs.network:
+            return None, False, 0
+        rules = obs.rules
+        net = self._networks.get(f"{practice}|{obs.network}")
+        if net is None or (net.last_day is not None and obs.day - net.last_day > rules.known_keep_ms // DAY_MS):
+            net = _Network(obs.now_ms)  # never seen, or not for as long as patients are remembered
+        clean_days = net.clean_days
+        if net.last_day is not None and net.last_day not in (obs.day, net.dirty_day):
+            clean_days += 1  # its last day of traffic ended without an alert
+        has_established = practice in self._established
+        established = net.established or (
+            clean_days >= rules.network_clean_days
+            and (not has_established or rules.returning_credit * net.returning >= net.new)
+        )
+        return net, not established and has_established, clean_days
+
     def _observe(self, obs: Observation) -> ObservationResult:  # noqa: PLR0912, PLR0915 (mirrors the Lua)
         now, rules, floors = obs.now_ms, obs.rules, obs.floors
         if self._swept is None or now - self._swept >= _TIDY:
             self._sweep(now, rules)  # what it drops no count at ``now`` reads
         actor = obs.subjects[0].key
+        practice = next((s.key for s in obs.subjects if s.role is Role.PRACTICE), "")
+        net, fresh_network, clean_days = self._network_state(practice, obs)
         counts = [SubjectCounts(key=s.key, role=s.role) for s in obs.subjects]
         governing, top = "", 0
         for spec, c in zip(obs.subjects, counts, strict=True):
@@ -172,7 +240,8 @@ class MemoryStore:
                         seen, misses = self._windows.get(f"seen:{spec.key}"), self._windows.get(f"mis:{spec.key}")
                         hits = (seen.after(now - DAY_MS) if seen else 0) - (misses.after(now - DAY_MS) if misses else 0)
                         recent = misses.after(now - HOUR_MS) if misses else 0
-                        locked = hits < rules.standing_hits_24h or recent > rules.standing_misses_1h
+                        # From a network the practice has not established, one date per card.
+                        locked = hits < rules.standing_hits_24h or recent > rules.standing_misses_1h or fresh_network
                     if locked:
                         result.admission = Admission.IDENTITY_LOCKED
                         governing = actor
@@ -208,7 +277,6 @@ class MemoryStore:
                 mine.misses_1h = self._windows[f"mis:{actor}"].after(now - HOUR_MS)
             return result
 
-        practice = next((s.key for s in obs.subjects if s.role is Role.PRACTICE), "")
         if practice:
             hours = self._hours[practice]
             total, bucket = hours[-1], hours[obs.hour_of_week]
@@ -231,13 +299,33 @@ class MemoryStore:
                 known.add(value)
         result.fresh_since_ms = self._fresh.get(actor, 0)
 
+        new, before = False, None
+        if practice and obs.hit:
+            patients = self._patients[practice]
+            before = patients.get(obs.beneficiary)
+            new = before is None or before <= now - rules.known_keep_ms
+            patients[obs.beneficiary] = now
+        result.new_beneficiary = new
+        if net is not None:
+            self._carried(practice, obs, net, clean_days, new=new, before=before)
+            result.network_fresh = fresh_network
+            result.network_new, result.network_returning = net.new, net.returning
+            result.network_misses, result.network_checks = net.misses, net.checks
+        spread = False
+        if obs.probe:
+            # Practices (or, without one, accounts and clients) where this card and NIR was tried.
+            tried_at = self._windows[f"prp:{obs.probe}"]
+            tried_at.add(practice or actor, now)
+            tried_at.trim(now - WEEK_MS)
+            spread = len(tried_at) >= rules.spread_practices
+
         for spec, c in zip(obs.subjects, counts, strict=True):
-            self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off, practice=practice, floors=floors)
+            self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off, new=new, spread=spread, floors=floors)
             if spec.role is Role.PRACTICE:
                 self._history_of(obs, spec.key, c)
 
         if obs.hit:
-            if practice:
+            if practice and new:
                 self._checked_by[practice][obs.beneficiary] = actor
             seen_by = self._windows[f"benp:{obs.beneficiary}"]
             seen_by.add(practice or actor, now)
@@ -253,6 +341,33 @@ class MemoryStore:
                 self._windows["activeins"].add(scope, now)
         return result
 
+    def _carried(
+        self, practice: str, obs: Observation, net: _Network, clean_days: int, *, new: bool, before: int | None
+    ) -> None:
+        """Count this request on its network until the network is established."""
+        if net.established:
+            if net.last_day != obs.day:
+                net.last_day, net.seen = obs.day, obs.now_ms  # still in use: not forgotten
+            return
+        key = f"{practice}|{obs.network}"
+        self._networks[key] = net
+        net.clean_days, net.last_day, net.seen = clean_days, obs.day, obs.now_ms
+        rules = obs.rules
+        has_established = practice in self._established
+        if clean_days >= rules.network_clean_days and (
+            not has_established or rules.returning_credit * net.returning >= net.new
+        ):
+            net.established = True
+            self._established.add(practice)
+            return
+        net.checks += 1
+        if not obs.hit:
+            net.misses += 1
+        elif new:
+            net.new += 1
+        elif before is not None and before < net.first:
+            net.returning += 1
+
     def _count(  # noqa: PLR0912 (mirrors the Lua)
         self,
         obs: Observation,
@@ -262,7 +377,8 @@ class MemoryStore:
         c: SubjectCounts,
         *,
         off: bool,
-        practice: str,
+        new: bool,
+        spread: bool,
         floors: Floors,
     ) -> None:
         now = obs.now_ms
@@ -276,6 +392,11 @@ class MemoryStore:
             c.misses_1h = misses.after(now - HOUR_MS)
         elif self._last_miss.get(key, 0) > now - HOUR_MS:
             c.misses_1h = misses.after(now - HOUR_MS)
+        c.misses_24h = misses.after(now - DAY_MS)
+        fresh_patients = w[f"new:{key}"]
+        if new:
+            fresh_patients.add(obs.beneficiary, now)
+        c.new_24h = fresh_patients.after(now - DAY_MS)
         # Narrower windows only when the wider one reaches their floor (or misses need the hour).
         c.distinct_24h = c.distinct_1h = c.distinct_5m = seen.after(now - DAY_MS)
         if c.distinct_24h >= floors.distinct_1h or c.misses_1h:
@@ -284,14 +405,14 @@ class MemoryStore:
             c.distinct_5m = seen.after(now - 5 * MINUTE_MS)
         if role in (Role.ACTOR, Role.PRACTICE):
             pending, insurers = w[f"pend:{key}"], w[f"ins:{key}"]
-            if obs.hit:
-                pending.add(obs.beneficiary, now)
-                if obs.insurer:
-                    insurers.add(obs.insurer, now)
-            if c.distinct_24h >= floors.unfollowed:
-                c.unfollowed = pending.between(now - DAY_MS, now - grace)
-                if c.unfollowed >= floors.unfollowed:
-                    c.matured = seen.between(now - DAY_MS, now - grace)
+            if new:
+                pending.add(obs.beneficiary, now)  # waits for a claim (a quote or approval is not care)
+            if obs.hit and obs.insurer:
+                insurers.add(obs.insurer, now)
+            c.unclaimed_24h = pending.between(now - grace - DAY_MS, now - grace)
+            c.unclaimed_7d = pending.between(now - grace - WEEK_MS, now - grace)
+            c.new_matured_24h = fresh_patients.between(now - grace - DAY_MS, now - grace)
+            c.new_matured_7d = fresh_patients.between(now - grace - WEEK_MS, now - grace)
             if c.distinct_24h >= floors.insurers_24h:
                 c.insurers_24h = insurers.after(now - DAY_MS)
             if not obs.hit and obs.probe and obs.attempt:
@@ -302,12 +423,17 @@ class MemoryStore:
                 tried.trim(now - obs.rules.identity_lock_ms)
         if role is Role.ACTOR and self._last_locked.get(key, 0) > now - HOUR_MS:
             c.locked_identities_1h = w[f"locked:{key}"].after(now - HOUR_MS)
+        if role is Role.ACTOR:
+            listed = w[f"spr:{key}"]
+            if spread:
+                listed.add(obs.probe, now)
+            c.spread_24h = listed.after(now - DAY_MS)
         if off:
             off_window = w[f"off:{key}"]
             off_window.add(obs.obs_id, now)
             c.off_hours_1h = off_window.after(now - HOUR_MS)
 
-    def _sweep(self, now: int, rules: Rules) -> None:
+    def _sweep(self, now: int, rules: Rules) -> None:  # noqa: PLR0912 (one pass over each kind of state)
         """Every ``_TIDY``, drop what no count can read any more, of every subject, beneficiary and
         card (Redis expires the keys of those gone quiet; here nothing else would). Counts are by
         time, so this changes none of them; it takes time in proportion to what is held (a day)."""
@@ -328,6 +454,16 @@ class MemoryStore:
                 del checked[ben]
             if not checked:
                 del self._checked_by[practice]
+        # A patient not checked at a practice for ``known_keep_ms`` is new there again; a network
+        # that carried nothing for that long is forgotten (established or not).
+        for practice in list(self._patients):
+            patients = self._patients[practice]
+            for ben in [b for b, at in patients.items() if at <= now - rules.known_keep_ms]:
+                del patients[ben]
+            if not patients:
+                del self._patients[practice]
+        for key in [k for k, net in self._networks.items() if net.seen <= now - rules.known_keep_ms - 2 * DAY_MS]:
+            del self._networks[key]
         for marks in (self._last_miss, self._last_locked):  # read within the hour only
             for key in [k for k, at in marks.items() if at <= now - HOUR_MS]:
                 del marks[key]
@@ -337,12 +473,16 @@ class MemoryStore:
                 del hourly[hour]
 
     def sizes(self) -> dict[str, int]:
-        """What the sweeps bound by time, in entries: window members (and windows), who checked
-        which beneficiary, the hourly counts (a beneficiary or a scope each), the recent marks."""
+        """What the sweeps bound by time, in entries: window members (and windows; the checks
+        waiting for a claim apart, kept a month and a week), who checked which beneficiary, the
+        hourly counts (a beneficiary or a scope each), the recent marks, the practices' patients."""
         with self._lock:
+            pending = [w for key, w in self._windows.items() if key.startswith(("pend:", "new:"))]
             return {
-                "window_members": sum(len(w) for w in self._windows.values()),
-                "windows": len(self._windows),
+                "window_members": sum(len(w) for w in self._windows.values()) - sum(len(w) for w in pending),
+                "windows": len(self._windows) - len(pending),
+                "pending": sum(len(w) for w in pending),
+                "patients": sum(len(p) for p in self._patients.values()),
                 "checked_by": sum(len(c) for c in self._checked_by.values()),
                 "hourly": sum(len(s) for scopes in self._hll.values() for s in scopes.values())
                 + sum(len(scopes) for scopes in self._agg.values()),
@@ -355,14 +495,12 @@ class MemoryStore:
             h = self._history[key] = _History(obs.day)
         if h.day != obs.day:
             h.base = [
-                max(b * obs.rules.history_decay, 0.0 if h.dirty else cur)
-                for b, cur in zip(h.base, h.current, strict=True)
+                learned(b, cur, clean=not h.dirty, rules=obs.rules) for b, cur in zip(h.base, h.current, strict=True)
             ]
-            h.current, h.dirty, h.day = [0.0, 0.0, 0.0], False, obs.day
-        h.current = [
-            max(cur, float(v)) for cur, v in zip(h.current, (c.distinct_5m, c.distinct_1h, c.distinct_24h), strict=True)
-        ]
-        c.base_5m, c.base_1h, c.base_24h = h.base
+            h.current, h.dirty, h.day = [0.0] * _METRICS, False, obs.day
+        today = (c.distinct_5m, c.distinct_1h, c.distinct_24h, c.new_24h, c.unclaimed_24h)
+        h.current = [max(cur, float(v)) for cur, v in zip(h.current, today, strict=True)]
+        c.base_5m, c.base_1h, c.base_24h, c.base_new, c.base_unclaimed = h.base
 
     # -- the rest of the protocol --------------------------------------------------------------
 
@@ -374,8 +512,34 @@ class MemoryStore:
             if actor:
                 _members(self._windows.get(f"pend:{actor}")).pop(beneficiary, None)
 
+    def _spoil_day(self, practice_key: str | None, network: str) -> None:
+        """Nothing is learned from the practice's day, nor counted as a clean day of the network."""
+        if not practice_key:
+            return
+        if practice_key in self._history:
+            self._history[practice_key].dirty = True
+        net = self._networks.get(f"{practice_key}|{network}") if network else None
+        if net is not None and net.last_day is not None:
+            net.dirty_day = net.last_day
+
+    def notice(self, *, subject: str, day: int, now_ms: int, practice_key: str | None, network: str = "") -> int:
+        with self._lock:
+            self._spoil_day(practice_key, network)
+            days = self._notice_days[subject]
+            days.add(day)
+            for old in [d for d in days if d <= day - 7]:
+                days.discard(old)
+            return len(days)
+
     def escalate(
-        self, *, subject: str, step: int, until_ms: int, now_ms: int, practice_key: str | None
+        self,
+        *,
+        subject: str,
+        step: int,
+        until_ms: int,
+        now_ms: int,
+        practice_key: str | None,
+        network: str = "",
     ) -> tuple[int, int]:
         with self._lock:
             lv = self._levels[subject]
@@ -387,8 +551,7 @@ class MemoryStore:
             lv.peak_at = now_ms
             if step == _SLOW:
                 lv.slow_last = now_ms
-            if practice_key and practice_key in self._history:
-                self._history[practice_key].dirty = True
+            self._spoil_day(practice_key, network)
             return before, step
 
     def ease(self, *, subject: str, step: int, now_ms: int) -> None:
@@ -409,10 +572,11 @@ class MemoryStore:
                 for member in [m for m in items if m.endswith(naming)]:
                     del items[member]
             if forget_counts:
-                for prefix in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off"):
+                for prefix in ("seen", "mis", "pend", "ins", "locked", "lockrej", "off", "new", "spr"):
                     self._windows.pop(f"{prefix}:{subject}", None)
                 for marks in (self._last_miss, self._last_locked):
                     marks.pop(subject, None)
+                self._notice_days.pop(subject, None)
 
     def insurers_seen(self, *, subject: str, since_ms: int) -> list[str]:
         with self._lock:

@@ -26,6 +26,11 @@ from rempart.errors import ServiceUnavailable
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
+# The longest delay between a check and its claim any profession may have (``claim_delay``): the
+# checks still waiting for a claim are kept that long and a week more (the weekly count).
+MAX_CLAIM_DELAY_MS = 31 * DAY_MS
+KEEP_PENDING_MS = MAX_CLAIM_DELAY_MS + WEEK_MS
 # The insurer-wide and platform-wide hourly counts are kept two days and a bit: the sweep of
 # anomalies compares the last hour with the 24 before it.
 KEEP_AGGREGATES_MS = 2 * 93_600_000
@@ -61,7 +66,7 @@ class Admission(StrEnum):
 class SubjectSpec:
     key: str  # "<kind>:<uuid>", e.g. "client:…"
     role: Role
-    grace_ms: int  # follow-up grace of the practice's profession
+    grace_ms: int  # the profession's usual delay between a check and its claim (at most a month)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,6 @@ class Floors:
 
     distinct_5m: int = 0
     distinct_1h: int = 0
-    unfollowed: int = 0
     insurers_24h: int = 0
 
 
@@ -95,6 +99,19 @@ class Rules:
     usual_min_total: int = 500
     usual_min_share: float = 0.002
     history_decay: float = 0.95
+    # A learned daily peak grows by at most this factor a day (the practice's long-term history
+    # caps it): a thief who stays under every threshold cannot ramp the baseline up quickly.
+    history_growth: float = 1.25
+    # How long a practice remembers a patient: a beneficiary not checked there for longer is new.
+    known_keep_ms: int = 400 * DAY_MS
+    # A network (/24, /48) carrying a practice's traffic is established once it carried traffic on
+    # ``network_clean_days`` days without any alert on the practice's subjects from it, and brought
+    # at least one returning patient (known to the practice before the network appeared) for every
+    # ``returning_credit`` new ones; the practice's first network only needs the clean days.
+    network_clean_days: int = 3
+    returning_credit: float = 2.0
+    # An identity (card and NIR) tried at this many practices within a week is on a list.
+    spread_practices: int = 4
 
 
 @dataclass(frozen=True)
@@ -125,9 +142,8 @@ class SubjectCounts:
 
     Counts under their floor (``Floors``) are not measured: ``distinct_1h`` is then
     ``distinct_24h`` (unless there were misses in the hour: the share of misses needs it exactly),
-    ``distinct_5m`` is then ``distinct_1h`` (bounds, still under the floor); ``unfollowed`` and
-    ``insurers_24h`` are 0 while ``distinct_24h`` is under their floor, ``matured`` is 0 while
-    ``unfollowed`` is."""
+    ``distinct_5m`` is then ``distinct_1h`` (bounds, still under the floor); ``insurers_24h`` is 0
+    while ``distinct_24h`` is under its floor."""
 
     key: str
     role: Role
@@ -138,15 +154,24 @@ class SubjectCounts:
     distinct_1h: int = 0
     distinct_24h: int = 0  # distinct beneficiaries, or distinct attempted identities for misses
     misses_1h: int = 0
-    unfollowed: int = 0
-    matured: int = 0  # checks older than the follow-up grace, within 24 h
+    # Beneficiaries new to the practice, checked (account, client, practice) and not followed by a
+    # claim within the profession's claim delay: checked within the day (resp. week) before it.
+    unclaimed_24h: int = 0
+    unclaimed_7d: int = 0
+    new_matured_24h: int = 0  # the new beneficiaries checked within those same windows, claimed or not
+    new_matured_7d: int = 0
     insurers_24h: int = 0
     locked_identities_1h: int = 0  # cards and NIRs tried again with another date after a miss
     off_hours_1h: int = 0
+    new_24h: int = 0  # distinct beneficiaries new to the practice, within 24 h
+    misses_24h: int = 0  # distinct identities that missed, within 24 h
+    spread_24h: int = 0  # identities checked here (account or client) that were tried at many practices
     # The practice's learned daily peaks (practice subject only).
     base_5m: float = 0.0
     base_1h: float = 0.0
     base_24h: float = 0.0
+    base_new: float = 0.0
+    base_unclaimed: float = 0.0
 
 
 @dataclass
@@ -162,6 +187,14 @@ class ObservationResult:
     off_hours: bool = False
     beneficiary_practices: int = 0
     kill_switch_version: int = 0
+    new_beneficiary: bool = False  # the beneficiary was never checked by this practice (or long ago)
+    # The network this request came from, as the practice knows it: not established ("fresh")
+    # while the practice has an established one; then what it carried since it first appeared.
+    network_fresh: bool = False
+    network_new: int = 0  # beneficiaries new to the practice
+    network_returning: int = 0  # beneficiaries the practice knew before the network appeared
+    network_misses: int = 0
+    network_checks: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,12 +210,27 @@ class CounterStore(Protocol):
 
     def observe(self, obs: Observation) -> ObservationResult: ...
 
-    def follow_up(self, *, practice_key: str, beneficiary: str) -> None: ...
+    def follow_up(self, *, practice_key: str, beneficiary: str) -> None:
+        """A claim for ``beneficiary`` at the practice: its check is no longer waiting for one."""
+        ...
 
     def escalate(
-        self, *, subject: str, step: int, until_ms: int, now_ms: int, practice_key: str | None
+        self,
+        *,
+        subject: str,
+        step: int,
+        until_ms: int,
+        now_ms: int,
+        practice_key: str | None,
+        network: str = "",
     ) -> tuple[int, int]:
-        """Raise ``subject`` to ``step`` unless it is already there; returns (before, after)."""
+        """Raise ``subject`` to ``step`` unless it is already there; returns (before, after). The
+        practice's day (and the network's, when given) is no longer clean: nothing is learned from it."""
+        ...
+
+    def notice(self, *, subject: str, day: int, now_ms: int, practice_key: str | None, network: str = "") -> int:
+        """A notice (the lowest step) on ``subject`` today: the practice's day (and the network's)
+        is no longer clean. Returns on how many distinct days of the last seven ``subject`` had one."""
         ...
 
     def lift(self, *, subject: str, forget_counts: bool) -> None:

@@ -6,6 +6,16 @@ checks hundreds of patients a day, an optician tens) and grow with a practice's 
 up to a cap, so that a busy pharmacy is not slowed down on an ordinary day while a new practice
 starts from defaults it can live with.
 
+Two kinds of signals. Short windows (5 minutes, an hour) stop a hurried thief within a handful of
+records. Long windows (a day, a week, the life of a network) stop a patient one, who paces himself
+under every short threshold, asks a free quote for each hit and spreads his checks over the day:
+what he cannot fake cheaply is care. He does not know which patients the practice already has
+(beneficiaries *new* to the practice), he cannot bill care for them (a claim pays the real
+practice, whose account he does not control: checks *not followed by a claim*), and he works from
+elsewhere (a *network* that has not carried the practice's own patients on clean days). Baselines
+are learned only from days without any alert on the practice, and grow slowly: a thief cannot teach
+them his traffic.
+
 The steps, in order (``Step``):
   notice   an alert for the security operators, nothing else;
   slow     one check every ``slow_interval`` (429 with Retry-After);
@@ -74,10 +84,16 @@ class ProfessionBaseline:
     distinct_5m: Ladder
     distinct_1h: Ladder
     distinct_24h: Ladder
-    # Checks older than ``follow_up_grace`` not followed by a quote, an approval or a claim (24 h),
-    # counted only when they are at least ``DetectionConfig.unfollowed_share_min`` of the checks.
-    unfollowed: Ladder
-    follow_up_grace: timedelta
+    # Beneficiaries new to the practice (never checked there, or not for a long time) within 24 h.
+    new_24h: Ladder
+    # New beneficiaries whose check was not followed by a claim within ``claim_delay`` (a quote or
+    # a prior approval is not care), checked within the day (resp. the week) before that delay.
+    unclaimed_24h: Ladder
+    unclaimed_7d: Ladder
+    claim_delay: timedelta  # the profession's usual delay between a check and the claim (≤ 31 days)
+    # The share of new patients an honest practice checks and never bills (a patient who leaves
+    # without buying, a quote not taken up): unclaimed checks count beyond it.
+    unclaimed_rate: float
     insurers_24h: Ladder
     opening: OpeningHours = OpeningHours()
 
@@ -87,19 +103,26 @@ def _baseline(
     burst: tuple[int, int, int],
     hour: tuple[int, int, int, int],
     day: tuple[int, int, int, int],
-    unfollowed: tuple[int, int, int],
-    grace: timedelta,
+    new: tuple[int, int, int, int],
+    unclaimed: tuple[int, int, int, int],
+    unclaimed_week: tuple[int, int, int],
+    claim_delay: timedelta,
     insurers: int,
+    unclaimed_rate: float = 0.25,
     opening: OpeningHours = OpeningHours(),
 ) -> ProfessionBaseline:
     """Thresholds as (slow, step_up, suspend) for 5 minutes, (notice, slow, step_up, suspend) for an
-    hour and a day, (notice, slow, step_up) for unfollowed checks."""
+    hour, a day, new beneficiaries in a day and unclaimed ones in a day, (notice, step_up, suspend)
+    for unclaimed ones in a week."""
     return ProfessionBaseline(
         distinct_5m=Ladder(slow=burst[0], step_up=burst[1], suspend=burst[2]),
         distinct_1h=Ladder(notice=hour[0], slow=hour[1], step_up=hour[2], suspend=hour[3]),
         distinct_24h=Ladder(notice=day[0], slow=day[1], step_up=day[2], suspend=day[3]),
-        unfollowed=Ladder(notice=unfollowed[0], slow=unfollowed[1], step_up=unfollowed[2]),
-        follow_up_grace=grace,
+        new_24h=Ladder(notice=new[0], slow=new[1], step_up=new[2], suspend=new[3]),
+        unclaimed_24h=Ladder(notice=unclaimed[0], slow=unclaimed[1], step_up=unclaimed[2], suspend=unclaimed[3]),
+        unclaimed_7d=Ladder(notice=unclaimed_week[0], step_up=unclaimed_week[1], suspend=unclaimed_week[2]),
+        claim_delay=claim_delay,
+        unclaimed_rate=unclaimed_rate,
         insurers_24h=Ladder(notice=insurers),
         opening=opening,
     )
@@ -109,45 +132,60 @@ _PHYSICIAN = _baseline(
     burst=(5, 8, 12),
     hour=(15, 20, 30, 45),
     day=(60, 90, 120, 180),
-    unfollowed=(10, 20, 30),
-    grace=timedelta(hours=1),
+    new=(30, 45, 60, 90),
+    unclaimed=(10, 15, 20, 30),
+    unclaimed_week=(25, 40, 60),
+    claim_delay=timedelta(hours=2),
     insurers=40,
 )
 
 # Keys are ``rempart.professionals.models.Profession`` values.
 PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
     {
-        # A pharmacy bills right after the check, at the counter; several counters at once.
+        # A pharmacy bills right after the check, at the counter; several counters at once. Claim
+        # delays: opticians, audioprosthetists and dentists bill when the equipment is delivered
+        # (weeks), hospitals after the stay, labs and nurses within days.
         "pharmacist": _baseline(
             burst=(15, 20, 30),
             hour=(60, 90, 120, 180),
             day=(400, 600, 800, 1000),
-            unfollowed=(15, 40, 60),
-            grace=timedelta(minutes=15),
+            new=(100, 150, 200, 300),
+            unclaimed=(10, 15, 20, 30),
+            unclaimed_week=(25, 40, 60),
+            claim_delay=timedelta(minutes=30),
             insurers=150,
         ),
         "optician": _baseline(
             burst=(5, 8, 12),
             hour=(10, 15, 20, 30),
             day=(40, 60, 80, 120),
-            unfollowed=(8, 15, 25),
-            grace=timedelta(hours=2),
+            new=(20, 30, 40, 60),
+            unclaimed=(6, 10, 15, 20),
+            unclaimed_week=(15, 25, 40),
+            claim_delay=timedelta(days=21),
+            unclaimed_rate=0.5,
             insurers=30,
         ),
         "audioprosthetist": _baseline(
             burst=(4, 6, 10),
             hour=(8, 12, 16, 25),
             day=(25, 40, 60, 90),
-            unfollowed=(6, 12, 20),
-            grace=timedelta(hours=2),
+            new=(12, 20, 25, 40),
+            unclaimed=(5, 8, 12, 16),
+            unclaimed_week=(12, 20, 30),
+            claim_delay=timedelta(days=30),
+            unclaimed_rate=0.5,
             insurers=20,
         ),
         "dentist": _baseline(
             burst=(5, 8, 12),
             hour=(12, 18, 25, 40),
             day=(50, 70, 90, 130),
-            unfollowed=(8, 15, 25),
-            grace=timedelta(hours=2),
+            new=(25, 35, 45, 65),
+            unclaimed=(8, 12, 18, 25),
+            unclaimed_week=(20, 30, 45),
+            claim_delay=timedelta(days=14),
+            unclaimed_rate=0.4,
             insurers=30,
         ),
         "physician": _PHYSICIAN,
@@ -156,8 +194,10 @@ PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
             burst=(5, 8, 12),
             hour=(15, 20, 30, 45),
             day=(60, 80, 100, 150),
-            unfollowed=(10, 20, 30),
-            grace=timedelta(hours=2),
+            new=(20, 30, 40, 60),
+            unclaimed=(10, 15, 20, 30),
+            unclaimed_week=(25, 40, 60),
+            claim_delay=timedelta(days=2),
             insurers=40,
             opening=OpeningHours(start_hour=6, end_hour=22, days=frozenset(range(7))),
         ),
@@ -165,24 +205,30 @@ PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
             burst=(5, 8, 12),
             hour=(10, 15, 20, 30),
             day=(40, 60, 80, 120),
-            unfollowed=(8, 15, 25),
-            grace=timedelta(hours=2),
+            new=(15, 25, 35, 50),
+            unclaimed=(8, 12, 18, 25),
+            unclaimed_week=(20, 30, 45),
+            claim_delay=timedelta(days=7),
             insurers=30,
         ),
         "lab": _baseline(
             burst=(12, 16, 25),
             hour=(50, 80, 100, 150),
             day=(300, 450, 600, 800),
-            unfollowed=(20, 40, 60),
-            grace=timedelta(hours=2),
+            new=(120, 180, 240, 320),
+            unclaimed=(20, 30, 40, 60),
+            unclaimed_week=(50, 80, 120),
+            claim_delay=timedelta(days=2),
             insurers=120,
         ),
         "radiology": _baseline(
             burst=(8, 12, 18),
             hour=(30, 45, 60, 90),
             day=(150, 220, 300, 400),
-            unfollowed=(15, 30, 45),
-            grace=timedelta(hours=2),
+            new=(60, 90, 120, 160),
+            unclaimed=(15, 25, 35, 50),
+            unclaimed_week=(40, 60, 90),
+            claim_delay=timedelta(days=2),
             insurers=80,
         ),
         # Hospitals and ambulances work day and night and bill later.
@@ -190,8 +236,10 @@ PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
             burst=(20, 30, 45),
             hour=(100, 150, 200, 300),
             day=(800, 1200, 1600, 2000),
-            unfollowed=(100, 200, 300),
-            grace=timedelta(hours=24),
+            new=(150, 250, 350, 500),
+            unclaimed=(40, 60, 80, 120),
+            unclaimed_week=(100, 150, 200),
+            claim_delay=timedelta(days=10),
             insurers=200,
             opening=ALWAYS_OPEN,
         ),
@@ -199,8 +247,10 @@ PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
             burst=(4, 6, 10),
             hour=(8, 12, 16, 25),
             day=(40, 60, 80, 120),
-            unfollowed=(10, 20, 30),
-            grace=timedelta(hours=24),
+            new=(20, 30, 40, 60),
+            unclaimed=(10, 15, 20, 30),
+            unclaimed_week=(25, 40, 60),
+            claim_delay=timedelta(days=7),
             insurers=30,
             opening=ALWAYS_OPEN,
         ),
@@ -242,7 +292,32 @@ class DetectionConfig:
     #    these few are all a stolen access gets before it is refused.
     misses_1h: Ladder = Ladder(slow=2, step_up=3, suspend=6)
     miss_share_min: float = 0.5
-    unfollowed_share_min: float = 0.5
+    # 4. Misses within the day beyond a low rate of the identities tried (a pharmacy's honest typos
+    #    are rare): a guesser who dilutes his guesses among valid records stays under the share of
+    #    misses above, not under this. The value is misses − ``miss_rate`` × identities tried.
+    misses_24h: Ladder = Ladder(notice=3, step_up=6, suspend=10)
+    miss_rate: float = 0.05
+
+    # A network (/24, /48) that has not carried the practice's own patients on clean days, while the
+    # practice has one that has ("fresh"): new beneficiaries from it beyond ``returning_credit`` per
+    # returning patient, and misses from it beyond ``miss_rate``, since it first appeared. A stolen
+    # key used from elsewhere meets these first; a practice that changed provider brings its own
+    # patients along and establishes the new network within ``network_clean_days``.
+    fresh_network_new: Ladder = Ladder(notice=5, step_up=10, suspend=20)
+    fresh_network_misses: Ladder = Ladder(notice=1.5, step_up=2.5, suspend=4)
+    network_clean_days: int = 3
+    returning_credit: float = 2.0
+    # How long a practice remembers a patient (after that, the patient is new there again).
+    known_keep: timedelta = timedelta(days=400)
+
+    # Identities (card and NIR) checked by one account or client within the day that were tried at
+    # ``spread_practices`` practices or more within the week: one leaked list, several stolen keys.
+    spread_24h: Ladder = Ladder(notice=3, step_up=10, suspend=20)
+    spread_practices: int = 4
+
+    # Notices on this many distinct days of the last seven escalate: a subject that keeps raising
+    # notices is not let to stay at notices.
+    repeated_notices: Ladder = Ladder(step_up=3)
 
     # Out of the practice's usual hours (learned from its history, else the profession's opening
     # hours) volume thresholds shrink, and many such checks raise a notice.
@@ -271,10 +346,13 @@ class DetectionConfig:
     strike_memory: timedelta = timedelta(hours=24)
 
     # A practice's own history raises its thresholds: up to ``history_headroom`` times its busiest
-    # clean day so far, never more than ``history_cap`` times the profession's defaults.
+    # clean day so far, never more than ``history_cap`` times the profession's defaults. A day is
+    # clean when nothing, not even a notice, was raised on the practice or its accounts and clients;
+    # the learned peak decays by ``history_decay`` a day and grows by at most ``history_growth``.
     history_headroom: float = 1.5
     history_cap: float = 3.0
     history_decay: float = 0.95
+    history_growth: float = 1.25
 
     # Insurer-wide and platform-wide anomalies (alerts only), evaluated by the periodic sweep.
     aggregate_growth: float = 3.0

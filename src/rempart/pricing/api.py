@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from rempart.app import SessionDep
-from rempart.detection.deps import DetectionDep
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
 from rempart.eligibility.api import json_response
 from rempart.identity.context import IdentityDep
@@ -18,12 +17,9 @@ router = APIRouter(tags=["quotes"])
 
 
 @router.post("/api/v1/quotes", dependencies=[requires(Permission.CARE_QUOTE_CREATE)], response_model=QuoteOut)
-def create_quote(
-    body: QuoteIn, caller: PracticeCaller, session: SessionDep, identity: IdentityDep, detection: DetectionDep
-) -> Response:
+def create_quote(body: QuoteIn, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
     """The insurer's share, the patient's remainder and the ceilings consumed, per line of care."""
     lines = [line.care_line() for line in body.lines]
     result = quote_for_check(session=session, caller=caller, check_id=body.check_id, lines=lines, now=identity.clock())
     session.commit()
-    detection.follow_up(practice_id=caller.practice_id, beneficiary_id=result.check.beneficiary_id)
     return json_response(QuoteOut.of(result, lines))
