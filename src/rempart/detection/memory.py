@@ -393,7 +393,7 @@ class MemoryStore:
         elif self._last_miss.get(key, 0) > now - HOUR_MS:
             c.misses_1h = misses.after(now - HOUR_MS)
         c.misses_24h = misses.after(now - DAY_MS)
-        fresh_patients = w[f"new:{key}"]
+        fresh_patients = w[f"new:{key}"] if new else w.get(f"new:{key}", _EMPTY)
         if new:
             fresh_patients.add(obs.beneficiary, now)
         c.new_24h = fresh_patients.after(now - DAY_MS)
@@ -404,7 +404,8 @@ class MemoryStore:
         if c.distinct_1h >= floors.distinct_5m:
             c.distinct_5m = seen.after(now - 5 * MINUTE_MS)
         if role in (Role.ACTOR, Role.PRACTICE):
-            pending, insurers = w[f"pend:{key}"], w[f"ins:{key}"]
+            pending = w[f"pend:{key}"] if new else w.get(f"pend:{key}", _EMPTY)
+            insurers = w[f"ins:{key}"] if obs.hit and obs.insurer else w.get(f"ins:{key}", _EMPTY)
             if new:
                 pending.add(obs.beneficiary, now)  # waits for a claim (a quote or approval is not care)
             if obs.hit and obs.insurer:
@@ -424,7 +425,7 @@ class MemoryStore:
         if role is Role.ACTOR and self._last_locked.get(key, 0) > now - HOUR_MS:
             c.locked_identities_1h = w[f"locked:{key}"].after(now - HOUR_MS)
         if role is Role.ACTOR:
-            listed = w[f"spr:{key}"]
+            listed = w[f"spr:{key}"] if spread else w.get(f"spr:{key}", _EMPTY)
             if spread:
                 listed.add(obs.probe, now)
             c.spread_24h = listed.after(now - DAY_MS)
@@ -619,6 +620,9 @@ class MemoryStore:
 
     def close(self) -> None:
         return None
+
+
+_EMPTY = _Window()  # read where a subject has no such window (never written to)
 
 
 def _members(window: _Window | None) -> dict[str, int]:
