@@ -81,7 +81,13 @@ def test_memory_and_redis_stores_agree_on_a_random_history(redis_prefix: str) ->
                 assert memory.escalate(**args, practice_key=practice) == shared.escalate(**args, practice_key=practice)
                 continue
             if draw < 0.055:
-                noticed = {"subject": rng.choice([actor, practice]), "day": day, "now_ms": now, "network": network}
+                noticed = {
+                    "subject": rng.choice([actor, practice]),
+                    "day": day,
+                    "now_ms": now,
+                    "network": network,
+                    "repeated": rng.random() < 0.7,
+                }
                 days = memory.notice(**noticed, practice_key=practice)
                 assert shared.notice(**noticed, practice_key=practice) == days
                 continue

@@ -67,7 +67,14 @@ from rempart.detection.store import (
     Rules,
     SubjectSpec,
 )
-from rempart.detection.thresholds import DEFAULT_CONFIG, DetectionConfig, Ladder, ProfessionBaseline, Step
+from rempart.detection.thresholds import (
+    DEFAULT_CONFIG,
+    SLOW_ABUSE,
+    DetectionConfig,
+    Ladder,
+    ProfessionBaseline,
+    Step,
+)
 from rempart.errors import RempartError
 from rempart.logs import get_logger
 from rempart.protection.service import normalise_nir
@@ -133,7 +140,7 @@ class DetectionEngine:
         self._raised: set[str] = set()
         # (subject, local day) -> on how many days of the week it had notices, as the store said
         # at its first notice of the day in this process.
-        self._notice_days: dict[tuple[str, int], int] = {}
+        self._notice_days: dict[tuple[str, int, bool], int] = {}
         self._last_fail_alert: datetime | None = None
         self._last_sweep: datetime | None = None
         self._rules = rules_of(config)
@@ -324,9 +331,11 @@ class DetectionEngine:
         for spec, evaluated in zip(subjects, findings, strict=True):
             counts = next(c for c in result.subjects if c.key == spec.key)
             finding = evaluated
-            if finding.notices:
-                days = self._noticed(actor, finding.key, observation.day, now)
+            if any(name in SLOW_ABUSE for name, _, _ in finding.notices):
+                days = self._noticed(actor, finding.key, observation.day, now, repeated=True)
                 finding = repeated_notices(self.config, counts, finding, days, to_ms(now))
+            elif finding.notices:
+                self._noticed(actor, finding.key, observation.day, now, repeated=False)  # the day is not clean
             top = max(top, finding.step)
             self._notices(actor, finding, now)
             if finding.step >= Step.SLOW and finding.step > counts.level:
@@ -396,22 +405,27 @@ class DetectionEngine:
             and (to_ms(actor.authenticated_at) > governing.peak_at_ms)
         )
 
-    def _noticed(self, actor: Actor, key: str, day: int, now: datetime) -> int:
+    def _noticed(self, actor: Actor, key: str, day: int, now: datetime, *, repeated: bool) -> int:
         """A notice on ``key`` today: the first in this process tells the store (the practice's day is
         no longer clean, nothing is learned from it); returns on how many days of the week the
-        subject had notices."""
+        subject had notices of slow abuse (``repeated``: this one is)."""
         with self._lock:
-            days = self._notice_days.get((key, day))
+            days = self._notice_days.get((key, day, repeated))
         if days is not None:
             return days
         practice_key = _subject_key(SubjectKind.PRACTICE, actor.practice_id) if actor.practice_id else None
         days = self.store.notice(
-            subject=key, day=day, now_ms=to_ms(now), practice_key=practice_key, network=network_of(actor.address)
+            subject=key,
+            day=day,
+            now_ms=to_ms(now),
+            practice_key=practice_key,
+            network=network_of(actor.address),
+            repeated=repeated,
         )
         with self._lock:
             if len(self._notice_days) > 10_000:
                 self._notice_days.clear()
-            self._notice_days[(key, day)] = days
+            self._notice_days[(key, day, repeated)] = days
         return days
 
     def claimed(self, *, practice_id: uuid.UUID, beneficiary_id: uuid.UUID) -> None:

@@ -181,10 +181,11 @@ class MemoryStore:
         with self._lock:
             return self._observe(obs)
 
-    def _network_state(self, practice: str, obs: Observation) -> tuple[_Network | None, bool, int]:
-        """The practice's view of this network, as of this observation: (state, fresh, clean days)."""
+    def _network_state(self, practice: str, obs: Observation) -> tuple[_Network | None, bool, bool, int]:
+        """The practice's view of this network, as of this observation: (state, fresh, established,
+        clean days)."""
         if not practice or not obs.network:
-            return None, False, 0
+            return None, False, False, 0
         rules = obs.rules
         net = self._networks.get(f"{practice}|{obs.network}")
         if net is None or (net.last_day is not None and obs.day - net.last_day > rules.known_keep_ms // DAY_MS):
@@ -197,7 +198,7 @@ class MemoryStore:
             clean_days >= rules.network_clean_days
             and (not has_established or rules.returning_credit * net.returning >= net.new)
         )
-        return net, not established and has_established, clean_days
+        return net, not established and has_established, established, clean_days
 
     def _observe(self, obs: Observation) -> ObservationResult:  # noqa: PLR0912, PLR0915 (mirrors the Lua)
         now, rules, floors = obs.now_ms, obs.rules, obs.floors
@@ -205,7 +206,7 @@ class MemoryStore:
             self._sweep(now, rules)  # what it drops no count at ``now`` reads
         actor = obs.subjects[0].key
         practice = next((s.key for s in obs.subjects if s.role is Role.PRACTICE), "")
-        net, fresh_network, clean_days = self._network_state(practice, obs)
+        net, fresh_network, established, clean_days = self._network_state(practice, obs)
         counts = [SubjectCounts(key=s.key, role=s.role) for s in obs.subjects]
         governing, top = "", 0
         for spec, c in zip(obs.subjects, counts, strict=True):
@@ -240,8 +241,13 @@ class MemoryStore:
                         seen, misses = self._windows.get(f"seen:{spec.key}"), self._windows.get(f"mis:{spec.key}")
                         hits = (seen.after(now - DAY_MS) if seen else 0) - (misses.after(now - DAY_MS) if misses else 0)
                         recent = misses.after(now - HOUR_MS) if misses else 0
-                        # From a network the practice has not established, one date per card.
-                        locked = hits < rules.standing_hits_24h or recent > rules.standing_misses_1h or fresh_network
+                        # From a network the practice has not established, one date per card; from one it
+                        # has, the first checks of the day are in good standing too.
+                        locked = (
+                            recent > rules.standing_misses_1h
+                            or fresh_network
+                            or (hits < rules.standing_hits_24h and not established)
+                        )
                     if locked:
                         result.admission = Admission.IDENTITY_LOCKED
                         governing = actor
@@ -523,11 +529,21 @@ class MemoryStore:
         if net is not None and net.last_day is not None:
             net.dirty_day = net.last_day
 
-    def notice(self, *, subject: str, day: int, now_ms: int, practice_key: str | None, network: str = "") -> int:
+    def notice(
+        self,
+        *,
+        subject: str,
+        day: int,
+        now_ms: int,
+        practice_key: str | None,
+        network: str = "",
+        repeated: bool = True,
+    ) -> int:
         with self._lock:
             self._spoil_day(practice_key, network)
             days = self._notice_days[subject]
-            days.add(day)
+            if repeated:
+                days.add(day)
             for old in [d for d in days if d <= day - 7]:
                 days.discard(old)
             return len(days)

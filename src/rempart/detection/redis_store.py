@@ -207,7 +207,7 @@ else
             -- does a network the practice has not established.
             local seen, mis = P .. 'seen:' .. subj[i], P .. 'mis:' .. subj[i]
             local hits = since(seen, DAY) - since(mis, DAY)
-            locked = hits < standing_hits or since(mis, HOUR) > standing_misses or fresh_net
+            locked = since(mis, HOUR) > standing_misses or fresh_net or (hits < standing_hits and not established)
           end
           if locked then
             adm, gov, retry = 4, 1, math.max(retry, last + lock_ms - now)
@@ -567,15 +567,16 @@ return {before, step}
 _NOTICE = r"""
 -- A notice on a subject today: remember the day (the last seven are kept), spoil the practice's day.
 local P, subject, day, practice, network = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local repeated = ARGV[6] == '1'
 local k = P .. 'st:' .. subject
-local kept, count = {}, 0
+local kept = {}
 for d in string.gmatch(redis.call('HGET', k, 'nds') or '', '[^,]+') do
   local v = tonumber(d)
-  if v > day - 7 and v ~= day then
+  if v > day - 7 and (v ~= day or not repeated) then
     kept[#kept + 1] = d
   end
 end
-kept[#kept + 1] = tostring(day)
+if repeated then kept[#kept + 1] = tostring(day) end
 redis.call('HSET', k, 'nds', table.concat(kept, ','))
 redis.call('PEXPIRE', k, 7776000000)
 -- Nothing is learned from the practice's day, nor counted as a clean day of the network.
@@ -896,9 +897,19 @@ class RedisStore:
             raise self._fail(exc) from None
         return int(before), int(after)
 
-    def notice(self, *, subject: str, day: int, now_ms: int, practice_key: str | None, network: str = "") -> int:
+    def notice(
+        self,
+        *,
+        subject: str,
+        day: int,
+        now_ms: int,
+        practice_key: str | None,
+        network: str = "",
+        repeated: bool = True,
+    ) -> int:
         try:
-            return int(self._notice(args=[self.prefix, subject, day, practice_key or "", network]))
+            args = [self.prefix, subject, day, practice_key or "", network, "1" if repeated else "0"]
+            return int(self._notice(args=args))
         except redis.RedisError as exc:
             raise self._fail(exc) from None
 

@@ -169,8 +169,14 @@ def _signals(
         # Every patient is new to a practice on its first day: "new" means something once the
         # practice has a day of its own to compare with.
         signals.append(("new_24h", c.new_24h, baseline.new_24h, s_new))
-    # Share of misses among the distinct identities tried within the hour: probing, when high.
-    probing = bool(c.misses_1h) and c.misses_1h / max(c.distinct_1h, 1) >= cfg.miss_share_min
+    # Share of misses among the distinct identities tried within the hour: probing, when high. Not
+    # per professional: one of a hospital's night staff may mistype two dates among few checks;
+    # the account or client making the requests carries the guesser's whole stream.
+    probing = (
+        c.role is not Role.PROFESSIONAL
+        and bool(c.misses_1h)
+        and c.misses_1h / max(c.distinct_1h, 1) >= cfg.miss_share_min
+    )
     if probing:
         signals.append(("misses_1h", c.misses_1h, cfg.misses_1h, 1.0))
     if c.misses_24h:

@@ -228,9 +228,19 @@ class CounterStore(Protocol):
         practice's day (and the network's, when given) is no longer clean: nothing is learned from it."""
         ...
 
-    def notice(self, *, subject: str, day: int, now_ms: int, practice_key: str | None, network: str = "") -> int:
+    def notice(
+        self,
+        *,
+        subject: str,
+        day: int,
+        now_ms: int,
+        practice_key: str | None,
+        network: str = "",
+        repeated: bool = True,
+    ) -> int:
         """A notice (the lowest step) on ``subject`` today: the practice's day (and the network's)
-        is no longer clean. Returns on how many distinct days of the last seven ``subject`` had one."""
+        is no longer clean. With ``repeated``, today counts among the subject's days of notices.
+        Returns on how many distinct days of the last seven ``subject`` had such notices."""
         ...
 
     def lift(self, *, subject: str, forget_counts: bool) -> None:

@@ -147,7 +147,7 @@ PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
         # (weeks), hospitals after the stay, labs and nurses within days.
         "pharmacist": _baseline(
             burst=(15, 20, 30),
-            hour=(60, 90, 120, 180),
+            hour=(90, 120, 150, 200),
             day=(400, 600, 800, 1000),
             new=(100, 150, 200, 300),
             unclaimed=(10, 15, 20, 30),
@@ -295,7 +295,7 @@ class DetectionConfig:
     # 4. Misses within the day beyond a low rate of the identities tried (a pharmacy's honest typos
     #    are rare): a guesser who dilutes his guesses among valid records stays under the share of
     #    misses above, not under this. The value is misses − ``miss_rate`` × identities tried.
-    misses_24h: Ladder = Ladder(notice=3, step_up=6, suspend=10)
+    misses_24h: Ladder = Ladder(notice=4, step_up=8, suspend=12)
     miss_rate: float = 0.05
 
     # A network (/24, /48) that has not carried the practice's own patients on clean days, while the
@@ -315,8 +315,9 @@ class DetectionConfig:
     spread_24h: Ladder = Ladder(notice=3, step_up=10, suspend=20)
     spread_practices: int = 4
 
-    # Notices on this many distinct days of the last seven escalate: a subject that keeps raising
-    # notices is not let to stay at notices.
+    # Notices of slow abuse (``SLOW_ABUSE``) on this many distinct days of the last seven escalate:
+    # a subject that keeps raising them is not let to stay at notices. (Volume notices have their
+    # own ladders, and a practice's first days raise some while its history is learned.)
     repeated_notices: Ladder = Ladder(step_up=3)
 
     # Out of the practice's usual hours (learned from its history, else the profession's opening
@@ -372,3 +373,16 @@ class DetectionConfig:
 
 
 DEFAULT_CONFIG = DetectionConfig()
+
+# The signals a patient thief raises and an honest practice rarely does: their notices add up.
+SLOW_ABUSE = frozenset(
+    {
+        "new_24h",
+        "unclaimed_24h",
+        "unclaimed_7d",
+        "misses_24h",
+        "fresh_network_new",
+        "fresh_network_misses",
+        "spread_24h",
+    }
+)
