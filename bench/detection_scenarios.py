@@ -30,8 +30,6 @@ from rempart.errors import RempartError
 
 PARIS = ZoneInfo("Europe/Paris")
 INSURER = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
-# Monday 2 March 2026: the first simulated day.
-FIRST_DAY = date(2026, 3, 2)
 # The 2024 thief's days, as tried against an established pharmacy before this detection: records
 # he obtained each working day while honouring every Retry-After.
 RAMP = (149, 320, 562, 907, 1398, 1460, 1460, 1460, 1460, 1460)
@@ -67,7 +65,7 @@ class Profile:
     new_share: float  # of a day's patients, never seen at the practice before
     claim_share: float  # of the checks followed by a claim
     claim_delay: tuple[float, float]  # minutes, uniform
-    typo_share: float  # checks preceded by a mistyped date of birth
+    typo_share: float  # checks preceded by a mistyped date of birth (the card reader fills most in)
     opening: tuple[int, int]  # local hours
     weekdays: frozenset[int]
     monday_factor: float = 1.3
@@ -82,7 +80,7 @@ PHARMACY = Profile(
     new_share=0.15,
     claim_share=0.95,
     claim_delay=(1, 12),
-    typo_share=0.02,
+    typo_share=0.01,
     opening=(8, 20),
     weekdays=frozenset(range(6)),
 )
@@ -93,7 +91,7 @@ OPTICIAN = Profile(
     new_share=0.3,
     claim_share=0.6,  # a quote is not always taken up; glasses are billed on delivery
     claim_delay=(3 * 1440, 20 * 1440),
-    typo_share=0.02,
+    typo_share=0.01,
     opening=(9, 19),
     weekdays=frozenset(range(1, 6)),
     pool=600,
@@ -105,8 +103,8 @@ HOSPITAL = Profile(
     new_share=0.3,
     claim_share=0.9,
     claim_delay=(1440, 8 * 1440),  # billed after the stay
-    typo_share=0.02,
-    opening=(0, 24),
+    typo_share=0.01,
+    opening=(6, 22),  # admissions and consultations, every day; a few at night would change nothing
     weekdays=frozenset(range(7)),
     monday_factor=1.2,
     pool=3000,
@@ -145,10 +143,6 @@ class Outcome:
     thief_refusals: Counter[str] = field(default_factory=Counter)
 
 
-def _day(index: int) -> date:
-    return FIRST_DAY + timedelta(days=index)
-
-
 def _at(day: date, minutes: float) -> datetime:
     return datetime.combine(day, time(0), tzinfo=PARIS) + timedelta(minutes=minutes)
 
@@ -163,10 +157,16 @@ def simulate(  # noqa: PLR0912, PLR0915 (one event loop, read top to bottom)
     seed: int = 7,
     measure_from: int = 0,
 ) -> Outcome:
-    """``days`` days of the practice's honest work (and the thief's, if any), in time order. Honest
+    """``days`` days of the practice's honest work (and the thief's, if any), in time order, from the
+    day after the clock's (day indexes count from it). Honest
     refusals are counted from day ``measure_from`` (the days before are the practice's history, as
     an established practice has it: its first days on the platform teach its usual network, hours and
     volumes), and those before it separately."""
+    first_day = clock.now().astimezone(PARIS).date() + timedelta(days=1)
+
+    def _day(index: int) -> date:
+        return first_day + timedelta(days=index)
+
     rng = random.Random(seed)
     practice_id, client_id = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
     staff = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(3)]
@@ -257,7 +257,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one event loop, read top to bottom)
         assert thief_start is not None
         if suspended:
             continue
-        index = (at.astimezone(PARIS).date() - FIRST_DAY).days - thief.start_day
+        index = (at.astimezone(PARIS).date() - first_day).days - thief.start_day
         if index >= len(thief.ramp):
             continue
         if index not in plan:

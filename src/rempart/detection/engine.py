@@ -694,6 +694,7 @@ def rules_of(config: DetectionConfig) -> Rules:
         network_clean_days=config.network_clean_days,
         returning_credit=config.returning_credit,
         spread_practices=config.spread_practices,
+        standing_miss_share=config.identity_lock_standing_miss_share,
     )
 
 

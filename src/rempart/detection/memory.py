@@ -200,6 +200,19 @@ class MemoryStore:
         )
         return net, not established and has_established, established, clean_days
 
+    def _out_of_standing(self, key: str, now: int, rules: Rules, *, fresh: bool, established: bool) -> bool:
+        """Whether a card that missed once here gets no second date (see ``Rules``): from a network
+        the practice has not established, never; from one it has, when misses are many in the hour
+        and a large share of it; elsewhere, when misses are many or answered checks few."""
+        if fresh:
+            return True
+        seen, misses = self._windows.get(f"seen:{key}", _EMPTY), self._windows.get(f"mis:{key}", _EMPTY)
+        recent = misses.after(now - HOUR_MS)
+        if established:
+            return recent > rules.standing_misses_1h and recent >= rules.standing_miss_share * seen.after(now - HOUR_MS)
+        hits = seen.after(now - DAY_MS) - misses.after(now - DAY_MS)
+        return recent > rules.standing_misses_1h or hits < rules.standing_hits_24h
+
     def _observe(self, obs: Observation) -> ObservationResult:  # noqa: PLR0912, PLR0915 (mirrors the Lua)
         now, rules, floors = obs.now_ms, obs.rules, obs.floors
         if self._swept is None or now - self._swept >= _TIDY:
@@ -238,15 +251,8 @@ class MemoryStore:
                         continue
                     locked = len(others) >= rules.identity_lock_misses
                     if not locked:
-                        seen, misses = self._windows.get(f"seen:{spec.key}"), self._windows.get(f"mis:{spec.key}")
-                        hits = (seen.after(now - DAY_MS) if seen else 0) - (misses.after(now - DAY_MS) if misses else 0)
-                        recent = misses.after(now - HOUR_MS) if misses else 0
-                        # From a network the practice has not established, one date per card; from one it
-                        # has, the first checks of the day are in good standing too.
-                        locked = (
-                            recent > rules.standing_misses_1h
-                            or fresh_network
-                            or (hits < rules.standing_hits_24h and not established)
+                        locked = self._out_of_standing(
+                            spec.key, now, rules, fresh=fresh_network, established=established
                         )
                     if locked:
                         result.admission = Admission.IDENTITY_LOCKED

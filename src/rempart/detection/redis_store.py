@@ -68,9 +68,9 @@ local slow_interval, lock_misses, lock_ms = tonumber(ARGV[14]), tonumber(ARGV[15
 local standing_misses, standing_hits = tonumber(ARGV[17]), tonumber(ARGV[18])
 local usual_min_total, usual_min_share, decay = tonumber(ARGV[19]), tonumber(ARGV[20]), tonumber(ARGV[21])
 local growth, known_keep, clean_days_needed = tonumber(ARGV[22]), tonumber(ARGV[23]), tonumber(ARGV[24])
-local credit, spread_practices = tonumber(ARGV[25]), tonumber(ARGV[26])
-local floor5, floor1, floor_ins = tonumber(ARGV[27]), tonumber(ARGV[28]), tonumber(ARGV[29])
-local n = tonumber(ARGV[30])
+local credit, spread_practices, standing_share = tonumber(ARGV[25]), tonumber(ARGV[26]), tonumber(ARGV[27])
+local floor5, floor1, floor_ins = tonumber(ARGV[28]), tonumber(ARGV[29]), tonumber(ARGV[30])
+local n = tonumber(ARGV[31])
 local MIN, HOUR, DAY, WEEK = 60000, 3600000, 86400000, 604800000
 -- Expiry (real time) only collects the keys of subjects gone quiet; windows are counted by score.
 -- A window gets its expiry (KEEP: its span and TIDY, with room) when this subject first fills it
@@ -90,7 +90,7 @@ local KEEP_KNOWN = known_keep + DAY
 local subj, role, grace, sk, st, put, wl, wset, due = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local lv, top, gov, practice = {}, 0, 0, 0
 for i = 1, n do
-  local b = 30 + 3 * (i - 1)
+  local b = 31 + 3 * (i - 1)
   subj[i], role[i], grace[i] = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   sk[i] = P .. 'st:' .. subj[i]
   local h
@@ -206,8 +206,15 @@ else
             -- checks in the day, or with more misses in the hour, gets one date per card, and so
             -- does a network the practice has not established.
             local seen, mis = P .. 'seen:' .. subj[i], P .. 'mis:' .. subj[i]
-            local hits = since(seen, DAY) - since(mis, DAY)
-            locked = since(mis, HOUR) > standing_misses or fresh_net or (hits < standing_hits and not established)
+            local recent = since(mis, HOUR)
+            if fresh_net then
+              locked = true
+            elseif established then
+              -- A busy counter's typos: many in the hour only when they are a large share of it.
+              locked = recent > standing_misses and recent >= standing_share * since(seen, HOUR)
+            else
+              locked = recent > standing_misses or since(seen, DAY) - since(mis, DAY) < standing_hits
+            end
           end
           if locked then
             adm, gov, retry = 4, 1, math.max(retry, last + lock_ms - now)
@@ -567,7 +574,7 @@ return {before, step}
 _NOTICE = r"""
 -- A notice on a subject today: remember the day (the last seven are kept), spoil the practice's day.
 local P, subject, day, practice, network = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local repeated = ARGV[6] == '1'
+local repeated = ARGV[6] == '1'  -- sent as an integer
 local k = P .. 'st:' .. subject
 local kept = {}
 for d in string.gmatch(redis.call('HGET', k, 'nds') or '', '[^,]+') do
@@ -735,6 +742,7 @@ class RedisStore:
                     r.network_clean_days,
                     repr(r.returning_credit),
                     r.spread_practices,
+                    repr(r.standing_miss_share),
                 )
             )
             rules = self._rules = (obs.rules, packed)
@@ -755,7 +763,7 @@ class RedisStore:
         n = len(obs.subjects)
         head = self._heads.get(n)
         if head is None:
-            argc = 4 + 12 + 13 + 4 + 3 * n  # EVALSHA sha 0 prefix, the observation, rules, floors, subjects
+            argc = 4 + 12 + 14 + 4 + 3 * n  # EVALSHA sha 0 prefix, the observation, rules, floors, subjects
             head = self._heads[n] = b"*%d\r\n" % argc + _bulks(
                 (b"EVALSHA", self._observe_sha.encode(), b"0", self.prefix)
             )
@@ -908,7 +916,7 @@ class RedisStore:
         repeated: bool = True,
     ) -> int:
         try:
-            args = [self.prefix, subject, day, practice_key or "", network, "1" if repeated else "0"]
+            args: list[str | int] = [self.prefix, subject, day, practice_key or "", network, int(repeated)]
             return int(self._notice(args=args))
         except redis.RedisError as exc:
             raise self._fail(exc) from None

@@ -112,6 +112,9 @@ class Rules:
     returning_credit: float = 2.0
     # An identity (card and NIR) tried at this many practices within a week is on a list.
     spread_practices: int = 4
+    # From a network the practice established, a busy counter's typos are in good standing while
+    # they are less than this share of the identities tried within the hour.
+    standing_miss_share: float = 0.2
 
 
 @dataclass(frozen=True)

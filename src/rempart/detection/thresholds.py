@@ -236,7 +236,7 @@ PROFESSIONS: Mapping[str, ProfessionBaseline] = MappingProxyType(
             burst=(20, 30, 45),
             hour=(100, 150, 200, 300),
             day=(800, 1200, 1600, 2000),
-            new=(150, 250, 350, 500),
+            new=(90, 120, 150, 200),
             unclaimed=(40, 60, 80, 120),
             unclaimed_week=(100, 150, 200),
             claim_delay=timedelta(days=10),
@@ -280,6 +280,10 @@ class DetectionConfig:
     identity_lock_misses: int = 2
     identity_lock_standing_misses_1h: int = 2
     identity_lock_standing_hits_24h: int = 3
+    # From a network the practice established (see ``network_clean_days``), standing needs no
+    # answered checks yet (the day's first patient may be the typo), and a busy counter's misses
+    # are many only when they are this share of the identities tried within the hour.
+    identity_lock_standing_miss_share: float = 0.2
     identity_lock_period: timedelta = timedelta(hours=1)
     # 2. Cards and NIRs tried again with another date after a miss, within the hour, while misses are
     #    at least ``miss_share_min`` of the identities tried: one is a typo corrected; two is a program
