@@ -8,7 +8,9 @@ controllable clock.
 from __future__ import annotations
 
 import itertools
+import json
 import random
+import re
 import subprocess
 import uuid
 from collections import Counter
@@ -24,7 +26,7 @@ from sqlalchemy import select
 
 from rempart.detection.models import Alert, Containment
 from rempart.identity.context import IdentityServices
-from rempart.identity.models import ApiClient, ClientStatus
+from rempart.identity.models import ApiClient, ClientStatus, SecurityEvent
 from rempart.identity.permissions import Role
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
@@ -133,6 +135,15 @@ def test_http_replay_of_real_triples_discloses_at_most_20(
         client = session.get(ApiClient, thief.client_id)
         assert client is not None
         assert client.status is ClientStatus.SUSPENDED
+        # The practice admin reads what happened in words, without the signal or its figures.
+        told = [
+            json.loads(e.detail)
+            for e in session.scalars(select(SecurityEvent).where(SecurityEvent.client_id == thief.client_id))
+        ]
+    reasons = [d["reason"] for d in told if "reason" in d]
+    assert reasons
+    assert all(not re.search(r"\d|_|distinct|threshold", r) for r in reasons), reasons
+    assert any("Unusually many patients" in r for r in reasons)
     # Once suspended, its tokens are gone (401) and it gets no new one: client-suspended (403).
     assert statuses[401] + statuses[403] > len(triples) - 40
     assert thief.replicas[1].request_token().json()["type"].endswith("/client-suspended")

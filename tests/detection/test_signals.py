@@ -28,3 +28,26 @@ def test_a_count_under_its_floor_reaches_no_step_whatever_the_scales() -> None:
                 assert ladder.step(floor - 1, scale=scale) is Step.NONE
             # …and the floor is not needlessly high: at the smallest scale, it reaches a step.
             assert ladder.step(floor, scale=min(scales) if volume else 1.0) > Step.NONE
+
+
+def test_the_practice_is_told_each_signal_in_words_that_name_no_threshold() -> None:
+    from rempart.detection.explain import for_practice
+    from rempart.detection.thresholds import SLOW_ABUSE
+
+    signals = {
+        "distinct_5m",
+        "distinct_1h",
+        "distinct_24h",
+        "off_hours_1h",
+        "misses_1h",
+        "locked_identities_1h",
+        "insurers_24h",
+        "refused_requests",
+        "repeated_notices",
+        *SLOW_ABUSE,
+    }
+    told = {signal: for_practice(signal) for signal in signals | {s + "_repeat" for s in signals}}
+    for signal, words in told.items():
+        assert "_" not in words
+        assert not any(ch.isdigit() for ch in words), signal
+        assert not words.startswith("This access was used unusually."), signal  # each has its own words

@@ -41,6 +41,7 @@ from rempart.detection.errors import (
     SlowDown,
     StepUpRequired,
 )
+from rempart.detection.explain import for_practice
 from rempart.detection.hooks import ContainmentHooks, RecordOnly
 from rempart.detection.memory import MemoryStore
 from rempart.detection.models import (
@@ -561,7 +562,7 @@ class DetectionEngine:
                 now=now,
             )
             if step is Step.SUSPEND:
-                hooks.suspend(session, kind=kind, subject_id=ident, reason=f"detection: {finding.signal}", now=now)
+                hooks.suspend(session, kind=kind, subject_id=ident, reason=for_practice(finding.signal), now=now)
             hooks.step_recorded(
                 session, kind=kind, subject_id=ident, level=level, signal=finding.signal, actor=actor, now=now
             )

@@ -27,6 +27,7 @@ from rempart.audit.models import ActorKind, Channel, Outcome
 from rempart.audit.service import Actor as AccessActor
 from rempart.audit.service import record_access
 from rempart.detection.actor import Actor
+from rempart.detection.explain import for_practice
 from rempart.detection.hooks import ContainmentHooks
 from rempart.detection.models import ContainmentLevel, KillChannel, SubjectKind
 from rempart.identity.accounts import reinstate_account, suspend_account
@@ -149,7 +150,7 @@ def _security_events(
                 practice_id=client.practice_id,
                 client_id=client.id,
                 subject=kind.value,
-                signal=signal,
+                reason=for_practice(signal),
             )
         return
     if kind is SubjectKind.ACCOUNT:
@@ -160,7 +161,9 @@ def _security_events(
         return
     for account_id in accounts:
         # ``subject`` tells the account's own step from its professional's (RPPS) step.
-        record_event(session=session, kind=event, at=now, account_id=account_id, subject=kind.value, signal=signal)
+        record_event(
+            session=session, kind=event, at=now, account_id=account_id, subject=kind.value, reason=for_practice(signal)
+        )
 
 
 def default_hooks() -> ContainmentHooks:
