@@ -20,8 +20,13 @@ Two measurements, in the same run:
    ``bench.rights_check``. This is the rights check as practice software sees it, and the cost
    the goal bounds (at most 15 %).
 
+4. **Scenarios** (``bench.detection_scenarios``): simulated weeks of a pharmacy's, an optician's and
+   a hospital's honest work, and of thieves with one of their keys (patient, hurried, guessing
+   dates of birth), through three engines sharing one Redis: records disclosed, when the thief was
+   suspended, honest checks refused. ``--only-scenarios`` runs this part alone.
+
 Bounded: each phase lasts ``--seconds`` (default 3) or ``--http-seconds`` (default 12 per side);
-the whole run takes two to four minutes.
+the scenarios take about a minute per database; the whole run takes three to six minutes.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from bench.common import (
     wait_until_serving,
     working_day_offset,
 )
+from bench.detection_scenarios import report
 from rempart.detection.actor import Actor, Attempt
 from rempart.detection.clock import ManualClock
 from rempart.detection.engine import DetectionEngine
@@ -429,46 +435,72 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--http-seconds", type=float, default=12.0, help="HTTP load per side (0: skip)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="server processes per side")
+    parser.add_argument("--only-scenarios", action="store_true", help="part 4 alone")
     args = parser.parse_args(argv)
     with own_redis() as redis_url:
-        print("\n1. the engine alone (guard + observe, 200 pharmacies)")
-        with scratch_runtime("sqlite") as runtime:
-            for busy in (False, True):
-                what = "14 new patients after 40 earlier (every window counted)" if busy else "6 patients each"
-                print(f"   {what}:")
-                rate, cpu, _ = engine_alone(MemoryStore(), runtime, args.seconds, busy=busy)
-                print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each ({cpu * 1e6:.1f} µs CPU)")
-                if redis_url:
-                    store = RedisStore.from_url(redis_url, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
-                    rate, cpu, counts = engine_alone(store, runtime, args.seconds, busy=busy, redis_url=redis_url)
-                    print(f"   Redis      : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each", end="")
-                    print(f" ({cpu * 1e6:.1f} µs CPU in the app),\n      {counts}")
-        print("\n2. rights checks (check_rights + commit), detection off and on, alternated passes")
+        if not args.only_scenarios:
+            measure(args, redis_url)
+        print("\n4. scenarios: three app processes (engines) on one Redis, simulated days")
         for backend in backends():
             with scratch_runtime(backend) as runtime:
-                prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-                factory: Callable[[], CounterStore]
-                if redis_url:
-                    factory, store = (lambda p=prefix: RedisStore.from_url(redis_url, prefix=p)), "Redis"
-                else:
-                    factory, store = MemoryStore, "in process"
-                before = RedisCounts.of(redis_url) if redis_url else None
-                off, on, checks = compare(runtime, factory, args.seconds)
-                cost = (off - on) / off * 100
-                print(
-                    f"   {backend:10s} ({store}): {checks} checks each way; off {off:6.0f} checks/s, "
-                    f"on {on:6.0f} checks/s: detection is {cost:5.1f} % of the service call alone "
-                    "(the goal is for the route: part 3)"
-                )
-                if redis_url and before is not None:
-                    after = RedisCounts.of(redis_url)
-                    print(f"      {after.per_observation(before, after.scripts - before.scripts)}")
-        if args.http_seconds > 0 and redis_url:
-            print("\n3. POST /api/v1/rights-checks over HTTP, the same app served with detection off and on")
-            for backend in backends():
-                over_http(
-                    backend, redis_url, seconds=args.http_seconds, connections=args.connections, workers=args.workers
-                )
+                print(f"   {backend}, counters in {'Redis' if redis_url else 'process (no redis-server here)'}")
+                report(lambda rt=runtime: _engines(rt, redis_url))
+
+
+def _engines(runtime: Runtime, redis_url: str | None) -> tuple[list[DetectionEngine], ManualClock, Callable[[], None]]:
+    clock = ManualClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    if redis_url:
+        stores: list[CounterStore] = [RedisStore.from_url(redis_url, prefix=prefix) for _ in range(3)]
+    else:
+        stores = [MemoryStore()]  # one process: three processes need a shared store
+    engines = [DetectionEngine(store=store, sessions=runtime.sessions, clock=clock) for store in stores]
+
+    def close() -> None:
+        for engine in engines:
+            engine.close()
+
+    return engines, clock, close
+
+
+def measure(args: argparse.Namespace, redis_url: str | None) -> None:
+    """Parts 1 to 3: what detection costs."""
+    print("\n1. the engine alone (guard + observe, 200 pharmacies)")
+    with scratch_runtime("sqlite") as runtime:
+        for busy in (False, True):
+            what = "14 new patients after 40 earlier (every window counted)" if busy else "6 patients each"
+            print(f"   {what}:")
+            rate, cpu, _ = engine_alone(MemoryStore(), runtime, args.seconds, busy=busy)
+            print(f"   in process : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each ({cpu * 1e6:.1f} µs CPU)")
+            if redis_url:
+                store = RedisStore.from_url(redis_url, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
+                rate, cpu, counts = engine_alone(store, runtime, args.seconds, busy=busy, redis_url=redis_url)
+                print(f"   Redis      : {rate:9.0f} observations/s  {1e6 / rate:7.1f} µs each", end="")
+                print(f" ({cpu * 1e6:.1f} µs CPU in the app),\n      {counts}")
+    print("\n2. rights checks (check_rights + commit), detection off and on, alternated passes")
+    for backend in backends():
+        with scratch_runtime(backend) as runtime:
+            prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+            factory: Callable[[], CounterStore]
+            if redis_url:
+                factory, store = (lambda p=prefix: RedisStore.from_url(redis_url, prefix=p)), "Redis"
+            else:
+                factory, store = MemoryStore, "in process"
+            before = RedisCounts.of(redis_url) if redis_url else None
+            off, on, checks = compare(runtime, factory, args.seconds)
+            cost = (off - on) / off * 100
+            print(
+                f"   {backend:10s} ({store}): {checks} checks each way; off {off:6.0f} checks/s, "
+                f"on {on:6.0f} checks/s: detection is {cost:5.1f} % of the service call alone "
+                "(the goal is for the route: part 3)"
+            )
+            if redis_url and before is not None:
+                after = RedisCounts.of(redis_url)
+                print(f"      {after.per_observation(before, after.scripts - before.scripts)}")
+    if args.http_seconds > 0 and redis_url:
+        print("\n3. POST /api/v1/rights-checks over HTTP, the same app served with detection off and on")
+        for backend in backends():
+            over_http(backend, redis_url, seconds=args.http_seconds, connections=args.connections, workers=args.workers)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import itertools
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -126,6 +127,7 @@ class Thief:
     network: str = THIEF_NETWORK
     guess_every: int = 0
     seed: int = 99
+    pace: timedelta | None = None  # a hurried thief: one request every ``pace``, day and night
 
 
 @dataclass
@@ -264,7 +266,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one event loop, read top to bottom)
             plan[index] = thief.ramp[index]
             outcome.disclosed_per_day.append(0)
         local = at.astimezone(PARIS)
-        if plan[index] <= 0 or local.hour >= 20:
+        if thief.pace is None and (plan[index] <= 0 or local.hour >= 20):
             heapq.heappush(events, (_at(local.date() + timedelta(days=1), 8 * 60), next(order), "thief", None, 0))
             continue
         who = actor(thief.network, staff[0])
@@ -285,7 +287,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one event loop, read top to bottom)
         target = pending
         right = guess_victim is None or target.attempt.birth_date == guess_victim.attempt.birth_date
         outcome.thief_requests += 1
-        spread = timedelta(minutes=12 * 60 / max(thief.ramp[index], 1))
+        spread = thief.pace or timedelta(minutes=12 * 60 / max(thief.ramp[index], 1))
         try:
             engine.guard(who, insurer_id=INSURER)
             if right:
@@ -318,3 +320,93 @@ def simulate(  # noqa: PLR0912, PLR0915 (one event loop, read top to bottom)
     for engine in engines:
         engine.drain()
     return outcome
+
+
+# -- the report (``python -m bench.detection``, part 4) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    profile: Profile
+    days: int
+    thief: Thief | None = None
+    measure_from: int = 7
+    goal: str = ""
+
+
+SCENARIOS = (
+    Scenario("patient thief, pharmacy key, another network", PHARMACY, 24, Thief(14), goal="≤ 100 records"),
+    Scenario("patient thief, hospital key, another network", HOSPITAL, 24, Thief(14), goal="≤ 100 records"),
+    Scenario(
+        "patient thief, pharmacy key, the pharmacy's own network",
+        PHARMACY,
+        24,
+        Thief(14, network=HONEST_NETWORK),
+        goal="(beyond the issue)",
+    ),
+    Scenario(
+        "patient thief, hospital key, the hospital's own network",
+        HOSPITAL,
+        24,
+        Thief(14, network=HONEST_NETWORK),
+        goal="(beyond the issue)",
+    ),
+    Scenario(
+        "date-of-birth guesser, 2 valid records per guess, another network",
+        PHARMACY,
+        17,
+        Thief(14, guess_every=3),
+        goal="0 right dates",
+    ),
+    Scenario(
+        "date-of-birth guesser, 2 valid records per guess, the pharmacy's own network",
+        PHARMACY,
+        17,
+        Thief(14, guess_every=3, network=HONEST_NETWORK),
+        goal="(beyond the issue)",
+    ),
+    Scenario(
+        "fast thief, 10 requests a second, the pharmacy's own network",
+        PHARMACY,
+        15,
+        Thief(14, ramp=(10_000,), network=HONEST_NETWORK, pace=timedelta(seconds=0.1)),
+        goal="≤ 20 records",
+    ),
+    Scenario("honest pharmacy, a month after two weeks", PHARMACY, 44, measure_from=14, goal="0 refusals"),
+    Scenario("honest optician, a month after two weeks", OPTICIAN, 44, measure_from=14, goal="0 refusals"),
+    Scenario("honest hospital, a month after two weeks", HOSPITAL, 44, measure_from=14, goal="0 refusals"),
+)
+
+
+def report(engines_of: Callable[[], tuple[list[DetectionEngine], ManualClock, Callable[[], None]]]) -> None:
+    """Every scenario on fresh engines (``engines_of`` gives engines sharing one store, their clock
+    and how to close them); one line of figures each."""
+    print(f"   {'scenario':74s} {'goal':18s} figures")
+    for scenario in SCENARIOS:
+        engines, clock, close = engines_of()
+        try:
+            o = simulate(
+                engines,
+                clock,
+                profile=scenario.profile,
+                days=scenario.days,
+                thief=scenario.thief,
+                measure_from=scenario.measure_from,
+            )
+        finally:
+            close()
+        if scenario.thief is None:
+            refusals = sum(o.honest_refusals.values())
+            figures = (
+                f"{o.honest_checks:,} checks measured, {refusals} refused or slowed "
+                f"({o.honest_refusals_learning} in the two weeks before)"
+            )
+        else:
+            figures = f"{o.disclosed} records ({'/'.join(map(str, o.disclosed_per_day))} a day)"
+            if scenario.thief.guess_every:
+                figures += f", {o.guesses} guesses answered, {o.right_dates} right dates"
+            figures += (
+                f"; suspended {o.contained or 'never'}; honest refusals before him {o.honest_refusals_before_thief}"
+            )
+        print(f"   {scenario.name:74s} {scenario.goal:18s} {figures}", flush=True)

@@ -22,6 +22,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from rempart.detection.models import Alert, Containment
@@ -391,3 +392,113 @@ def test_http_rights_checks_fail_closed_without_redis(
     assert "counter_store_unreachable" in kinds
     app.state.detection.close()
     served.close()
+
+
+PHAR_LINE = {
+    "care_domain": "PHAR",
+    "act_code": "3400930000001",
+    "unit_price_cents": 1_000,
+    "brss_cents": 1_000,
+    "amo_rate_pct": 65,
+}
+
+
+def at_address(balanced: Balanced, address: str, *, new_dpop_key: bool) -> Balanced:
+    """The same software key used from ``address`` (its own tokens; a thief's own DPoP key)."""
+    copy = object.__new__(Balanced)
+    copy.replicas = [
+        replace(
+            replica,
+            client=TestClient(
+                replica.app,
+                base_url=identity_of(replica.app).origin,
+                raise_server_exceptions=False,
+                client=(address, 50_000),
+            ),
+            dpop_key=ECKey.generate_key("P-256", private=True) if new_dpop_key else replica.dpop_key,
+            _token=None,
+        )
+        for replica in balanced.replicas
+    ]
+    copy._next = itertools.cycle(copy.replicas)
+    copy.client_id, copy.practice_id = balanced.client_id, balanced.practice_id
+    return copy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("thief_address", ["203.0.113.77", "192.0.2.10"], ids=["another-network", "own-network"])
+def test_http_a_patient_thief_quoting_every_hit_is_suspended_within_100_records(
+    apps: list[Any], runtime: Runtime, http_clock: ManualClock, thief_address: str
+) -> None:
+    """Over HTTP: a pharmacy works three days from its network, checking mostly returning patients
+    and billing each within minutes. On the fourth its software key is used by a thief with a leaked
+    list, twelve checks an hour, a quote for every hit, Retry-After honoured. Quotes are answered
+    (the thief looks busy) and change nothing: from another network he is stopped by the network's
+    signals, from the pharmacy's own by the new patients he checks and never bills."""
+    world = build_world(runtime, members=900, seed=31)
+    records = in_force(world)
+    regulars, leaked = records[:120], records[120:]
+    software = Balanced(apps, runtime)
+    pharmacy = at_address(software, "192.0.2.10", new_dpop_key=False)
+    thief = at_address(software, thief_address, new_dpop_key=True)
+    rng = random.Random(31)
+    honest_refused: list[int] = []
+
+    def honest_visit(record: MemberRecord, moment: datetime) -> None:
+        response = pharmacy.post(CHECK, json=body(world, record, care_date=moment.date().isoformat()))
+        if response.status_code != 200:
+            honest_refused.append(response.status_code)
+            return
+        http_clock.advance(rng.randrange(60, 300))
+        claim = {
+            "check_id": response.json()["check_id"],
+            "lines": [{**PHAR_LINE, "care_date": moment.date().isoformat()}],
+        }
+        billed = pharmacy.post("/api/v1/claims", json=claim, headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert billed.status_code == 201, billed.text
+
+    start = OPENING.replace(hour=8, minute=30) + timedelta(days=1)
+    http_clock.set(start)
+    for day in range(3):
+        http_clock.set(start + timedelta(days=day))
+        for n in range(60):  # the first day's patients are all new to the practice; then mostly known
+            honest_visit(regulars[(day * 60 + n) % len(regulars)] if day else regulars[n], http_clock.now())
+            http_clock.advance(rng.randrange(300, 540))
+    assert honest_refused == []
+
+    http_clock.set(start + timedelta(days=3))
+    disclosed = quotes = 0
+    suspended = False
+    for record in leaked[:200]:
+        if rng.random() < 0.5:  # the pharmacy goes on working meanwhile
+            honest_visit(rng.choice(regulars), http_clock.now())
+        response = thief.post(CHECK, json=body(world, record, care_date=http_clock.now().date().isoformat()))
+        if response.status_code == 200:
+            disclosed += 1
+            today = http_clock.now().date().isoformat()
+            quote = thief.post(
+                "/api/v1/quotes",
+                json={"check_id": response.json()["check_id"], "lines": [{**PHAR_LINE, "care_date": today}]},
+            )
+            assert quote.status_code == 200, quote.text
+            quotes += 1
+            http_clock.advance(300)
+            continue
+        problem = response.json()
+        if (
+            problem["type"].endswith(("/access-suspended", "/client-suspended", "/invalid_token"))
+            or response.status_code == 401
+        ):
+            suspended = True
+            break
+        http_clock.advance(int(problem.get("retry_after", 1800)))
+    drain(apps)
+    assert suspended
+    assert disclosed <= 100
+    assert quotes == disclosed
+    with runtime.sessions() as session:
+        client = session.get(ApiClient, software.client_id)
+        assert client is not None
+        assert client.status is ClientStatus.SUSPENDED
+        signals = {a.signal for a in session.scalars(select(Alert).where(Alert.practice_id == software.practice_id))}
+    print(f"\n(patient thief/http, {thief_address}) disclosed={disclosed} (each quoted), signals={sorted(signals)}")
