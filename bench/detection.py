@@ -128,9 +128,9 @@ def engine_alone(
     its own 6 patients over and over (a pharmacy sees the same faces; more distinct people in a few
     seconds would rightly be slowed).
 
-    ``busy``: each pharmacy has already checked 40 patients half an hour earlier (25 of them billed)
+    ``busy``: each pharmacy has already checked 40 new patients over the last 2 h 30 (25 billed at once)
     and now checks 14 new ones in turn, so that every window is counted (the hour, five minutes,
-    unfollowed and matured checks: none is under its floor) while no threshold is reached."""
+    new patients waiting for a claim: none is under its floor) while no threshold is reached."""
     offset = working_day_offset()
     engine = DetectionEngine(store=store, sessions=runtime.sessions, clock=ShiftedClock(offset))
     actors = [
@@ -156,11 +156,10 @@ def engine_alone(
         for turn in range(40):
             for actor, theirs in zip(actors, seen, strict=True):
                 earlier.observe(actor, hit=True, beneficiary_id=theirs[turn], insurer_id=insurer)
+                if turn % 8 < 5:  # 25 of them billed at the counter
+                    assert actor.practice_id is not None
+                    earlier.claimed(practice_id=actor.practice_id, beneficiary_id=theirs[turn])
             clock.advance(timedelta(minutes=3))
-        for actor, theirs in zip(actors, seen, strict=True):
-            assert actor.practice_id is not None
-            for patient in theirs[:25]:
-                earlier.claimed(practice_id=actor.practice_id, beneficiary_id=patient)
         earlier.drain()
         flush = getattr(store, "flush", None)  # insurer-wide counts waiting to be written
         if flush is not None:

@@ -51,18 +51,18 @@ def _subjects(practice: str, actor: str) -> tuple[SubjectSpec, ...]:
 
 @dataclass
 class Activity:
-    """What the simulation did: every answered check and whether a follow-up came."""
+    """What the simulation did: every answered check and whether a claim came."""
 
     checks: list[tuple[int, str, str, str, bool]] = field(default_factory=list)  # at, practice, actor, ben, followed
     now: int = 0
 
-    def unfollowed(self, practice: str, *, after: int) -> set[str]:
+    def unclaimed(self, practice: str, *, after: int) -> set[str]:
         return {b for at, p, _, b, followed in self.checks if p == practice and not followed and at > after}
 
 
 def simulate(store: CounterStore, activity: Activity, *, days: range, gone_after_day0: bool = True) -> None:
     """Working days from 08:00 to 18:00: every 20 minutes each actor checks a beneficiary never
-    checked before (one in four followed by a quote), misses now and then with a card it then tries
+    checked before (one in four followed by a claim), misses now and then with a card it then tries
     with another date (identity locked), off hours after 17:00. Practices "gone:*" work on day 0
     only, then stay quiet."""
     for day in days:
@@ -134,10 +134,10 @@ def test_the_in_process_store_holds_a_day_of_activity_however_long_it_runs() -> 
     # Who checked which beneficiary: the checks still waiting for a claim, and only them.
     for practice in [f"practice:{k}" for k in range(6)]:
         held = set(store._checked_by.get(practice, {}))
-        assert activity.unfollowed(practice, after=now - KEEP_PENDING_MS) <= held
-        assert held <= activity.unfollowed(practice, after=now - KEEP_PENDING_MS - MEMORY_TIDY)
+        assert activity.unclaimed(practice, after=now - KEEP_PENDING_MS) <= held
+        assert held <= activity.unclaimed(practice, after=now - KEEP_PENDING_MS - MEMORY_TIDY)
     for practice in [p for p in store._checked_by if p.startswith("gone:")]:  # still waiting for claims
-        assert set(store._checked_by[practice]) == activity.unfollowed(practice, after=now - KEEP_PENDING_MS)
+        assert set(store._checked_by[practice]) == activity.unclaimed(practice, after=now - KEEP_PENDING_MS)
     # The hourly counts: two days and a bit, as in Redis.
     assert min(store._hll) >= (now - 2 * 93_600_000) // HOUR_MS
     assert store.aggregates(scope="all", hours=[T0 // HOUR_MS])[0].checks == 0
@@ -162,8 +162,8 @@ def test_redis_drops_who_checked_which_beneficiary_once_the_check_left_the_day(
     store.flush()
     for practice in [f"practice:{k}" for k in range(6)]:
         held = set(client.hkeys(f"{redis_prefix}pby:{practice}"))
-        assert activity.unfollowed(practice, after=now - KEEP_PENDING_MS) <= held
-        assert held <= activity.unfollowed(practice, after=now - KEEP_PENDING_MS - REDIS_TIDY)
+        assert activity.unclaimed(practice, after=now - KEEP_PENDING_MS) <= held
+        assert held <= activity.unclaimed(practice, after=now - KEEP_PENDING_MS - REDIS_TIDY)
         for key in [f"pend:{practice}"] + [f"pend:client:{practice}-{j}" for j in range(3)]:
             assert client.zcount(f"{redis_prefix}{key}", "-inf", now - KEEP_PENDING_MS - REDIS_TIDY) == 0, key
         # The practice's patients: those of the last two days (``known_keep``), give or take a tidy.

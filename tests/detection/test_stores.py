@@ -43,7 +43,10 @@ RULES = Rules(
 # Every card that missed locked at once (more locks, more lifts of them).
 STRICT = replace(RULES, identity_lock_misses=1, standing_hits_24h=10**6)
 # Exact counts, and floors low enough to be crossed in this history, so both paths are compared.
-FLOORS = [Floors(), Floors(distinct_5m=3, distinct_1h=6, insurers_24h=2)]
+FLOORS = [
+    Floors(),
+    Floors(distinct_5m=3, distinct_1h=6, insurers_24h=2, new_24h=4, unclaimed_24h=2, unclaimed_7d=3),
+]
 
 
 def _expected(result: ObservationResult) -> dict[str, Any]:

@@ -163,7 +163,7 @@ class MemoryStore:
         self._networks: dict[str, _Network] = {}
         self._established: set[str] = set()
         self._notice_days: dict[str, set[int]] = defaultdict(set)
-        # practice -> beneficiary -> the actor whose check of it a follow-up there clears
+        # practice -> new beneficiary -> the actor whose check of it a claim there clears
         self._checked_by: dict[str, dict[str, str]] = defaultdict(dict)
         # hour -> scope -> distinct beneficiaries; checks and misses
         self._hll: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -328,8 +328,7 @@ class MemoryStore:
             # Practices (or, without one, accounts and clients) where this card and NIR was tried.
             tried_at = self._windows[f"prp:{obs.probe}"]
             tried_at.add(practice or actor, now)
-            tried_at.trim(now - WEEK_MS)
-            spread = len(tried_at) >= rules.spread_practices
+            spread = tried_at.after(now - WEEK_MS) >= rules.spread_practices
 
         for spec, c in zip(obs.subjects, counts, strict=True):
             self._count(obs, spec.key, spec.role, spec.grace_ms, c, off=off, new=new, spread=spread, floors=floors)
@@ -380,7 +379,7 @@ class MemoryStore:
         elif before is not None and before < net.first:
             net.returning += 1
 
-    def _count(  # noqa: PLR0912 (mirrors the Lua)
+    def _count(  # noqa: PLR0912, PLR0915 (mirrors the Lua)
         self,
         obs: Observation,
         key: str,
@@ -405,16 +404,17 @@ class MemoryStore:
         elif self._last_miss.get(key, 0) > now - HOUR_MS:
             c.misses_1h = misses.after(now - HOUR_MS)
         c.misses_24h = misses.after(now - DAY_MS)
-        fresh_patients = w[f"new:{key}"] if new else w.get(f"new:{key}", _EMPTY)
-        if new:
-            fresh_patients.add(obs.beneficiary, now)
-        c.new_24h = fresh_patients.after(now - DAY_MS)
         # Narrower windows only when the wider one reaches their floor (or misses need the hour).
         c.distinct_24h = c.distinct_1h = c.distinct_5m = seen.after(now - DAY_MS)
         if c.distinct_24h >= floors.distinct_1h or c.misses_1h:
             c.distinct_1h = c.distinct_5m = seen.after(now - HOUR_MS)
         if c.distinct_1h >= floors.distinct_5m:
             c.distinct_5m = seen.after(now - 5 * MINUTE_MS)
+        fresh_patients = w[f"new:{key}"] if new else w.get(f"new:{key}", _EMPTY)
+        if new:
+            fresh_patients.add(obs.beneficiary, now)
+        if c.distinct_24h >= floors.new_24h:
+            c.new_24h = fresh_patients.after(now - DAY_MS)
         if role in (Role.ACTOR, Role.PRACTICE):
             pending = w[f"pend:{key}"] if new else w.get(f"pend:{key}", _EMPTY)
             insurers = w[f"ins:{key}"] if obs.hit and obs.insurer else w.get(f"ins:{key}", _EMPTY)
@@ -424,8 +424,10 @@ class MemoryStore:
                 insurers.add(obs.insurer, now)
             c.unclaimed_24h = pending.between(now - grace - DAY_MS, now - grace)
             c.unclaimed_7d = pending.between(now - grace - WEEK_MS, now - grace)
-            c.new_matured_24h = fresh_patients.between(now - grace - DAY_MS, now - grace)
-            c.new_matured_7d = fresh_patients.between(now - grace - WEEK_MS, now - grace)
+            if c.unclaimed_24h >= floors.unclaimed_24h:
+                c.new_matured_24h = fresh_patients.between(now - grace - DAY_MS, now - grace)
+            if c.unclaimed_7d >= floors.unclaimed_7d:
+                c.new_matured_7d = fresh_patients.between(now - grace - WEEK_MS, now - grace)
             if c.distinct_24h >= floors.insurers_24h:
                 c.insurers_24h = insurers.after(now - DAY_MS)
             if not obs.hit and obs.probe and obs.attempt:
@@ -458,8 +460,8 @@ class MemoryStore:
             window.trim(now - (rules.identity_lock_ms if kind == "pm" else _KEEP[kind]))
             if not window:
                 del windows[key]
-        # An entry only serves to clear its actor's pending check on a follow-up: once that check
-        # has left the actor's day (or was followed up or forgotten), a follow-up would clear
+        # An entry only serves to clear its actor's pending check on a claim: once that check has
+        # left the actor's pending window (or was claimed or forgotten), a claim would clear
         # nothing the actor's counts read (a new check here writes the entry again).
         for practice in list(self._checked_by):
             checked = self._checked_by[practice]

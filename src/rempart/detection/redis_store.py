@@ -70,7 +70,8 @@ local usual_min_total, usual_min_share, decay = tonumber(ARGV[19]), tonumber(ARG
 local growth, known_keep, clean_days_needed = tonumber(ARGV[22]), tonumber(ARGV[23]), tonumber(ARGV[24])
 local credit, spread_practices, standing_share = tonumber(ARGV[25]), tonumber(ARGV[26]), tonumber(ARGV[27])
 local floor5, floor1, floor_ins = tonumber(ARGV[28]), tonumber(ARGV[29]), tonumber(ARGV[30])
-local n = tonumber(ARGV[31])
+local floor_new, floor_unc, floor_unc7 = tonumber(ARGV[31]), tonumber(ARGV[32]), tonumber(ARGV[33])
+local n = tonumber(ARGV[34])
 local MIN, HOUR, DAY, WEEK = 60000, 3600000, 86400000, 604800000
 -- Expiry (real time) only collects the keys of subjects gone quiet; windows are counted by score.
 -- A window gets its expiry (KEEP: its span and TIDY, with room) when this subject first fills it
@@ -90,7 +91,7 @@ local KEEP_KNOWN = known_keep + DAY
 local subj, role, grace, sk, st, put, wl, wset, due = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local lv, top, gov, practice = {}, 0, 0, 0
 for i = 1, n do
-  local b = 31 + 3 * (i - 1)
+  local b = 34 + 3 * (i - 1)
   subj[i], role[i], grace[i] = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   sk[i] = P .. 'st:' .. subj[i]
   local h
@@ -344,10 +345,12 @@ end
 local spread = false
 if probe ~= '' then
   local pk = P .. 'prp:' .. probe
-  redis.call('ZADD', pk, now, practice > 0 and subj[practice] or subj[1])
-  redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - WEEK)
-  redis.call('PEXPIRE', pk, WEEK + HOUR)
-  spread = redis.call('ZCARD', pk) >= spread_practices
+  if redis.call('ZADD', pk, now, practice > 0 and subj[practice] or subj[1]) == 1 then
+    -- Another practice: the old ones go, and the key lives a week after the last one came.
+    redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - WEEK)
+    redis.call('PEXPIRE', pk, WEEK + HOUR)
+  end
+  spread = since(pk, WEEK) >= spread_practices
 end
 
 local out = {adm, 0, 0, 0, newdev, newnet, fresh, off and 1 or 0, 0, ks, new and 1 or 0, fresh_net and 1 or 0,
@@ -382,10 +385,8 @@ for i = 1, n do
     redis.call('ZADD', nw, NOW, ben)
     mark(i, 'n', nw)
     push(i, 'nlast', NOW)
-    new24 = since(nw, DAY)
-  elseif (tonumber(S[8]) or 0) > now - DAY then
-    new24 = since(nw, DAY)
   end
+  if d24 >= floor_new and (new or (tonumber(S[8]) or 0) > now - DAY) then new24 = since(nw, DAY) end
   local unc, unc7, newm, newm7, ins, locked, offc, spr = 0, 0, 0, 0, 0, 0, 0, 0
   if r == 'A' or r == 'P' then
     local pend, ik = P .. 'pend:' .. s, P .. 'ins:' .. s
@@ -408,8 +409,8 @@ for i = 1, n do
       local day_ago, week_ago = '(' .. (now - grace[i] - DAY), '(' .. (now - grace[i] - WEEK)
       unc = redis.call('ZCOUNT', pend, day_ago, matured)
       unc7 = redis.call('ZCOUNT', pend, week_ago, matured)
-      newm = redis.call('ZCOUNT', nw, day_ago, matured)
-      newm7 = redis.call('ZCOUNT', nw, week_ago, matured)
+      if unc >= floor_unc then newm = redis.call('ZCOUNT', nw, day_ago, matured) end
+      if unc7 >= floor_unc7 then newm7 = redis.call('ZCOUNT', nw, week_ago, matured) end
     end
     if d24 >= floor_ins then ins = since(ik, DAY) end
     if not hit and probe ~= '' and attempt ~= '' then
@@ -750,7 +751,15 @@ class RedisStore:
         cached = self._encoded.get(key)
         if cached is None or cached[0] is not obs.subjects or cached[1] is not obs.floors:
             f = obs.floors
-            values: list[object] = [f.distinct_5m, f.distinct_1h, f.insurers_24h, len(obs.subjects)]
+            values: list[object] = [
+                f.distinct_5m,
+                f.distinct_1h,
+                f.insurers_24h,
+                f.new_24h,
+                f.unclaimed_24h,
+                f.unclaimed_7d,
+                len(obs.subjects),
+            ]
             for spec in obs.subjects:
                 values += [spec.key, spec.role.value, spec.grace_ms]
             if len(self._encoded) > 10_000:
@@ -763,7 +772,7 @@ class RedisStore:
         n = len(obs.subjects)
         head = self._heads.get(n)
         if head is None:
-            argc = 4 + 12 + 14 + 4 + 3 * n  # EVALSHA sha 0 prefix, the observation, rules, floors, subjects
+            argc = 4 + 12 + 14 + 7 + 3 * n  # EVALSHA sha 0 prefix, the observation, rules, floors, subjects
             head = self._heads[n] = b"*%d\r\n" % argc + _bulks(
                 (b"EVALSHA", self._observe_sha.encode(), b"0", self.prefix)
             )

@@ -44,6 +44,9 @@ def floors_of(config: DetectionConfig, baseline: ProfessionBaseline) -> Floors:
         distinct_5m=_floor(baseline.distinct_5m, shrink),
         distinct_1h=_floor(baseline.distinct_1h, shrink),
         insurers_24h=_floor(baseline.insurers_24h, history),
+        new_24h=_floor(baseline.new_24h, history),
+        unclaimed_24h=_floor(baseline.unclaimed_24h, history),
+        unclaimed_7d=_floor(baseline.unclaimed_7d, history),
     )
 
 
@@ -64,9 +67,9 @@ def _quiet(config: DetectionConfig, baseline: ProfessionBaseline) -> tuple[int, 
             _floor(baseline.distinct_24h, shrink),
             _floor(config.off_hours_1h, 1.0),
             floors.insurers_24h,
-            _floor(baseline.new_24h, history),
-            _floor(baseline.unclaimed_24h, history),
-            _floor(baseline.unclaimed_7d, history),
+            floors.new_24h,
+            floors.unclaimed_24h,
+            floors.unclaimed_7d,
             _floor(config.spread_24h, 1.0),
         )
         if len(_QUIET) > 100:

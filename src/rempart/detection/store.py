@@ -77,6 +77,9 @@ class Floors:
     distinct_5m: int = 0
     distinct_1h: int = 0
     insurers_24h: int = 0
+    new_24h: int = 0
+    unclaimed_24h: int = 0
+    unclaimed_7d: int = 0
 
 
 EXACT = Floors()
@@ -146,7 +149,9 @@ class SubjectCounts:
     Counts under their floor (``Floors``) are not measured: ``distinct_1h`` is then
     ``distinct_24h`` (unless there were misses in the hour: the share of misses needs it exactly),
     ``distinct_5m`` is then ``distinct_1h`` (bounds, still under the floor); ``insurers_24h`` is 0
-    while ``distinct_24h`` is under its floor."""
+    while ``distinct_24h`` is under its floor, and so is ``new_24h`` (new patients are some of
+    them); ``new_matured_24h`` (``_7d``) is 0 while ``unclaimed_24h`` (``_7d``) is under its floor
+    (the signal is the unclaimed beyond a share of them, never more than the unclaimed)."""
 
     key: str
     role: Role
