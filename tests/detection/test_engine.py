@@ -447,3 +447,37 @@ def test_the_sweep_notices_a_platform_wide_surge(runtime: Runtime, store, clock:
     engine.sweep()  # a second sweep in the same hour finds it again but raises nothing new
     surge = [a for a in alerts(runtime) if a.kind is AlertKind.AGGREGATE]
     assert [a.signal for a in surge] == ["aggregate_volume"]
+
+
+def test_one_leaked_list_worked_through_several_stolen_keys_is_refused(
+    engine: DetectionEngine, clock: ManualClock, runtime: Runtime
+) -> None:
+    """Three practices' keys already went through the same list this week (slowly, each under its own
+    thresholds); the fourth key's checks of identities tried at four practices are counted: a notice
+    at three, refused at ten."""
+    people = [
+        (uuid.uuid4(), Attempt("88450101", f"L{i:06d}", f"1{i % 90 + 10:02d}0175123{i:03d}", date(1975, 1, 1 + i % 28)))
+        for i in range(12)
+    ]
+    earlier = [api_actor() for _ in range(3)]
+    for actor in earlier:
+        for beneficiary, attempt in people:
+            engine.observe(actor, hit=True, beneficiary_id=beneficiary, attempt=attempt)
+            clock.advance(timedelta(minutes=20))
+        clock.advance(timedelta(hours=6))
+    fourth = api_actor()
+    outcomes = []
+    for beneficiary, attempt in people:
+        try:
+            engine.observe(fourth, hit=True, beneficiary_id=beneficiary, attempt=attempt)
+            outcomes.append("answered")
+        except (ChecksRefused, AccessSuspended) as exc:
+            outcomes.append(exc.slug)
+        clock.advance(timedelta(minutes=20))
+    assert outcomes[:9] == ["answered"] * 9
+    # The tenth identity tried at four practices is refused (for half an hour); the next offence
+    # within the day suspends.
+    assert outcomes[9:] == ["checks-refused", "checks-refused", "access-suspended"]
+    raised = {(a.practice_id, a.signal) for a in alerts(runtime)}
+    assert (fourth.practice_id, "spread_24h") in raised
+    assert not any(practice in {a.practice_id for a in earlier} for practice, _ in raised)

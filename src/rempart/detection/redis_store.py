@@ -543,7 +543,23 @@ end
 return struct.pack(fmt, unpack(out))
 """
 
-_ESCALATE = r"""
+# After an escalation or a notice (``practice`` and ``network`` are the script's).
+_SPOIL_DAY = r"""
+-- Nothing is learned from the practice's day, nor counted as a clean day of the network.
+if practice ~= '' then
+  if redis.call('HEXISTS', P .. 'st:' .. practice, 'day') == 1 then
+    redis.call('HSET', P .. 'st:' .. practice, 'dirty', '1')
+  end
+  if network ~= '' then
+    local nk = P .. 'net:' .. practice .. '|' .. network
+    local ld = redis.call('HGET', nk, 'ld')
+    if ld then redis.call('HSET', nk, 'dd', ld) end
+  end
+end
+"""
+
+_ESCALATE = (
+    r"""
 local P, subject = ARGV[1], ARGV[2]
 local step, until_ms, now, practice = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local network = ARGV[7]
@@ -558,21 +574,15 @@ if peak_at <= now - 86400000 then peak = 0 end
 redis.call('HSET', k, 'lvl', step, 'until', until_ms, 'rej', 0, 'peak', math.max(peak, step), 'peak_at', now)
 if step == 2 then redis.call('HSET', k, 'slow_last', now) end
 redis.call('PEXPIRE', k, 7776000000)
--- Nothing is learned from the practice's day, nor counted as a clean day of the network.
-if practice ~= '' then
-  if redis.call('HEXISTS', P .. 'st:' .. practice, 'day') == 1 then
-    redis.call('HSET', P .. 'st:' .. practice, 'dirty', '1')
-  end
-  if network ~= '' then
-    local nk = P .. 'net:' .. practice .. '|' .. network
-    local ld = redis.call('HGET', nk, 'ld')
-    if ld then redis.call('HSET', nk, 'dd', ld) end
-  end
-end
+"""
+    + _SPOIL_DAY
+    + r"""
 return {before, step}
 """
+)
 
-_NOTICE = r"""
+_NOTICE = (
+    r"""
 -- A notice on a subject today: remember the day (the last seven are kept), spoil the practice's day.
 local P, subject, day, practice, network = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local repeated = ARGV[6] == '1'  -- sent as an integer
@@ -587,19 +597,12 @@ end
 if repeated then kept[#kept + 1] = tostring(day) end
 redis.call('HSET', k, 'nds', table.concat(kept, ','))
 redis.call('PEXPIRE', k, 7776000000)
--- Nothing is learned from the practice's day, nor counted as a clean day of the network.
-if practice ~= '' then
-  if redis.call('HEXISTS', P .. 'st:' .. practice, 'day') == 1 then
-    redis.call('HSET', P .. 'st:' .. practice, 'dirty', '1')
-  end
-  if network ~= '' then
-    local nk = P .. 'net:' .. practice .. '|' .. network
-    local ld = redis.call('HGET', nk, 'ld')
-    if ld then redis.call('HSET', nk, 'dd', ld) end
-  end
-end
+"""
+    + _SPOIL_DAY
+    + r"""
 return #kept
 """
+)
 
 _LIFT = r"""
 local P, s, forget = ARGV[1], ARGV[2], ARGV[3] == '1'
