@@ -212,6 +212,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+class FileLeaseTaken(Exception):
+    """Another process holds the file lease."""
+
+
+@contextmanager
+def file_lease(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created owner-only) while the block runs, the SQLite
+    counterpart of ``ServerLease``: the OS drops it when its holder dies. ``FileLeaseTaken`` at
+    once when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileLeaseTaken(path) from None
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def advisory_key(namespace: int, ident: uuid.UUID) -> tuple[int, int]:
     """A two-integer PostgreSQL advisory lock key: a domain's own key space, and 32 bits of ``ident``
     (two ids sharing a key only make one of them wait, or be refused, for the other)."""

@@ -24,7 +24,6 @@ middleware): uvicorn's proxy handling, which believes it from 127.0.0.1, stays o
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import threading
@@ -37,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from rempart.config import Settings
-from rempart.db import ServerLease, make_engine
+from rempart.db import FileLeaseTaken, ServerLease, file_lease, make_engine
 from rempart.errors import Conflict
 
 # Two-integer advisory locks are a key space of their own ("SERV"); one lease per database
@@ -111,15 +110,11 @@ def one_server_without_redis(settings: Settings) -> Iterator[None]:
 @contextmanager
 def _file_lease(database: Path) -> Iterator[None]:
     # Beside the file the path resolves to, whatever path (relative, through a link) names it.
-    fd = os.open(f"{database.resolve()}-serving.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Conflict(_ANOTHER_SERVER) from None
-        yield
-    finally:
-        os.close(fd)  # releases the flock
+        with file_lease(f"{database.resolve()}-serving.lock"):
+            yield
+    except FileLeaseTaken:
+        raise Conflict(_ANOTHER_SERVER) from None
 
 
 @contextmanager

@@ -27,8 +27,6 @@ is refused meanwhile.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 import time
 import uuid
@@ -39,7 +37,7 @@ from datetime import date
 
 from sqlalchemy import func, or_, select, update
 
-from rempart.db import ServerLease, advisory_key, bind_tenant, is_postgresql
+from rempart.db import FileLeaseTaken, ServerLease, advisory_key, bind_tenant, file_lease, is_postgresql
 from rempart.errors import Conflict
 from rempart.insurers.service import insurer_by_amc
 from rempart.members.models import Beneficiary
@@ -75,15 +73,11 @@ def _rotation_lock(runtime: Runtime, insurer_id: uuid.UUID) -> Iterator[Callable
         finally:
             lease.release()
     elif url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        fd = os.open(f"{url.database}-keys-{insurer_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Conflict(_ALREADY_RUNNING) from None
-            yield _always
-        finally:
-            os.close(fd)  # releases the flock
+            with file_lease(f"{url.database}-keys-{insurer_id}.lock"):
+                yield _always
+        except FileLeaseTaken:
+            raise Conflict(_ALREADY_RUNNING) from None
     else:
         with _in_process_guard:
             lock = _in_process.setdefault(insurer_id, threading.Lock())
