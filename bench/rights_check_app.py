@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bench.common import CLOCK_OFFSET_VARIABLE, ShiftedClock
-from rempart.app import SessionDep, create_app
+from rempart.app import create_app
 from rempart.config import get_settings
 from rempart.detection.engine import DetectionEngine
 from rempart.identity.deps import PUBLIC
@@ -31,6 +31,7 @@ from rempart.identity.rls import DEFAULT_APP_ROLE, bind_tenant, use_app_role
 from rempart.insurers.models import Insurer
 from rempart.members.models import Contract
 from rempart.runtime import Runtime
+from rempart.web.deps import SessionDep
 
 
 class BareLookupIn(BaseModel):

@@ -17,11 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from starlette.types import Message, Receive, Scope, Send
 
-from rempart.app import SessionDep, create_app
+from rempart.app import create_app
 from rempart.config import Settings
 from rempart.identity.deps import PUBLIC
 from rempart.runtime import Runtime
 from rempart.web.capacity import BACKGROUND_CONNECTIONS, RequestCapacity
+from rempart.web.deps import SessionDep
 
 RUSH = 60  # requests at once, against a process that takes 4
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rempart import __version__
+from rempart.approvals.api import router as approvals
+from rempart.audit.api import router as audit
+from rempart.claims.api import router as claims
+from rempart.detection.api import router as detection
+from rempart.eligibility.api import router as eligibility
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
+from rempart.identity.api import router as identity
+from rempart.insurers.api import router as insurers
 from rempart.logs import get_logger
+from rempart.payments.api import router as payments
+from rempart.pricing.api import router as pricing
 from rempart.runtime import Runtime
 from rempart.web.capacity import RequestCapacity
+from rempart.web.deps import SessionDep
 from rempart.web.security import SecurityHeaders
 
 log = get_logger("rempart.app")
@@ -83,34 +90,6 @@ def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, body)
 
 
-# Dependencies that do no I/O are ``async``: FastAPI runs them on the event loop, where a ``def``
-# one would cost a hop to the thread pool and back (a tenth of a millisecond each, under load).
-
-
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
-    """The request's session. Opening one does no I/O (it connects on its first statement); closing
-    one that still holds a connection rolls back and returns it to the pool, in a worker thread."""
-    session = runtime.sessions()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Rempart",
@@ -142,23 +121,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
-def _routers() -> list[Any]:
+def _routers() -> list[APIRouter]:
     """Every domain's routers, in one place so that nothing is mounted by accident.
 
     In order of traffic: FastAPI tries routes one after the other, a few microseconds each, and
     the professional's day (rights checks first) is nearly all of it. No two domains' routes match
     the same request (``tests/test_app.py``), so the order changes nothing else.
-
-    Imported here rather than at the top: the domains import ``rempart.app``'s dependency aliases.
     """
-    from rempart.approvals.api import router as approvals
-    from rempart.audit.api import router as audit
-    from rempart.claims.api import router as claims
-    from rempart.detection.api import router as detection
-    from rempart.eligibility.api import router as eligibility
-    from rempart.identity.api import router as identity
-    from rempart.insurers.api import router as insurers
-    from rempart.payments.api import router as payments
-    from rempart.pricing.api import router as pricing
-
     return [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit]

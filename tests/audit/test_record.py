@@ -11,12 +11,13 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from rempart.app import SessionDep, create_app
+from rempart.app import create_app
 from rempart.audit.disclosures import DISCLOSURES, DataField, Operation, Purpose, disclosure_of
 from rempart.audit.models import AccessEvent, ActorKind, Channel, Outcome
 from rempart.audit.service import AccessLogUnavailable, Actor, record_access
 from rempart.insurers.models import Insurer
 from rempart.runtime import Runtime
+from rempart.web.deps import SessionDep
 from tests.audit.conftest import allow_event_writes, refuse_event_writes
 
 PHARMACY = Actor(

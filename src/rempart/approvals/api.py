@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
-from rempart.app import SessionDep
 from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
 from rempart.approvals.service import cancel_approval, request_approval, view_approval
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
-from rempart.eligibility.api import json_response
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.web.deps import SessionDep
+from rempart.web.responses import REPLAYED, IdempotencyKey, json_response
 
 router = APIRouter(tags=["prior approvals"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="required: the same key twice returns the first result"),
-]
-REPLAYED = "Idempotent-Replayed"
 
 
 @router.post(

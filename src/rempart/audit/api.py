@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from sqlalchemy import select
 
-from rempart.app import SessionDep
 from rempart.audit.breakglass import (
     decide_break_glass,
     grants,
@@ -50,6 +49,7 @@ from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, req
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
 from rempart.logs import get_logger
+from rempart.web.deps import SessionDep
 
 log = get_logger("rempart.audit.api")
 

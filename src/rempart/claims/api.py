@@ -7,8 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from rempart.app import SessionDep
-from rempart.approvals.api import REPLAYED, IdempotencyKey
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimIn, ClaimListOut, ClaimOut
 from rempart.claims.service import (
@@ -21,11 +19,12 @@ from rempart.claims.service import (
 )
 from rempart.detection.deps import DetectionDep
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
-from rempart.eligibility.api import json_response
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.web.deps import SessionDep
+from rempart.web.responses import REPLAYED, IdempotencyKey, json_response
 
 router = APIRouter(tags=["claims"])
 

@@ -11,7 +11,6 @@ import uuid
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from rempart.app import SessionDep
 from rempart.detection import service
 from rempart.detection.deps import DetectionDep, GuardedStaffCaller
 from rempart.detection.models import AlertKind, AlertStatus, Severity, SubjectKind
@@ -32,6 +31,7 @@ from rempart.identity.accounts import roles_of
 from rempart.identity.deps import AnyCaller, requires
 from rempart.identity.permissions import Permission, Role
 from rempart.identity.principal import Principal
+from rempart.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["detection"])
 # Past a BIGINT, SQLite cannot bind an offset and PostgreSQL refuses it.

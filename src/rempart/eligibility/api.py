@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from rempart.app import RuntimeDep, SessionDep
 from rempart.audit.service import AccessLogUnavailable
 from rempart.detection.actor import Actor, Attempt
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
@@ -35,6 +34,8 @@ from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import PracticePrincipal
+from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.responses import json_response
 
 router = APIRouter(tags=["rights checks"])
 
@@ -44,11 +45,6 @@ NO_MATCH: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {"example": NoMatchingRights().problem()}},
     }
 }
-
-
-def json_response(model: Any, status_code: int = 200) -> Response:
-    # Serialised once by pydantic's core; the route's response_model documents the shape.
-    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def detection_actor(caller: PracticePrincipal) -> Actor:

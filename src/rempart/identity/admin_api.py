@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.app import SessionDep
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound
 from rempart.identity.access import access_owned
@@ -26,7 +25,6 @@ from rempart.identity.context import IdentityDep, IdentityServices
 from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.errors import PermissionDenied
 from rempart.identity.events import events_for_operators, record_event
-from rempart.identity.me_api import event_out
 from rempart.identity.models import Account, ApiClient, SecurityEventKind
 from rempart.identity.permissions import INSURER_ROLES, Permission, Role
 from rempart.identity.principal import Principal
@@ -52,6 +50,7 @@ from rempart.professionals.service import (
     is_valid_rpps,
     register_professional,
 )
+from rempart.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -323,7 +322,7 @@ def revoke_practice_client(
     response_model=list[SecurityEventOut],
 )
 def practice_security_events(caller: AnyCaller, session: SessionDep) -> list[SecurityEventOut]:
-    return [event_out(e) for e in events_for_operators(session, practice_id=_practice_of(caller))]
+    return [SecurityEventOut.of(e) for e in events_for_operators(session, practice_id=_practice_of(caller))]
 
 
 # -- platform -------------------------------------------------------------------------------------
@@ -415,7 +414,8 @@ def security_events(
     kind: SecurityEventKind | None = None,
 ) -> list[SecurityEventOut]:
     return [
-        event_out(e) for e in events_for_operators(session, account_id=account_id, practice_id=practice_id, kind=kind)
+        SecurityEventOut.of(e)
+        for e in events_for_operators(session, account_id=account_id, practice_id=practice_id, kind=kind)
     ]
 
 

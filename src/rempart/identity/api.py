@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request
 
-from rempart.app import SessionDep
 from rempart.errors import RempartError
 from rempart.identity import admin_api, auth_api, me_api, pages
 from rempart.identity.context import TOKEN_PATH, IdentityDep
@@ -17,6 +16,7 @@ from rempart.identity.permissions import Permission
 from rempart.identity.schemas import PracticeCallerOut, TokenResponse
 from rempart.identity.tokens import claimed_client, issue_token, one_proof
 from rempart.logs import get_logger
+from rempart.web.deps import SessionDep
 
 log = get_logger("rempart.identity")
 router = APIRouter(tags=["identity"])

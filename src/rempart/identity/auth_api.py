@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from rempart.app import SessionDep
 from rempart.errors import RempartError, Unauthenticated
 from rempart.identity.accounts import (
     enrolment_digest,
@@ -50,6 +49,7 @@ from rempart.identity.sessions import (
     session_token,
     set_session_cookie,
 )
+from rempart.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["identity"])
 

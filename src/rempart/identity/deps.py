@@ -19,7 +19,6 @@ from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from rempart.app import SessionDep
 from rempart.errors import NotFound
 from rempart.identity.context import IdentityDep
 from rempart.identity.errors import ActingProfessionalRefused, NotSignedIn, PermissionDenied
@@ -29,6 +28,7 @@ from rempart.identity.rls import bind_tenant
 from rempart.identity.sessions import CsrfRefused, principal_from_request, require_recent_passkey
 from rempart.identity.tokens import authenticate_token, one_proof
 from rempart.professionals.service import is_valid_rpps
+from rempart.web.deps import SessionDep
 
 ACTING_RPPS_HEADER = "X-Acting-RPPS"
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from rempart.app import SessionDep
 from rempart.errors import Unauthenticated
 from rempart.identity.accounts import create_recovery_codes, revoke_all_sessions, roles_of
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.events import events_of_account, record_event
-from rempart.identity.models import Account, AccountSession, SecurityEvent, SecurityEventKind
+from rempart.identity.models import Account, AccountSession, SecurityEventKind
 from rempart.identity.passkeys import finish_registration, passkeys_of, registration_options, remove_passkey
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
@@ -29,6 +27,7 @@ from rempart.identity.schemas import (
     SessionOut,
 )
 from rempart.identity.sessions import clear_session_cookie, revoke_session, session_hash, session_token, sessions_of
+from rempart.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1/me", tags=["identity"])
 SELF = requires(Permission.ACCOUNT_SELF_MANAGE)
@@ -49,19 +48,6 @@ def _current(request: Request, session: Session, identity: IdentityDep) -> Accou
     return row
 
 
-def event_out(event: SecurityEvent) -> SecurityEventOut:
-    return SecurityEventOut(
-        id=event.id,
-        at=event.at,
-        kind=event.kind.value,
-        account_id=event.account_id,
-        practice_id=event.practice_id,
-        client_id=event.client_id,
-        address=event.address,
-        detail=json.loads(event.detail),
-    )
-
-
 @router.get("/account", dependencies=[SELF], response_model=AccountOut)
 def my_account(caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep) -> AccountOut:
     account = _account(caller, session)
@@ -78,7 +64,7 @@ def my_account(caller: AnyCaller, request: Request, session: SessionDep, identit
 
 @router.get("/security-events", dependencies=[SELF], response_model=list[SecurityEventOut])
 def my_security_events(caller: AnyCaller, session: SessionDep) -> list[SecurityEventOut]:
-    return [event_out(e) for e in events_of_account(session, _account(caller, session).id)]
+    return [SecurityEventOut.of(e) for e in events_of_account(session, _account(caller, session).id)]
 
 
 # -- passkeys -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rempart.fields import OneLine, UtcDatetime
+from rempart.identity.models import SecurityEvent
 from rempart.identity.permissions import Role
 from rempart.professionals.models import Profession
 
@@ -134,6 +136,19 @@ class SecurityEventOut(BaseModel):
     client_id: uuid.UUID | None
     address: str | None
     detail: dict[str, str]
+
+    @classmethod
+    def of(cls, event: SecurityEvent) -> SecurityEventOut:
+        return cls(
+            id=event.id,
+            at=event.at,
+            kind=event.kind.value,
+            account_id=event.account_id,
+            practice_id=event.practice_id,
+            client_id=event.client_id,
+            address=event.address,
+            detail=json.loads(event.detail),
+        )
 
 
 class RecoveryCodesOut(BaseModel):

@@ -9,14 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Query, Response, UploadFile
 
-from rempart.app import RuntimeDep, SessionDep
 from rempart.approvals.schemas import ApprovalDecisionIn, ApprovalListOut, PriorApprovalOut
 from rempart.approvals.service import decide_approval, pending_approvals
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimReviewIn, InsurerClaimListOut, InsurerClaimOut
 from rempart.claims.service import insurer_claim, insurer_claims, review_claim
 from rempart.detection.deps import GuardedStaffCaller as StaffCaller
-from rempart.eligibility.api import json_response
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -32,6 +30,8 @@ from rempart.insurers.schemas import (
 from rempart.insurers.service import create_product, delete_product, list_products, product_by_code, update_product
 from rempart.payments.schemas import PaymentRunIn, PaymentRunListOut, PaymentRunOut
 from rempart.payments.service import payment_run, payment_runs, run_payments
+from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
 Limit = Annotated[int, Query(ge=1, le=500)]

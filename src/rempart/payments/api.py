@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from rempart.app import SessionDep
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
-from rempart.eligibility.api import json_response
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 from rempart.payments.schemas import RemittanceListOut, RemittanceOut
 from rempart.payments.service import access_remittance, payer_of, practice_remittances
+from rempart.web.deps import SessionDep
+from rempart.web.responses import json_response
 
 router = APIRouter(tags=["remittances"])
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from rempart.app import SessionDep
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
-from rempart.eligibility.api import json_response
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 from rempart.pricing.schemas import QuoteIn, QuoteOut
 from rempart.pricing.service import quote_for_check
+from rempart.web.deps import SessionDep
+from rempart.web.responses import json_response
 
 router = APIRouter(tags=["quotes"])
 
