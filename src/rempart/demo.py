@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -179,7 +178,3 @@ def _sample_patients(amc: str, seed: int, *, today: date, first_number: int, cou
         if len(kinds_seen) >= 5:
             break
     return picked
-
-
-def demo_paths(var: Path) -> dict[str, Path]:
-    return {"db": var / "rempart.db", "kek": var / "keys" / "kek.json", "doc": var / "demo.json"}

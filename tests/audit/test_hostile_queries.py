@@ -21,7 +21,7 @@ from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
 from rempart.runtime import Runtime
 from tests.audit.conftest import record_events
-from tests.audit.test_views import _beneficiary_id
+from tests.audit.test_access_log import _beneficiary_id
 from tests.eligibility.world import World, build_world
 from tests.factories import TODAY
 from tests.support.clock import FakeClock

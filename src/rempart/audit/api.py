@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from sqlalchemy import select
 
+from rempart.audit.access_log import beneficiary_access_log, insurer_access_log, set_staff_names_shown
 from rempart.audit.breakglass import (
     decide_break_glass,
     grants,
@@ -40,7 +41,6 @@ from rempart.audit.schemas import (
 )
 from rempart.audit.sealing import LOG_NAME, SealerThread
 from rempart.audit.service import Actor
-from rempart.audit.views import beneficiary_access_log, insurer_access_log, set_staff_names_shown
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound, Unauthenticated
 from rempart.fields import UtcDatetime

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rempart.audit.access_log import AccessEntry, Page
 from rempart.audit.breakglass import MAX_MINUTES, BeneficiaryIdentity
 from rempart.audit.models import BreakGlassGrant, BreakGlassStatus
-from rempart.audit.views import AccessEntry, Page
 from rempart.fields import OneLine, Written
 
 

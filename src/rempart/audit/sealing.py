@@ -36,7 +36,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -442,8 +442,3 @@ class SealerThread:
                 self._rounds += 1
                 self._round_done.notify_all()
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-
-
-def head_fields(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The parsed signed head of a stored checkpoint."""
-    return dict(CheckpointHead.decode(checkpoint.head).__dict__)

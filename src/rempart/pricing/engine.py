@@ -251,10 +251,3 @@ def quote(
             left[key] = ceiling_left - result.ceiling_consumed_cents
         results.append(result)
     return Quote(lines=tuple(results), remaining_after=dict(left))
-
-
-def remaining_ceiling(formula: Formula, consumed_cents: int) -> int | None:
-    """What is left of a formula's yearly ceiling, ``None`` when it has none."""
-    if formula.yearly_ceiling_cents is None:
-        return None
-    return max(0, formula.yearly_ceiling_cents - consumed_cents)

@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from rempart.app import create_app
+from rempart.audit.access_log import beneficiary_access_log, set_staff_names_shown
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import AccessEvent, ActorKind, Channel, Outcome
 from rempart.audit.service import Actor, record_access
-from rempart.audit.views import beneficiary_access_log, set_staff_names_shown
 from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
 from rempart.members.models import Beneficiary, Contract
