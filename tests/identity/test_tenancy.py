@@ -17,10 +17,10 @@ import rempart.models  # noqa: F401  (every table)
 from rempart.app import create_app
 from rempart.db import Base
 from rempart.errors import NotFound
-from rempart.identity.access import access_owned, owned_by
 from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
 from rempart.identity.rls import DEFAULT_APP_ROLE, POLICY_NAME, bind_tenant, rls_active, tenant
+from rempart.identity.tenant_access import access_owned, owned_by
 from rempart.insurers.models import Insurer, Product
 from rempart.members.models import Beneficiary, Contract
 from rempart.professionals.models import Profession

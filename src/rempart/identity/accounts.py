@@ -319,33 +319,6 @@ def revoke_all_sessions(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def set_roles(
-    *, session: Session, account: Account, roles: Iterable[Role], now: datetime, changed_by: uuid.UUID | None
-) -> None:
-    """Change an account's roles. Its sessions end: the next login starts with the new privileges."""
-    wanted = frozenset(roles)
-    _check_scope(
-        session,
-        wanted,
-        insurer_id=account.insurer_id,
-        practice_id=account.practice_id,
-        professional_id=account.professional_id,
-        beneficiary_id=account.beneficiary_id,
-    )
-    session.execute(delete(AccountRole).where(AccountRole.account_id == account.id))
-    for role in sorted(wanted):
-        session.add(AccountRole(account_id=account.id, role=role, granted_at=now, granted_by=changed_by))
-    revoke_all_sessions(session=session, account_id=account.id, now=now, reason="role_changed")
-    record_event(
-        session=session,
-        kind=SecurityEventKind.ROLE_CHANGED,
-        at=now,
-        account_id=account.id,
-        roles=",".join(sorted(wanted)),
-    )
-    session.flush()
-
-
 def suspend_account(*, session: Session, account_id: uuid.UUID, now: datetime, reason: str) -> None:
     """Containment: the account cannot log in and every session of it ends now."""
     account = session.get(Account, account_id)

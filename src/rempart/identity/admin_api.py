@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound
-from rempart.identity.access import access_owned
 from rempart.identity.accounts import invite_account, professional_id_by_rpps, roles_of, suspend_account
 from rempart.identity.clients import access_client, active_keys, add_client_key, create_client, revoke_client
 from rempart.identity.clients import revoke_client_key as revoke_key
@@ -43,6 +42,7 @@ from rempart.identity.schemas import (
     StaffOut,
     SuspendIn,
 )
+from rempart.identity.tenant_access import access_owned
 from rempart.members.models import Beneficiary
 from rempart.professionals.service import (
     attach_professional,

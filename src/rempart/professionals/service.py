@@ -14,7 +14,6 @@ from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.professionals.models import (
     Practice,
     PracticeMembership,
-    PracticeStatus,
     Profession,
     Professional,
     ProfessionalStatus,
@@ -112,7 +111,3 @@ def acting_professional(*, session: Session, practice_id: uuid.UUID, rpps: str) 
     if professional is None:
         raise NotFound("this professional does not act for this practice")
     return professional
-
-
-def practice_is_active(practice: Practice | None) -> bool:
-    return practice is not None and practice.status == PracticeStatus.ACTIVE

@@ -1,4 +1,4 @@
-"""Tenant-scoped reads: the first tenant wall (DESIGN.md, invariant 6).
+"""Tenant-scoped reads of insurer-owned rows: the first tenant wall (DESIGN.md, invariant 6).
 
 Every read of an insurer's row goes through a helper that takes the caller's insurer and answers
 "not found" both when the row is missing and when it belongs to another insurer, so nobody can
