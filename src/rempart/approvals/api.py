@@ -38,7 +38,6 @@ def create_prior_approval(
     outcome = request_approval(
         session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
     )
-    session.commit()
     response = json_response(PriorApprovalOut.of(outcome.approval), 200 if outcome.replayed else 201)
     if outcome.replayed:
         response.headers[REPLAYED] = "true"
@@ -54,7 +53,6 @@ def get_prior_approval(
     approval_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     approval = view_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())
-    session.commit()
     return json_response(PriorApprovalOut.of(approval))
 
 
@@ -68,5 +66,4 @@ def cancel_prior_approval(
 ) -> Response:
     """Cancel an approval no claim has used yet; cancelling twice is harmless."""
     approval = cancel_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())
-    session.commit()
     return json_response(PriorApprovalOut.of(approval))

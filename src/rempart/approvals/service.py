@@ -119,7 +119,7 @@ def request_approval(
     now: datetime,
     review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ApprovalOutcome:
-    """Decide a prior approval, once per Idempotency-Key."""
+    """Decide a prior approval, once per Idempotency-Key, and commit it with its access event."""
     _validate(request)
     domains_for(caller, [request.care_domain])
     request_digest = digest(request.payload())
@@ -204,6 +204,7 @@ def request_approval(
 
     outcome = replay() or once(session, create, replay)
     _record(session, caller=caller, approval=outcome.approval, operation=Operation.PRIOR_APPROVAL_REQUEST, now=now)
+    session.commit()
     return outcome
 
 
@@ -228,6 +229,7 @@ def view_approval(
     approval = access_approval(session, caller=caller, approval_id=approval_id)
     approval.lines  # noqa: B018  (loaded under the insurer's tenant binding)
     _record(session, caller=caller, approval=approval, operation=Operation.PRIOR_APPROVAL_VIEW, now=now)
+    session.commit()
     return approval
 
 
@@ -246,11 +248,12 @@ def access_approval(session: Session, *, caller: PracticePrincipal, approval_id:
 def cancel_approval(
     *, session: Session, caller: PracticePrincipal, approval_id: uuid.UUID, now: datetime
 ) -> PriorApproval:
-    """Cancel an approval no claim has used yet. Cancelling twice is harmless."""
+    """Cancel an approval no claim has used yet, and commit. Cancelling twice is harmless."""
     approval = access_approval(session, caller=caller, approval_id=approval_id)
     approval.lines  # noqa: B018  (loaded under the insurer's tenant binding)
     _record(session, caller=caller, approval=approval, operation=Operation.PRIOR_APPROVAL_CANCEL, now=now)
     if approval.status is ApprovalStatus.CANCELLED:
+        session.commit()
         return approval
     cancellable = (ApprovalStatus.GRANTED, ApprovalStatus.PARTIALLY_GRANTED, ApprovalStatus.PENDING)
     done = session.execute(
@@ -270,6 +273,7 @@ def cancel_approval(
         raise ApprovalNotCancellable(
             "a claim has used this approval" if approval.claim_id else "a refused approval cannot be cancelled"
         )
+    session.commit()
     return approval
 
 
@@ -283,7 +287,7 @@ def _cancelled(approval: PriorApproval) -> bool:
 def pending_approvals(
     session: Session, *, staff: StaffPrincipal, now: datetime, limit: int = 100
 ) -> Sequence[PriorApproval]:
-    """The insurer's approvals waiting for a person, oldest first; each one shown is logged."""
+    """The insurer's approvals waiting for a person, oldest first; each one shown is logged (committed)."""
     bind_tenant(session, staff.insurer_id)
     approvals = session.scalars(
         select(PriorApproval)
@@ -293,6 +297,7 @@ def pending_approvals(
     ).all()
     for approval in approvals:
         _record_staff(session, staff=staff, approval=approval, now=now)
+    session.commit()
     return approvals
 
 
@@ -311,7 +316,7 @@ def _record_staff(session: Session, *, staff: StaffPrincipal, approval: PriorApp
 def decide_approval(
     *, session: Session, staff: StaffPrincipal, approval_id: uuid.UUID, grant: bool, now: datetime
 ) -> PriorApproval:
-    """A person at the insurer grants or refuses a pending approval."""
+    """A person at the insurer grants or refuses a pending approval; committed with its access event."""
     bind_tenant(session, staff.insurer_id)
     approval = session.scalar(
         select(PriorApproval)
@@ -337,5 +342,5 @@ def decide_approval(
     else:
         approval.status, approval.reason_code = ApprovalStatus.REFUSED, ApprovalReason.REFUSED_BY_INSURER
         approval.granted_cents = 0
-    session.flush()
+    session.commit()
     return approval

@@ -56,7 +56,7 @@ def create_claim(
     outcome = submit_claim(
         session=session, caller=caller, request=body.request(), idempotency_key=key, now=identity.clock()
     )
-    session.commit()
+    # Detection learns of the claim once it is committed (submit_claim commits).
     detection.claimed(practice_id=caller.practice_id, beneficiary_id=outcome.claim.beneficiary_id)
     return _created(outcome)
 
@@ -71,14 +71,12 @@ def list_claims(
 ) -> Response:
     """The practice's claims with every insurer, newest first."""
     claims = practice_claims(session=session, caller=caller, now=identity.clock(), status=status, limit=limit)
-    session.commit()
     return json_response(ClaimListOut(claims=[ClaimOut.of(c, with_lines=False) for c in claims]))
 
 
 @router.get("/api/v1/claims/{claim_id}", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimOut)
 def get_claim(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
     claim = view_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
-    session.commit()
     return json_response(ClaimOut.of(claim))
 
 
@@ -107,7 +105,6 @@ def create_correction(
         idempotency_key=key,
         now=identity.clock(),
     )
-    session.commit()
     return _created(outcome)
 
 
@@ -117,5 +114,4 @@ def create_correction(
 def cancel(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
     """Cancel an unpaid claim; cancelling twice is harmless."""
     claim = cancel_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
-    session.commit()
     return json_response(ClaimOut.of(claim))

@@ -172,7 +172,7 @@ def submit_claim(
     now: datetime,
     review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ClaimOutcome:
-    """Store and adjudicate a claim, once per Idempotency-Key."""
+    """Store and adjudicate a claim, once per Idempotency-Key, and commit it with its access event."""
     _validate(request, caller)
     request_digest = digest(request.payload())
     check = access_check(session, caller=caller, check_id=request.check_id, now=now)
@@ -192,6 +192,7 @@ def submit_claim(
         replay,
     )
     record_claim_access(session, caller=caller, claim=outcome.claim, operation=Operation.CLAIM_SUBMIT, now=now)
+    session.commit()
     return outcome
 
 
@@ -243,7 +244,7 @@ def correct_claim(
     idempotency_key: str,
     now: datetime,
 ) -> ClaimOutcome:
-    """A corrected resubmission: a new claim that supersedes an unpaid one."""
+    """A corrected resubmission: a new claim that supersedes an unpaid one; committed."""
     _validate(request, caller)
     request_digest = digest({**request.payload(), "corrects": str(claim_id)})
     original = access_claim(session, caller=caller, claim_id=claim_id)
@@ -261,6 +262,7 @@ def correct_claim(
         now=now,
     )
     record_claim_access(session, caller=caller, claim=outcome.claim, operation=Operation.CLAIM_CORRECT, now=now)
+    session.commit()
     return outcome
 
 
@@ -324,12 +326,13 @@ def _close(session: Session, *, claim: Claim, status: ClaimStatus, now: datetime
 
 
 def cancel_claim(*, session: Session, caller: PracticePrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
-    """Cancel an unpaid claim. Cancelling twice is harmless."""
+    """Cancel an unpaid claim, and commit. Cancelling twice is harmless."""
     claim = access_claim(session, caller=caller, claim_id=claim_id)
     record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_CANCEL, now=now)
     if claim.status is not ClaimStatus.CANCELLED:
         claim.lines  # noqa: B018  (what an accepted claim consumed is given back)
         _close(session, claim=claim, status=ClaimStatus.CANCELLED, now=now)
+    session.commit()
     return claim
 
 
@@ -337,6 +340,7 @@ def view_claim(*, session: Session, caller: PracticePrincipal, claim_id: uuid.UU
     claim = access_claim(session, caller=caller, claim_id=claim_id)
     claim.lines  # noqa: B018  (loaded under the insurer's tenant binding)
     record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_VIEW, now=now)
+    session.commit()
     return claim
 
 
@@ -348,7 +352,8 @@ def practice_claims(
     status: ClaimStatus | None = None,
     limit: int = 100,
 ) -> Sequence[Claim]:
-    """The practice's claims with every insurer, newest first, without their lines."""
+    """The practice's claims with every insurer, newest first, without their lines; each one shown is
+    logged (committed)."""
     bind_practice(session, caller.practice_id)
     statement = select(Claim).where(Claim.practice_id == caller.practice_id)
     if status is not None:
@@ -356,6 +361,7 @@ def practice_claims(
     claims = session.scalars(statement.order_by(Claim.created_at.desc()).limit(limit)).all()
     for claim in claims:
         record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_VIEW, now=now)
+    session.commit()
     return claims
 
 
@@ -380,10 +386,18 @@ def insurer_claims(
             beneficiary_id=claim.beneficiary_id,
             reference=claim.id,
         )
+    session.commit()
     return claims
 
 
 def insurer_claim(session: Session, *, staff: StaffPrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
+    """One of the insurer's claims for its staff, the access committed."""
+    claim = _insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
+    session.commit()
+    return claim
+
+
+def _insurer_claim(session: Session, *, staff: StaffPrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
     bind_tenant(session, staff.insurer_id)
     claim = session.scalar(select(Claim).where(Claim.insurer_id == staff.insurer_id, Claim.id == claim_id))
     if claim is None:
@@ -409,8 +423,9 @@ def review_claim(
     accept: bool,
     now: datetime,
 ) -> Claim:
-    """A claims agent decides a pending claim. Accepting re-prices it against today's ceilings."""
-    claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
+    """A claims agent decides a pending claim, and commits. Accepting re-prices it against today's
+    ceilings."""
+    claim = _insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
     if claim.status is not ClaimStatus.PENDING_REVIEW:
         raise ClaimNotPending(f"this claim is {claim.status.value}")
     lines = [line.care_line() for line in claim.lines]
@@ -442,5 +457,5 @@ def review_claim(
         decision = Decision(ClaimStatus.REJECTED, ClaimReason.REJECTED_BY_INSURER, priced)
     apply_decision(session, claim=claim, cover=cover, lines=lines, decision=decision, now=now)
     claim.decided_by = staff.account_id
-    session.flush()
+    session.commit()
     return claim

@@ -1,7 +1,8 @@
 """Rights checks for practice software and the professional portal: ``/api/v1/rights-checks``.
 
-Detection sees every check between the lookup and the answer (``observe``): when it refuses, the
-access log records the refusal and nothing of the lookup leaves.
+Detection sees every check between the lookup and the answer (``DetectionAdmission``, passed to the
+service): when it refuses, the access log records the refusal and nothing of the lookup leaves. The
+service commits the access event, hit, miss or refusal, before the route answers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from rempart.audit.service import AccessLogUnavailable
 from rempart.detection.actor import Actor, Attempt
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
 from rempart.detection.engine import DetectionEngine
@@ -29,7 +29,7 @@ from rempart.eligibility.service import (
     check_rights,
     check_rights_batch,
 )
-from rempart.errors import PROBLEM_JSON, RempartError
+from rempart.errors import PROBLEM_JSON
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -69,6 +69,17 @@ def observe(detection: DetectionEngine, actor: Actor, query: RightsQuery, outcom
     )
 
 
+class DetectionAdmission:
+    """The rights check's ``Admission``: the detection engine, for this caller's actor."""
+
+    def __init__(self, detection: DetectionEngine, actor: Actor) -> None:
+        self.detection = detection
+        self.actor = actor
+
+    def admit(self, query: RightsQuery, outcome: RightsOutcome) -> None:
+        observe(self.detection, self.actor, query, outcome)
+
+
 @router.post(
     "/api/v1/rights-checks",
     dependencies=[requires(Permission.CARE_RIGHTS_CHECK_CREATE)],
@@ -85,23 +96,14 @@ def create_rights_check(
     detection: DetectionDep,
 ) -> Response:
     """Is this patient covered on the day of care, for the professional's care domains, and how."""
-    query = body.query()
-    actor = detection_actor(caller)
-    try:
-        outcome = check_rights(
-            session=session,
-            keys=runtime.keys,
-            caller=caller,
-            query=query,
-            now=identity.clock(),
-            admit=lambda found: observe(detection, actor, query, found),
-        )
-    except AccessLogUnavailable:
-        raise  # nothing may be kept, nor answered, without its access event
-    except RempartError:
-        session.commit()  # a refusal by detection is on record too
-        raise
-    session.commit()  # the access event, hit or miss, is stored before anything is answered
+    outcome = check_rights(
+        session=session,
+        keys=runtime.keys,
+        caller=caller,
+        query=body.query(),
+        now=identity.clock(),
+        admission=DetectionAdmission(detection, detection_actor(caller)),
+    )
     if isinstance(outcome, RightsMiss):
         raise outcome.error
     return json_response(RightsCheckOut.of(outcome))
@@ -122,22 +124,14 @@ def create_rights_check_batch(
     detection: DetectionDep,
 ) -> Response:
     """A day's appointments at once (up to 50); each item counts as one check."""
-    actor = detection_actor(caller)
-    try:
-        outcomes = check_rights_batch(
-            session=session,
-            keys=runtime.keys,
-            caller=caller,
-            queries=[item.query() for item in body.checks],
-            now=identity.clock(),
-            admit=lambda query, found: observe(detection, actor, query, found),
-        )
-    except AccessLogUnavailable:
-        raise
-    except RempartError:
-        session.commit()
-        raise
-    session.commit()
+    outcomes = check_rights_batch(
+        session=session,
+        keys=runtime.keys,
+        caller=caller,
+        queries=[item.query() for item in body.checks],
+        now=identity.clock(),
+        admission=DetectionAdmission(detection, detection_actor(caller)),
+    )
     results = [
         BatchItemOut(index=i, status=404, problem=outcome.error.problem())
         if isinstance(outcome, RightsMiss)

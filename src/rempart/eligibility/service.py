@@ -13,11 +13,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from hashlib import sha256
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
+from rempart.audit.service import AccessLogUnavailable
 from rempart.eligibility.access import record_practice_access
 from rempart.eligibility.lookup import INSERT_CHECK, insurer_for_check, match_and_cover
 from rempart.eligibility.models import RightsCheck
@@ -171,7 +174,11 @@ def _identity_message(nir: str, birth_date: date, birth_rank: int) -> bytes:
     return f"identity|{normalise_nir(nir)}|{birth_date.isoformat()}|{birth_rank}".encode()
 
 
-Admit = Callable[[RightsOutcome], None]
+class Admission(Protocol):
+    """Detection as the rights check sees it: it sees each outcome before anything of it is written
+    in the request's session (SQLite has one writer), and refuses it by raising a ``RempartError``."""
+
+    def admit(self, query: RightsQuery, outcome: RightsOutcome) -> None: ...
 
 
 def _store(session: Session, answers: Sequence[RightsAnswer]) -> None:
@@ -251,24 +258,25 @@ def check_rights(
     query: RightsQuery,
     now: datetime,
     operation: Operation = Operation.RIGHTS_CHECK,
-    admit: Admit | None = None,
+    admission: Admission | None = None,
 ) -> RightsOutcome:
-    """Match the patient, describe their cover and record the access, hit or miss.
+    """Match the patient, describe their cover, record the access, hit or miss, and commit.
 
-    ``admit`` (detection) sees the outcome before it is recorded and may refuse it by raising; the
-    refusal is recorded instead. The caller commits before answering (the access event is part of
-    the transaction, refusals included), then answers a ``RightsMiss`` with its ``error``.
+    ``admission`` (detection) sees the outcome before it is recorded and may refuse it by raising;
+    the refusal is recorded and committed instead. The access event, hit or miss, is committed
+    before this returns; the caller answers a ``RightsMiss`` with its ``error``.
     """
-    outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
-    if admit is not None:
-        try:
-            admit(outcome)
-        except RempartError:
-            _record_refused(session, caller=caller, outcome=outcome, operation=operation, now=now)
-            raise
-    if isinstance(outcome, RightsAnswer):
-        _store(session, [outcome])
-    _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
+    with _committed_even_if_refused(session):
+        outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
+        if admission is not None:
+            try:
+                admission.admit(query, outcome)
+            except RempartError:
+                _record_refused(session, caller=caller, outcome=outcome, operation=operation, now=now)
+                raise
+        if isinstance(outcome, RightsAnswer):
+            _store(session, [outcome])
+        _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
     return outcome
 
 
@@ -279,12 +287,12 @@ def check_rights_batch(
     caller: PracticePrincipal,
     queries: Sequence[RightsQuery],
     now: datetime,
-    admit: Callable[[RightsQuery, RightsOutcome], None] | None = None,
+    admission: Admission | None = None,
 ) -> list[RightsOutcome]:
     """A day's appointments at once; each counts as one check for detection and the access log.
 
     When detection refuses one, no answer of the batch leaves: every check made so far is recorded
-    as refused.
+    as refused (and committed). Otherwise every access event is committed before this returns.
     """
     if not 1 <= len(queries) <= MAX_BATCH:
         raise ValidationFailed(f"a batch has 1 to {MAX_BATCH} rights checks")
@@ -292,20 +300,36 @@ def check_rights_batch(
         domains_for(caller, query.care_domains)  # refuse the whole batch before any lookup
     operation = Operation.RIGHTS_CHECK_BATCH
     outcomes: list[RightsOutcome] = []
-    for query in queries:
-        outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
-        outcomes.append(outcome)
-        if admit is not None:
-            try:
-                admit(query, outcome)
-            except RempartError:
-                for made in outcomes:
-                    _record_refused(session, caller=caller, outcome=made, operation=operation, now=now)
-                raise
-    _store(session, [o for o in outcomes if isinstance(o, RightsAnswer)])
-    for outcome in outcomes:
-        _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
+    with _committed_even_if_refused(session):
+        for query in queries:
+            outcome = _check(session=session, keys=keys, caller=caller, query=query, now=now)
+            outcomes.append(outcome)
+            if admission is not None:
+                try:
+                    admission.admit(query, outcome)
+                except RempartError:
+                    for made in outcomes:
+                        _record_refused(session, caller=caller, outcome=made, operation=operation, now=now)
+                    raise
+        _store(session, [o for o in outcomes if isinstance(o, RightsAnswer)])
+        for outcome in outcomes:
+            _record(session, caller=caller, outcome=outcome, operation=operation, now=now)
     return outcomes
+
+
+@contextmanager
+def _committed_even_if_refused(session: Session) -> Iterator[None]:
+    """The unit of work of a rights check: committed when answered, and when refused too (a refusal
+    by detection is on record), but not when the access log itself failed: then nothing may be
+    kept, nor answered, without its access event."""
+    try:
+        yield
+    except AccessLogUnavailable:
+        raise
+    except RempartError:
+        session.commit()
+        raise
+    session.commit()
 
 
 def _check(

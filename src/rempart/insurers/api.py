@@ -27,7 +27,13 @@ from rempart.insurers.schemas import (
     ProductOut,
     ProductUpdateIn,
 )
-from rempart.insurers.service import create_product, delete_product, list_products, product_by_code, update_product
+from rempart.insurers.service import (
+    do_create_product,
+    do_delete_product,
+    do_update_product,
+    list_products,
+    product_by_code,
+)
 from rempart.payments.schemas import PaymentRunIn, PaymentRunListOut, PaymentRunOut
 from rempart.payments.service import payment_run, payment_runs, run_payments
 from rempart.web.deps import RuntimeDep, SessionDep
@@ -52,14 +58,13 @@ def get_products(insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep)
     status_code=201,
 )
 def post_product(insurer_id: uuid.UUID, body: ProductIn, staff: StaffCaller, session: SessionDep) -> Response:
-    product = create_product(
+    product = do_create_product(
         session=session,
         insurer_id=staff.insurer_id,
         code=body.code,
         name=body.name,
         guarantees=[g.spec() for g in body.guarantees],
     )
-    session.commit()
     return json_response(ProductOut.of(product), 201)
 
 
@@ -72,21 +77,19 @@ def get_product(insurer_id: uuid.UUID, code: str, staff: StaffCaller, session: S
 def put_product(
     insurer_id: uuid.UUID, code: str, body: ProductUpdateIn, staff: StaffCaller, session: SessionDep
 ) -> Response:
-    product = update_product(
+    product = do_update_product(
         session=session,
         insurer_id=staff.insurer_id,
         code=code,
         name=body.name,
         guarantees=[g.spec() for g in body.guarantees],
     )
-    session.commit()
     return json_response(ProductOut.of(product))
 
 
 @router.delete("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], status_code=204)
 def remove_product(insurer_id: uuid.UUID, code: str, staff: StaffCaller, session: SessionDep) -> Response:
-    delete_product(session=session, insurer_id=staff.insurer_id, code=code)
-    session.commit()
+    do_delete_product(session=session, insurer_id=staff.insurer_id, code=code)
     return Response(status_code=204)
 
 
@@ -118,11 +121,6 @@ def post_members_import(
         filename=file.filename or "members",
         now=identity.clock(),
     )
-    try:
-        session.commit()
-    except BaseException:
-        imports.abandon(runtime, job.id)  # no job row: nobody would ever run it or remove its file
-        raise
     background.add_task(imports.run_import, runtime, insurer_id=job.insurer_id, job_id=job.id)
     return json_response(ImportJobOut.of(job), 202)
 
@@ -135,7 +133,6 @@ def get_members_imports(
 ) -> Response:
     """The latest jobs; one whose process is gone (a restart) is reported failed."""
     jobs = imports.import_jobs(session, runtime=runtime, staff=staff)
-    session.commit()
     return json_response(ImportJobListOut(jobs=[ImportJobOut.of(j) for j in jobs]))
 
 
@@ -150,7 +147,6 @@ def get_members_import(
     """The job's progress (rows done of rows total) and, once done, its report; a job whose process
     is gone (a restart) or whose upload is lost is reported failed, "interrupted: upload the file again"."""
     job = imports.import_job(session, runtime=runtime, staff=staff, job_id=job_id)
-    session.commit()
     return json_response(ImportJobOut.of(job))
 
 
@@ -169,7 +165,6 @@ def get_claims(
 ) -> Response:
     """The insurer's claims, oldest first (``status=pending_review`` for the review queue)."""
     claims = insurer_claims(session, staff=staff, now=identity.clock(), status=status, limit=limit)
-    session.commit()
     return json_response(InsurerClaimListOut(claims=[InsurerClaimOut.of_claim(c, with_lines=False) for c in claims]))
 
 
@@ -180,7 +175,6 @@ def get_claim(
     insurer_id: uuid.UUID, claim_id: uuid.UUID, staff: StaffCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=identity.clock())
-    session.commit()
     return json_response(InsurerClaimOut.of_claim(claim))
 
 
@@ -202,7 +196,6 @@ def post_claim_review(
     claim = review_claim(
         session=session, staff=staff, claim_id=claim_id, accept=body.decision == "accept", now=identity.clock()
     )
-    session.commit()
     return json_response(InsurerClaimOut.of_claim(claim))
 
 
@@ -214,7 +207,6 @@ def get_pending_approvals(
     insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep, identity: IdentityDep, limit: Limit = 100
 ) -> Response:
     approvals = pending_approvals(session, staff=staff, now=identity.clock(), limit=limit)
-    session.commit()
     return json_response(ApprovalListOut(prior_approvals=[PriorApprovalOut.of(a) for a in approvals]))
 
 
@@ -235,7 +227,6 @@ def post_approval_decision(
     approval = decide_approval(
         session=session, staff=staff, approval_id=approval_id, grant=body.decision == "grant", now=identity.clock()
     )
-    session.commit()
     return json_response(PriorApprovalOut.of(approval))
 
 
@@ -253,7 +244,6 @@ def post_payment_run(
 ) -> Response:
     """Pay every accepted claim whose care started by ``cutoff_date``: one remittance per practice."""
     run = run_payments(session=session, staff=staff, cutoff=body.cutoff_date, now=identity.clock())
-    session.commit()
     _, remittances = payment_run(session, staff=staff, run_id=run.id)
     return json_response(PaymentRunOut.of(run, remittances), 201)
 

@@ -246,8 +246,9 @@ def start_import(
     filename: str,
     now: datetime,
 ) -> MembersImportJob:
-    """Store the file, refuse it whole if unreadable, and queue the job (the caller commits, then
-    runs it with ``run_import``, or calls ``abandon`` if it cannot)."""
+    """Store the file, refuse it whole if unreadable, and queue the job, committed (the caller then
+    runs it with ``run_import``). A job whose row could not be committed is abandoned: nobody would
+    ever run it or remove its file."""
     bind_tenant(session, staff.insurer_id)
     _remove_orphan_uploads(session, runtime)
     suffix = Path(filename).suffix.lower() if Path(filename).suffix.lower() in (".csv", ".ndjson", ".jsonl") else ""
@@ -275,7 +276,7 @@ def start_import(
             created_at=now,
         )
         session.add(job)
-        session.flush()
+        session.commit()
     except ImportFileError as exc:
         abandon(runtime, job_id)
         # The reader names the file it read: here the server's copy, a name the sender never saw.
@@ -398,7 +399,7 @@ def _finish(runtime: Runtime, job: MembersImportJob, report: ImportReport) -> No
 
 
 def import_job(session: Session, *, runtime: Runtime, staff: StaffPrincipal, job_id: uuid.UUID) -> MembersImportJob:
-    """A job, reported failed first if nobody can finish it any more (the caller commits)."""
+    """A job, reported failed first if nobody can finish it any more (committed)."""
     bind_tenant(session, staff.insurer_id)
     job = session.scalar(
         select(MembersImportJob).where(MembersImportJob.insurer_id == staff.insurer_id, MembersImportJob.id == job_id)
@@ -407,13 +408,14 @@ def import_job(session: Session, *, runtime: Runtime, staff: StaffPrincipal, job
         raise NotFound("no import job with this id")
     _fail_if_orphaned(session, runtime, job)
     _remove_orphan_uploads(session, runtime)
+    session.commit()
     return job
 
 
 def import_jobs(
     session: Session, *, runtime: Runtime, staff: StaffPrincipal, limit: int = 50
 ) -> Sequence[MembersImportJob]:
-    """The latest jobs, those nobody can finish any more reported failed first (the caller commits)."""
+    """The latest jobs, those nobody can finish any more reported failed first (committed)."""
     bind_tenant(session, staff.insurer_id)
     jobs = session.scalars(
         select(MembersImportJob)
@@ -424,4 +426,5 @@ def import_jobs(
     for job in jobs:
         _fail_if_orphaned(session, runtime, job)
     _remove_orphan_uploads(session, runtime)
+    session.commit()
     return jobs

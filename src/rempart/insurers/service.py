@@ -140,3 +140,29 @@ def delete_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Non
         if session.scalar(in_use) is not None:
             raise Conflict("contracts use this product: it cannot be deleted") from None
         raise
+
+
+# -- the insurer API's units of work -------------------------------------------------------------
+# ``create_product`` and its siblings write in the caller's transaction (the demo and the seeds
+# create an insurer and its products in one); a route calls these, which commit.
+
+
+def do_create_product(
+    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+) -> Product:
+    product = create_product(session=session, insurer_id=insurer_id, code=code, name=name, guarantees=guarantees)
+    session.commit()
+    return product
+
+
+def do_update_product(
+    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+) -> Product:
+    product = update_product(session=session, insurer_id=insurer_id, code=code, name=name, guarantees=guarantees)
+    session.commit()
+    return product
+
+
+def do_delete_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> None:
+    delete_product(session=session, insurer_id=insurer_id, code=code)
+    session.commit()

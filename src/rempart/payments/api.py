@@ -12,7 +12,7 @@ from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 from rempart.payments.schemas import RemittanceListOut, RemittanceOut
-from rempart.payments.service import access_remittance, payer_of, practice_remittances
+from rempart.payments.service import practice_remittances, view_remittance
 from rempart.web.deps import SessionDep
 from rempart.web.responses import json_response
 
@@ -39,7 +39,7 @@ def get_remittance(
     remittance_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     """One remittance with the claims it pays."""
-    remittance = access_remittance(session=session, caller=caller, remittance_id=remittance_id, now=identity.clock())
-    amc_number = payer_of(session, remittance)
-    session.commit()
+    remittance, amc_number = view_remittance(
+        session=session, caller=caller, remittance_id=remittance_id, now=identity.clock()
+    )
     return json_response(RemittanceOut.of(remittance, with_lines=True, amc_number=amc_number))

@@ -51,7 +51,7 @@ class PaidClaim:
 
 
 def run_payments(*, session: Session, staff: StaffPrincipal, cutoff: date, now: datetime) -> PaymentRun:
-    """Pay the insurer's accepted claims up to ``cutoff``, one remittance per practice."""
+    """Pay the insurer's accepted claims up to ``cutoff``, one remittance per practice; committed."""
     insurer_id = staff.insurer_id
     bind_tenant(session, insurer_id)
     run = PaymentRun(
@@ -122,6 +122,7 @@ def run_payments(*, session: Session, staff: StaffPrincipal, cutoff: date, now: 
     record_staff_access(
         session, staff=staff, operation=Operation.PAYMENT_RUN, outcome=Outcome.DISCLOSED, now=now, reference=run.id
     )
+    session.commit()
     return run
 
 
@@ -198,6 +199,16 @@ def access_remittance(
         )
     remittance.lines  # noqa: B018  (load the lines now that the tenant wall lets them through)
     return remittance
+
+
+def view_remittance(
+    *, session: Session, caller: PracticePrincipal, remittance_id: uuid.UUID, now: datetime
+) -> tuple[Remittance, str]:
+    """One of the practice's remittances and its payer's AMC number, the accesses committed."""
+    remittance = access_remittance(session, caller=caller, remittance_id=remittance_id, now=now)
+    amc_number = payer_of(session, remittance)
+    session.commit()
+    return remittance, amc_number
 
 
 def payer_of(session: Session, remittance: Remittance) -> str:

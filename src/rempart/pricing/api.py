@@ -21,5 +21,4 @@ def create_quote(body: QuoteIn, caller: PracticeCaller, session: SessionDep, ide
     """The insurer's share, the patient's remainder and the ceilings consumed, per line of care."""
     lines = [line.care_line() for line in body.lines]
     result = quote_for_check(session=session, caller=caller, check_id=body.check_id, lines=lines, now=identity.clock())
-    session.commit()
     return json_response(QuoteOut.of(result, lines))

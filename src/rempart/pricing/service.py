@@ -168,7 +168,8 @@ class QuoteResult:
 def quote_for_check(
     *, session: Session, caller: PracticePrincipal, check_id: uuid.UUID, lines: Sequence[CareLine], now: datetime
 ) -> QuoteResult:
-    """Price lines of care for the patient of a rights check (a simulation: nothing is consumed)."""
+    """Price lines of care for the patient of a rights check (a simulation: nothing is consumed);
+    the access event is committed before this returns."""
     domains_for(caller, sorted({line.care_domain for line in lines}))
     check = access_check(session, caller=caller, check_id=check_id, now=now)
     cover = checked_cover(session, check=check)
@@ -190,4 +191,5 @@ def quote_for_check(
         ceiling = cover.ceiling_of(key.care_domain)
         assert ceiling is not None  # ceiling_keys keeps domains with a ceiling only
         ceilings[key] = (ceiling, before.get(key, 0))
+    session.commit()
     return QuoteResult(check=check, quote=result, ceilings=ceilings)
