@@ -1,7 +1,10 @@
-"""The FastAPI application factory: routers, problem+json errors, security headers."""
+"""The FastAPI application factory: routers, problem+json errors, security headers, and the
+lifespan of what the process runs beside the requests (the access log's sealer, detection)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -90,6 +93,24 @@ def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, body)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The access log's sealer runs while the app serves (each app process has one; they take
+    turns), and the detection engine commits its last containment records when the app stops."""
+    runtime: Runtime = app.state.runtime
+    sealer = runtime.new_sealer()
+    if sealer is not None:
+        sealer.start()
+        log.info("audit_sealer_started", interval=sealer.interval)
+    app.state.audit_sealer = sealer
+    try:
+        yield
+    finally:
+        if sealer is not None:
+            sealer.stop()
+        runtime.close_detection()
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Rempart",
@@ -97,6 +118,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Third-party payment for complementary health insurers.",
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_problem)  # type: ignore[arg-type]

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     # commas: only from them is ``X-Forwarded-For`` believed. The caller's address feeds the access
     # log and detection (new network), so a header from anyone else is ignored, and "*" is refused.
     trusted_proxies: str = ""
+    # The access log (``rempart.audit``): the key ring that signs its checkpoints as JSON
+    # (``REMPART_AUDIT_SIGNING_KEYS``), else read from this file (default var/keys/audit-signing.json).
+    audit_signing_keys: str = ""
+    audit_signing_key_file: Path | None = None
+    # Seal from inside every app process (they take turns through a row lock); off in tests, and
+    # when a separate ``rempart audit seal`` worker runs.
+    audit_sealer_in_app: bool = True
+    audit_seal_interval_seconds: float = 1.0
+    audit_max_batch: int = 50_000
 
     @field_validator("trusted_proxies")
     @classmethod

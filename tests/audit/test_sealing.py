@@ -199,17 +199,21 @@ def test_the_cli_verifies_proves_exports_and_names_tampering(
     assert json.loads(as_json.output)["ok"] is False
 
 
-def test_the_app_seals_on_its_own_outside_tests(
-    runtime: Runtime, signer: LocalSigningKeys, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_app_seals_on_its_own_outside_tests(runtime: Runtime, signer: LocalSigningKeys) -> None:
     from fastapi.testclient import TestClient
 
     from rempart.app import create_app
     from rempart.runtime import Runtime as AppRuntime
 
-    monkeypatch.setenv("REMPART_AUDIT_SEAL_INTERVAL_SECONDS", "0.05")
-    monkeypatch.setenv("REMPART_AUDIT_SIGNING_KEYS", LocalSigningKeys.new_document("audit-app"))
-    served = AppRuntime.build(runtime.settings.model_copy(update={"environment": "development"}))
+    served = AppRuntime.build(
+        runtime.settings.model_copy(
+            update={
+                "environment": "development",
+                "audit_seal_interval_seconds": 0.05,
+                "audit_signing_keys": LocalSigningKeys.new_document("audit-app"),
+            }
+        )
+    )
     app = create_app(served)
     try:
         with TestClient(app):

@@ -1,18 +1,16 @@
 """Routes of the access log: the beneficiary's and the insurer's views, witness heads, break-glass.
 
-The router also runs the sealer in each app process (they take turns through a row lock), unless
-``REMPART_AUDIT_SEALER_IN_APP=false`` (a separate ``rempart audit seal`` worker) or under tests.
+The sealer runs beside them in each app process, started and stopped by the app's lifespan
+(``rempart.runtime.Runtime.new_sealer``).
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from rempart.audit.access_log import beneficiary_access_log, insurer_access_log, set_staff_names_shown
@@ -23,7 +21,7 @@ from rempart.audit.breakglass import (
     request_break_glass,
     revoke_break_glass,
 )
-from rempart.audit.keys import AuditSettings, LocalSigningKeys, load_signing_keys
+from rempart.audit.keys import LocalSigningKeys
 from rempart.audit.models import ActorKind, BreakGlassGrant, BreakGlassStatus, Channel, Checkpoint
 from rempart.audit.proofs import prove_consistency
 from rempart.audit.schemas import (
@@ -39,7 +37,7 @@ from rempart.audit.schemas import (
     access_log_out,
     insurer_access_log_out,
 )
-from rempart.audit.sealing import LOG_NAME, SealerThread
+from rempart.audit.sealing import LOG_NAME
 from rempart.audit.service import Actor
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound, Unauthenticated
@@ -49,45 +47,20 @@ from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, req
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
 from rempart.logs import get_logger
-from rempart.web.deps import SessionDep
+from rempart.web.deps import RuntimeDep, SessionDep
 
 log = get_logger("rempart.audit.api")
 
 
-@asynccontextmanager
-async def _sealer(app: FastAPI) -> AsyncIterator[None]:
-    runtime = app.state.runtime
-    audit = AuditSettings()
-    sealer = None
-    if audit.sealer_in_app and runtime.settings.environment != "test":
-        sealer = SealerThread(
-            runtime.engine,
-            signer=load_signing_keys(runtime.settings, audit),
-            interval=min(audit.seal_interval_seconds, 2.0),
-            max_batch=audit.max_batch,
-        )
-        sealer.start()
-        log.info("audit_sealer_started", interval=audit.seal_interval_seconds)
-    app.state.audit_sealer = sealer
-    try:
-        yield
-    finally:
-        if sealer is not None:
-            sealer.stop()
-
-
-router = APIRouter(prefix="/api/v1", tags=["access log"], lifespan=_sealer)
+router = APIRouter(prefix="/api/v1", tags=["access log"])
 Lang = Literal["en", "fr"]
 # Checkpoint numbers are BIGINT: past this, SQLite cannot bind the number and PostgreSQL refuses it.
 MAX_CHECKPOINT = 2**63 - 1
 
 
-def audit_keys(request: Request) -> LocalSigningKeys:
-    keys: LocalSigningKeys | None = getattr(request.app.state, "audit_keys", None)
-    if keys is None:
-        keys = load_signing_keys(request.app.state.runtime.settings)
-        request.app.state.audit_keys = keys
-    return keys
+def audit_keys(runtime: RuntimeDep) -> LocalSigningKeys:
+    # Not async: the first use may read (or create) the key ring file.
+    return runtime.signing_keys
 
 
 AuditKeysDep = Annotated[LocalSigningKeys, Depends(audit_keys)]

@@ -16,7 +16,7 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from rempart.audit.keys import AuditSettings, PublicKeys, load_signing_keys
+from rempart.audit.keys import PublicKeys, load_signing_keys
 from rempart.audit.proofs import MAX_NUMBER, checked_head
 from rempart.audit.sealing import CheckpointHead
 from rempart.cli_refusals import checked_database_url, database_problem, fail
@@ -113,7 +113,7 @@ def _public_keys(keys_file: Path | None) -> PublicKeys:
             return PublicKeys.from_jwks(document)
         except (ValueError, TypeError, KeyError, AttributeError):
             raise fail("the keys file holds a key that is not an Ed25519 public key (JWK 'OKP')") from None
-    return load_signing_keys(get_settings(), AuditSettings()).public_keys()
+    return load_signing_keys(get_settings()).public_keys()
 
 
 def _prove(event: str, checkpoint: int, proof_out: Path | None, keys: PublicKeys, db: str) -> None:
@@ -249,14 +249,13 @@ def seal(
     from rempart.db import make_sessionmaker
 
     settings = get_settings()
-    audit = AuditSettings()
-    signer = load_signing_keys(settings, audit)
+    signer = load_signing_keys(settings)
     with _database(db) as engine:
         if once:
-            numbers = seal_all(make_sessionmaker(engine), signer=signer, max_batch=audit.max_batch)
+            numbers = seal_all(make_sessionmaker(engine), signer=signer, max_batch=settings.audit_max_batch)
             typer.echo(f"sealed {len(numbers)} checkpoint(s)")
             return
-        sealer = SealerThread(engine, signer=signer, interval=interval, max_batch=audit.max_batch)
+        sealer = SealerThread(engine, signer=signer, interval=interval, max_batch=settings.audit_max_batch)
         sealer.start()
         typer.echo(f"sealing every {interval} s; Ctrl-C to stop")
         try:
@@ -280,7 +279,7 @@ def export(
         insurer_id = uuid.UUID(insurer)
     except ValueError:
         raise fail("--insurer takes an insurer id") from None
-    keys = load_signing_keys(get_settings(), AuditSettings()).public_keys()
+    keys = load_signing_keys(get_settings()).public_keys()
     try:
         with _database(db) as engine, engine.connect() as conn, out.open("w") as handle:
             count = 0
@@ -295,4 +294,4 @@ def export(
 @audit_app.command("keys")
 def public_keys() -> None:
     """Print the public keys checkpoints are signed with (JWKS)."""
-    typer.echo(json.dumps(load_signing_keys(get_settings(), AuditSettings()).public_keys().jwks(), indent=2))
+    typer.echo(json.dumps(load_signing_keys(get_settings()).public_keys().jwks(), indent=2))

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rempart.config import Settings
 from rempart.errors import KeyUnavailable
@@ -26,23 +25,8 @@ from rempart.protection.kek import write_private
 SIGNING_CONTEXT = b"rempart-access-log-checkpoint\x00"
 
 
-class AuditSettings(BaseSettings):
-    """The access log's own settings (prefix ``REMPART_AUDIT_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="REMPART_AUDIT_", extra="ignore")
-
-    # The key ring as JSON; when empty, read from ``signing_key_file`` (default under var/keys).
-    signing_keys: str = ""
-    signing_key_file: Path | None = None
-    # Seal from inside every app process (they take turns through a row lock); off in tests, and
-    # when a separate ``rempart audit seal`` worker runs.
-    sealer_in_app: bool = True
-    seal_interval_seconds: float = 1.0
-    max_batch: int = 50_000
-
-
-def signing_key_path(settings: Settings, audit: AuditSettings) -> Path:
-    return audit.signing_key_file or settings.var_dir / "keys" / "audit-signing.json"
+def signing_key_path(settings: Settings) -> Path:
+    return settings.audit_signing_key_file or settings.var_dir / "keys" / "audit-signing.json"
 
 
 class PublicKeys:
@@ -144,12 +128,11 @@ class LocalSigningKeys:
         return kid
 
 
-def load_signing_keys(settings: Settings, audit: AuditSettings | None = None) -> LocalSigningKeys:
+def load_signing_keys(settings: Settings) -> LocalSigningKeys:
     """The signing keys; created on first use outside production (like the embedded KEK)."""
-    audit = audit or AuditSettings()
-    if audit.signing_keys:
-        return LocalSigningKeys.from_document(audit.signing_keys)
-    path = signing_key_path(settings, audit)
+    if settings.audit_signing_keys:
+        return LocalSigningKeys.from_document(settings.audit_signing_keys)
+    path = signing_key_path(settings)
     if not path.exists():
         if settings.environment == "production":
             raise KeyUnavailable("no audit signing key: set REMPART_AUDIT_SIGNING_KEYS or its key file")

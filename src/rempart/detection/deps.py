@@ -10,8 +10,9 @@ The rights-check route (and any professional route that discloses data) does::
 
 ``observe`` is one round trip to the counter store. The claim route calls
 ``detection.claimed(practice_id=..., beneficiary_id=...)``: a check followed by care no longer
-waits for a claim (a quote or a prior approval is not care). Tests replace
-``app.state.detection`` (a controllable clock, a fresh Redis namespace) before the first request.
+waits for a claim (a quote or a prior approval is not care). The engine is the runtime's
+(``Runtime.detection``); tests give an app one of its own in ``app.state.detection`` (a
+controllable clock, a fresh Redis namespace) before the first request.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from rempart.detection.engine import DetectionEngine
 from rempart.detection.models import KillChannel
 from rempart.identity.deps import PracticeCaller, StaffCaller
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
+from rempart.runtime import Runtime
 
 
 async def get_detection(request: Request) -> DetectionEngine:
+    """The app's own engine when a test gave it one, else the runtime's (built on first use)."""
     engine: DetectionEngine | None = getattr(request.app.state, "detection", None)
     if engine is None:
-        # Built once per app, on the event loop: nothing can interleave between the check and the
-        # assignment (building connects to nothing).
-        engine = DetectionEngine.build(request.app.state.runtime)
-        request.app.state.detection = engine
+        runtime: Runtime = request.app.state.runtime
+        engine = runtime.detection
     return engine
 
 
