@@ -217,3 +217,11 @@ def test_routers_are_tried_busiest_first_and_no_two_domains_answer_the_same_requ
                     if i != j and methods & other_methods and compile_path(other)[0].match(request_path)
                 ]
     assert overlaps == []  # so their order decides only how fast a request is routed
+
+
+def test_the_app_closes_the_runtimes_detection_engine_when_it_stops(runtime: Runtime) -> None:
+    app = create_app(runtime)
+    with TestClient(app):
+        engine = runtime.detection
+        assert runtime.detection is engine  # one per process, built on first use
+    assert runtime.detection is not engine  # closed with the app: a later use builds another
