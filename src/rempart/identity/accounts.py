@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -84,6 +84,15 @@ def _digest(token: str) -> bytes:
 
 def roles_of(session: Session, account_id: uuid.UUID) -> frozenset[Role]:
     return frozenset(session.scalars(select(AccountRole.role).where(AccountRole.account_id == account_id)))
+
+
+def staff_of(session: Session, insurer_id: uuid.UUID) -> Sequence[Account]:
+    """The insurer's staff accounts (its beneficiaries' accounts are not staff), by login."""
+    return session.scalars(
+        select(Account)
+        .where(Account.insurer_id == insurer_id, Account.beneficiary_id.is_(None))
+        .order_by(Account.login)
+    ).all()
 
 
 def _check_scope(
@@ -338,3 +347,31 @@ def reinstate_account(*, session: Session, account_id: uuid.UUID) -> None:
         raise NotFound("no such account")
     if account.status is AccountStatus.SUSPENDED:
         account.status = AccountStatus.ACTIVE
+
+
+def do_suspend_account(*, session: Session, account_id: uuid.UUID, now: datetime, reason: str) -> None:
+    """A security operator's containment, committed with its security event."""
+    suspend_account(session=session, account_id=account_id, now=now, reason=reason)
+    session.commit()
+
+
+def do_end_all_sessions(*, session: Session, account_id: uuid.UUID, now: datetime, address: str | None) -> int:
+    """Sign out everywhere: every session of the account ends, with one ``all_sessions_revoked`` event."""
+    count = revoke_all_sessions(session=session, account_id=account_id, now=now, reason="revoked_all")
+    record_event(
+        session=session,
+        kind=SecurityEventKind.ALL_SESSIONS_REVOKED,
+        at=now,
+        account_id=account_id,
+        address=address,
+        count=str(count),
+    )
+    session.commit()
+    return count
+
+
+def do_replace_recovery_codes(*, session: Session, account_id: uuid.UUID, now: datetime) -> list[str]:
+    """New recovery codes for the account, committed with their event; the clear codes are shown once."""
+    codes = create_recovery_codes(session=session, account_id=account_id, now=now)
+    session.commit()
+    return codes

@@ -6,19 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request
 
-from rempart.errors import RempartError
-from rempart.identity import admin_api, auth_api, me_api, pages
+from rempart.identity import auth_api, insurer_admin_api, me_api, pages, platform_api, practice_admin_api
 from rempart.identity.context import TOKEN_PATH, IdentityDep
 from rempart.identity.deps import PUBLIC, PracticeCaller, client_address, requires
-from rempart.identity.events import record_event
-from rempart.identity.models import SecurityEventKind
 from rempart.identity.permissions import Permission
 from rempart.identity.schemas import PracticeCallerOut, TokenResponse
-from rempart.identity.tokens import claimed_client, issue_token, one_proof
-from rempart.logs import get_logger
+from rempart.identity.tokens import do_issue_token, one_proof
 from rempart.web.deps import SessionDep
 
-log = get_logger("rempart.identity")
 router = APIRouter(tags=["identity"])
 
 
@@ -34,38 +29,19 @@ def token(
     dpop: Annotated[str | None, Header(alias="DPoP", max_length=8192)] = None,
 ) -> TokenResponse:
     """Exchange a signed client assertion (RFC 7523) and a DPoP proof (RFC 9449) for a token."""
-    now = identity.clock()
-    try:
-        client, issued = issue_token(
-            session=session,
-            replay=identity.replay,
-            form={
-                "grant_type": grant_type,
-                "client_assertion_type": client_assertion_type,
-                "client_assertion": client_assertion,
-            },
-            dpop_proof=one_proof(request.headers.getlist("dpop")),  # ``dpop`` bounds and documents it
-            token_url=identity.token_url,
-            now=now,
-        )
-    except RempartError as refusal:
-        # The practice admin and the security operators see refused tokens of a known client.
-        session.rollback()
-        named = claimed_client(session, client_assertion)
-        if named is not None:
-            record_event(
-                session=session,
-                kind=SecurityEventKind.TOKEN_REFUSED,
-                at=now,
-                practice_id=named.practice_id,
-                client_id=named.id,
-                address=client_address(request),
-                reason=refusal.slug,
-            )
-            session.commit()
-        raise
-    session.commit()
-    log.info("token_issued", client_id=str(client.id), practice_id=str(client.practice_id))
+    _client, issued = do_issue_token(
+        session=session,
+        replay=identity.replay,
+        form={
+            "grant_type": grant_type,
+            "client_assertion_type": client_assertion_type,
+            "client_assertion": client_assertion,
+        },
+        dpop_proof=one_proof(request.headers.getlist("dpop")),  # ``dpop`` bounds and documents it
+        token_url=identity.token_url,
+        now=identity.clock(),
+        address=client_address(request),
+    )
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
@@ -86,5 +62,12 @@ def whoami(caller: PracticeCaller) -> PracticeCallerOut:
 
 
 # One router for the whole domain, so that app.py mounts identity with one line.
-for _sub in (auth_api.router, me_api.router, admin_api.router, pages.router):
+for _sub in (
+    auth_api.router,
+    me_api.router,
+    insurer_admin_api.router,
+    practice_admin_api.router,
+    platform_api.router,
+    pages.router,
+):
     router.include_router(_sub)

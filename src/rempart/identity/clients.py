@@ -1,4 +1,8 @@
-"""Practice-software clients and their keys: creation, rotation and revocation."""
+"""Practice-software clients and their keys: creation, rotation and revocation.
+
+A practice admin's changes go through the ``do_*`` functions: each writes its security event in the
+same transaction and commits.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.identity.events import record_event
 from rempart.identity.jose import import_public_jwk, public_json
-from rempart.identity.models import AccessToken, ApiClient, ApiClientKey, ClientKeyStatus, ClientStatus
+from rempart.identity.models import (
+    AccessToken,
+    ApiClient,
+    ApiClientKey,
+    ClientKeyStatus,
+    ClientStatus,
+    SecurityEventKind,
+)
 from rempart.professionals.models import Practice
 
 MAX_ACTIVE_KEYS = 3  # the current key, the next one during a rotation, and one spare
@@ -94,4 +106,117 @@ def revoke_client_key(*, session: Session, client: ApiClient, kid: str, now: dat
 def revoke_client(*, session: Session, client: ApiClient, now: datetime) -> ApiClient:
     if client.status is not ClientStatus.REVOKED:
         client.status, client.revoked_at = ClientStatus.REVOKED, now
+    return client
+
+
+def clients_of(session: Session, practice_id: uuid.UUID) -> Sequence[ApiClient]:
+    return session.scalars(
+        select(ApiClient).where(ApiClient.practice_id == practice_id).order_by(ApiClient.created_at)
+    ).all()
+
+
+# -- a practice admin's changes, each with its security event --------------------------------------
+
+
+def do_create_client(
+    *,
+    session: Session,
+    practice_id: uuid.UUID,
+    name: str,
+    public_jwk: dict[str, Any],
+    now: datetime,
+    expires_at: datetime | None,
+    acting_account_id: uuid.UUID | None,
+    address: str | None,
+) -> ApiClient:
+    client, key = create_client(
+        session=session, practice_id=practice_id, name=name, public_jwk=public_jwk, now=now, expires_at=expires_at
+    )
+    record_event(
+        session=session,
+        kind=SecurityEventKind.CLIENT_CREATED,
+        at=now,
+        account_id=acting_account_id,
+        practice_id=practice_id,
+        client_id=client.id,
+        address=address,
+        kid=key.kid,
+    )
+    session.commit()
+    return client
+
+
+def do_add_client_key(
+    *,
+    session: Session,
+    practice_id: uuid.UUID,
+    client_id: uuid.UUID,
+    public_jwk: dict[str, Any],
+    now: datetime,
+    acting_account_id: uuid.UUID | None,
+    address: str | None,
+) -> ApiClient:
+    client = access_client(session, practice_id=practice_id, client_id=client_id)
+    key = add_client_key(session=session, client=client, public_jwk=public_jwk, now=now)
+    record_event(
+        session=session,
+        kind=SecurityEventKind.CLIENT_KEY_ADDED,
+        at=now,
+        account_id=acting_account_id,
+        practice_id=practice_id,
+        client_id=client.id,
+        address=address,
+        kid=key.kid,
+    )
+    session.commit()
+    return client
+
+
+def do_revoke_client_key(
+    *,
+    session: Session,
+    practice_id: uuid.UUID,
+    client_id: uuid.UUID,
+    kid: str,
+    now: datetime,
+    acting_account_id: uuid.UUID | None,
+    address: str | None,
+) -> ApiClient:
+    client = access_client(session, practice_id=practice_id, client_id=client_id)
+    revoke_client_key(session=session, client=client, kid=kid, now=now)
+    record_event(
+        session=session,
+        kind=SecurityEventKind.CLIENT_KEY_REVOKED,
+        at=now,
+        account_id=acting_account_id,
+        practice_id=practice_id,
+        client_id=client.id,
+        address=address,
+        kid=kid[:64],
+    )
+    session.commit()
+    return client
+
+
+def do_revoke_client(
+    *,
+    session: Session,
+    practice_id: uuid.UUID,
+    client_id: uuid.UUID,
+    now: datetime,
+    acting_account_id: uuid.UUID | None,
+    address: str | None,
+) -> ApiClient:
+    client = access_client(session, practice_id=practice_id, client_id=client_id)
+    revoke_client(session=session, client=client, now=now)
+    record_event(
+        session=session,
+        kind=SecurityEventKind.CLIENT_REVOKED,
+        at=now,
+        account_id=acting_account_id,
+        practice_id=practice_id,
+        client_id=client.id,
+        address=address,
+    )
+    session.commit()
     return client

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from rempart.errors import Unauthenticated
-from rempart.identity.accounts import create_recovery_codes, revoke_all_sessions, roles_of
+from rempart.identity.accounts import do_end_all_sessions, do_replace_recovery_codes, roles_of
+from rempart.identity.ceremonies import do_add_passkey, do_start_adding_passkey
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
-from rempart.identity.events import events_of_account, record_event
-from rempart.identity.models import Account, AccountSession, SecurityEventKind
-from rempart.identity.passkeys import finish_registration, passkeys_of, registration_options, remove_passkey
+from rempart.identity.events import events_of_account
+from rempart.identity.models import Account, AccountSession
+from rempart.identity.passkeys import do_remove_passkey, passkeys_of
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
 from rempart.identity.schemas import (
@@ -26,7 +27,7 @@ from rempart.identity.schemas import (
     SecurityEventOut,
     SessionOut,
 )
-from rempart.identity.sessions import clear_session_cookie, revoke_session, session_hash, session_token, sessions_of
+from rempart.identity.sessions import clear_session_cookie, do_end_session, session_hash, session_token, sessions_of
 from rempart.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1/me", tags=["identity"])
@@ -89,14 +90,13 @@ def my_passkeys(caller: AnyCaller, session: SessionDep) -> list[PasskeyOut]:
 def start_adding_passkey(
     caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep
 ) -> CeremonyOut:
-    started = registration_options(
+    started = do_start_adding_passkey(
         session=session,
         identity=identity,
         account=_account(caller, session),
         now=identity.clock(),
         session_hash=_current(request, session, identity).id_hash,
     )
-    session.commit()
     return CeremonyOut(ceremony_id=started.ceremony_id, public_key=started.options)
 
 
@@ -104,9 +104,10 @@ def start_adding_passkey(
 def add_passkey(
     body: PasskeyRegisterIn, caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep
 ) -> PasskeyOut:
-    passkey = finish_registration(
+    passkey = do_add_passkey(
         session=session,
         identity=identity,
+        account_id=caller.account_id,
         ceremony_id=body.ceremony_id,
         credential=body.credential,
         name=body.name,
@@ -114,9 +115,6 @@ def add_passkey(
         address=client_address(request),
         session_hash=_current(request, session, identity).id_hash,
     )
-    if passkey.account_id != caller.account_id:
-        raise Unauthenticated("sign in with a passkey")
-    session.commit()
     return PasskeyOut(
         id=passkey.ref,
         name=passkey.name,
@@ -131,14 +129,13 @@ def add_passkey(
 def delete_passkey(
     passkey_id: uuid.UUID, caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep
 ) -> None:
-    remove_passkey(
+    do_remove_passkey(
         session=session,
         account_id=_account(caller, session).id,
         ref=passkey_id,
         now=identity.clock(),
         address=client_address(request),
     )
-    session.commit()
 
 
 # -- sessions and recovery codes ------------------------------------------------------------------
@@ -165,14 +162,13 @@ def my_sessions(caller: AnyCaller, request: Request, session: SessionDep, identi
 def end_session(
     session_id: uuid.UUID, caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep
 ) -> None:
-    revoke_session(
+    do_end_session(
         session=session,
         account_id=_account(caller, session).id,
         ref=session_id,
         now=identity.clock(),
         address=client_address(request),
     )
-    session.commit()
 
 
 @router.post("/sessions/revoke-all", dependencies=[SELF], response_model=RevokedOut)
@@ -180,18 +176,12 @@ def end_all_sessions(
     caller: AnyCaller, request: Request, response: Response, session: SessionDep, identity: IdentityDep
 ) -> RevokedOut:
     """Sign out everywhere, this browser included."""
-    account = _account(caller, session)
-    now = identity.clock()
-    count = revoke_all_sessions(session=session, account_id=account.id, now=now, reason="revoked_all")
-    record_event(
+    count = do_end_all_sessions(
         session=session,
-        kind=SecurityEventKind.ALL_SESSIONS_REVOKED,
-        at=now,
-        account_id=account.id,
+        account_id=_account(caller, session).id,
+        now=identity.clock(),
         address=client_address(request),
-        count=str(count),
     )
-    session.commit()
     clear_session_cookie(response, identity)
     return RevokedOut(revoked=count)
 
@@ -199,6 +189,5 @@ def end_all_sessions(
 @router.post("/recovery-codes", dependencies=[SELF, RECENT_PASSKEY], response_model=RecoveryCodesOut)
 def new_recovery_codes(caller: AnyCaller, session: SessionDep, identity: IdentityDep) -> RecoveryCodesOut:
     """Replace every recovery code of the account; the new ones are shown this once."""
-    codes = create_recovery_codes(session=session, account_id=_account(caller, session).id, now=identity.clock())
-    session.commit()
+    codes = do_replace_recovery_codes(session=session, account_id=_account(caller, session).id, now=identity.clock())
     return RecoveryCodesOut(codes=codes)

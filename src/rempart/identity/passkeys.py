@@ -424,5 +424,12 @@ def remove_passkey(
     session.flush()
 
 
+def do_remove_passkey(
+    *, session: Session, account_id: uuid.UUID, ref: uuid.UUID, now: datetime, address: str | None
+) -> None:
+    remove_passkey(session=session, account_id=account_id, ref=ref, now=now, address=address)
+    session.commit()
+
+
 def credential_ref(passkey: Passkey) -> str:
     return bytes_to_base64url(passkey.credential_id)[:16]

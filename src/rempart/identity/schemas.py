@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rempart.fields import OneLine, UtcDatetime
+from rempart.identity.accounts import Invitation
 from rempart.identity.models import SecurityEvent
 from rempart.identity.permissions import Role
 from rempart.professionals.models import Profession
@@ -179,6 +180,10 @@ class InvitationOut(BaseModel):
     account_id: uuid.UUID
     enrol_url: str
     expires_in_days: int = 7
+
+    @classmethod
+    def of(cls, invitation: Invitation, origin: str) -> InvitationOut:
+        return cls(account_id=invitation.account.id, enrol_url=invitation.url(origin))
 
 
 class StaffOut(BaseModel):

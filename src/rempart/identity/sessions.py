@@ -180,6 +180,23 @@ def revoke_session(
     )
 
 
+def do_end_session(
+    *, session: Session, account_id: uuid.UUID, ref: uuid.UUID, now: datetime, address: str | None
+) -> None:
+    """One of the account's sessions ends, with its ``session_revoked`` event."""
+    revoke_session(session=session, account_id=account_id, ref=ref, now=now, address=address)
+    session.commit()
+
+
+def do_logout(
+    *, session: Session, row: AccountSession, account_id: uuid.UUID | None, now: datetime, address: str | None
+) -> None:
+    """The session the browser holds ends, with its ``logout`` event."""
+    row.revoked_at, row.revoked_reason = now, "logout"
+    record_event(session=session, kind=SecurityEventKind.LOGOUT, at=now, account_id=account_id, address=address)
+    session.commit()
+
+
 # -- cookies --------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from rempart.errors import ValidationFailed
+from rempart.errors import RempartError, ValidationFailed
 from rempart.identity.errors import (
     AccessTokenExpired,
     ClientExpired,
@@ -40,9 +40,18 @@ from rempart.identity.errors import (
     InvalidTokenRequest,
     PracticeSuspended,
 )
+from rempart.identity.events import record_event
 from rempart.identity.jose import REGISTRY, SIGNING_ALGORITHMS, algorithms_for, import_public_jwk
-from rempart.identity.models import AccessToken, ApiClient, ApiClientKey, ClientKeyStatus, ClientStatus
+from rempart.identity.models import (
+    AccessToken,
+    ApiClient,
+    ApiClientKey,
+    ClientKeyStatus,
+    ClientStatus,
+    SecurityEventKind,
+)
 from rempart.identity.replay import ReplayStore
+from rempart.logs import get_logger
 from rempart.professionals.models import (
     Practice,
     PracticeMembership,
@@ -51,6 +60,8 @@ from rempart.professionals.models import (
     Professional,
     ProfessionalStatus,
 )
+
+log = get_logger("rempart.identity")  # the logger the token endpoint has always used
 
 GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -349,6 +360,42 @@ def issue_token(
     )
     session.flush()
     return client, IssuedToken(access_token=value, expires_in=int((expires - now).total_seconds()), jkt=jkt)
+
+
+def do_issue_token(
+    *,
+    session: Session,
+    replay: ReplayStore,
+    form: dict[str, str],
+    dpop_proof: str | None,
+    token_url: str,
+    now: datetime,
+    address: str | None,
+) -> tuple[ApiClient, IssuedToken]:
+    """Issue a token and commit it. A refused request of a known client commits its
+    ``token_refused`` event, which the practice admin and the security operators see, and nothing else."""
+    try:
+        client, issued = issue_token(
+            session=session, replay=replay, form=form, dpop_proof=dpop_proof, token_url=token_url, now=now
+        )
+    except RempartError as refusal:
+        session.rollback()
+        named = claimed_client(session, form.get("client_assertion", ""))
+        if named is not None:
+            record_event(
+                session=session,
+                kind=SecurityEventKind.TOKEN_REFUSED,
+                at=now,
+                practice_id=named.practice_id,
+                client_id=named.id,
+                address=address,
+                reason=refusal.slug,
+            )
+            session.commit()
+        raise
+    session.commit()
+    log.info("token_issued", client_id=str(client.id), practice_id=str(client.practice_id))
+    return client, issued
 
 
 def authenticate_token(
