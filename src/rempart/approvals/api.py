@@ -1,4 +1,5 @@
-"""Prior approvals for practice software: ``/api/v1/prior-approvals``."""
+"""Prior approvals for practice software: ``/api/v1/prior-approvals``; insurer staff decide those
+waiting for a person through ``staff_api`` (mounted here too)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
 from rempart.approvals.service import cancel_approval, request_approval, view_approval
+from rempart.approvals.staff_api import router as staff_router
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
@@ -16,10 +18,10 @@ from rempart.identity.permissions import Permission
 from rempart.web.deps import SessionDep
 from rempart.web.responses import REPLAYED, IdempotencyKey, json_response
 
-router = APIRouter(tags=["prior approvals"])
+practice_router = APIRouter(tags=["prior approvals"])
 
 
-@router.post(
+@practice_router.post(
     "/api/v1/prior-approvals",
     dependencies=[requires(Permission.CARE_PRIOR_APPROVAL_CREATE)],
     response_model=PriorApprovalOut,
@@ -44,7 +46,7 @@ def create_prior_approval(
     return response
 
 
-@router.get(
+@practice_router.get(
     "/api/v1/prior-approvals/{approval_id}",
     dependencies=[requires(Permission.CARE_PRIOR_APPROVAL_READ)],
     response_model=PriorApprovalOut,
@@ -56,7 +58,7 @@ def get_prior_approval(
     return json_response(PriorApprovalOut.of(approval))
 
 
-@router.post(
+@practice_router.post(
     "/api/v1/prior-approvals/{approval_id}/cancel",
     dependencies=[requires(Permission.CARE_PRIOR_APPROVAL_CANCEL)],
     response_model=PriorApprovalOut,
@@ -67,3 +69,9 @@ def cancel_prior_approval(
     """Cancel an approval no claim has used yet; cancelling twice is harmless."""
     approval = cancel_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())
     return json_response(PriorApprovalOut.of(approval))
+
+
+# The domain's router, as the app mounts it: the practice's routes and the insurer staff's.
+router = APIRouter()
+router.include_router(practice_router)
+router.include_router(staff_router)

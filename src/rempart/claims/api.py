@@ -1,4 +1,5 @@
-"""Claims for practice software: ``/api/v1/claims``."""
+"""Claims for practice software: ``/api/v1/claims``; insurer staff review them through
+``staff_api`` (mounted here too)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rempart.claims.service import (
     submit_claim,
     view_claim,
 )
+from rempart.claims.staff_api import router as staff_router
 from rempart.detection.deps import DetectionDep
 from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
 from rempart.eligibility.idempotency import require_key
@@ -26,7 +28,7 @@ from rempart.identity.permissions import Permission
 from rempart.web.deps import SessionDep
 from rempart.web.responses import REPLAYED, IdempotencyKey, json_response
 
-router = APIRouter(tags=["claims"])
+practice_router = APIRouter(tags=["claims"])
 
 
 def _created(outcome: ClaimOutcome) -> Response:
@@ -36,7 +38,7 @@ def _created(outcome: ClaimOutcome) -> Response:
     return response
 
 
-@router.post(
+@practice_router.post(
     "/api/v1/claims",
     dependencies=[requires(Permission.CARE_CLAIM_CREATE)],
     response_model=ClaimOut,
@@ -61,7 +63,7 @@ def create_claim(
     return _created(outcome)
 
 
-@router.get("/api/v1/claims", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimListOut)
+@practice_router.get("/api/v1/claims", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimListOut)
 def list_claims(
     caller: PracticeCaller,
     session: SessionDep,
@@ -74,13 +76,15 @@ def list_claims(
     return json_response(ClaimListOut(claims=[ClaimOut.of(c, with_lines=False) for c in claims]))
 
 
-@router.get("/api/v1/claims/{claim_id}", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimOut)
+@practice_router.get(
+    "/api/v1/claims/{claim_id}", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimOut
+)
 def get_claim(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
     claim = view_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
     return json_response(ClaimOut.of(claim))
 
 
-@router.post(
+@practice_router.post(
     "/api/v1/claims/{claim_id}/corrections",
     dependencies=[requires(Permission.CARE_CLAIM_CREATE)],
     response_model=ClaimOut,
@@ -108,10 +112,16 @@ def create_correction(
     return _created(outcome)
 
 
-@router.post(
+@practice_router.post(
     "/api/v1/claims/{claim_id}/cancel", dependencies=[requires(Permission.CARE_CLAIM_CREATE)], response_model=ClaimOut
 )
 def cancel(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
     """Cancel an unpaid claim; cancelling twice is harmless."""
     claim = cancel_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
     return json_response(ClaimOut.of(claim))
+
+
+# The domain's router, as the app mounts it: the practice's routes and the insurer staff's.
+router = APIRouter()
+router.include_router(practice_router)
+router.include_router(staff_router)

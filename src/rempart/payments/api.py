@@ -1,4 +1,5 @@
-"""Remittance advices for practice software: ``/api/v1/remittances``."""
+"""Remittance advices for practice software: ``/api/v1/remittances``; insurer staff run payments
+through ``staff_api`` (mounted here too)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
 from rempart.payments.schemas import RemittanceListOut, RemittanceOut
 from rempart.payments.service import practice_remittances, view_remittance
+from rempart.payments.staff_api import router as staff_router
 from rempart.web.deps import SessionDep
 from rempart.web.responses import json_response
 
-router = APIRouter(tags=["remittances"])
+practice_router = APIRouter(tags=["remittances"])
 
 
-@router.get(
+@practice_router.get(
     "/api/v1/remittances", dependencies=[requires(Permission.CARE_REMITTANCE_READ)], response_model=RemittanceListOut
 )
 def list_remittances(
@@ -30,7 +32,7 @@ def list_remittances(
     return json_response(RemittanceListOut(remittances=[RemittanceOut.of(r, amc_number=amc) for r, amc in remittances]))
 
 
-@router.get(
+@practice_router.get(
     "/api/v1/remittances/{remittance_id}",
     dependencies=[requires(Permission.CARE_REMITTANCE_READ)],
     response_model=RemittanceOut,
@@ -43,3 +45,9 @@ def get_remittance(
         session=session, caller=caller, remittance_id=remittance_id, now=identity.clock()
     )
     return json_response(RemittanceOut.of(remittance, with_lines=True, amc_number=amc_number))
+
+
+# The domain's router, as the app mounts it: the practice's routes and the insurer staff's.
+router = APIRouter()
+router.include_router(practice_router)
+router.include_router(staff_router)

@@ -1,0 +1,68 @@
+"""Claims review for insurer staff: ``/api/v1/insurers/{insurer_id}/claims``. Answers "not found"
+for another insurer's id (``StaffCaller``). Mounted by ``rempart.claims.api.router``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from rempart.claims.models import ClaimStatus
+from rempart.claims.schemas import ClaimReviewIn, InsurerClaimListOut, InsurerClaimOut
+from rempart.claims.service import insurer_claim, insurer_claims, review_claim
+from rempart.detection.deps import GuardedStaffCaller as StaffCaller
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import requires
+from rempart.identity.permissions import Permission
+from rempart.web.deps import SessionDep
+from rempart.web.responses import json_response
+
+router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.get("/claims", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=InsurerClaimListOut)
+def get_claims(
+    *,
+    insurer_id: uuid.UUID,
+    staff: StaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    status: ClaimStatus | None = None,
+    limit: Limit = 100,
+) -> Response:
+    """The insurer's claims, oldest first (``status=pending_review`` for the review queue)."""
+    claims = insurer_claims(session, staff=staff, now=identity.clock(), status=status, limit=limit)
+    return json_response(InsurerClaimListOut(claims=[InsurerClaimOut.of_claim(c, with_lines=False) for c in claims]))
+
+
+@router.get(
+    "/claims/{claim_id}", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=InsurerClaimOut
+)
+def get_claim(
+    insurer_id: uuid.UUID, claim_id: uuid.UUID, staff: StaffCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=identity.clock())
+    return json_response(InsurerClaimOut.of_claim(claim))
+
+
+@router.post(
+    "/claims/{claim_id}/review",
+    dependencies=[requires(Permission.INSURER_CLAIM_REVIEW)],
+    response_model=InsurerClaimOut,
+)
+def post_claim_review(
+    *,
+    insurer_id: uuid.UUID,
+    claim_id: uuid.UUID,
+    body: ClaimReviewIn,
+    staff: StaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> Response:
+    """Accept or reject a claim waiting for review."""
+    claim = review_claim(
+        session=session, staff=staff, claim_id=claim_id, accept=body.decision == "accept", now=identity.clock()
+    )
+    return json_response(InsurerClaimOut.of_claim(claim))
