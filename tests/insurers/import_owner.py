@@ -22,8 +22,7 @@ from typing import Any
 from rempart.config import Settings
 from rempart.db import utcnow
 from rempart.identity.principal import StaffPrincipal
-from rempart.insurers import imports
-from rempart.members import importer
+from rempart.members import importer, imports
 from rempart.runtime import Runtime
 from tests.support.spawned import spawned
 

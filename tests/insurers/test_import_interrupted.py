@@ -23,7 +23,7 @@ from sqlalchemy import select
 from rempart.db import utcnow
 from rempart.identity.permissions import Role
 from rempart.identity.principal import StaffPrincipal
-from rempart.insurers import imports
+from rempart.members import imports
 from rempart.members.models import Beneficiary, Contract
 from rempart.members.synth import synth_members, write_file
 from rempart.members.validation import MemberRecord

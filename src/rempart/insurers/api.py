@@ -14,7 +14,6 @@ from rempart.detection.deps import GuardedStaffCaller as StaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
-from rempart.insurers import imports
 from rempart.insurers.schemas import (
     ImportJobListOut,
     ImportJobOut,
@@ -30,6 +29,7 @@ from rempart.insurers.service import (
     list_products,
     product_by_code,
 )
+from rempart.members import imports
 from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.responses import json_response
 

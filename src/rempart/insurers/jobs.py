@@ -1,4 +1,4 @@
-"""Members import jobs started through the insurer API (see ``rempart.insurers.imports``)."""
+"""Members import jobs started through the insurer API (see ``rempart.members.imports``)."""
 
 from __future__ import annotations
 

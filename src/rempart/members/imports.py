@@ -56,7 +56,7 @@ from rempart.logs import get_logger
 from rempart.members.importer import ImportReport, import_members, prescan
 from rempart.runtime import Runtime
 
-log = get_logger("rempart.insurers.imports")
+log = get_logger("rempart.members.imports")
 
 MAX_UPLOAD_BYTES = 2 * 1024**3
 MAX_STORED_ERRORS = 1000
