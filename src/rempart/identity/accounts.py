@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from rempart.errors import Conflict, NotFound, RempartError, ValidationFailed
+from rempart.errors import Conflict, NotFound, RempartError, Unauthenticated, ValidationFailed
 from rempart.identity.events import record_event
 from rempart.identity.models import (
     Account,
@@ -84,6 +84,14 @@ def _digest(token: str) -> bytes:
 
 def roles_of(session: Session, account_id: uuid.UUID) -> frozenset[Role]:
     return frozenset(session.scalars(select(AccountRole.role).where(AccountRole.account_id == account_id)))
+
+
+def signed_in_account(session: Session, account_id: uuid.UUID | None) -> Account:
+    """The account a session principal acts for; Unauthenticated if it is gone."""
+    account = session.get(Account, account_id) if account_id else None
+    if account is None:
+        raise Unauthenticated("sign in with a passkey")
+    return account
 
 
 def staff_of(session: Session, insurer_id: uuid.UUID) -> Sequence[Account]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from rempart.errors import Unauthenticated
 from rempart.identity.ceremonies import (
     SignedIn,
     do_enrol,
@@ -36,7 +35,7 @@ from rempart.identity.schemas import (
 from rempart.identity.sessions import (
     clear_session_cookie,
     do_logout,
-    session_hash,
+    session_of_request,
     session_token,
     set_session_cookie,
 )
@@ -120,11 +119,7 @@ def recover(body: RecoveryIn, request: Request, session: SessionDep, identity: I
 
 
 def _current_session(request: Request, session: Session, identity: IdentityDep) -> AccountSession:
-    token = session_token(request, identity)
-    row = session.get(AccountSession, session_hash(token)) if token else None
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("sign in with a passkey")
-    return row
+    return session_of_request(request, session=session, identity=identity, refuse_revoked=True)
 
 
 @router.post("/step-up/options", dependencies=[requires(Permission.ACCOUNT_SELF_MANAGE)], response_model=CeremonyOut)

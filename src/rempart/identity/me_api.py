@@ -7,8 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from rempart.errors import Unauthenticated
-from rempart.identity.accounts import do_end_all_sessions, do_replace_recovery_codes, roles_of
+from rempart.identity.accounts import do_end_all_sessions, do_replace_recovery_codes, roles_of, signed_in_account
 from rempart.identity.ceremonies import do_add_passkey, do_start_adding_passkey
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, requires
@@ -27,7 +26,7 @@ from rempart.identity.schemas import (
     SecurityEventOut,
     SessionOut,
 )
-from rempart.identity.sessions import clear_session_cookie, do_end_session, session_hash, session_token, sessions_of
+from rempart.identity.sessions import clear_session_cookie, do_end_session, session_of_request, sessions_of
 from rempart.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1/me", tags=["identity"])
@@ -35,18 +34,11 @@ SELF = requires(Permission.ACCOUNT_SELF_MANAGE)
 
 
 def _account(caller: Principal, session: Session) -> Account:
-    account = session.get(Account, caller.account_id) if caller.account_id else None
-    if account is None:
-        raise Unauthenticated("sign in with a passkey")
-    return account
+    return signed_in_account(session, caller.account_id)
 
 
 def _current(request: Request, session: Session, identity: IdentityDep) -> AccountSession:
-    token = session_token(request, identity)
-    row = session.get(AccountSession, session_hash(token)) if token else None
-    if row is None:
-        raise Unauthenticated("sign in with a passkey")
-    return row
+    return session_of_request(request, session=session, identity=identity, refuse_revoked=False)
 
 
 @router.get("/account", dependencies=[SELF], response_model=AccountOut)

@@ -21,7 +21,7 @@ from fastapi import Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.errors import NotFound
+from rempart.errors import NotFound, Unauthenticated
 from rempart.identity.context import IdentityServices
 from rempart.identity.errors import PermissionDenied
 from rempart.identity.events import record_event
@@ -220,6 +220,18 @@ def clear_session_cookie(response: Response, identity: IdentityServices) -> None
 
 def session_token(request: Request, identity: IdentityServices) -> str | None:
     return request.cookies.get(cookie_name(identity))
+
+
+def session_of_request(
+    request: Request, *, session: Session, identity: IdentityServices, refuse_revoked: bool
+) -> AccountSession:
+    """The session row behind the request's cookie: Unauthenticated without one, and if
+    ``refuse_revoked``, when it was revoked."""
+    token = session_token(request, identity)
+    row = session.get(AccountSession, session_hash(token)) if token else None
+    if row is None or (refuse_revoked and row.revoked_at is not None):
+        raise Unauthenticated("sign in with a passkey")
+    return row
 
 
 # -- the principal behind a session cookie ---------------------------------------------------------
