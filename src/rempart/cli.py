@@ -292,7 +292,7 @@ def keys_rotate(
     ),
 ) -> None:
     """Re-wrap the insurer's keys, re-encrypt and re-index its members, destroy the old keys."""
-    from rempart.protection.rotation import rotate_insurer_keys
+    from rempart.members.key_rotation import rotate_insurer_keys
 
     runtime = open_runtime(db)
     try:

@@ -14,7 +14,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from rempart.config import Settings
-from rempart.protection.rotation import rotate_insurer_keys
+from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.runtime import Runtime
 from tests.support.spawned import spawned
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from rempart.cli import app
 from rempart.config import get_settings
+from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.members.models import ENCRYPTED_FIELDS, Beneficiary
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
-from rempart.protection.rotation import rotate_insurer_keys
 from rempart.protection.service import NONCE_BYTES, InsurerCipher
 from rempart.runtime import Runtime
 from tests.factories import load_members, make_insurer, population

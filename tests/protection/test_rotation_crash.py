@@ -19,10 +19,10 @@ from rempart.db import bind_tenant
 from rempart.eligibility.lookup import match_and_cover
 from rempart.errors import Conflict
 from rempart.insurers.models import Insurer
+from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.members.models import ENCRYPTED_FIELDS, Beneficiary
 from rempart.members.validation import MemberRecord
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
-from rempart.protection.rotation import rotate_insurer_keys
 from rempart.runtime import Runtime
 from tests.factories import TODAY, load_members, make_insurer, population
 from tests.protection.rotation_owner import rotation_process

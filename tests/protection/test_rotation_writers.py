@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from rempart.config import Settings
 from rempart.db import bind_tenant
+from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.members.models import Beneficiary
 from rempart.members.service import write_members
 from rempart.protection.models import KeyPurpose, KeyState
-from rempart.protection.rotation import rotate_insurer_keys
 from rempart.runtime import Runtime
 from tests.factories import TODAY, load_members, make_insurer, population
 from tests.protection.rotation_owner import rotation_process

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from rempart.db import bind_tenant
+from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.members.models import Beneficiary
-from rempart.protection.rotation import rotate_insurer_keys
 from rempart.runtime import Runtime
 from tests.factories import load_members, make_insurer, population
 from tests.support.tenancy import app_role_runtime

@@ -1,11 +1,13 @@
-"""Key rotation without downtime: ``rempart keys rotate --insurer AMC``.
+"""Key rotation without downtime (``rempart keys rotate --insurer AMC``, ``rempart.members.key_rotation``).
 
 1. Re-wrap the insurer's keys under the active key-encryption key and add new data and index keys;
    the old ones become "retiring": they still open values, new values use the new keys, and
    rights checks match a blind index under either key.
-2. Wait out the key cache, then re-encrypt and re-index every beneficiary in batches, one short transaction each.
-   This starts only once every process has reloaded its keys, so none still writes under the old
-   key or misses a row re-indexed under the new one.
+2. Wait out the key cache, then re-encrypt and re-index every row under the old keys in batches, one
+   short transaction each. This starts only once every process has reloaded its keys, so none still
+   writes under the old key or misses a row re-indexed under the new one. Which rows those are, and
+   how one is re-encrypted, the domain that owns them says (``EncryptedRows``; members: its
+   beneficiaries): the crypto layer imports no domain built on it.
 3. Destroy the retired keys: their wrapped material is erased and opens nothing any more. In the
    same transaction, rows still under an older version (a writer's batch, encrypted under keys it
    loaded before the rotation, committed after the sweep) are counted: if any, nothing is destroyed
@@ -33,18 +35,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from typing import Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.db import FileLeaseTaken, ServerLease, advisory_key, bind_tenant, file_lease, is_postgresql
 from rempart.errors import Conflict
-from rempart.insurers.service import insurer_by_amc
-from rempart.members.models import Beneficiary
-from rempart.protection.service import KEY_CACHE_SECONDS
-from rempart.runtime import Runtime
-
-_FIELDS = ("nir", "last_name", "first_name", "birth_date", "marital_status")
+from rempart.protection.service import InsurerCipher, KeyService
 
 # Two-integer advisory locks are a key space of their own ("ROTA"), apart from other domains' locks.
 _ROTATION_LOCKS = 0x524F5441
@@ -60,12 +58,12 @@ def _always() -> bool:
 
 
 @contextmanager
-def _rotation_lock(runtime: Runtime, insurer_id: uuid.UUID) -> Iterator[Callable[[], bool]]:
+def _rotation_lock(engine: Engine, insurer_id: uuid.UUID) -> Iterator[Callable[[], bool]]:
     """Held from the new keys to the destruction of the old ones; released when the process dies.
     Yields a check of whether the lock is still held (a server-side lock goes with its connection)."""
-    url = runtime.engine.url
-    if is_postgresql(runtime.engine):
-        lease = ServerLease(runtime.engine, advisory_key(_ROTATION_LOCKS, insurer_id))
+    url = engine.url
+    if is_postgresql(engine):
+        lease = ServerLease(engine, advisory_key(_ROTATION_LOCKS, insurer_id))
         try:
             if not lease.take():
                 raise Conflict(_ALREADY_RUNNING)
@@ -99,60 +97,80 @@ class RotationReport:
     keys_destroyed: int
 
 
-def _reencrypt_batch(runtime: Runtime, insurer_id: uuid.UUID, data_version: int, index_version: int, size: int) -> int:
-    with runtime.sessions.begin() as session:
-        bind_tenant(session, insurer_id)
-        cipher = runtime.keys.cipher(session, insurer_id, fresh=True)
-        rows = session.scalars(
-            select(Beneficiary)
-            .where(
-                Beneficiary.insurer_id == insurer_id,
-                or_(Beneficiary.data_key_version < data_version, Beneficiary.index_key_version < index_version),
-            )
-            .order_by(Beneficiary.id)
-            .limit(size)
-        ).all()
-        updates = []
-        for row in rows:
-            plain = {
-                f: cipher.decrypt(getattr(row, f"{f}_enc"), table="beneficiaries", row_id=row.id, column=f)
-                for f in _FIELDS
-            }
-            values: dict[str, object] = {
-                f"{f}_enc": cipher.encrypt(v, table="beneficiaries", row_id=row.id, column=f) for f, v in plain.items()
-            }
-            values["identity_bidx"] = cipher.identity_index(
-                plain["nir"], date.fromisoformat(plain["birth_date"]), row.birth_rank
-            )
-            updates.append(
-                {
-                    "insurer_id": insurer_id,
-                    "id": row.id,
-                    "data_key_version": cipher.active_data_version,
-                    "index_key_version": cipher.active_index_version,
-                    **values,
-                }
-            )
-        session.expunge_all()
-        if updates:
-            session.execute(update(Beneficiary), updates)
-        return len(updates)
+class EncryptedRows(Protocol):
+    """The rows a domain keeps encrypted under an insurer's keys (members: its beneficiaries).
+
+    A row is behind when its data key version is older than ``data_version`` or its index key
+    version older than ``index_version``. Both are called in a transaction of the rotation, bound
+    to the insurer; neither commits.
+    """
+
+    def reencrypt_behind(
+        self, session: Session, cipher: InsurerCipher, *, data_version: int, index_version: int, limit: int
+    ) -> int:
+        """Re-encrypt and re-index up to ``limit`` rows behind under the cipher's active keys, and
+        move their versions; how many."""
+        ...
+
+    def count_behind(self, session: Session, insurer_id: uuid.UUID, *, data_version: int, index_version: int) -> int:
+        """How many of the insurer's rows are still behind."""
+        ...
 
 
-def rotate_insurer_keys(
+@dataclass
+class _Rotation:
+    """One rotation of one insurer's keys over the rows under them."""
+
+    sessions: sessionmaker[Session]
+    keys: KeyService
+    insurer_id: uuid.UUID
+    rows: EncryptedRows
+
+    def reencrypt_batch(self, data_version: int, index_version: int, size: int) -> int:
+        with self.sessions.begin() as session:
+            bind_tenant(session, self.insurer_id)
+            cipher = self.keys.cipher(session, self.insurer_id, fresh=True)
+            return self.rows.reencrypt_behind(
+                session, cipher, data_version=data_version, index_version=index_version, limit=size
+            )
+
+    def destroy_if_swept(self, data_version: int, index_version: int) -> int:
+        """Destroy the retired keys, unless a row is still under one of them (then nothing changes).
+
+        A members writer may have loaded the old keys just before its cache expired, and commit after
+        the sweep. It locks the key versions it writes under (``KeyService.cipher_for_write``), and the
+        UPDATE that marks them destroyed conflicts with that lock: it waits for such a writer to commit.
+        Only then are the rows under older versions counted, in the same transaction (PostgreSQL, read
+        committed: a statement sees what committed before it started; SQLite: this transaction holds
+        the one write lock): any found, and the transaction rolls back and the sweep runs again. A
+        writer that comes after this commit finds its keys destroyed and loads the new ones.
+        """
+        with self.sessions.begin() as session:
+            destroyed = self.keys.destroy_retired(session, self.insurer_id)  # bound to the insurer, flushed
+            left = self.rows.count_behind(
+                session, self.insurer_id, data_version=data_version, index_version=index_version
+            )
+            if left:
+                raise _RowsLeft  # rolls the destruction back
+        return destroyed
+
+
+def rotate_keys(
     *,
-    runtime: Runtime,
-    amc_number: str,
-    batch_size: int = 1000,
-    grace_seconds: float = KEY_CACHE_SECONDS + 1,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    keys: KeyService,
+    insurer_id: uuid.UUID,
+    rows: EncryptedRows,
+    batch_size: int,
+    grace_seconds: float,
     on_progress: Callable[[int], None] | None = None,
 ) -> RotationReport:
-    with runtime.sessions() as session:
-        insurer_id = insurer_by_amc(session, amc_number).id
-    with _rotation_lock(runtime, insurer_id) as held:
+    """Rotate the insurer's keys and re-encrypt ``rows`` under the new ones; ``grace_seconds`` must
+    outlast the key cache (``KEY_CACHE_SECONDS``) unless no other process uses the keys."""
+    with _rotation_lock(engine, insurer_id) as held:
         return _rotate(
-            runtime=runtime,
-            insurer_id=insurer_id,
+            rotation=_Rotation(sessions=sessions, keys=keys, insurer_id=insurer_id, rows=rows),
             held=held,
             batch_size=batch_size,
             grace_seconds=grace_seconds,
@@ -162,22 +180,22 @@ def rotate_insurer_keys(
 
 def _rotate(
     *,
-    runtime: Runtime,
-    insurer_id: uuid.UUID,
+    rotation: _Rotation,
     held: Callable[[], bool],
     batch_size: int,
     grace_seconds: float,
     on_progress: Callable[[int], None] | None,
 ) -> RotationReport:
-    with runtime.sessions.begin() as session:
-        rewrapped = runtime.keys.rewrap_all(session, insurer_id)
-        data_version, index_version = runtime.keys.start_rotation(session, insurer_id)
+    insurer_id = rotation.insurer_id
+    with rotation.sessions.begin() as session:
+        rewrapped = rotation.keys.rewrap_all(session, insurer_id)
+        data_version, index_version = rotation.keys.start_rotation(session, insurer_id)
 
     done = 0
 
     def sweep() -> None:
         nonlocal done
-        while count := _reencrypt_batch(runtime, insurer_id, data_version, index_version, batch_size):
+        while count := rotation.reencrypt_batch(data_version, index_version, batch_size):
             done += count
             if not held():  # another rotation may have started: leave every key to it
                 raise Conflict(_LOST_LOCK)
@@ -193,7 +211,7 @@ def _rotate(
         if not held():  # destroying now could destroy another rotation's key under its rows
             raise Conflict(_LOST_LOCK)
         try:
-            destroyed = _destroy_if_swept(runtime, insurer_id, data_version, index_version)
+            destroyed = rotation.destroy_if_swept(data_version, index_version)
         except _RowsLeft:
             continue  # a writer committed rows under an old key meanwhile: sweep them too
         return RotationReport(insurer_id, data_version, index_version, rewrapped, done, destroyed)
@@ -201,29 +219,3 @@ def _rotate(
 
 class _RowsLeft(Exception):
     pass
-
-
-def _destroy_if_swept(runtime: Runtime, insurer_id: uuid.UUID, data_version: int, index_version: int) -> int:
-    """Destroy the retired keys, unless a row is still under one of them (then nothing changes).
-
-    A members writer may have loaded the old keys just before its cache expired, and commit after
-    the sweep. It locks the key versions it writes under (``KeyService.cipher_for_write``), and the
-    UPDATE that marks them destroyed conflicts with that lock: it waits for such a writer to commit.
-    Only then are the rows under older versions counted, in the same transaction (PostgreSQL, read
-    committed: a statement sees what committed before it started; SQLite: this transaction holds
-    the one write lock): any found, and the transaction rolls back and the sweep runs again. A
-    writer that comes after this commit finds its keys destroyed and loads the new ones.
-    """
-    with runtime.sessions.begin() as session:
-        destroyed = runtime.keys.destroy_retired(session, insurer_id)  # bound to the insurer, flushed
-        left = session.scalar(
-            select(func.count())
-            .select_from(Beneficiary)
-            .where(
-                Beneficiary.insurer_id == insurer_id,
-                or_(Beneficiary.data_key_version < data_version, Beneficiary.index_key_version < index_version),
-            )
-        )
-        if left:
-            raise _RowsLeft  # rolls the destruction back
-    return destroyed
