@@ -1,8 +1,11 @@
-"""Route modules do not commit (STYLE rule 1 and 5): a service owns its unit of work and commits it
-with its access event or security event, so that no answer leaves whose record did not commit.
+"""Route modules stay thin (STYLE rules 1 and 5): a service owns its unit of work and commits it with
+its access event or security event, so that no answer leaves whose record did not commit; and the
+SQL lives in services. (That no route module imports ``rempart.app`` or another domain's routes is
+an import-linter contract of ``make lint``.)
 
 Every route module (``api.py``, ``*_api.py``, ``pages.py`` under ``src/rempart``) is parsed with
-``ast``; any call of ``.commit(`` in one fails this test, unless the file is in ``STILL_COMMITTING``.
+``ast``; a call of ``.commit(``, ``.rollback(``, ``.execute(``, ``.scalar(``, ``.scalars(``,
+``select(``, ``record_event(`` or ``record_access(`` in one fails this test.
 """
 
 from __future__ import annotations
@@ -14,14 +17,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rempart"
 
-# Route modules whose handlers still commit (issue 13, item 2, in progress in these domains). This
-# list may only shrink: an entry whose file no longer commits fails the test, so remove it then.
-STILL_COMMITTING = frozenset(
-    {
-        "audit/api.py",
-        "detection/api.py",
-    }
-)
+# What a handler never calls: the transaction's end, SQL, and the writing of a security event or an
+# access event (the service that owns the unit of work writes it).
+FORBIDDEN = frozenset({"commit", "rollback", "execute", "scalar", "scalars", "select", "record_event", "record_access"})
 
 
 def route_modules() -> list[Path]:
@@ -29,14 +27,18 @@ def route_modules() -> list[Path]:
     return sorted(found)
 
 
-def commits_in(path: Path) -> list[int]:
-    """The lines of ``path`` that call ``<anything>.commit(...)``."""
+def forbidden_calls(path: Path) -> list[tuple[int, str]]:
+    """The lines of ``path`` that call ``<anything>.commit(...)``, ``select(...)`` and the like."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return sorted(
-        node.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
-    )
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in FORBIDDEN:
+            found.append((node.lineno, name))
+    return sorted(found)
 
 
 def test_the_route_modules_are_found() -> None:
@@ -45,18 +47,9 @@ def test_the_route_modules_are_found() -> None:
 
 
 @pytest.mark.parametrize("path", route_modules(), ids=lambda path: path.relative_to(SRC).as_posix())
-def test_no_route_module_commits(path: Path) -> None:
-    name = path.relative_to(SRC).as_posix()
-    lines = commits_in(path)
-    if name in STILL_COMMITTING:
-        assert lines, f"{name} no longer commits: remove it from STILL_COMMITTING"
-    else:
-        assert not lines, f"{name} commits at lines {lines}: move the commit into the service the route calls"
-
-
-def test_every_allowlisted_module_exists() -> None:
-    missing = sorted(name for name in STILL_COMMITTING if not (SRC / name).is_file())
-    assert not missing, f"remove from STILL_COMMITTING: {missing}"
+def test_no_route_module_commits_or_writes_sql(path: Path) -> None:
+    found = forbidden_calls(path)
+    assert not found, f"{path.relative_to(SRC)}: {found}: move this into the service the route calls"
 
 
 def test_a_commit_is_found_wherever_it_is_written(tmp_path: Path) -> None:
@@ -65,7 +58,8 @@ def test_a_commit_is_found_wherever_it_is_written(tmp_path: Path) -> None:
         "def handler(session):\n"
         "    if True:\n"
         "        runtime.sessions().commit()\n"
-        "    return [session.commit() for _ in ()]\n",
+        "    rows = session.execute(select(Claim)).all()\n"
+        "    return [session.commit() for _ in rows]\n",
         encoding="utf-8",
     )
-    assert commits_in(module) == [3, 4]
+    assert forbidden_calls(module) == [(3, "commit"), (4, "execute"), (4, "select"), (5, "commit")]

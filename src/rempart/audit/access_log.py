@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -314,3 +314,18 @@ def set_staff_names_shown(session: Session, *, insurer_id: uuid.UUID, shown: boo
     else:
         policy.show_staff_names, policy.updated_at = shown, now
     session.flush()
+
+
+# -- units of work: each commits, so that no answer leaves whose record did not ---------------------
+
+
+def do_read_insurer_access_log(session: Session, **query: Any) -> Page:
+    """``insurer_access_log``, committed: the reading is in the log before the page leaves."""
+    page = insurer_access_log(session, **query)
+    session.commit()
+    return page
+
+
+def do_set_staff_names_shown(session: Session, *, insurer_id: uuid.UUID, shown: bool, now: datetime) -> None:
+    set_staff_names_shown(session, insurer_id=insurer_id, shown=shown, now=now)
+    session.commit()

@@ -11,18 +11,17 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 
-from rempart.audit.access_log import beneficiary_access_log, insurer_access_log, set_staff_names_shown
+from rempart.audit.access_log import beneficiary_access_log, do_read_insurer_access_log, do_set_staff_names_shown
 from rempart.audit.breakglass import (
-    decide_break_glass,
+    do_decide_break_glass,
+    do_open_break_glass,
+    do_request_break_glass,
+    do_revoke_break_glass,
     grants,
-    open_break_glass,
-    request_break_glass,
-    revoke_break_glass,
 )
 from rempart.audit.keys import LocalSigningKeys
-from rempart.audit.models import ActorKind, BreakGlassGrant, BreakGlassStatus, Channel, Checkpoint
+from rempart.audit.models import ActorKind, BreakGlassStatus, Channel
 from rempart.audit.proofs import prove_consistency
 from rempart.audit.schemas import (
     AccessLogOut,
@@ -39,6 +38,7 @@ from rempart.audit.schemas import (
 )
 from rempart.audit.sealing import LOG_NAME
 from rempart.audit.service import Actor
+from rempart.audit.witness import signed_heads
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import NotFound, Unauthenticated
 from rempart.fields import UtcDatetime
@@ -123,7 +123,7 @@ def insurer_log(
     cursor: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=100, ge=1, le=500),
 ) -> InsurerAccessLogOut:
-    page = insurer_access_log(
+    page = do_read_insurer_access_log(
         session,
         insurer_id=staff.insurer_id,
         reader=Actor(ActorKind.INSURER_STAFF, id=staff.account_id),
@@ -138,7 +138,6 @@ def insurer_log(
         limit=limit,
         now=identity.clock(),
     )
-    session.commit()  # the reading is recorded before the answer leaves
     return insurer_access_log_out(page)
 
 
@@ -150,8 +149,7 @@ def insurer_log(
 def insurer_log_policy(
     insurer_id: uuid.UUID, body: StaffNamesIn, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
 ) -> dict[str, bool]:
-    set_staff_names_shown(session, insurer_id=staff.insurer_id, shown=body.show_staff_names, now=identity.clock())
-    session.commit()
+    do_set_staff_names_shown(session, insurer_id=staff.insurer_id, shown=body.show_staff_names, now=identity.clock())
     return {"show_staff_names": body.show_staff_names}
 
 
@@ -170,18 +168,11 @@ def witness_heads(
     since: int = Query(default=1, ge=1, le=MAX_CHECKPOINT),
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> WitnessOut:
-    rows = session.execute(
-        select(Checkpoint.number, Checkpoint.head, Checkpoint.signature)
-        .where(Checkpoint.number >= since)
-        .order_by(Checkpoint.number)
-        .limit(limit)
-    ).all()
+    rows = signed_heads(session, since=since, limit=limit)
     return WitnessOut(
         log=LOG_NAME,
         jwks=keys.public_keys().jwks(),
-        heads=[
-            CheckpointHeadOut(number=n, head=h, signature=base64.b64encode(bytes(sig)).decode()) for n, h, sig in rows
-        ],
+        heads=[CheckpointHeadOut(number=n, head=h, signature=base64.b64encode(sig).decode()) for n, h, sig in rows],
     )
 
 
@@ -214,7 +205,7 @@ _APPROVE = requires(Permission.SECURITY_BREAK_GLASS_APPROVE)
 def ask_break_glass(
     body: BreakGlassRequestIn, caller: AnyCaller, session: SessionDep, identity: IdentityDep
 ) -> BreakGlassGrantOut:
-    grant = request_break_glass(
+    grant = do_request_break_glass(
         session,
         operator_id=_operator(caller),
         insurer_id=body.insurer_id,
@@ -224,8 +215,6 @@ def ask_break_glass(
         minutes=body.minutes,
         now=identity.clock(),
     )
-    session.commit()
-    log.info("break_glass_requested", grant_id=str(grant.id), operator_id=str(grant.requested_by))
     return BreakGlassGrantOut.of(grant)
 
 
@@ -237,11 +226,9 @@ def list_break_glass(
 
 
 def _decide(grant_id: uuid.UUID, approve: bool, caller: Principal, session: Any, identity: Any) -> BreakGlassGrantOut:
-    grant = decide_break_glass(
+    grant = do_decide_break_glass(
         session, grant_id=grant_id, operator_id=_operator(caller), approve=approve, now=identity.clock()
     )
-    session.commit()
-    log.info("break_glass_decided", grant_id=str(grant.id), approved=approve, operator_id=str(grant.decided_by))
     return BreakGlassGrantOut.of(grant)
 
 
@@ -265,10 +252,7 @@ def refuse_break_glass(
 def end_break_glass(
     grant_id: uuid.UUID, caller: AnyCaller, session: SessionDep, identity: IdentityDep
 ) -> BreakGlassGrantOut:
-    revoke_break_glass(session, grant_id=grant_id, operator_id=_operator(caller), now=identity.clock())
-    session.commit()
-    grant = session.get(BreakGlassGrant, grant_id)
-    assert grant is not None
+    grant = do_revoke_break_glass(session, grant_id=grant_id, operator_id=_operator(caller), now=identity.clock())
     return BreakGlassGrantOut.of(grant)
 
 
@@ -281,7 +265,7 @@ def end_break_glass(
 def read_under_break_glass(
     grant_id: uuid.UUID, request: Request, caller: AnyCaller, session: SessionDep, identity: IdentityDep
 ) -> BeneficiaryIdentityOut:
-    found = open_break_glass(
+    found = do_open_break_glass(
         session,
         keys=request.app.state.runtime.keys,
         grant_id=grant_id,
@@ -290,5 +274,4 @@ def read_under_break_glass(
         address=client_address(request),
         device=caller.credential_ref,
     )
-    session.commit()  # the access event is in the log before the identity leaves
     return BeneficiaryIdentityOut.of(found)

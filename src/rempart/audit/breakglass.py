@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,8 +23,11 @@ from rempart.audit.models import ActorKind, BreakGlassGrant, BreakGlassStatus, C
 from rempart.audit.service import Actor, record_access
 from rempart.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rempart.identity.rls import bind_tenant
+from rempart.logs import get_logger
 from rempart.members.models import Beneficiary, Contract
 from rempart.protection.service import KeyService
+
+log = get_logger("rempart.audit.breakglass")
 
 MAX_MINUTES = 240
 
@@ -208,3 +212,37 @@ def grants(
     if ids:
         query = query.where(BreakGlassGrant.id.in_(list(ids)))
     return session.scalars(query).all()
+
+
+# -- units of work: each commits its grant (and, to open one, the access event) -----------------------
+
+
+def do_request_break_glass(session: Session, **request: Any) -> BreakGlassGrant:
+    grant = request_break_glass(session, **request)
+    session.commit()
+    log.info("break_glass_requested", grant_id=str(grant.id), operator_id=str(grant.requested_by))
+    return grant
+
+
+def do_decide_break_glass(
+    session: Session, *, grant_id: uuid.UUID, operator_id: uuid.UUID, approve: bool, now: datetime
+) -> BreakGlassGrant:
+    grant = decide_break_glass(session, grant_id=grant_id, operator_id=operator_id, approve=approve, now=now)
+    session.commit()
+    log.info("break_glass_decided", grant_id=str(grant.id), approved=approve, operator_id=str(grant.decided_by))
+    return grant
+
+
+def do_revoke_break_glass(
+    session: Session, *, grant_id: uuid.UUID, operator_id: uuid.UUID, now: datetime
+) -> BreakGlassGrant:
+    revoke_break_glass(session, grant_id=grant_id, operator_id=operator_id, now=now)
+    session.commit()
+    return _grant(session, grant_id)
+
+
+def do_open_break_glass(session: Session, **request: Any) -> BeneficiaryIdentity:
+    """``open_break_glass``, committed: the access event is in the log before the identity leaves."""
+    found = open_break_glass(session, **request)
+    session.commit()
+    return found

@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from rempart.audit.keys import PublicKeys
+from rempart.audit.models import Checkpoint
 from rempart.audit.sealing import LOG_NAME
 from rempart.db import utcnow
 
@@ -56,3 +58,14 @@ def check_heads(lines: list[dict[str, Any]], keys: PublicKeys) -> list[str]:
             problems.append(f"checkpoint {head.number}: does not follow checkpoint {previous_number}")
         previous, previous_number = head_hash(line["head"]), head.number
     return problems
+
+
+def signed_heads(session: Session, *, since: int, limit: int) -> list[tuple[int, str, bytes]]:
+    """Checkpoints from number ``since`` on, oldest first: (number, head, Ed25519 signature)."""
+    rows = session.execute(
+        select(Checkpoint.number, Checkpoint.head, Checkpoint.signature)
+        .where(Checkpoint.number >= since)
+        .order_by(Checkpoint.number)
+        .limit(limit)
+    ).all()
+    return [(number, head, bytes(signature)) for number, head, signature in rows]

@@ -98,10 +98,9 @@ def get_alert(alert_id: uuid.UUID, caller: AnyCaller, session: SessionDep) -> Al
     "/alerts/{alert_id}/acknowledge", dependencies=[requires(Permission.SECURITY_ALERT_MANAGE)], response_model=AlertOut
 )
 def acknowledge_alert(alert_id: uuid.UUID, caller: AnyCaller, session: SessionDep, detection: DetectionDep) -> AlertOut:
-    service.acknowledge_alert(
+    service.do_acknowledge_alert(
         session=session, alert_id=alert_id, operator_id=_operator(caller), now=detection.clock.now()
     )
-    session.commit()
     return _one(session, alert_id)
 
 
@@ -113,14 +112,13 @@ def assign_alert(
 ) -> AlertOut:
     if Role.SECURITY_OPERATOR not in roles_of(session, body.assignee_id):
         raise ValidationFailed("an alert is assigned to a security operator")
-    service.assign_alert(
+    service.do_assign_alert(
         session=session,
         alert_id=alert_id,
         assignee_id=body.assignee_id,
         operator_id=_operator(caller),
         now=detection.clock.now(),
     )
-    session.commit()
     return _one(session, alert_id)
 
 
@@ -130,14 +128,13 @@ def assign_alert(
 def link_incident(
     alert_id: uuid.UUID, body: IncidentLinkIn, caller: AnyCaller, session: SessionDep, detection: DetectionDep
 ) -> AlertOut:
-    service.link_incident(
+    service.do_link_incident(
         session=session,
         alert_id=alert_id,
         incident_id=body.incident_id,
         operator_id=_operator(caller),
         now=detection.clock.now(),
     )
-    session.commit()
     return _one(session, alert_id)
 
 
@@ -145,8 +142,7 @@ def link_incident(
     "/alerts/{alert_id}/close", dependencies=[requires(Permission.SECURITY_ALERT_MANAGE)], response_model=AlertOut
 )
 def close_alert(alert_id: uuid.UUID, caller: AnyCaller, session: SessionDep, detection: DetectionDep) -> AlertOut:
-    service.close_alert(session=session, alert_id=alert_id, operator_id=_operator(caller), now=detection.clock.now())
-    session.commit()
+    service.do_close_alert(session=session, alert_id=alert_id, operator_id=_operator(caller), now=detection.clock.now())
     return _one(session, alert_id)
 
 
@@ -209,7 +205,7 @@ def lift_containment(
     detection: DetectionDep,
 ) -> ContainmentOut:
     """Lift a slow-down, a refusal or a suspension; the subject's counters start afresh."""
-    row = service.lift_containment(
+    row = service.do_lift_containment(
         session=session,
         engine=detection,
         kind=subject_kind,
@@ -217,7 +213,6 @@ def lift_containment(
         reason=body.reason,
         operator_id=_operator(caller),
     )
-    session.commit()
     return ContainmentOut.of(row)
 
 
@@ -241,16 +236,15 @@ def set_kill_switch(
     body: KillSwitchIn, caller: AnyCaller, session: SessionDep, detection: DetectionDep
 ) -> KillSwitchOut:
     """Cut a channel, a profession, a practice or an insurer off; every process follows within a second."""
-    switch = service.set_kill_switch(
+    switch = service.do_set_kill_switch(
         session=session,
+        engine=detection,
         scope=body.scope,
         target=body.target,
         reason=body.reason,
         operator_id=_operator(caller),
         now=detection.clock.now(),
     )
-    session.commit()
-    detection.announce_kill_switches(service.active_kill_switches(session))
     return KillSwitchOut.of(switch)
 
 
@@ -262,13 +256,12 @@ def set_kill_switch(
 def clear_kill_switch(
     switch_id: uuid.UUID, body: ReasonIn, caller: AnyCaller, session: SessionDep, detection: DetectionDep
 ) -> KillSwitchOut:
-    switch = service.clear_kill_switch(
+    switch = service.do_clear_kill_switch(
         session=session,
+        engine=detection,
         switch_id=switch_id,
         reason=body.reason,
         operator_id=_operator(caller),
         now=detection.clock.now(),
     )
-    session.commit()
-    detection.announce_kill_switches(service.active_kill_switches(session))
     return KillSwitchOut.of(switch)

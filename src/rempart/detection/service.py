@@ -432,3 +432,84 @@ def clear_kill_switch(
     )
     session.flush()
     return switch
+
+
+# -- units of work of the security console: each commits its change and its event -----------------
+
+
+def do_acknowledge_alert(*, session: Session, alert_id: uuid.UUID, operator_id: uuid.UUID, now: datetime) -> Alert:
+    alert = acknowledge_alert(session=session, alert_id=alert_id, operator_id=operator_id, now=now)
+    session.commit()
+    return alert
+
+
+def do_assign_alert(
+    *, session: Session, alert_id: uuid.UUID, assignee_id: uuid.UUID, operator_id: uuid.UUID, now: datetime
+) -> Alert:
+    alert = assign_alert(session=session, alert_id=alert_id, assignee_id=assignee_id, operator_id=operator_id, now=now)
+    session.commit()
+    return alert
+
+
+def do_link_incident(
+    *, session: Session, alert_id: uuid.UUID, incident_id: uuid.UUID, operator_id: uuid.UUID, now: datetime
+) -> Alert:
+    alert = link_incident(session=session, alert_id=alert_id, incident_id=incident_id, operator_id=operator_id, now=now)
+    session.commit()
+    return alert
+
+
+def do_close_alert(*, session: Session, alert_id: uuid.UUID, operator_id: uuid.UUID, now: datetime) -> Alert:
+    alert = close_alert(session=session, alert_id=alert_id, operator_id=operator_id, now=now)
+    session.commit()
+    return alert
+
+
+def do_lift_containment(
+    *,
+    session: Session,
+    engine: DetectionEngine,
+    kind: SubjectKind,
+    subject_id: uuid.UUID,
+    reason: str,
+    operator_id: uuid.UUID,
+) -> Containment:
+    row = lift_containment(
+        session=session, engine=engine, kind=kind, subject_id=subject_id, reason=reason, operator_id=operator_id
+    )
+    session.commit()
+    return row
+
+
+def do_set_kill_switch(
+    *,
+    session: Session,
+    engine: DetectionEngine,
+    scope: KillSwitchScope,
+    target: str,
+    reason: str,
+    operator_id: uuid.UUID,
+    now: datetime,
+) -> KillSwitch:
+    """Set, commit, then tell this process at once and every other within a second."""
+    switch = set_kill_switch(
+        session=session, scope=scope, target=target, reason=reason, operator_id=operator_id, now=now
+    )
+    session.commit()
+    engine.announce_kill_switches(active_kill_switches(session))
+    return switch
+
+
+def do_clear_kill_switch(
+    *,
+    session: Session,
+    engine: DetectionEngine,
+    switch_id: uuid.UUID,
+    reason: str,
+    operator_id: uuid.UUID,
+    now: datetime,
+) -> KillSwitch:
+    switch = clear_kill_switch(session=session, switch_id=switch_id, reason=reason, operator_id=operator_id, now=now)
+    session.commit()
+    engine.announce_kill_switches(active_kill_switches(session))
+    return switch
