@@ -63,14 +63,15 @@ from bench.common import (
     working_day_offset,
 )
 from bench.detection_scenarios import report
-from rempart.detection.actor import Actor, Attempt
+from rempart.detection.actor import Actor
 from rempart.detection.clock import ManualClock
 from rempart.detection.engine import DetectionEngine
 from rempart.detection.memory import MemoryStore
 from rempart.detection.models import KillChannel
 from rempart.detection.redis_store import RedisStore
 from rempart.detection.store import CounterStore
-from rempart.eligibility.service import RightsMiss, RightsQuery, check_rights
+from rempart.eligibility.api import DetectionAdmission
+from rempart.eligibility.service import RightsQuery, check_rights
 from rempart.identity.permissions import Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal
 from rempart.members.validation import MemberRecord
@@ -236,22 +237,19 @@ def one_check(runtime: Runtime, counter: PharmacyCounter, engine: DetectionEngin
     query = RightsQuery(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank)
     started = time.perf_counter()
     with runtime.sessions() as session:
-        actor = Actor.of_practice(counter.principal) if engine else None
-        if engine and actor:
+        admission = None
+        if engine:
+            actor = Actor.of_practice(counter.principal)
             engine.guard(actor)
-        outcome = check_rights(
-            session=session, keys=runtime.keys, caller=counter.principal, query=query, now=datetime.now(UTC)
-        )
-        if engine and actor:
-            hit = not isinstance(outcome, RightsMiss)
-            engine.observe(
-                actor,
-                hit=hit,
-                beneficiary_id=outcome.beneficiary_id if hit else None,
-                insurer_id=outcome.insurer_id,
-                attempt=Attempt(AMC, patient.member_number, patient.nir, patient.birth_date, patient.birth_rank),
-            )
-        session.commit()
+            admission = DetectionAdmission(engine, actor)  # observed before the access event is written
+        check_rights(
+            session=session,
+            keys=runtime.keys,
+            caller=counter.principal,
+            query=query,
+            now=datetime.now(UTC),
+            admission=admission,
+        )  # commits the access event itself
     return time.perf_counter() - started
 
 

@@ -108,10 +108,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, tuple[float
 
         def check() -> RightsAnswer:
             with runtime.sessions() as session:
-                outcome = check_rights(
+                outcome = check_rights(  # commits the access event itself
                     session=session, keys=runtime.keys, caller=caller, query=query, now=datetime.now(UTC)
                 )
-                session.commit()
             assert isinstance(outcome, RightsAnswer)
             return outcome
 
