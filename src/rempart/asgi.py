@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rempart.app import create_app
 from rempart.config import get_settings
-from rempart.identity.rls import use_app_role
 from rempart.runtime import Runtime
+from rempart.tenancy import use_app_role
 
 _runtime = Runtime.build(get_settings())
 # On PostgreSQL the served app works as the role that cannot bypass row-level security; the CLI

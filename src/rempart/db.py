@@ -23,7 +23,7 @@ from typing import Any, cast
 from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -311,62 +311,6 @@ def is_postgresql(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-TENANT_SETTING = "rempart.insurer_id"
-_TENANT_KEY = "rempart.tenant"
-# Built once: a statement rebuilt per call is compiled-cache-keyed again every time.
-_SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :v, true)")
-
-
-def set_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
-    """Name the insurer whose rows this transaction may touch (PostgreSQL row-level security).
-
-    ``set_config(..., true)`` is transaction-local, like ``SET LOCAL``: a pooled connection never
-    carries one request's tenant into the next.
-    """
-    if is_postgresql(session):
-        # On the session's connection: a plain statement needs nothing of the ORM's execution.
-        session.connection().execute(_SET_TENANT, {"v": str(insurer_id) if insurer_id else ""})
-
-
-def bind_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
-    """Name the insurer this session works for, now and in every later transaction."""
-    session.info[_TENANT_KEY] = insurer_id
-    set_tenant(session, insurer_id)
-
-
-def note_tenant(session: Session, insurer_id: uuid.UUID | None) -> None:
-    """Like ``bind_tenant``, for a caller whose own statement has just set the tenant in the current
-    transaction (a lookup that sets it as it reads, saving a round trip): later transactions of the
-    session get it again, this one is not sent it twice."""
-    session.info[_TENANT_KEY] = insurer_id
-
-
-def bound_tenant(session: Session) -> uuid.UUID | None:
-    value = session.info.get(_TENANT_KEY)
-    return value if isinstance(value, uuid.UUID) else None
-
-
-@contextmanager
-def tenant(session: Session, insurer_id: uuid.UUID) -> Iterator[Session]:
-    """Work on one insurer's rows, then return to the previous binding (cross-insurer jobs)."""
-    previous = bound_tenant(session)
-    if previous == insurer_id and _TENANT_KEY in session.info:
-        yield session
-        return
-    bind_tenant(session, insurer_id)
-    try:
-        yield session
-    finally:
-        bind_tenant(session, previous)
-
-
-@event.listens_for(Session, "after_begin")
-def _reapply_tenant(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
-    if _TENANT_KEY in session.info and connection.dialect.name == "postgresql":
-        insurer_id = session.info[_TENANT_KEY]
-        connection.execute(_SET_TENANT, {"v": str(insurer_id) if insurer_id else ""})
-
-
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session, session.begin():
@@ -410,3 +354,17 @@ def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]])
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, StrEnum) else value
+
+
+# The SQL wall (binding a session's tenant) lives in rempart.tenancy; these names are still read
+# from here by rempart.protection.rotation and older tests. Looked up on first use, not imported at
+# the top: rempart.tenancy imports this module.
+_MOVED_TO_TENANCY = frozenset({"TENANT_SETTING", "set_tenant", "bind_tenant", "note_tenant", "bound_tenant", "tenant"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_TENANCY:
+        from rempart import tenancy
+
+        return getattr(tenancy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,15 +28,14 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.eligibility.access import record_practice_access, record_staff_access
 from rempart.eligibility.idempotency import check_replay, digest, once
-from rempart.eligibility.scope import bind_practice
 from rempart.eligibility.service import access_check, care_day, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain
 from rempart.pricing.engine import CareLine, Sante100Class, quote
 from rempart.pricing.models import PricedLineColumns
 from rempart.pricing.service import ceiling_keys, checked_cover, usage
+from rempart.tenancy import bind_tenant, record_of
 
 # How long an approval may be used, from the day it is decided.
 APPROVAL_VALIDITY: dict[CareDomain, timedelta] = {
@@ -235,14 +234,14 @@ def view_approval(
 
 def access_approval(session: Session, *, caller: PracticePrincipal, approval_id: uuid.UUID) -> PriorApproval:
     """The caller's practice's own approval; another practice's answers like a missing one."""
-    bind_practice(session, caller.practice_id)
-    approval = session.scalar(
-        select(PriorApproval).where(PriorApproval.id == approval_id, PriorApproval.practice_id == caller.practice_id)
+    return record_of(
+        session,
+        PriorApproval,
+        approval_id,
+        practice_id=caller.practice_id,
+        missing=ApprovalNotFound,
+        what="prior approval",
     )
-    if approval is None:
-        raise ApprovalNotFound("no prior approval with this id for this practice")
-    bind_tenant(session, approval.insurer_id)
-    return approval
 
 
 def cancel_approval(

@@ -33,17 +33,16 @@ from rempart.claims.models import OPEN_CLAIM, Claim, ClaimReason, ClaimStatus
 from rempart.eligibility.access import record_practice_access, record_staff_access
 from rempart.eligibility.idempotency import check_replay, digest, once
 from rempart.eligibility.models import RightsCheck
-from rempart.eligibility.scope import bind_practice
 from rempart.eligibility.service import access_check, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.pricing.engine import CareLine, quote
 from rempart.pricing.service import (
     ceiling_keys,
     checked_cover,
     usage,
 )
+from rempart.tenancy import bind_practice, bind_tenant, record_of
 
 MAX_LINES = 99
 
@@ -227,12 +226,7 @@ def _replayer(
 
 def access_claim(session: Session, *, caller: PracticePrincipal, claim_id: uuid.UUID) -> Claim:
     """The caller's practice's own claim; another practice's answers like a missing one."""
-    bind_practice(session, caller.practice_id)
-    claim = session.scalar(select(Claim).where(Claim.id == claim_id, Claim.practice_id == caller.practice_id))
-    if claim is None:
-        raise ClaimNotFound("no claim with this id for this practice")
-    bind_tenant(session, claim.insurer_id)
-    return claim
+    return record_of(session, Claim, claim_id, practice_id=caller.practice_id, missing=ClaimNotFound, what="claim")
 
 
 def correct_claim(

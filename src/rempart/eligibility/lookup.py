@@ -12,12 +12,12 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from rempart.db import TENANT_SETTING, bind_tenant, note_tenant
 from rempart.eligibility.models import RightsCheck
 from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Beneficiary, Contract
 from rempart.pricing.engine import Formula
 from rempart.pricing.models import CeilingUsage
+from rempart.tenancy import TENANT_SETTING, bind_tenant, note_tenant
 
 _insurers = cast(Table, Insurer.__table__)
 _contracts = cast(Table, Contract.__table__)

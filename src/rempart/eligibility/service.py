@@ -22,7 +22,6 @@ from hashlib import sha256
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.audit.disclosures import Operation
@@ -31,14 +30,13 @@ from rempart.audit.service import AccessLogUnavailable
 from rempart.eligibility.access import record_practice_access
 from rempart.eligibility.lookup import INSERT_CHECK, insurer_for_check, match_and_cover
 from rempart.eligibility.models import RightsCheck
-from rempart.eligibility.scope import bind_practice
 from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed
 from rempart.identity.principal import PracticePrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import Formula
 from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.protection.service import KeyService, normalise_nir
+from rempart.tenancy import record_of
 
 PARIS = ZoneInfo("Europe/Paris")
 # How long quotes, approvals and claims may cite a check (optical equipment is delivered weeks later).
@@ -417,13 +415,9 @@ def access_check(session: Session, *, caller: PracticePrincipal, check_id: uuid.
 
     Another practice's check answers exactly like a missing one.
     """
-    bind_practice(session, caller.practice_id)
-    check = session.scalar(
-        select(RightsCheck).where(RightsCheck.id == check_id, RightsCheck.practice_id == caller.practice_id)
+    check = record_of(
+        session, RightsCheck, check_id, practice_id=caller.practice_id, missing=RightsCheckNotFound, what="rights check"
     )
-    if check is None:
-        raise RightsCheckNotFound("no rights check with this id for this practice")
     if check.expires_at <= now:
         raise RightsCheckExpired("this rights check has expired: check the patient's rights again")
-    bind_tenant(session, check.insurer_id)
     return check

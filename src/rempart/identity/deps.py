@@ -24,10 +24,10 @@ from rempart.identity.context import IdentityDep
 from rempart.identity.errors import ActingProfessionalRefused, NotSignedIn, PermissionDenied
 from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permissions_of
 from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.identity.sessions import CsrfRefused, principal_from_request, require_recent_passkey
 from rempart.identity.tokens import authenticate_token, one_proof
 from rempart.professionals.service import is_valid_rpps
+from rempart.tenancy import bind_tenant
 from rempart.web.deps import SessionDep
 
 ACTING_RPPS_HEADER = "X-Acting-RPPS"

@@ -19,10 +19,10 @@ from rempart.errors import NotFound
 from rempart.identity.accounts import Invitation, invite_account, professional_id_by_rpps
 from rempart.identity.errors import PermissionDenied
 from rempart.identity.permissions import INSURER_ROLES, Role
-from rempart.identity.tenant_access import access_owned
 from rempart.members.models import Beneficiary
 from rempart.professionals.models import Practice, Profession
 from rempart.professionals.service import attach_professional, create_practice, is_valid_rpps, register_professional
+from rempart.tenancy import access_owned
 
 
 def do_invite_insurer_staff(

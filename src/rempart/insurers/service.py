@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rempart.db import bind_tenant
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Contract
 from rempart.protection.service import KeyService
+from rempart.tenancy import bind_tenant
 
 # What a product code may be (ProductIn refuses any other); a path naming anything else names no product.
 PRODUCT_CODE = re.compile(r"^[A-Z0-9_-]{1,32}$")

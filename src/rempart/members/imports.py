@@ -49,12 +49,12 @@ from rempart.audit.service import Actor
 from rempart.db import ServerLease, advisory_key, is_postgresql, utcnow
 from rempart.errors import ImportFileError, NotFound
 from rempart.identity.principal import StaffPrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.jobs import ImportStatus, MembersImportJob
 from rempart.insurers.models import Insurer
 from rempart.logs import get_logger
 from rempart.members.importer import ImportReport, import_members, prescan
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 
 log = get_logger("rempart.members.imports")
 

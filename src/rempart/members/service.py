@@ -16,11 +16,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.db import bind_tenant, bulk_insert, utcnow
+from rempart.db import bulk_insert, utcnow
 from rempart.insurers.models import Product
 from rempart.members.models import Beneficiary, Card, Contract
 from rempart.members.validation import MemberRecord
 from rempart.protection.service import InsurerCipher, KeyService
+from rempart.tenancy import bind_tenant
 
 
 @dataclass

@@ -24,12 +24,11 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.claims.models import Claim, ClaimStatus
 from rempart.eligibility.access import record_practice_access, record_staff_access
-from rempart.eligibility.scope import bind_practice
 from rempart.errors import NotFound
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import Insurer
 from rempart.payments.models import PaymentRun, Remittance, RemittanceLine
+from rempart.tenancy import bind_practice, bind_tenant, record_of
 
 
 class RemittanceNotFound(NotFound):
@@ -171,13 +170,14 @@ def access_remittance(
     session: Session, *, caller: PracticePrincipal, remittance_id: uuid.UUID, now: datetime
 ) -> Remittance:
     """One of the practice's remittances with the claims it pays; each claim's patient is logged."""
-    bind_practice(session, caller.practice_id)
-    remittance = session.scalar(
-        select(Remittance).where(Remittance.id == remittance_id, Remittance.practice_id == caller.practice_id)
+    remittance = record_of(
+        session,
+        Remittance,
+        remittance_id,
+        practice_id=caller.practice_id,
+        missing=RemittanceNotFound,
+        what="remittance",
     )
-    if remittance is None:
-        raise RemittanceNotFound("no remittance with this id for this practice")
-    bind_tenant(session, remittance.insurer_id)
     beneficiaries = session.execute(
         select(Claim.id, Claim.beneficiary_id)
         .join(

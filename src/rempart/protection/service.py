@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from rempart.db import bind_tenant, is_postgresql, tenant, utcnow
+from rempart.db import is_postgresql, utcnow
 from rempart.errors import KeyUnavailable
 from rempart.protection.kek import KeyEncryptionKeys
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
+from rempart.tenancy import bind_tenant, tenant
 
 FORMAT_V1 = b"\x01"
 _HEADER = struct.Struct(">cI")

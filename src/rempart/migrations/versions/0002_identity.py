@@ -11,7 +11,7 @@ from alembic import op
 
 import rempart.db
 from rempart.config import get_settings
-from rempart.identity.rls import (
+from rempart.tenancy import (
     DEFAULT_APP_ROLE,
     FOUNDATION_TENANT_TABLES,
     app_role_sql,

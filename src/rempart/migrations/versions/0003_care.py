@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import rempart.db
-from rempart.eligibility.scope import enable_practice_reads
-from rempart.identity.rls import disable_tenant_rls, enable_tenant_rls
+from rempart.tenancy import disable_tenant_rls, enable_practice_reads, enable_tenant_rls
 
 revision = "0003_care"
 down_revision = "0002_identity"

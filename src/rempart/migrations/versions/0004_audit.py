@@ -246,7 +246,7 @@ def upgrade() -> None:
 
 def _app_role() -> str:
     from rempart.config import get_settings
-    from rempart.identity.rls import DEFAULT_APP_ROLE
+    from rempart.tenancy import DEFAULT_APP_ROLE
 
     return get_settings().database_app_role or DEFAULT_APP_ROLE
 
