@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
 from rempart.approvals.service import cancel_approval, request_approval, view_approval
 from rempart.approvals.staff_api import router as staff_router
-from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
+from rempart.detection.deps import GuardedPracticeCaller
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
@@ -30,7 +30,7 @@ practice_router = APIRouter(tags=["prior approvals"])
 def create_prior_approval(
     *,
     body: PriorApprovalIn,
-    caller: PracticeCaller,
+    caller: GuardedPracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
     idempotency_key: IdempotencyKey = None,
@@ -52,7 +52,7 @@ def create_prior_approval(
     response_model=PriorApprovalOut,
 )
 def get_prior_approval(
-    approval_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
+    approval_id: uuid.UUID, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     approval = view_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())
     return json_response(PriorApprovalOut.of(approval))
@@ -64,7 +64,7 @@ def get_prior_approval(
     response_model=PriorApprovalOut,
 )
 def cancel_prior_approval(
-    approval_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
+    approval_id: uuid.UUID, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     """Cancel an approval no claim has used yet; cancelling twice is harmless."""
     approval = cancel_approval(session=session, caller=caller, approval_id=approval_id, now=identity.clock())

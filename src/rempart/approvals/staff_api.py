@@ -1,5 +1,5 @@
 """Prior approvals waiting for a person at the insurer: ``/api/v1/insurers/{insurer_id}/prior-approvals``.
-Answers "not found" for another insurer's id (``StaffCaller``). Mounted by
+Answers "not found" for another insurer's id (``GuardedStaffCaller``). Mounted by
 ``rempart.approvals.api.router``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from rempart.approvals.schemas import ApprovalDecisionIn, ApprovalListOut, PriorApprovalOut
 from rempart.approvals.service import decide_approval, pending_approvals
-from rempart.detection.deps import GuardedStaffCaller as StaffCaller
+from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -24,7 +24,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 @router.get("/prior-approvals", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=ApprovalListOut)
 def get_pending_approvals(
-    insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep, identity: IdentityDep, limit: Limit = 100
+    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep, limit: Limit = 100
 ) -> Response:
     approvals = pending_approvals(session, staff=staff, now=identity.clock(), limit=limit)
     return json_response(ApprovalListOut(prior_approvals=[PriorApprovalOut.of(a) for a in approvals]))
@@ -40,7 +40,7 @@ def post_approval_decision(
     insurer_id: uuid.UUID,
     approval_id: uuid.UUID,
     body: ApprovalDecisionIn,
-    staff: StaffCaller,
+    staff: GuardedStaffCaller,
     session: SessionDep,
     identity: IdentityDep,
 ) -> Response:

@@ -19,8 +19,7 @@ from rempart.claims.service import (
     view_claim,
 )
 from rempart.claims.staff_api import router as staff_router
-from rempart.detection.deps import DetectionDep
-from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
+from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
 from rempart.eligibility.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
@@ -47,7 +46,7 @@ def _created(outcome: ClaimOutcome) -> Response:
 def create_claim(
     *,
     body: ClaimIn,
-    caller: PracticeCaller,
+    caller: GuardedPracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
     detection: DetectionDep,
@@ -65,7 +64,7 @@ def create_claim(
 
 @practice_router.get("/api/v1/claims", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimListOut)
 def list_claims(
-    caller: PracticeCaller,
+    caller: GuardedPracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
     status: ClaimStatus | None = None,
@@ -79,7 +78,9 @@ def list_claims(
 @practice_router.get(
     "/api/v1/claims/{claim_id}", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimOut
 )
-def get_claim(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
+def get_claim(
+    claim_id: uuid.UUID, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
     claim = view_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
     return json_response(ClaimOut.of(claim))
 
@@ -94,7 +95,7 @@ def create_correction(
     *,
     claim_id: uuid.UUID,
     body: ClaimIn,
-    caller: PracticeCaller,
+    caller: GuardedPracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
     idempotency_key: IdempotencyKey = None,
@@ -115,7 +116,7 @@ def create_correction(
 @practice_router.post(
     "/api/v1/claims/{claim_id}/cancel", dependencies=[requires(Permission.CARE_CLAIM_CREATE)], response_model=ClaimOut
 )
-def cancel(claim_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
+def cancel(claim_id: uuid.UUID, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep) -> Response:
     """Cancel an unpaid claim; cancelling twice is harmless."""
     claim = cancel_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
     return json_response(ClaimOut.of(claim))

@@ -1,5 +1,5 @@
 """Claims review for insurer staff: ``/api/v1/insurers/{insurer_id}/claims``. Answers "not found"
-for another insurer's id (``StaffCaller``). Mounted by ``rempart.claims.api.router``."""
+for another insurer's id (``GuardedStaffCaller``). Mounted by ``rempart.claims.api.router``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimReviewIn, InsurerClaimListOut, InsurerClaimOut
 from rempart.claims.service import insurer_claim, insurer_claims, review_claim
-from rempart.detection.deps import GuardedStaffCaller as StaffCaller
+from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -26,7 +26,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 def get_claims(
     *,
     insurer_id: uuid.UUID,
-    staff: StaffCaller,
+    staff: GuardedStaffCaller,
     session: SessionDep,
     identity: IdentityDep,
     status: ClaimStatus | None = None,
@@ -41,7 +41,7 @@ def get_claims(
     "/claims/{claim_id}", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=InsurerClaimOut
 )
 def get_claim(
-    insurer_id: uuid.UUID, claim_id: uuid.UUID, staff: StaffCaller, session: SessionDep, identity: IdentityDep
+    insurer_id: uuid.UUID, claim_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=identity.clock())
     return json_response(InsurerClaimOut.of_claim(claim))
@@ -57,7 +57,7 @@ def post_claim_review(
     insurer_id: uuid.UUID,
     claim_id: uuid.UUID,
     body: ClaimReviewIn,
-    staff: StaffCaller,
+    staff: GuardedStaffCaller,
     session: SessionDep,
     identity: IdentityDep,
 ) -> Response:

@@ -1,5 +1,5 @@
 """The insurer API: products and members imports. Every route is ``/api/v1/insurers/{insurer_id}/...``
-and answers "not found" for another insurer's id (``StaffCaller``). The insurer staff's routes of the
+and answers "not found" for another insurer's id (``GuardedStaffCaller``). The insurer staff's routes of the
 care domains live in them: claims review in ``claims/staff_api.py``, prior approvals waiting for a
 person in ``approvals/staff_api.py``, payment runs in ``payments/staff_api.py``."""
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile
 
-from rempart.detection.deps import GuardedStaffCaller as StaffCaller
+from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -40,7 +40,7 @@ router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
 
 
 @router.get("/products", dependencies=[requires(Permission.INSURER_PRODUCT_READ)], response_model=ProductListOut)
-def get_products(insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep) -> Response:
+def get_products(insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep) -> Response:
     return json_response(ProductListOut(products=[ProductOut.of(p) for p in list_products(session, staff.insurer_id)]))
 
 
@@ -50,7 +50,7 @@ def get_products(insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep)
     response_model=ProductOut,
     status_code=201,
 )
-def post_product(insurer_id: uuid.UUID, body: ProductIn, staff: StaffCaller, session: SessionDep) -> Response:
+def post_product(insurer_id: uuid.UUID, body: ProductIn, staff: GuardedStaffCaller, session: SessionDep) -> Response:
     product = do_create_product(
         session=session,
         insurer_id=staff.insurer_id,
@@ -62,13 +62,13 @@ def post_product(insurer_id: uuid.UUID, body: ProductIn, staff: StaffCaller, ses
 
 
 @router.get("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_READ)], response_model=ProductOut)
-def get_product(insurer_id: uuid.UUID, code: str, staff: StaffCaller, session: SessionDep) -> Response:
+def get_product(insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep) -> Response:
     return json_response(ProductOut.of(product_by_code(session, staff.insurer_id, code)))
 
 
 @router.put("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut)
 def put_product(
-    insurer_id: uuid.UUID, code: str, body: ProductUpdateIn, staff: StaffCaller, session: SessionDep
+    insurer_id: uuid.UUID, code: str, body: ProductUpdateIn, staff: GuardedStaffCaller, session: SessionDep
 ) -> Response:
     product = do_update_product(
         session=session,
@@ -81,7 +81,7 @@ def put_product(
 
 
 @router.delete("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], status_code=204)
-def remove_product(insurer_id: uuid.UUID, code: str, staff: StaffCaller, session: SessionDep) -> Response:
+def remove_product(insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep) -> Response:
     do_delete_product(session=session, insurer_id=staff.insurer_id, code=code)
     return Response(status_code=204)
 
@@ -99,7 +99,7 @@ def post_members_import(
     *,
     insurer_id: uuid.UUID,
     file: Annotated[UploadFile, File(description="CSV or NDJSON, the columns of `rempart members import`")],
-    staff: StaffCaller,
+    staff: GuardedStaffCaller,
     session: SessionDep,
     runtime: RuntimeDep,
     identity: IdentityDep,
@@ -122,7 +122,7 @@ def post_members_import(
     "/members-imports", dependencies=[requires(Permission.INSURER_MEMBER_IMPORT)], response_model=ImportJobListOut
 )
 def get_members_imports(
-    insurer_id: uuid.UUID, staff: StaffCaller, session: SessionDep, runtime: RuntimeDep
+    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """The latest jobs; one whose process is gone (a restart) is reported failed."""
     jobs = imports.import_jobs(session, runtime=runtime, staff=staff)
@@ -135,7 +135,7 @@ def get_members_imports(
     response_model=ImportJobOut,
 )
 def get_members_import(
-    insurer_id: uuid.UUID, job_id: uuid.UUID, staff: StaffCaller, session: SessionDep, runtime: RuntimeDep
+    insurer_id: uuid.UUID, job_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """The job's progress (rows done of rows total) and, once done, its report; a job whose process
     is gone (a restart) or whose upload is lost is reported failed, "interrupted: upload the file again"."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from rempart.detection.deps import GuardedPracticeCaller as PracticeCaller
+from rempart.detection.deps import GuardedPracticeCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -25,7 +25,7 @@ practice_router = APIRouter(tags=["remittances"])
     "/api/v1/remittances", dependencies=[requires(Permission.CARE_REMITTANCE_READ)], response_model=RemittanceListOut
 )
 def list_remittances(
-    caller: PracticeCaller, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    caller: GuardedPracticeCaller, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> Response:
     """What each insurer paid the practice, newest first (totals only: no patient is named)."""
     remittances = practice_remittances(session=session, caller=caller, limit=limit)
@@ -38,7 +38,7 @@ def list_remittances(
     response_model=RemittanceOut,
 )
 def get_remittance(
-    remittance_id: uuid.UUID, caller: PracticeCaller, session: SessionDep, identity: IdentityDep
+    remittance_id: uuid.UUID, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     """One remittance with the claims it pays."""
     remittance, amc_number = view_remittance(
