@@ -27,10 +27,10 @@ from rempart.app import create_app
 from rempart.config import get_settings
 from rempart.detection.engine import DetectionEngine
 from rempart.identity.deps import PUBLIC
-from rempart.identity.rls import DEFAULT_APP_ROLE, bind_tenant, use_app_role
 from rempart.insurers.models import Insurer
 from rempart.members.models import Contract
 from rempart.runtime import Runtime
+from rempart.tenancy import DEFAULT_APP_ROLE, bind_tenant, use_app_role
 from rempart.web.deps import SessionDep
 
 

@@ -354,17 +354,3 @@ def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]])
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, StrEnum) else value
-
-
-# The SQL wall (binding a session's tenant) lives in rempart.tenancy; these names are still read
-# from here by rempart.protection.rotation and older tests. Looked up on first use, not imported at
-# the top: rempart.tenancy imports this module.
-_MOVED_TO_TENANCY = frozenset({"TENANT_SETTING", "set_tenant", "bind_tenant", "note_tenant", "bound_tenant", "tenant"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_TENANCY:
-        from rempart import tenancy
-
-        return getattr(tenancy, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,13 +25,13 @@ from rempart.demo import PRODUCTS, product_guarantees
 from rempart.eligibility.idempotency import IdempotencyKeyReused
 from rempart.errors import ValidationFailed
 from rempart.identity.principal import PracticePrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
 from rempart.insurers.service import update_product
 from rempart.pricing.engine import CareLine, CeilingKey
 from rempart.pricing.service import consume_ceilings, lock_ceilings
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.eligibility.world import (
     NOW,
     World,

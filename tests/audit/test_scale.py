@@ -16,8 +16,8 @@ from rempart.audit.queries import cursor_of, events_about_beneficiary, events_of
 from rempart.audit.sealing import seal_all
 from rempart.audit.verify import verify_log
 from rempart.db import make_engine, make_sessionmaker
-from rempart.identity.rls import DEFAULT_APP_ROLE, use_app_role
 from rempart.runtime import Runtime
+from rempart.tenancy import DEFAULT_APP_ROLE, use_app_role
 from tests.audit.conftest import INSURER, T0, pharmacy, record_events, seal
 
 

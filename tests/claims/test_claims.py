@@ -34,7 +34,6 @@ from rempart.eligibility.idempotency import IdempotencyKeyReused
 from rempart.eligibility.service import CareDomainOutsideProfession, RightsAnswer
 from rempart.errors import ValidationFailed
 from rempart.identity.principal import PracticePrincipal
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
 from rempart.insurers.service import update_product
 from rempart.pricing.engine import CareLine, CeilingKey
@@ -42,6 +41,7 @@ from rempart.pricing.models import CeilingUsage
 from rempart.pricing.service import consume_ceilings, lock_ceilings
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.eligibility.world import (
     NOW,
     World,

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from rempart.app import create_app
 from rempart.detection.engine import DetectionEngine
 from rempart.identity.context import IdentityServices
-from rempart.identity.rls import DEFAULT_APP_ROLE, rls_active, use_app_role
 from rempart.members.validation import MemberRecord
 from rempart.runtime import Runtime
+from rempart.tenancy import DEFAULT_APP_ROLE, rls_active, use_app_role
 from tests.e2e.scan import ResponseRecorder, identities_in
 from tests.factories import TODAY
 from tests.support.clock import FakeClock

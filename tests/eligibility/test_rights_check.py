@@ -25,13 +25,13 @@ from rempart.eligibility.service import (
     check_rights_batch,
 )
 from rempart.errors import ValidationFailed
-from rempart.identity.rls import bind_tenant
 from rempart.insurers.models import CareDomain
 from rempart.members.models import BeneficiaryRole
 from rempart.pricing.engine import CeilingKey
 from rempart.pricing.service import consume_ceilings, lock_ceilings
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.eligibility.world import NOW, World, build_world, practice_principal
 from tests.factories import TODAY
 

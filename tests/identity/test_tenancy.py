@@ -19,12 +19,11 @@ from rempart.db import Base
 from rempart.errors import NotFound
 from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
-from rempart.identity.rls import DEFAULT_APP_ROLE, POLICY_NAME, bind_tenant, rls_active, tenant
-from rempart.identity.tenant_access import access_owned, owned_by
 from rempart.insurers.models import Insurer, Product
 from rempart.members.models import Beneficiary, Contract
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from rempart.tenancy import DEFAULT_APP_ROLE, POLICY_NAME, access_owned, bind_tenant, owned_by, rls_active, tenant
 from tests.factories import load_members, make_insurer, population
 from tests.support.clock import FakeClock
 from tests.support.portal import PortalUser

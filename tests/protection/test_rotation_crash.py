@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from rempart.cli import app
 from rempart.config import Settings, get_settings
-from rempart.db import bind_tenant
 from rempart.eligibility.lookup import match_and_cover
 from rempart.errors import Conflict
 from rempart.insurers.models import Insurer
@@ -24,6 +23,7 @@ from rempart.members.models import ENCRYPTED_FIELDS, Beneficiary
 from rempart.members.validation import MemberRecord
 from rempart.protection.models import InsurerKey, KeyPurpose, KeyState
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.factories import TODAY, load_members, make_insurer, population
 from tests.protection.rotation_owner import rotation_process
 

@@ -11,12 +11,12 @@ import uuid
 from sqlalchemy import select
 
 from rempart.config import Settings
-from rempart.db import bind_tenant
 from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.members.models import Beneficiary
 from rempart.members.service import write_members
 from rempart.protection.models import KeyPurpose, KeyState
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.factories import TODAY, load_members, make_insurer, population
 from tests.protection.rotation_owner import rotation_process
 from tests.protection.test_rotation_crash import _everyone_opens_and_is_found, _key_versions, _wait_for

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from rempart.db import bind_tenant
 from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.members.models import Beneficiary
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.factories import load_members, make_insurer, population
 from tests.support.tenancy import app_role_runtime
 

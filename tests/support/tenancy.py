@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rempart.config import Settings
-from rempart.identity.rls import DEFAULT_APP_ROLE, use_app_role
 from rempart.runtime import Runtime
+from rempart.tenancy import DEFAULT_APP_ROLE, use_app_role
 
 
 @contextmanager

@@ -22,10 +22,10 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import ActorKind, BreakGlassGrant, BreakGlassStatus, Channel, Outcome
 from rempart.audit.service import Actor, record_access
 from rempart.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from rempart.identity.rls import bind_tenant
 from rempart.logs import get_logger
 from rempart.members.models import Beneficiary, Contract
 from rempart.protection.service import KeyService
+from rempart.tenancy import bind_tenant
 
 log = get_logger("rempart.audit.breakglass")
 

@@ -40,9 +40,10 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from rempart.db import FileLeaseTaken, ServerLease, advisory_key, bind_tenant, file_lease, is_postgresql
+from rempart.db import FileLeaseTaken, ServerLease, advisory_key, file_lease, is_postgresql
 from rempart.errors import Conflict
 from rempart.protection.service import InsurerCipher, KeyService
+from rempart.tenancy import bind_tenant
 
 # Two-integer advisory locks are a key space of their own ("ROTA"), apart from other domains' locks.
 _ROTATION_LOCKS = 0x524F5441
