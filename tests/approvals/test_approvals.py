@@ -22,8 +22,8 @@ from rempart.approvals.service import (
     view_approval,
 )
 from rempart.demo import PRODUCTS, product_guarantees
-from rempart.eligibility.idempotency import IdempotencyKeyReused
 from rempart.errors import ValidationFailed
+from rempart.idempotency import IdempotencyKeyReused
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.insurers.service import update_product

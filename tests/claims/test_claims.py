@@ -30,9 +30,9 @@ from rempart.claims.service import (
     view_claim,
 )
 from rempart.demo import PRODUCTS, product_guarantees
-from rempart.eligibility.idempotency import IdempotencyKeyReused
 from rempart.eligibility.service import CareDomainOutsideProfession, RightsAnswer
 from rempart.errors import ValidationFailed
+from rempart.idempotency import IdempotencyKeyReused
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.insurers.service import update_product

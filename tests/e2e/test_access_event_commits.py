@@ -24,8 +24,8 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from rempart.audit import care as access
 from rempart.audit.models import AccessEvent
-from rempart.eligibility import access
 from rempart.identity.permissions import Role
 from rempart.members.models import BeneficiaryRole
 from rempart.members.validation import MemberRecord

@@ -11,7 +11,7 @@ from rempart.approvals.schemas import PriorApprovalIn, PriorApprovalOut
 from rempart.approvals.service import cancel_approval, request_approval, view_approval
 from rempart.approvals.staff_api import router as staff_router
 from rempart.detection.deps import GuardedPracticeCaller
-from rempart.eligibility.idempotency import require_key
+from rempart.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission

@@ -24,12 +24,12 @@ from rempart.approvals.models import (
     PriorApproval,
     PriorApprovalLine,
 )
+from rempart.audit.care import record_practice_access, record_staff_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
-from rempart.eligibility.access import record_practice_access, record_staff_access
-from rempart.eligibility.idempotency import check_replay, digest, once
 from rempart.eligibility.service import access_check, care_day, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.idempotency import check_replay, digest, once
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain
 from rempart.pricing.engine import CareLine, Sante100Class, quote

@@ -20,7 +20,7 @@ from rempart.claims.service import (
 )
 from rempart.claims.staff_api import router as staff_router
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
-from rempart.eligibility.idempotency import require_key
+from rempart.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.approvals.models import PriorApproval
+from rempart.audit.care import record_practice_access, record_staff_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.claims.adjudication import (
@@ -30,11 +31,10 @@ from rempart.claims.adjudication import (
     release,
 )
 from rempart.claims.models import OPEN_CLAIM, Claim, ClaimReason, ClaimStatus
-from rempart.eligibility.access import record_practice_access, record_staff_access
-from rempart.eligibility.idempotency import check_replay, digest, once
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.service import access_check, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.idempotency import check_replay, digest, once
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.pricing.engine import CareLine, quote
 from rempart.pricing.service import (

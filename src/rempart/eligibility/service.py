@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from rempart.audit.care import record_practice_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.audit.service import AccessLogUnavailable
-from rempart.eligibility.access import record_practice_access
 from rempart.eligibility.lookup import INSERT_CHECK, insurer_for_check, match_and_cover
 from rempart.eligibility.models import RightsCheck
 from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed

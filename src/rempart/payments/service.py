@@ -20,10 +20,10 @@ from datetime import date, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from rempart.audit.care import record_practice_access, record_staff_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.claims.models import Claim, ClaimStatus
-from rempart.eligibility.access import record_practice_access, record_staff_access
 from rempart.errors import NotFound
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.insurers.models import Insurer

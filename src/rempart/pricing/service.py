@@ -16,10 +16,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from rempart.audit.care import record_practice_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.db import is_postgresql
-from rempart.eligibility.access import record_practice_access
 from rempart.eligibility.lookup import Cover, coverage
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.service import access_check, domains_for

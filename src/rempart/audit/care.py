@@ -1,4 +1,5 @@
-"""The access-log side of the care flows: who acted, through which channel, on whom.
+"""The access log's side of the care flows (rights checks, quotes, approvals, claims, payments): who
+acted, through which channel, on whom.
 
 Every care operation records one event through ``rempart.audit.service.record_access`` in the same
 transaction as its answer or its write; the registry in ``rempart.audit.disclosures`` says why and
