@@ -118,6 +118,30 @@ def clients_of(session: Session, practice_id: uuid.UUID) -> Sequence[ApiClient]:
 # -- a practice admin's changes, each with its security event --------------------------------------
 
 
+def _commit_with_event(
+    session: Session,
+    kind: SecurityEventKind,
+    client: ApiClient,
+    *,
+    now: datetime,
+    account_id: uuid.UUID | None,
+    address: str | None,
+    **detail: str,
+) -> None:
+    """The practice admin's change to a client, its security event, one commit."""
+    record_event(
+        session=session,
+        kind=kind,
+        at=now,
+        account_id=account_id,
+        practice_id=client.practice_id,
+        client_id=client.id,
+        address=address,
+        **detail,
+    )
+    session.commit()
+
+
 def do_create_client(
     *,
     session: Session,
@@ -132,17 +156,15 @@ def do_create_client(
     client, key = create_client(
         session=session, practice_id=practice_id, name=name, public_jwk=public_jwk, now=now, expires_at=expires_at
     )
-    record_event(
-        session=session,
-        kind=SecurityEventKind.CLIENT_CREATED,
-        at=now,
+    _commit_with_event(
+        session,
+        SecurityEventKind.CLIENT_CREATED,
+        client,
+        now=now,
         account_id=acting_account_id,
-        practice_id=practice_id,
-        client_id=client.id,
         address=address,
         kid=key.kid,
     )
-    session.commit()
     return client
 
 
@@ -158,17 +180,15 @@ def do_add_client_key(
 ) -> ApiClient:
     client = access_client(session, practice_id=practice_id, client_id=client_id)
     key = add_client_key(session=session, client=client, public_jwk=public_jwk, now=now)
-    record_event(
-        session=session,
-        kind=SecurityEventKind.CLIENT_KEY_ADDED,
-        at=now,
+    _commit_with_event(
+        session,
+        SecurityEventKind.CLIENT_KEY_ADDED,
+        client,
+        now=now,
         account_id=acting_account_id,
-        practice_id=practice_id,
-        client_id=client.id,
         address=address,
         kid=key.kid,
     )
-    session.commit()
     return client
 
 
@@ -184,17 +204,15 @@ def do_revoke_client_key(
 ) -> ApiClient:
     client = access_client(session, practice_id=practice_id, client_id=client_id)
     revoke_client_key(session=session, client=client, kid=kid, now=now)
-    record_event(
-        session=session,
-        kind=SecurityEventKind.CLIENT_KEY_REVOKED,
-        at=now,
+    _commit_with_event(
+        session,
+        SecurityEventKind.CLIENT_KEY_REVOKED,
+        client,
+        now=now,
         account_id=acting_account_id,
-        practice_id=practice_id,
-        client_id=client.id,
         address=address,
         kid=kid[:64],
     )
-    session.commit()
     return client
 
 
@@ -209,14 +227,7 @@ def do_revoke_client(
 ) -> ApiClient:
     client = access_client(session, practice_id=practice_id, client_id=client_id)
     revoke_client(session=session, client=client, now=now)
-    record_event(
-        session=session,
-        kind=SecurityEventKind.CLIENT_REVOKED,
-        at=now,
-        account_id=acting_account_id,
-        practice_id=practice_id,
-        client_id=client.id,
-        address=address,
+    _commit_with_event(
+        session, SecurityEventKind.CLIENT_REVOKED, client, now=now, account_id=acting_account_id, address=address
     )
-    session.commit()
     return client
