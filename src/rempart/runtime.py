@@ -59,6 +59,9 @@ class Runtime:
 
         Tests give an app an engine of its own instead (``app.state.detection``, see
         ``rempart.detection.deps``): a controllable clock, a fresh Redis namespace."""
+        engine = self._detection  # every request asks: no lock once it is built
+        if engine is not None:
+            return engine
         with self._lock:
             if self._detection is None:
                 self._detection = DetectionEngine.build(self)

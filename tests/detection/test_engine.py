@@ -6,6 +6,7 @@ import contextlib
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from rempart.detection.errors import (
     SlowDown,
     StepUpRequired,
 )
+from rempart.detection.memory import MemoryStore
 from rempart.detection.models import (
     Alert,
     AlertInsurer,
@@ -29,6 +31,7 @@ from rempart.detection.models import (
     EventKind,
     SubjectKind,
 )
+from rempart.detection.store import CounterStoreUnavailable
 from rempart.detection.thresholds import Step
 from rempart.runtime import Runtime
 from tests.detection.conftest import RecordingHooks, api_actor, portal_actor
@@ -481,3 +484,30 @@ def test_one_leaked_list_worked_through_several_stolen_keys_is_refused(
     raised = {(a.practice_id, a.signal) for a in alerts(runtime)}
     assert (fourth.practice_id, "spread_24h") in raised
     assert not any(practice in {a.practice_id for a in earlier} for practice, _ in raised)
+
+
+class _NoticesUnreachable(MemoryStore):
+    """A counter store that answers observations but not the record of a day's notices."""
+
+    def notice(self, **kwargs: Any) -> int:
+        raise CounterStoreUnavailable()
+
+
+def test_a_notice_the_store_cannot_record_fails_closed_with_an_alert(
+    runtime: Runtime, clock: ManualClock, hooks: RecordingHooks
+) -> None:
+    engine = DetectionEngine(
+        store=_NoticesUnreachable(), sessions=runtime.sessions, clock=clock, hooks=hooks, background=False
+    )
+    actor = api_actor()
+    refused: CounterStoreUnavailable | None = None
+    for _ in range(100):  # distinct patients until the hour's notice
+        try:
+            check(engine, actor)
+        except CounterStoreUnavailable as exc:
+            refused = exc
+            break
+        clock.advance(20)
+    assert refused is not None  # the answer did not leave: 503
+    raised = [a.kind for a in alerts(runtime)]
+    assert AlertKind.COUNTER_STORE_UNREACHABLE in raised

@@ -415,14 +415,18 @@ class DetectionEngine:
         if days is not None:
             return days
         practice_key = _subject_key(SubjectKind.PRACTICE, actor.practice_id) if actor.practice_id else None
-        days = self.store.notice(
-            subject=key,
-            day=day,
-            now_ms=to_ms(now),
-            practice_key=practice_key,
-            network=network_of(actor.address),
-            repeated=repeated,
-        )
+        try:
+            days = self.store.notice(
+                subject=key,
+                day=day,
+                now_ms=to_ms(now),
+                practice_key=practice_key,
+                network=network_of(actor.address),
+                repeated=repeated,
+            )
+        except CounterStoreUnavailable:
+            self._fail_closed(now)
+            raise
         with self._lock:
             if len(self._notice_days) > 10_000:
                 self._notice_days.clear()
