@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -29,16 +30,26 @@ from rempart.pricing.api import router as pricing
 from rempart.runtime import Runtime
 from rempart.web.capacity import RequestCapacity
 from rempart.web.deps import SessionDep
+from rempart.web.pages import is_page_path, problem_page, see_other
+from rempart.web.pages import shell as page_shell
 from rempart.web.security import SecurityHeaders
 
 log = get_logger("rempart.app")
 
 
-def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None, *, request: Request | None = None
+) -> Response:
+    """The problem as problem+json, or as a readable page on the portal's paths. A person who is
+    not signed in and asks for a page is sent to the login page, which brings them back after."""
+    if request is not None and is_page_path(request.url.path):
+        if status == 401 and request.method in {"GET", "HEAD"}:
+            return see_other("/login?" + urlencode({"next": request.url.path}))
+        return problem_page(request, body, headers=headers)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _validation_problem(request: Request, exc: RequestValidationError) -> JSONResponse:
+def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
     # Name the fields and what is wrong with them, never echo the submitted values back.
     errors = [
         {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "reason": err.get("msg", "invalid")}
@@ -51,7 +62,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> JSONRe
         "detail": f"{len(errors)} field(s) are not valid",
         "errors": errors,
     }
-    return problem_response(422, body)
+    return problem_response(422, body, request=request)
 
 
 # The framework's own refusals, each with a stable type and a title of its own.
@@ -63,7 +74,7 @@ _HTTP_PROBLEMS = {
 }
 
 
-def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def _http_problem(request: Request, exc: StarletteHTTPException) -> Response:
     slug, title, detail = _HTTP_PROBLEMS.get(exc.status_code, ("http-error", "", ""))
     said = str(exc.detail) if isinstance(exc.detail, str) else "Error"
     body = {
@@ -73,14 +84,14 @@ def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse
         # The framework's words for the body's parse error say less than ours; elsewhere they stand.
         "detail": detail if exc.status_code == 400 or not isinstance(exc.detail, str) else said,
     }
-    return problem_response(exc.status_code, body, headers=getattr(exc, "headers", None))
+    return problem_response(exc.status_code, body, headers=getattr(exc, "headers", None), request=request)
 
 
-def _domain_problem(request: Request, exc: RempartError) -> JSONResponse:
-    return problem_response(exc.status, exc.problem(), headers=exc.headers or None)
+def _domain_problem(request: Request, exc: RempartError) -> Response:
+    return problem_response(exc.status, exc.problem(), headers=exc.headers or None, request=request)
 
 
-def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
+def _unexpected_problem(request: Request, exc: Exception) -> Response:
     # The type name only: messages of library exceptions can carry SQL or values.
     route = request.scope.get("route")
     log.error("unhandled_error", error_type=type(exc).__name__, route=getattr(route, "path", "?"))
@@ -90,7 +101,7 @@ def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
         "status": 500,
         "detail": "The request could not be completed. Nothing was changed.",
     }
-    return problem_response(500, body)
+    return problem_response(500, body, request=request)
 
 
 @asynccontextmanager
@@ -150,4 +161,4 @@ def _routers() -> list[APIRouter]:
     the professional's day (rights checks first) is nearly all of it. No two domains' routes match
     the same request (``tests/test_app.py``), so the order changes nothing else.
     """
-    return [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit]
+    return [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit, page_shell]

@@ -136,7 +136,7 @@ def demo(
     finally:
         runtime.close()
     var = settings.var_dir
-    console.print(f"\n[bold]Rempart demo ready[/bold] at {origin}  (health: {origin}/healthz)")
+    console.print(f"\n[bold]Rempart demo ready[/bold]: open {origin}/ in a browser (health: {origin}/healthz)")
     console.print(f"  Sample patients, practice-software credentials and enrolment links: {var / 'demo.json'}")
     patient = doc["patients"][0]
     console.print(
@@ -150,6 +150,7 @@ def demo(
         os.environ["REMPART_DATABASE_URL"] = url
         os.environ["REMPART_PUBLIC_ORIGIN"] = origin
         os.environ["REMPART_RP_ID"] = "localhost"
+        os.environ["REMPART_DEMO_START_PAGE"] = "1"
         get_settings.cache_clear()
         with refusals():
             run_server(settings, host="127.0.0.1", port=port, workers=1)

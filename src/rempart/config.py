@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     public_origin: str = "http://localhost:8000"
     rp_id: str = "localhost"
     log_json: bool = False
+    # ``rempart demo`` turns it on: the start page then lists the demo's accounts and sample
+    # patients from var/demo.json (synthetic people). Never on in production.
+    demo_start_page: bool = False
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
     # Per server process: requests worked on at once (others wait a moment, then get a 503) and
     # worker threads; the database pool is sized from both (``rempart.web.capacity``).
@@ -82,6 +85,8 @@ class Settings(BaseSettings):
             problems.append("REMPART_PUBLIC_ORIGIN must be https")
         if not self.database_app_role:
             problems.append("REMPART_DATABASE_APP_ROLE must name the role that cannot bypass row-level security")
+        if self.demo_start_page:
+            problems.append("REMPART_DEMO_START_PAGE must be off (it lists the demo's enrolment links)")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -169,7 +169,7 @@ def _route_permissions(request: Request) -> frozenset[Permission]:
     return declared_permissions(route)
 
 
-def _require_declared(request: Request, principal: Principal) -> None:
+def require_declared(request: Request, principal: Principal) -> None:
     declared = _route_permissions(request)
     if not declared:
         # Deny by default: a route that forgot to declare its permission opens to nobody.
@@ -182,12 +182,12 @@ def _require_declared(request: Request, principal: Principal) -> None:
 
 
 async def any_caller(request: Request, principal: AuthenticatedDep) -> Principal:
-    _require_declared(request, principal)
+    require_declared(request, principal)
     return principal
 
 
 async def practice_caller(request: Request, principal: AuthenticatedDep) -> PracticePrincipal:
-    _require_declared(request, principal)
+    require_declared(request, principal)
     if principal.practice_id is None or principal.professional_id is None or principal.rpps is None:
         raise PermissionDenied("only a professional acting for a practice may call this")
     assert principal.profession is not None  # set with the professional
@@ -208,7 +208,7 @@ async def practice_caller(request: Request, principal: AuthenticatedDep) -> Prac
 def staff_caller(request: Request, principal: AuthenticatedDep, session: SessionDep) -> StaffPrincipal:
     """An insurer's staff member. On ``/insurers/{insurer_id}/...`` routes another insurer's id
     answers "not found", and the session is bound to the staff member's insurer (RLS)."""
-    _require_declared(request, principal)
+    require_declared(request, principal)
     if principal.insurer_id is None or principal.account_id is None or not (principal.roles & INSURER_ROLES):
         raise PermissionDenied("only an insurer's staff may call this")
     path_insurer = request.path_params.get("insurer_id")

@@ -1,56 +1,76 @@
-"""The login and enrolment pages, and the script of the passkey ceremonies.
+"""The start page, sign-in, enrolment, step-up and sign-out pages.
 
-The pages are static shells: the script (served from this origin, no inline code, as the CSP
-demands) calls the JSON ceremonies in ``auth_api``. Enrolment links carry their token in the URL
-fragment, which the browser never sends to any server.
+Sign-in and enrolment pages are shells: the script (``/static/passkeys.js``, served from this
+origin, no inline code, as the CSP demands) runs the JSON ceremonies of ``auth_api``. Enrolment
+links carry their token in the URL fragment, which the browser never sends to any server.
 """
 
 from __future__ import annotations
 
-from importlib import resources
+import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 
-from rempart.errors import NotFound
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import PUBLIC
+from rempart.identity.deps import FORM_CSRF, PUBLIC, AnyCaller, client_address, requires
+from rempart.identity.errors import NotSignedIn
+from rempart.identity.permissions import Permission
+from rempart.identity.portal import ViewerDep, viewer_of
+from rempart.identity.sessions import clear_session_cookie, do_logout, principal_from_request, session_of_request
+from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pages import PageRouter, local_path, render, see_other
 
-router = APIRouter(include_in_schema=False)
-
-_templates = Environment(
-    loader=PackageLoader("rempart", "web/templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_STATIC = {
-    "passkeys.js": "text/javascript; charset=utf-8",
-    "identity.css": "text/css; charset=utf-8",
-}
+router = PageRouter()
 
 
-def render(template: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(template).render(**context))
+@router.page("/", dependencies=[PUBLIC])
+def start_page(request: Request, session: SessionDep, identity: IdentityDep, runtime: RuntimeDep) -> HTMLResponse:
+    """Signed in: the person's tasks. Otherwise: what Rempart is, and in the demo, who to be."""
+    principal = principal_from_request(request, session=session, identity=identity)
+    if principal is not None:
+        try:
+            viewer = viewer_of(request, principal, session=session)
+        except NotSignedIn:
+            viewer = None
+        if viewer is not None:
+            return render(request, "identity/home.html", viewer=viewer)
+    demo = _demo_document(runtime.settings.var_dir) if runtime.settings.demo_start_page else None
+    return render(request, "identity/start.html", demo=demo, origin=identity.origin)
 
 
-@router.get("/login", dependencies=[PUBLIC])
-def login_page(identity: IdentityDep) -> HTMLResponse:
-    return render("identity/login.html", origin=identity.origin)
+def _demo_document(var_dir: Any) -> dict[str, Any] | None:
+    path = var_dir / "demo.json"
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc
 
 
-@router.get("/enrol", dependencies=[PUBLIC])
-def enrol_page(identity: IdentityDep) -> HTMLResponse:
-    return render("identity/enrol.html", origin=identity.origin)
+@router.page("/login", dependencies=[PUBLIC])
+def login_page(request: Request, identity: IdentityDep, next: str | None = None) -> HTMLResponse:
+    return render(request, "identity/login.html", origin=identity.origin, next=local_path(next))
 
 
-@router.get("/static/identity/{name}", dependencies=[PUBLIC])
-def identity_static(name: str) -> Response:
-    media_type = _STATIC.get(name)
-    if media_type is None:
-        raise NotFound("no such file")
-    body = resources.files("rempart").joinpath("web", "static", "identity", name).read_bytes()
-    # Static files may be cached, unlike every other response (SecurityHeaders sends no-store).
-    return Response(body, media_type=media_type, headers={"cache-control": "public, max-age=300"})
+@router.page("/enrol", dependencies=[PUBLIC])
+def enrol_page(request: Request, identity: IdentityDep) -> HTMLResponse:
+    return render(request, "identity/enrol.html", origin=identity.origin)
+
+
+@router.page("/step-up", dependencies=[requires(Permission.ACCOUNT_SELF_MANAGE)])
+def step_up_page(request: Request, viewer: ViewerDep, next: str | None = None) -> HTMLResponse:
+    """Confirm with the passkey, then go back where detection or a sensitive page stopped."""
+    return render(request, "identity/step_up.html", viewer=viewer, next=local_path(next))
+
+
+@router.post("/logout", dependencies=[FORM_CSRF, requires(Permission.ACCOUNT_SELF_MANAGE)])
+def logout(caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep) -> Response:
+    row = session_of_request(request, session=session, identity=identity, refuse_revoked=True)
+    do_logout(
+        session=session, row=row, account_id=caller.account_id, now=identity.clock(), address=client_address(request)
+    )
+    response = see_other("/login")
+    clear_session_cookie(response, identity)
+    return response

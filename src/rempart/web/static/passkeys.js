@@ -99,7 +99,8 @@
       credential: authenticationJSON(credential),
     });
     document.body.dataset.signedIn = signedIn.account_id;
-    say("Connecté / Signed in", false);
+    const next = form.dataset.next || "/";
+    window.location.assign(next.charAt(0) === "/" && next.charAt(1) !== "/" ? next : "/");
   }
 
   async function enrol(form, token) {

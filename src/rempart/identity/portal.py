@@ -1,0 +1,66 @@
+"""Who is looking at a portal page: the viewer the layout shows, and the menu their roles open.
+
+A page declares its permission like a route (``dependencies=[requires(...)]``) and takes
+``ViewerDep``; the viewer refuses to resolve on a page that declares none (deny by default) and for
+anything but a passkey session (practice software has no pages).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import AuthenticatedDep, require_declared
+from rempart.identity.errors import NotSignedIn
+from rempart.identity.models import Account, AccountSession
+from rempart.identity.permissions import Permission
+from rempart.identity.principal import Channel, Principal
+from rempart.identity.sessions import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT
+from rempart.professionals.models import Practice
+from rempart.web.deps import SessionDep
+from rempart.web.i18n import _
+from rempart.web.pages import NavItem, Viewer
+
+# The menu, in the order of a professional's day; each item shows to whoever holds its permission.
+MENU: tuple[tuple[Permission, NavItem], ...] = (
+    (Permission.CARE_RIGHTS_CHECK_CREATE, NavItem("/counter", _("Rights check"))),
+    (Permission.CARE_QUOTE_CREATE, NavItem("/quotes/new", _("Quote"))),
+    (Permission.CARE_PRIOR_APPROVAL_READ, NavItem("/approvals", _("Prior approvals"))),
+    (Permission.CARE_CLAIM_READ, NavItem("/claims", _("Claims"))),
+    (Permission.CARE_REMITTANCE_READ, NavItem("/remittances", _("Remittances"))),
+    (Permission.PRACTICE_CLIENT_MANAGE, NavItem("/practice", _("My practice"))),
+    (Permission.ACCOUNT_SELF_MANAGE, NavItem("/account", _("My account"))),
+)
+
+
+def menu_of(principal: Principal) -> tuple[NavItem, ...]:
+    return tuple(item for permission, item in MENU if principal.can(permission))
+
+
+def viewer_of(request: Request, principal: Principal, *, session: SessionDep) -> Viewer:
+    row_hash = getattr(request.state, "session_row_hash", None)
+    row = session.get(AccountSession, row_hash) if row_hash is not None else None
+    account = session.get(Account, principal.account_id) if principal.account_id else None
+    if principal.channel is not Channel.PORTAL or row is None or account is None:
+        raise NotSignedIn("sign in with a passkey")
+    practice = session.get(Practice, principal.practice_id) if principal.practice_id else None
+    return Viewer(
+        login=account.login,
+        nav=menu_of(principal),
+        csrf_token=row.csrf_token,
+        idle_seconds=int(IDLE_TIMEOUT.total_seconds()),
+        absolute_deadline=min(row.expires_at, row.created_at + ABSOLUTE_TIMEOUT),
+        roles=frozenset(r.value for r in principal.roles),
+        practice_name=practice.name if practice else None,
+        professional_label=principal.rpps,
+    )
+
+
+def page_viewer(request: Request, principal: AuthenticatedDep, session: SessionDep, identity: IdentityDep) -> Viewer:
+    require_declared(request, principal)
+    return viewer_of(request, principal, session=session)
+
+
+ViewerDep = Annotated[Viewer, Depends(page_viewer)]
