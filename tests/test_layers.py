@@ -3,7 +3,7 @@ its access event or security event, so that no answer leaves whose record did no
 SQL lives in services. (That no route module imports ``rempart.app`` or another domain's routes is
 an import-linter contract of ``make lint``.)
 
-Every route module (``api.py``, ``*_api.py``, ``pages.py`` under ``src/rempart``) is parsed with
+Every route module (``api.py``, ``*_api.py``, ``pages.py``, ``*_pages.py`` under ``src/rempart``) is parsed with
 ``ast``; a call of ``.commit(``, ``.rollback(``, ``.execute(``, ``.scalar(``, ``.scalars(``,
 ``select(``, ``record_event(`` or ``record_access(`` in one fails this test.
 """
@@ -23,7 +23,7 @@ FORBIDDEN = frozenset({"commit", "rollback", "execute", "scalar", "scalars", "se
 
 
 def route_modules() -> list[Path]:
-    found = {*SRC.rglob("api.py"), *SRC.rglob("*_api.py"), *SRC.rglob("pages.py")}
+    found = {*SRC.rglob("api.py"), *SRC.rglob("*_api.py"), *SRC.rglob("pages.py"), *SRC.rglob("*_pages.py")}
     return sorted(found)
 
 

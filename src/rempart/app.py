@@ -17,16 +17,22 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rempart import __version__
 from rempart.approvals.api import router as approvals
+from rempart.approvals.pages import router as approval_pages
 from rempart.audit.api import router as audit
 from rempart.claims.api import router as claims
+from rempart.claims.pages import router as claim_pages
 from rempart.detection.api import router as detection
+from rempart.detection.pages import router as detection_pages
 from rempart.eligibility.api import router as eligibility
+from rempart.eligibility.pages import router as counter_pages
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
 from rempart.identity.api import router as identity
 from rempart.insurers.api import router as insurers
 from rempart.logs import get_logger
 from rempart.payments.api import router as payments
+from rempart.payments.pages import router as payment_pages
 from rempart.pricing.api import router as pricing
+from rempart.pricing.pages import router as quote_pages
 from rempart.runtime import Runtime
 from rempart.web.capacity import RequestCapacity
 from rempart.web.deps import SessionDep
@@ -161,4 +167,6 @@ def _routers() -> list[APIRouter]:
     the professional's day (rights checks first) is nearly all of it. No two domains' routes match
     the same request (``tests/test_app.py``), so the order changes nothing else.
     """
-    return [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit, page_shell]
+    api = [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit]
+    pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages, page_shell]
+    return api + pages

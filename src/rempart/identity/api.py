@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request
 
-from rempart.identity import auth_api, insurer_admin_api, me_api, pages, platform_api, practice_admin_api
+from rempart.identity import (
+    account_pages,
+    auth_api,
+    insurer_admin_api,
+    me_api,
+    pages,
+    platform_api,
+    practice_admin_api,
+    practice_pages,
+)
 from rempart.identity.context import TOKEN_PATH, IdentityDep
 from rempart.identity.deps import PUBLIC, PracticeCaller, client_address, requires
 from rempart.identity.permissions import Permission
@@ -69,5 +78,7 @@ for _sub in (
     practice_admin_api.router,
     platform_api.router,
     pages.router,
+    account_pages.router,
+    practice_pages.router,
 ):
     router.include_router(_sub)

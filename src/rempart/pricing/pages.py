@@ -1,0 +1,7 @@
+"""The portal's pricing pages (HTML), on the page shell of ``rempart.web.pages``."""
+
+from __future__ import annotations
+
+from rempart.web.pages import PageRouter
+
+router = PageRouter()
