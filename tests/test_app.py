@@ -54,11 +54,11 @@ def _app_with_probe_routes(runtime: Runtime) -> TestClient:
     app = create_app(runtime)
     probe = APIRouter()
 
-    @probe.post("/probe/validate")
+    @probe.post("/api/v1/probe/validate")
     def validate(body: _Echo) -> dict[str, str]:
         return {"ok": "yes"}
 
-    @probe.get("/probe/crash")
+    @probe.get("/api/v1/probe/crash")
     def crash() -> None:
         raise RuntimeError("SELECT * FROM beneficiaries WHERE nir = '185057800608436'")
 
@@ -68,7 +68,7 @@ def _app_with_probe_routes(runtime: Runtime) -> TestClient:
 
 def test_invalid_input_names_the_field_and_never_echoes_the_value(runtime: Runtime) -> None:
     client = _app_with_probe_routes(runtime)
-    response = client.post("/probe/validate", json={"nir": "185057800608436", "amount_cents": "douze"})
+    response = client.post("/api/v1/probe/validate", json={"nir": "185057800608436", "amount_cents": "douze"})
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
@@ -85,7 +85,7 @@ def test_invalid_input_names_the_field_and_never_echoes_the_value(runtime: Runti
 )
 def test_a_body_that_cannot_be_read_is_a_malformed_request_that_echoes_nothing(runtime: Runtime, body: bytes) -> None:
     client = _app_with_probe_routes(runtime)
-    response = client.post("/probe/validate", content=body, headers={"Content-Type": "application/json"})
+    response = client.post("/api/v1/probe/validate", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
@@ -99,7 +99,7 @@ def test_an_unexpected_error_leaks_no_stack_sql_or_personal_data(
     runtime: Runtime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = _app_with_probe_routes(runtime)
-    response = client.get("/probe/crash")
+    response = client.get("/api/v1/probe/crash")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == PROBLEM_BASE + "internal-error"
@@ -145,12 +145,12 @@ def test_a_problem_that_asks_to_wait_says_so_in_retry_after_too(runtime: Runtime
     app = create_app(runtime)
     probe = APIRouter()
 
-    @probe.get("/probe/slow")
+    @probe.get("/api/v1/probe/slow")
     def slow() -> None:
         raise TooFast("wait a little", extra={"retry_after": 30})
 
     app.include_router(probe)
-    response = TestClient(app).get("/probe/slow")
+    response = TestClient(app).get("/api/v1/probe/slow")
     assert response.status_code == 429
     assert response.headers["retry-after"] == "30"
     assert response.json()["retry_after"] == 30
@@ -163,7 +163,7 @@ def test_the_callers_address_comes_from_a_trusted_proxy_only(runtime: Runtime) -
     app = create_app(Runtime(settings=settings, engine=runtime.engine, sessions=runtime.sessions, keys=runtime.keys))
     probe = APIRouter()
 
-    @probe.get("/probe/address")
+    @probe.get("/api/v1/probe/address")
     def address(request: Request) -> dict[str, str | None]:
         return {"address": request.client.host if request.client else None}
 
@@ -172,7 +172,7 @@ def test_the_callers_address_comes_from_a_trusted_proxy_only(runtime: Runtime) -
 
     def seen(peer: str) -> str:
         client = TestClient(app, client=(peer, 40000))
-        response = client.get("/probe/address", headers=forwarded)
+        response = client.get("/api/v1/probe/address", headers=forwarded)
         assert response.status_code == 200, response.text
         body: dict[str, str] = response.json()
         return body["address"]

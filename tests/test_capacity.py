@@ -52,12 +52,12 @@ def _first_step(session: SessionDep) -> int:
     return int(session.execute(text("SELECT 1")).scalar_one())
 
 
-@_probe.get("/probe/two-steps", dependencies=[PUBLIC])
+@_probe.get("/api/v1/probe/two-steps", dependencies=[PUBLIC])
 def _second_step(session: SessionDep, first: Annotated[int, Depends(_first_step)]) -> dict[str, int]:
     return {"sum": first + int(session.execute(text("SELECT 1")).scalar_one())}
 
 
-@_probe.get("/probe/threads", dependencies=[PUBLIC])
+@_probe.get("/api/v1/probe/threads", dependencies=[PUBLIC])
 async def _threads() -> dict[str, float]:
     return {"threads": anyio.to_thread.current_default_thread_limiter().total_tokens}
 
@@ -65,14 +65,14 @@ async def _threads() -> dict[str, float]:
 def test_the_pool_has_a_connection_for_every_request_in_flight_and_every_thread(small: Runtime) -> None:
     assert small.engine.pool.size() == 4 + 2 + BACKGROUND_CONNECTIONS  # type: ignore[attr-defined]
     with _two_steps(small) as client:
-        assert client.get("/probe/threads").json() == {"threads": 2}
+        assert client.get("/api/v1/probe/threads").json() == {"threads": 2}
 
 
 def test_a_rush_of_requests_holding_connections_across_two_steps_is_all_answered(small: Runtime) -> None:
     # Without the limit, the 2 threads would soon both wait for a connection while the requests
     # holding all 10 waited for a thread: every request would fail after the pool's timeout.
     with _two_steps(small) as client, ThreadPoolExecutor(RUSH) as pool:
-        responses = list(pool.map(lambda _: client.get("/probe/two-steps"), range(RUSH)))
+        responses = list(pool.map(lambda _: client.get("/api/v1/probe/two-steps"), range(RUSH)))
     assert [r.status_code for r in responses] == [200] * RUSH
     assert all(r.json() == {"sum": 2} for r in responses)
 
