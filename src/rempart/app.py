@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -150,6 +151,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+    _answer_head_where_get(app)
 
     settings = runtime.settings
     app.add_middleware(RequestCapacity, max_in_flight=settings.max_in_flight, threads=settings.server_threads)
@@ -158,6 +160,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         # Outermost: everything inside sees the caller's address, not the load balancer's.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app
+
+
+def _answer_head_where_get(app: FastAPI) -> None:
+    """Pages and the health check answer HEAD like GET (the server sends no body). API routes
+    keep to the methods they declare."""
+    for route in app.routes:
+        answers_head = is_page_path(route.path) or route.path == "/healthz"
+        if isinstance(route, APIRoute) and "GET" in route.methods and answers_head:
+            route.methods.add("HEAD")
 
 
 def _routers() -> list[APIRouter]:
