@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -144,14 +143,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(RempartError, _domain_problem)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_problem)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz(session: SessionDep) -> dict[str, str]:
         session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
     for router in _routers():
         app.include_router(router)
-    _answer_head_where_get(app)
 
     settings = runtime.settings
     app.add_middleware(RequestCapacity, max_in_flight=settings.max_in_flight, threads=settings.server_threads)
@@ -160,15 +158,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         # Outermost: everything inside sees the caller's address, not the load balancer's.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app
-
-
-def _answer_head_where_get(app: FastAPI) -> None:
-    """Pages and the health check answer HEAD like GET (the server sends no body). API routes
-    keep to the methods they declare."""
-    for route in app.routes:
-        answers_head = is_page_path(route.path) or route.path == "/healthz"
-        if isinstance(route, APIRoute) and "GET" in route.methods and answers_head:
-            route.methods.add("HEAD")
 
 
 def _routers() -> list[APIRouter]:

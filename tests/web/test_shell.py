@@ -138,7 +138,7 @@ def test_every_page_answers_head_like_get(browser: TestClient, portal_app: FastA
     ]
     assert len(pages) >= 5
     for route in pages:
-        assert "HEAD" in route.methods, f"{route.path} answers GET but not HEAD"
+        assert "HEAD" in route.methods, f"{route.path} answers GET but not HEAD: declare it with PageRouter.page"
     for path in ("/", "/login", "/enrol", "/favicon.ico", "/static/portal.css"):
         get, head = browser.get(path), browser.head(path)
         assert head.status_code == get.status_code == 200
