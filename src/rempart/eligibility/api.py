@@ -11,9 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from rempart.detection.actor import Actor, Attempt
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
-from rempart.detection.engine import DetectionEngine
+from rempart.eligibility.admission import DetectionAdmission, detection_actor
 from rempart.eligibility.schemas import (
     BatchItemOut,
     RightsCheckBatchIn,
@@ -24,8 +23,6 @@ from rempart.eligibility.schemas import (
 from rempart.eligibility.service import (
     NoMatchingRights,
     RightsMiss,
-    RightsOutcome,
-    RightsQuery,
     check_rights,
     check_rights_batch,
 )
@@ -33,7 +30,6 @@ from rempart.errors import PROBLEM_JSON
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
-from rempart.identity.principal import PracticePrincipal
 from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.responses import json_response
 
@@ -45,39 +41,6 @@ NO_MATCH: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {"example": NoMatchingRights().problem()}},
     }
 }
-
-
-def detection_actor(caller: PracticePrincipal) -> Actor:
-    # Practice software is one device per client (its key); the portal's device is its session.
-    return Actor.of_practice(caller, device=str(caller.client_id) if caller.client_id else caller.credential_ref)
-
-
-def observe(detection: DetectionEngine, actor: Actor, query: RightsQuery, outcome: RightsOutcome) -> None:
-    hit = not isinstance(outcome, RightsMiss)
-    detection.observe(
-        actor,
-        hit=hit,
-        beneficiary_id=outcome.beneficiary_id if hit else None,
-        insurer_id=outcome.insurer_id,
-        attempt=Attempt(
-            amc_number=query.amc_number,
-            member_number=query.member_number,
-            nir=query.nir,
-            birth_date=query.birth_date,
-            birth_rank=query.birth_rank,
-        ),
-    )
-
-
-class DetectionAdmission:
-    """The rights check's ``Admission``: the detection engine, for this caller's actor."""
-
-    def __init__(self, detection: DetectionEngine, actor: Actor) -> None:
-        self.detection = detection
-        self.actor = actor
-
-    def admit(self, query: RightsQuery, outcome: RightsOutcome) -> None:
-        observe(self.detection, self.actor, query, outcome)
 
 
 @router.post(

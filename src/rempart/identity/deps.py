@@ -202,6 +202,7 @@ async def practice_caller(request: Request, principal: AuthenticatedDep) -> Prac
         account_id=principal.account_id,
         address=principal.address,
         credential_ref=principal.credential_ref,
+        authenticated_at=principal.authenticated_at,
     )
 
 

@@ -54,6 +54,9 @@ class PracticePrincipal:
     account_id: uuid.UUID | None = None
     address: str | None = None
     credential_ref: str | None = None
+    # Portal: the moment of the session's last passkey verification (login or step-up); detection
+    # lets a person who confirmed after a step-up was asked carry on. None for practice software.
+    authenticated_at: datetime | None = None
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions
