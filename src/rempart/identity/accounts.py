@@ -378,6 +378,27 @@ def do_end_all_sessions(*, session: Session, account_id: uuid.UUID, now: datetim
     return count
 
 
+def do_end_other_sessions(
+    *, session: Session, account_id: uuid.UUID, keep: bytes, now: datetime, address: str | None
+) -> int:
+    """Sign out everywhere else: every session of the account but ``keep`` (the hash of the one in
+    use) ends, with one ``all_sessions_revoked`` event that says the current one was kept."""
+    count = revoke_all_sessions(
+        session=session, account_id=account_id, now=now, reason="revoked_others", except_hash=keep
+    )
+    record_event(
+        session=session,
+        kind=SecurityEventKind.ALL_SESSIONS_REVOKED,
+        at=now,
+        account_id=account_id,
+        address=address,
+        count=str(count),
+        kept="current",
+    )
+    session.commit()
+    return count
+
+
 def do_replace_recovery_codes(*, session: Session, account_id: uuid.UUID, now: datetime) -> list[str]:
     """New recovery codes for the account, committed with their event; the clear codes are shown once."""
     codes = create_recovery_codes(session=session, account_id=account_id, now=now)

@@ -38,7 +38,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from rempart.errors import Conflict, NotFound, RempartError
+from rempart.errors import Conflict, NotFound, RempartError, ValidationFailed
 from rempart.identity.context import IdentityServices
 from rempart.identity.events import record_event
 from rempart.identity.models import (
@@ -429,6 +429,42 @@ def do_remove_passkey(
 ) -> None:
     remove_passkey(session=session, account_id=account_id, ref=ref, now=now, address=address)
     session.commit()
+
+
+PASSKEY_NAME_MAX = 100
+
+
+def passkey_name(raw: str) -> str:
+    """A passkey's name as a person typed it: spaces collapsed, 1 to 100 printable characters."""
+    name = " ".join(raw.split())
+    if not name or len(name) > PASSKEY_NAME_MAX or not name.isprintable():
+        raise ValidationFailed(f"a passkey's name has 1 to {PASSKEY_NAME_MAX} printable characters")
+    return name
+
+
+def do_rename_passkey(
+    *, session: Session, account_id: uuid.UUID, ref: uuid.UUID, name: str, now: datetime, address: str | None
+) -> Passkey:
+    """One of the account's passkeys takes a new name, committed with its security event.
+
+    The event is ``passkey_added`` with ``change=renamed``: a kind of its own would need a migration of
+    the ``security_events`` CHECK constraint (the pages show it as a rename)."""
+    new_name = passkey_name(name)
+    passkey = session.scalar(select(Passkey).where(Passkey.ref == ref, Passkey.account_id == account_id))
+    if passkey is None:
+        raise NotFound("no such passkey")
+    passkey.name = new_name
+    record_event(
+        session=session,
+        kind=SecurityEventKind.PASSKEY_ADDED,
+        at=now,
+        account_id=account_id,
+        address=address,
+        passkey=str(ref),
+        change="renamed",
+    )
+    session.commit()
+    return passkey
 
 
 def credential_ref(passkey: Passkey) -> str:
