@@ -35,7 +35,7 @@ from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain
 from rempart.pricing.engine import CareLine, Sante100Class, quote
 from rempart.pricing.models import PricedLineColumns
 from rempart.pricing.service import ceiling_keys, checked_cover, usage
-from rempart.tenancy import bind_tenant, record_of
+from rempart.tenancy import bind_practice, bind_tenant, record_of
 
 # How long an approval may be used, from the day it is decided.
 APPROVAL_VALIDITY: dict[CareDomain, timedelta] = {
@@ -230,6 +230,24 @@ def view_approval(
     _record(session, caller=caller, approval=approval, operation=Operation.PRIOR_APPROVAL_VIEW, now=now)
     session.commit()
     return approval
+
+
+def practice_approvals(
+    *, session: Session, caller: PracticePrincipal, now: datetime, limit: int = 100
+) -> Sequence[PriorApproval]:
+    """The practice's prior approvals with every insurer, newest first, without their lines; each one
+    shown is logged (committed)."""
+    bind_practice(session, caller.practice_id)
+    approvals = session.scalars(
+        select(PriorApproval)
+        .where(PriorApproval.practice_id == caller.practice_id)
+        .order_by(PriorApproval.created_at.desc())
+        .limit(limit)
+    ).all()
+    for approval in approvals:
+        _record(session, caller=caller, approval=approval, operation=Operation.PRIOR_APPROVAL_VIEW, now=now)
+    session.commit()
+    return approvals
 
 
 def access_approval(session: Session, *, caller: PracticePrincipal, approval_id: uuid.UUID) -> PriorApproval:
