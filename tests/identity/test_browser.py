@@ -1,5 +1,6 @@
 """The real page and script in Chromium, with a virtual WebAuthn authenticator (DevTools): a staff
-member enrols through the one-time link, then signs in with the passkey alone."""
+member enrols through the one-time link and is shown their recovery codes once, signs in with the
+passkey alone, adds a second passkey, confirms a step-up, and recovers with a code from the login page."""
 
 from __future__ import annotations
 
@@ -72,35 +73,84 @@ def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str]
             page = browser.new_page()
             devtools = page.context.new_cdp_session(page)
             devtools.send("WebAuthn.enable")
-            devtools.send(
-                "WebAuthn.addVirtualAuthenticator",
-                {
-                    "options": {
-                        "protocol": "ctap2",
-                        "transport": "internal",
-                        "hasResidentKey": True,
-                        "hasUserVerification": True,
-                        "isUserVerified": True,
-                        "automaticPresenceSimulation": True,
-                    }
-                },
-            )
+
+            def new_device() -> str:
+                """A virtual authenticator: a device of the person's, holding its own passkeys."""
+                added = devtools.send(
+                    "WebAuthn.addVirtualAuthenticator",
+                    {
+                        "options": {
+                            "protocol": "ctap2",
+                            "transport": "internal",
+                            "hasResidentKey": True,
+                            "hasUserVerification": True,
+                            "isUserVerified": True,
+                            "automaticPresenceSimulation": True,
+                        }
+                    },
+                )
+                return str(added["authenticatorId"])
+
+            def drop_device(authenticator_id: str) -> None:
+                devtools.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": authenticator_id})
+
+            laptop = new_device()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
             page.goto(invitation.url(origin))
             page.click("#enrol-form button")
-            page.wait_for_selector("body[data-signed-in]", state="attached", timeout=15_000)
+            page.wait_for_selector("#recovery-codes li", timeout=15_000)  # the codes, shown once
+            page.wait_for_selector("body[data-signed-in]", state="attached")
             assert "enrol#" not in page.url  # the spent link is dropped from the address bar
+            codes = page.locator("#recovery-codes code").all_inner_texts()
+            assert len(codes) >= 8
+            page.click("#recovery-continue")
+            page.wait_for_url(origin + "/")
 
             page.context.clear_cookies()
-            page.goto(origin + "/login")
+            page.goto(origin + "/login?next=/account")
             page.fill("#login", "agent@mutuelle.test")
             page.click("#login-form button")
-            page.wait_for_selector("body[data-signed-in]", state="attached", timeout=15_000)
+            page.wait_for_url(origin + "/account", timeout=15_000)
             me = page.request.get(origin + "/api/v1/me/account").json()  # with the browser's cookies
             assert me["login"] == "agent@mutuelle.test"
             assert me["roles"] == ["claims_agent"]
+
+            # A second passkey, on another device (an authenticator refuses a second passkey of
+            # the same account), from the account's page (the passkey was just used: no step-up).
+            drop_device(laptop)
+            phone = new_device()
+            page.goto(origin + "/account/passkeys")
+            page.fill("#new-passkey-name", "Second")
+            page.click("#add-passkey-form button")
+            page.wait_for_url(origin + "/account/passkeys?done=added", timeout=15_000)
+            assert page.locator("tbody tr").count() == 2
+
+            # Step-up: confirm with the passkey, then back where the person was going.
+            page.goto(origin + "/step-up?next=/account/sessions")
+            page.click("#step-up-form button")
+            page.wait_for_url(origin + "/account/sessions", timeout=15_000)
+
+            # Lost passkeys: a recovery code from the login page opens the enrolment of a new one,
+            # which ends with new recovery codes. The script speaks the page's language.
+            drop_device(phone)  # every passkey lost; a new device
+            new_device()
+            page.context.clear_cookies()
+            page.context.add_cookies([{"name": "lang", "value": "en", "url": origin}])
+            page.goto(origin + "/login")
+            page.click("details summary")
+            page.fill("#recovery-login", "agent@mutuelle.test")
+            page.fill("#recovery-code", "not-a-code")
+            page.click("#recovery-form button")
+            page.wait_for_selector("#status.bad", timeout=15_000)
+            assert page.inner_text("#status").startswith("Code refused")
+            page.fill("#recovery-code", codes[0])
+            page.click("#recovery-form button")
+            page.wait_for_url(lambda url: url.startswith(origin + "/enrol#"), timeout=15_000)
+            page.click("#enrol-form button")
+            page.wait_for_selector("#recovery-codes li", timeout=15_000)
+            assert not set(page.locator("#recovery-codes code").all_inner_texts()) & set(codes)
             assert not [e for e in errors if "Content Security Policy" in e]
         finally:
             browser.close()
