@@ -120,6 +120,47 @@ def list_containments(session: Session, *, now: datetime, active_only: bool = Tr
     ]
 
 
+@dataclass(frozen=True)
+class PracticeContainment:
+    """Where a practice stands now: its own containment and its accounts', professionals' and
+    clients' (detection's records), and the kill switches that cut it off."""
+
+    containments: Sequence[Containment]
+    kill_switches: Sequence[KillSwitch]
+
+    @property
+    def normal(self) -> bool:
+        return not self.containments and not self.kill_switches
+
+
+def practice_containment(
+    session: Session, *, practice_id: uuid.UUID, professions: Iterable[str], now: datetime
+) -> PracticeContainment:
+    """The containments in force now for the practice or anyone acting for it (the engine records
+    every step with the acting practice), and the active kill switches covering the practice, its
+    professions or a professional channel. Insurer switches are left out: they cut one insurer's
+    checks, not the practice."""
+    rows = session.scalars(
+        select(Containment)
+        .where(
+            (Containment.practice_id == practice_id)
+            | ((Containment.subject_kind == SubjectKind.PRACTICE) & (Containment.subject_id == practice_id)),
+            Containment.lifted_at.is_(None),
+            Containment.level != ContainmentLevel.NORMAL,
+        )
+        .order_by(Containment.since.desc(), Containment.subject_kind, Containment.subject_id)
+    ).all()
+    active = [r for r in rows if r.until is None or r.until > now]
+    wanted = {
+        (KillSwitchScope.PRACTICE, str(practice_id)),
+        (KillSwitchScope.CHANNEL, KillChannel.PROFESSIONAL_PORTAL.value),
+        (KillSwitchScope.CHANNEL, KillChannel.PRACTICE_API.value),
+        *((KillSwitchScope.PROFESSION, str(p)) for p in professions),
+    }
+    switches = [s for s in active_kill_switches(session) if (s.scope, s.target) in wanted]
+    return PracticeContainment(containments=active, kill_switches=switches)
+
+
 def lift_containment(
     *,
     session: Session,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from rempart.errors import Conflict, NotFound, ValidationFailed
@@ -20,13 +21,19 @@ from rempart.identity.events import record_event
 from rempart.identity.jose import import_public_jwk, public_json
 from rempart.identity.models import (
     AccessToken,
+    Account,
+    AccountRole,
+    AccountStatus,
     ApiClient,
     ApiClientKey,
     ClientKeyStatus,
     ClientStatus,
+    Enrolment,
+    EnrolmentPurpose,
     SecurityEventKind,
 )
-from rempart.professionals.models import Practice
+from rempart.identity.permissions import Role
+from rempart.professionals.models import Practice, PracticeMembership, Profession, Professional, ProfessionalStatus
 
 MAX_ACTIVE_KEYS = 3  # the current key, the next one during a rotation, and one spare
 # What a kid may be: an RFC 7638 thumbprint, base64url without padding (43 characters for SHA-256).
@@ -113,6 +120,105 @@ def clients_of(session: Session, practice_id: uuid.UUID) -> Sequence[ApiClient]:
     return session.scalars(
         select(ApiClient).where(ApiClient.practice_id == practice_id).order_by(ApiClient.created_at)
     ).all()
+
+
+def keys_of(session: Session, client_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ApiClientKey]]:
+    """Every key of these clients, revoked ones included, oldest first (the practice admin's list)."""
+    found: dict[uuid.UUID, list[ApiClientKey]] = {client_id: [] for client_id in client_ids}
+    if client_ids:
+        for key in session.scalars(
+            select(ApiClientKey)
+            .where(ApiClientKey.client_id.in_(list(client_ids)))
+            .order_by(ApiClientKey.created_at, ApiClientKey.kid)
+        ):
+            found[key.client_id].append(key)
+    return found
+
+
+# -- the practice admin's reads: who acts for the practice, and who was invited ---------------------
+# (Here rather than in ``accounts``: the practice admin's pages read a practice's people and its
+# software together, and only through these.)
+
+
+@dataclass(frozen=True)
+class PracticeProfessional:
+    """A professional acting for the practice now."""
+
+    professional_id: uuid.UUID
+    rpps: str
+    profession: Profession
+    status: ProfessionalStatus
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Colleague:
+    """An account of the practice. ``invitation_expires_at``: while the account waits for its first
+    passkey, when its latest enrolment link stops working."""
+
+    account_id: uuid.UUID
+    login: str
+    status: AccountStatus
+    roles: frozenset[Role]
+    rpps: str | None
+    created_at: datetime
+    invitation_expires_at: datetime | None
+
+    @property
+    def pending(self) -> bool:
+        return self.status is AccountStatus.INVITED
+
+
+def practice_roster(session: Session, practice_id: uuid.UUID) -> tuple[list[PracticeProfessional], list[Colleague]]:
+    """The practice's professionals (by RPPS) and its accounts (by login)."""
+    professionals = [
+        PracticeProfessional(
+            professional_id=p.id, rpps=p.rpps, profession=p.profession, status=p.status, since=started_at
+        )
+        for p, started_at in session.execute(
+            select(Professional, PracticeMembership.started_at)
+            .join(PracticeMembership, PracticeMembership.professional_id == Professional.id)
+            .where(PracticeMembership.practice_id == practice_id, PracticeMembership.ended_at.is_(None))
+            .order_by(Professional.rpps)
+        )
+    ]
+    accounts = session.scalars(select(Account).where(Account.practice_id == practice_id).order_by(Account.login)).all()
+    ids = [a.id for a in accounts]
+    roles: dict[uuid.UUID, set[Role]] = {i: set() for i in ids}
+    links: dict[uuid.UUID, datetime] = {}
+    rpps: dict[uuid.UUID, str] = {}
+    if ids:
+        for account_id, role in session.execute(
+            select(AccountRole.account_id, AccountRole.role).where(AccountRole.account_id.in_(ids))
+        ):
+            roles[account_id].add(role)
+        for account_id, expires_at in session.execute(
+            select(Enrolment.account_id, func.max(Enrolment.expires_at))
+            .where(
+                Enrolment.account_id.in_(ids),
+                Enrolment.purpose == EnrolmentPurpose.INVITATION,
+                Enrolment.used_at.is_(None),
+            )
+            .group_by(Enrolment.account_id)
+        ):
+            links[account_id] = expires_at
+        wanted = {a.professional_id for a in accounts if a.professional_id is not None}
+        if wanted:
+            found = session.execute(select(Professional.id, Professional.rpps).where(Professional.id.in_(wanted)))
+            rpps = dict(found.all())
+    colleagues = [
+        Colleague(
+            account_id=a.id,
+            login=a.login,
+            status=a.status,
+            roles=frozenset(roles[a.id]),
+            rpps=rpps.get(a.professional_id) if a.professional_id else None,
+            created_at=a.created_at,
+            invitation_expires_at=links.get(a.id) if a.status is AccountStatus.INVITED else None,
+        )
+        for a in accounts
+    ]
+    return professionals, colleagues
 
 
 # -- a practice admin's changes, each with its security event --------------------------------------
