@@ -46,5 +46,9 @@ def test_a_csrf_form_field_that_is_not_ascii_is_refused_like_a_stale_one(agent: 
 
     app.include_router(forms)
 
-    _refused(agent.client.post("/test-form", data={"csrf_token": "jeton-périmé"}))
+    # A portal form: the refusal is the readable page, with the problem's status and reference.
+    page = agent.client.post("/test-form", data={"csrf_token": "jeton-périmé"})
+    assert page.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "403 csrf-refused" in page.text
     assert agent.client.post("/test-form", data={"csrf_token": agent.csrf_token or ""}).status_code == 200

@@ -25,9 +25,9 @@ def test_login_and_enrolment_pages_load_their_script_from_this_origin(app: FastA
         assert "style=" not in html
         assert 'type="password"' not in html
 
-    script = browser.get("/static/identity/passkeys.js")
+    script = browser.get("/static/passkeys.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
     assert "navigator.credentials.get" in script.text
-    assert browser.get("/static/identity/../../app.py").status_code == 404
-    assert browser.get("/static/identity/other.js").status_code == 404
+    assert browser.get("/static/../app.py").status_code == 404
+    assert browser.get("/static/other.js").status_code == 404
