@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from rempart.detection import explain
 from rempart.detection.models import ContainmentLevel, KillSwitchScope, SubjectKind
 from rempart.detection.service import record_step, set_kill_switch
+from rempart.identity.accounts import suspend_account
 from rempart.identity.deps import read_form_csrf
 from rempart.identity.models import Account, ApiClient, ApiClientKey, SecurityEvent
 from rempart.identity.permissions import Role
@@ -24,7 +25,7 @@ from rempart.professionals.models import Professional
 from rempart.runtime import Runtime
 from rempart.web import i18n
 from tests.portal.conftest import World
-from tests.support.portal import PortalUser
+from tests.support.portal import PortalUser, invite
 from tests.support.practice_client import make_rpps
 from tests.support.routes import Route, api_routes
 
@@ -537,3 +538,28 @@ def test_the_professionals_of_another_practice_are_not_listed(app: FastAPI, runt
 
     assert other.rpps not in page
     assert world.counter.practice.rpps in page
+
+
+def test_an_account_suspended_by_an_operator_shows_without_the_operator_s_words(
+    app: FastAPI, runtime: Runtime, world: World
+) -> None:
+    practice = world.counter.practice
+    invitation = invite(
+        app,
+        runtime,
+        login="remplacant@port.test",
+        roles={Role.PROFESSIONAL},
+        practice_id=practice.practice_id,
+        professional_id=practice.professional_id,
+    )
+    with runtime.sessions.begin() as session:
+        suspend_account(
+            session=session, account_id=invitation.account.id, now=world.clock(), reason="stolen laptop reported"
+        )
+    english(world)
+
+    page = world.counter.page("/practice/security").text
+
+    assert "Account remplacant@port.test — Suspended" in page
+    assert "Until the security team lifts it." in page
+    assert "stolen laptop" not in page

@@ -115,7 +115,7 @@ class Subject:
 class ContainmentView:
     subject: Subject
     level: str
-    since: datetime
+    since: datetime | None  # None: suspended by status, with no record of when
     until: datetime | None
     why: str | None  # one of explain's sentences (message id)
 
@@ -144,7 +144,8 @@ def practice_security(
     practice_id = _practice_of(caller)
     now = identity.clock()
     professionals, colleagues = practice_roster(session, practice_id)
-    clients = {c.id: c.name for c in clients_of(session, practice_id)}
+    software = clients_of(session, practice_id)
+    clients = {c.id: c.name for c in software}
     logins = {c.account_id: c.login for c in colleagues}
     rpps = {p.professional_id: p.rpps for p in professionals}
     professions = {p.profession.value for p in professionals} | (
@@ -172,6 +173,19 @@ def practice_security(
             why=for_practice(row.signal or ""),
         )
         for row in state.containments
+    ]
+    # Suspended by an operator, or by detection before its record: the account's, professional's or
+    # client's own status says so.
+    contained = {(row.subject_kind.value, row.subject_id) for row in state.containments}
+    suspended = [
+        *((SubjectKind.ACCOUNT, c.account_id) for c in colleagues if c.status.value == "suspended"),
+        *((SubjectKind.PROFESSIONAL, p.professional_id) for p in professionals if p.status.value == "suspended"),
+        *((SubjectKind.CLIENT, c.id) for c in software if c.status.value == "suspended"),
+    ]
+    containments += [
+        ContainmentView(subject=subject(kind, ident), level="suspended", since=None, until=None, why=None)
+        for kind, ident in suspended
+        if (kind.value, ident) not in contained
     ]
     switches = [
         {"words": SWITCH_WORDS.get((s.scope.value, s.target), SWITCH_WORDS.get((s.scope.value, ""))), "since": s.set_at}
