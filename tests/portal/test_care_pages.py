@@ -152,6 +152,20 @@ def test_an_optician_asks_for_a_prior_approval_reads_it_and_cancels_it(world: Wo
     assert world.counter.practice.get(f"/api/v1/prior-approvals/{approval_id}").json()["status"] == "cancelled"
 
 
+def test_an_unused_approval_past_its_expiry_shows_as_expired(world: World) -> None:
+    approval_id = ask_approval(world, new_check(world))
+    assert "Expiré" not in page(world, "/approvals").text
+
+    world.clock.advance(days=200)  # optical approvals last 180 days
+    assert world.counter.user.sign_in().status_code == 200  # the session did not last that long
+    listed = page(world, "/approvals")
+    assert f"/approvals/{approval_id}" in listed.text
+    assert '<span class="badge bad">Expiré</span>' in listed.text
+    detail = page(world, f"/approvals/{approval_id}")
+    assert "Expiré" in detail.text
+    assert f"/claims/new?approval={approval_id}" not in detail.text  # it would only be rejected
+
+
 def i18n_euros(cents: int, language: str = "fr") -> str:
     with i18n.speaking(language):
         return i18n.euros(cents)

@@ -202,17 +202,19 @@ def approval_detail(
 ) -> HTMLResponse:
     now = identity.clock()
     approval = view_approval(session=session, caller=caller, approval_id=approval_id, now=now)
+    today = care_day(now)
     cancellable = approval.claim_id is None and approval.status in (*USABLE_APPROVAL, ApprovalStatus.PENDING)
     return render(
         request,
         "approvals/detail.html",
         viewer=viewer,
         approval=approval,
-        badge=_badge(approval, care_day(now)),
+        badge=_badge(approval, today),
         domain_words=DOMAIN_WORDS,
         reason=REASON_WORDS.get(approval.reason_code) if approval.reason_code else None,
         cancellable=cancellable,
-        can_claim=approval.status in USABLE_APPROVAL and approval.claim_id is None,
+        # An expired approval would only bring a rejection: the page does not offer to bill with it.
+        can_claim=approval.status in USABLE_APPROVAL and approval.claim_id is None and approval.expires_on >= today,
     )
 
 
