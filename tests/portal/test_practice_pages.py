@@ -563,3 +563,24 @@ def test_an_account_suspended_by_an_operator_shows_without_the_operator_s_words(
     assert "Account remplacant@port.test — Suspended" in page
     assert "Until the security team lifts it." in page
     assert "stolen laptop" not in page
+
+
+def test_a_colleague_may_be_invited_as_a_practice_admin_too(world: World) -> None:
+    rpps = world.counter.practice.add_professional()
+    world.counter.page("/practice/invite")
+
+    answer = send(world, "/practice/invite", {"login": "adjointe@port.test", "rpps": rpps, "practice_admin": "yes"})
+
+    assert answer.status_code == 201
+    english(world)
+    pending = world.counter.page("/practice").text.split('id="invitations"', 1)[1]
+    assert "adjointe@port.test" in pending
+    assert "Practice administrator, Professional" in pending
+
+
+def test_the_practice_pages_answer_head_as_get(world: World) -> None:
+    for path in ("/practice", "/practice/clients", "/practice/security", "/practice/invite", "/practice/clients/new"):
+        answer = world.counter.user.client.head(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert answer.content == b""
