@@ -56,6 +56,8 @@ INVITE = requires(Permission.PRACTICE_PROFESSIONAL_INVITE)
 # A login is an e-mail address (the service then normalises it to its own rules).
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _MAX_JWK = 16_000  # characters: an RSA 4096 public JWK is under 1 000
+# The members only a private or secret JWK has (``identity.jose`` refuses the same): such a paste is
+# refused before the service sees it, and not echoed back into the form.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 # What the lists say after a form went through (``?done=...``): known words only, never an echo.
@@ -258,8 +260,6 @@ def client_list(
         clients=clients,
         keys=keys_of(session, [c.id for c in clients]),
         done=DONE.get(done or ""),
-        ClientStatus=ClientStatus,
-        ClientKeyStatus=ClientKeyStatus,
         max_keys=MAX_ACTIVE_KEYS,
     )
 
