@@ -5,6 +5,7 @@ after (the new recovery codes excepted: shown once), refused without the token o
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx2 as httpx
@@ -182,6 +183,14 @@ def test_a_passkey_is_renamed_then_removed(world: World) -> None:
     assert "Rien n'a été modifié." in refused.text
     assert {p["id"]: p["name"] for p in _api(user, "/api/v1/me/passkeys")}[second] == "Pixel du comptoir"
 
+    # A name is text, never markup; another account's passkey or none at all: "not found".
+    assert _form(world, f"/account/passkeys/{second}/rename", {"name": "<b>Pixel</b>"}).status_code == 303
+    page = world.counter.page("/account/passkeys").text
+    assert "&lt;b&gt;Pixel&lt;/b&gt;" in page
+    assert "<b>Pixel</b>" not in page
+    _assert_refused_page(_form(world, f"/account/passkeys/{uuid.uuid4()}/rename", {"name": "Mine"}), 404)
+    _assert_refused_page(_form(world, f"/account/passkeys/{uuid.uuid4()}/remove", {}), 404)
+
     done = _form(world, f"/account/passkeys/{second}/remove", {})
     assert done.status_code == 303
     assert [p["id"] for p in _api(user, "/api/v1/me/passkeys")] == [next(iter(names.keys() - {second}))]
@@ -208,6 +217,7 @@ def test_new_recovery_codes_are_shown_once_and_replace_the_old_ones(world: World
     assert "Faire de nouveaux codes de secours" in page
     shown = _form(world, "/account/recovery-codes", {})
     assert shown.status_code == 200
+    assert "no-store" in shown.headers["cache-control"]
     new_codes = _CODE.findall(shown.text)
     assert len(new_codes) >= 8
     assert not set(new_codes) & set(old_codes)
