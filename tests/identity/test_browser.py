@@ -20,6 +20,7 @@ from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
 from rempart.insurers.service import create_insurer
 from rempart.runtime import Runtime
+from tests.support.browser import Tab
 from tests.support.portal import invite
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -126,6 +127,20 @@ def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str]
             page.click("#add-passkey-form button")
             page.wait_for_url(origin + "/account/passkeys?done=added", timeout=15_000)
             assert page.locator("tbody tr").count() == 2
+
+            # Every account page: photographed, and no serious or critical axe-core violation.
+            tab = Tab(page=page, origin=origin)
+            for path in (
+                "/account",
+                "/account/security-events",
+                "/account/sessions",
+                "/account/passkeys",
+                "/account/recovery-codes",
+                "/step-up?next=/account",
+            ):
+                tab.goto(path)
+                tab.look("account" + path.split("?")[0].replace("/", "-").removeprefix("-account"))
+            assert not {name: found for name, found in tab.violations.items() if found}
 
             # Step-up: confirm with the passkey, then back where the person was going.
             page.goto(origin + "/step-up?next=/account/sessions")
