@@ -106,6 +106,9 @@ def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str]
             assert "enrol#" not in page.url  # the spent link is dropped from the address bar
             codes = page.locator("#recovery-codes code").all_inner_texts()
             assert len(codes) >= 8
+            assert page.locator("#enrol-form").count() == 0  # the spent link's form is gone
+            tab = Tab(page=page, origin=origin)
+            tab.look("enrol-recovery-codes")
             page.click("#recovery-continue")
             page.wait_for_url(origin + "/")
 
@@ -129,7 +132,6 @@ def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str]
             assert page.locator("tbody tr").count() == 2
 
             # Every account page: photographed, and no serious or critical axe-core violation.
-            tab = Tab(page=page, origin=origin)
             for path in (
                 "/account",
                 "/account/security-events",

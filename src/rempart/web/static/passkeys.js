@@ -215,7 +215,7 @@
     // The link is spent: drop it from the address bar and the history.
     history.replaceState(null, "", window.location.pathname);
     document.body.dataset.signedIn = signedIn.account_id;
-    form.hidden = true;
+    form.remove(); // the link is spent (the hidden attribute would lose to form.stack's display rule)
     // The passkey was just used, so the account may make its recovery codes now (they need a
     // recent passkey); they are shown this once and never again.
     let answer;
