@@ -1,4 +1,4 @@
-"""Every response of a professional route, recorded and searched for identities.
+"""Every response of a professional route or a portal page, recorded and searched for identities.
 
 The professional channels answer with coverage, amounts and ids, never with a NIR, a name or a date
 of birth (DESIGN.md, "what each actor may see"). ``ResponseRecorder`` wraps the app under test and
@@ -8,6 +8,7 @@ population a body contains.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -25,6 +26,14 @@ PROFESSIONAL_PREFIXES = (
     "/api/v1/claims",
     "/api/v1/remittances",
 )
+# The portal's pages: every path that is not a machine's (API, static files), the start page included.
+MACHINE_PREFIXES = ("/api/", "/static/", "/favicon.ico", "/healthz", "/openapi.json", "/fhir", "/.well-known/")
+
+
+def recorded(path: str) -> bool:
+    return path.startswith(PROFESSIONAL_PREFIXES) or not path.startswith(MACHINE_PREFIXES)
+
+
 IDENTITY_KEYS = ("nir", "last_name", "first_name", "birth_date", "date_of_birth", "marital_status", "address")
 
 
@@ -43,7 +52,7 @@ class ResponseRecorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(PROFESSIONAL_PREFIXES):
+        if scope["type"] != "http" or not recorded(path):
             await self.app(scope, receive, send)
             return
         status = 0
@@ -68,7 +77,7 @@ def _spaced(nir: str) -> str:
 
 def identities_in(body: bytes, population: Iterable[MemberRecord], *, allowed_dates: set[date]) -> list[str]:
     """What of the population's identities the body shows (as a description, without the value)."""
-    raw = body.decode("utf-8", errors="replace")
+    raw = html.unescape(body.decode("utf-8", errors="replace"))  # a page writes D'Almeida as D&#39;Almeida
     try:
         text = raw + "\n" + json.dumps(json.loads(raw), ensure_ascii=False)
     except ValueError:

@@ -54,12 +54,9 @@ class Counter:
             self.user.csrf_token = found.group(1)
         return response
 
-    def form(self, path: str, data: dict[str, Any] | list[tuple[str, Any]], **kwargs: Any) -> httpx.Response:
+    def form(self, path: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
         """Post a form as the browser does: fields, plus the page's ``csrf_token``."""
-        fields = list(data.items()) if isinstance(data, dict) else list(data)
-        if not any(name == "csrf_token" for name, _ in fields):
-            fields.append(("csrf_token", self.user.csrf_token))
-        return self.user.client.post(path, data=fields, **kwargs)  # type: ignore[arg-type]
+        return self.user.client.post(path, data={"csrf_token": self.user.csrf_token, **data}, **kwargs)
 
 
 @dataclass
