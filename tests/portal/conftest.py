@@ -8,7 +8,6 @@ members loaded (NIR, names, date of birth): no portal page may show one (tests/e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,11 +84,11 @@ class World:
 
 
 def open_counter(
-    app: FastAPI, runtime: Runtime, *, profession: Profession = Profession.OPTICIAN, login: str = "optique@port.test"
+    served: FastAPI, runtime: Runtime, *, profession: Profession = Profession.OPTICIAN, login: str = "optique@port.test"
 ) -> Counter:
-    practice = PracticeClient.register(app, runtime, profession=profession, practice_name="Optique du Port")
+    practice = PracticeClient.register(served, runtime, profession=profession, practice_name="Optique du Port")
     user = PortalUser.invited(
-        app,
+        served,
         runtime,
         login=login,
         roles={Role.PRACTICE_ADMIN, Role.PROFESSIONAL},
@@ -105,9 +104,9 @@ def world(
     runtime: Runtime,
     clock: FakeClock,  # noqa: F811
     population: list[MemberRecord],  # noqa: F811
-) -> Iterator[World]:
+) -> World:
     insurer = make_insurer(runtime)
     records = synth_population(12, seed=11)
     load_members(runtime, insurer, records)
     population.extend(records)
-    yield World(insurer=insurer, members=records, counter=open_counter(app, runtime), clock=clock)
+    return World(insurer=insurer, members=records, counter=open_counter(app, runtime), clock=clock)
