@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from rempart.audit.models import AccessEvent, Channel, Outcome
+from rempart.identity.permissions import Role
 from rempart.members.validation import MemberRecord
 from rempart.runtime import Runtime
 from tests.e2e.scan import identities_in
 from tests.factories import TODAY
 from tests.portal.conftest import Counter, World, open_counter
+from tests.support.portal import PortalUser
 
 _CHECK_ID = re.compile(r"/quotes/new\?check=([0-9a-f-]{36})")
 
@@ -343,3 +345,33 @@ def test_checks_are_counted_once_per_patient_in_the_access_log(runtime: Runtime,
             )
         )
     assert counted == 3
+
+
+# -- kill switches ---------------------------------------------------------------------------------
+
+
+def test_when_the_portal_is_switched_off_the_counter_says_how_care_goes_on(
+    app: FastAPI, runtime: Runtime, world: World
+) -> None:
+    patient = world.patients()[0]
+    assert send(world.counter, "/counter", world.card_fields(patient)).status_code == 200
+    operator = PortalUser.invited(app, runtime, login="vigie@rempart.test", roles={Role.SECURITY_OPERATOR})
+    cut = operator.post(
+        "/api/v1/kill-switches",
+        json={"scope": "channel", "target": "professional_portal", "reason": "Portal logins phished"},
+    )
+    assert cut.status_code == 201, cut.text
+    world.clock.advance(seconds=2)  # past the switches' cache
+
+    refused = send(world.counter, "/counter", world.card_fields(patient))
+    api = world.counter.practice.post("/api/v1/rights-checks", json={**world.card_fields(patient), "birth_rank": 1})
+
+    assert refused.status_code == 503
+    assert "Ce service est coupé pour le moment" in refused.text
+    assert "503 channel-disconnected" in refused.text
+    assert "/quotes/new?check=" not in refused.text
+    assert not shows_identity(refused.text, patient)
+    # The check before the switch, nothing after.
+    assert [e.channel for e in access_events(runtime, world)] == [Channel.PRO_PORTAL, Channel.PRO_API]
+    # Practice software is another channel: it still answers.
+    assert api.status_code == 200, api.text
