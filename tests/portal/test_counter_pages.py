@@ -54,7 +54,7 @@ def access_events(runtime: Runtime, world: World) -> list[AccessEvent]:
 
 
 def send(counter: Counter, path: str, data: dict[str, str], **kwargs: Any) -> httpx.Response:
-    """Post a form with the page's CSRF token (``Counter.form`` sends a list, which httpx deprecates)."""
+    """Post a form with the CSRF token the page last showed (like ``Counter.form``, for any counter)."""
     return counter.user.client.post(path, data={**data, "csrf_token": counter.user.csrf_token or ""}, **kwargs)
 
 
