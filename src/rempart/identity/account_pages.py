@@ -63,6 +63,7 @@ EVENT_WORDS: dict[str, str] = {
     SecurityEventKind.STEP_UP: _("Passkey confirmed (step-up)"),
     SecurityEventKind.PASSKEY_ADDED: _("Passkey added"),
     SecurityEventKind.PASSKEY_REMOVED: _("Passkey removed"),
+    SecurityEventKind.PASSKEY_RENAMED: _("Passkey renamed"),
     SecurityEventKind.PASSKEY_CLONE_SUSPECTED: _("Passkey disabled: it may have been copied"),
     SecurityEventKind.RECOVERY_CODES_CREATED: _("New recovery codes"),
     SecurityEventKind.RECOVERY_CODE_USED: _("Recovery code used"),
@@ -75,7 +76,6 @@ EVENT_WORDS: dict[str, str] = {
     SecurityEventKind.STEP_UP_REQUIRED: _("Passkey confirmation asked"),
     SecurityEventKind.CONTAINMENT_LIFTED: _("Restriction lifted"),
 }
-PASSKEY_RENAMED = _("Passkey renamed")
 OTHER_SESSIONS_ENDED = _("Other sessions ended")
 
 ROLE_WORDS: dict[str, str] = {
@@ -115,9 +115,7 @@ def _event_line(event: SecurityEvent) -> EventLine:
         detail = {}
     kind = event.kind.value
     label = EVENT_WORDS.get(kind, kind)
-    if kind == SecurityEventKind.PASSKEY_ADDED and detail.get("change") == "renamed":
-        label = PASSKEY_RENAMED
-    elif kind == SecurityEventKind.ALL_SESSIONS_REVOKED and detail.get("kept") == "current":
+    if kind == SecurityEventKind.ALL_SESSIONS_REVOKED and detail.get("kept") == "current":
         label = OTHER_SESSIONS_ENDED
     return EventLine(at=event.at, label=label, address=event.address)
 

@@ -260,6 +260,7 @@ class SecurityEventKind(StrEnum):
     STEP_UP = "step_up"
     PASSKEY_ADDED = "passkey_added"
     PASSKEY_REMOVED = "passkey_removed"
+    PASSKEY_RENAMED = "passkey_renamed"
     PASSKEY_CLONE_SUSPECTED = "passkey_clone_suspected"
     RECOVERY_CODES_CREATED = "recovery_codes_created"
     RECOVERY_CODE_USED = "recovery_code_used"

@@ -445,10 +445,7 @@ def passkey_name(raw: str) -> str:
 def do_rename_passkey(
     *, session: Session, account_id: uuid.UUID, ref: uuid.UUID, name: str, now: datetime, address: str | None
 ) -> Passkey:
-    """One of the account's passkeys takes a new name, committed with its security event.
-
-    The event is ``passkey_added`` with ``change=renamed``: a kind of its own would need a migration of
-    the ``security_events`` CHECK constraint (the pages show it as a rename)."""
+    """One of the account's passkeys takes a new name, committed with its security event."""
     new_name = passkey_name(name)
     passkey = session.scalar(select(Passkey).where(Passkey.ref == ref, Passkey.account_id == account_id))
     if passkey is None:
@@ -456,12 +453,11 @@ def do_rename_passkey(
     passkey.name = new_name
     record_event(
         session=session,
-        kind=SecurityEventKind.PASSKEY_ADDED,
+        kind=SecurityEventKind.PASSKEY_RENAMED,
         at=now,
         account_id=account_id,
         address=address,
         passkey=str(ref),
-        change="renamed",
     )
     session.commit()
     return passkey
