@@ -10,4 +10,5 @@ def test_the_signed_in_optician_lands_on_their_home_page(world: World) -> None:
     assert home.status_code == 200
     assert "optique@port.test" in home.text
     assert "Optique du Port" in home.text
-    assert world.counter.user.csrf_token and world.counter.user.csrf_token in home.text
+    assert world.counter.user.csrf_token
+    assert world.counter.user.csrf_token in home.text

@@ -31,7 +31,7 @@ def start_page(request: Request, session: SessionDep, identity: IdentityDep, run
     principal = principal_from_request(request, session=session, identity=identity)
     if principal is not None:
         try:
-            viewer = viewer_of(request, principal, session=session)
+            viewer = viewer_of(request, principal, session=session, now=identity.clock())
         except NotSignedIn:
             viewer = None
         if viewer is not None:

@@ -7,6 +7,7 @@ anything but a passkey session (practice software has no pages).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -39,19 +40,21 @@ def menu_of(principal: Principal) -> tuple[NavItem, ...]:
     return tuple(item for permission, item in MENU if principal.can(permission))
 
 
-def viewer_of(request: Request, principal: Principal, *, session: SessionDep) -> Viewer:
+def viewer_of(request: Request, principal: Principal, *, session: SessionDep, now: datetime) -> Viewer:
     row_hash = getattr(request.state, "session_row_hash", None)
     row = session.get(AccountSession, row_hash) if row_hash is not None else None
     account = session.get(Account, principal.account_id) if principal.account_id else None
     if principal.channel is not Channel.PORTAL or row is None or account is None:
         raise NotSignedIn("sign in with a passkey")
     practice = session.get(Practice, principal.practice_id) if principal.practice_id else None
+    ends = min(row.expires_at, row.created_at + ABSOLUTE_TIMEOUT)
     return Viewer(
         login=account.login,
         nav=menu_of(principal),
         csrf_token=row.csrf_token,
         idle_seconds=int(IDLE_TIMEOUT.total_seconds()),
-        absolute_deadline=min(row.expires_at, row.created_at + ABSOLUTE_TIMEOUT),
+        absolute_deadline=ends,
+        absolute_seconds=max(0, int((ends - now).total_seconds())),
         roles=frozenset(r.value for r in principal.roles),
         practice_name=practice.name if practice else None,
         professional_label=principal.rpps,
@@ -60,7 +63,7 @@ def viewer_of(request: Request, principal: Principal, *, session: SessionDep) ->
 
 def page_viewer(request: Request, principal: AuthenticatedDep, session: SessionDep, identity: IdentityDep) -> Viewer:
     require_declared(request, principal)
-    return viewer_of(request, principal, session=session)
+    return viewer_of(request, principal, session=session, now=identity.clock())
 
 
 ViewerDep = Annotated[Viewer, Depends(page_viewer)]

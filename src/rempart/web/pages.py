@@ -58,6 +58,7 @@ class Viewer:
     csrf_token: str
     idle_seconds: int  # the session ends after this long without a request
     absolute_deadline: datetime  # ... and at this moment whatever happens
+    absolute_seconds: int  # how long until then, from the page's making (the browser's clock may be off)
     roles: frozenset[str] = field(default_factory=frozenset)
     practice_name: str | None = None
     professional_label: str | None = None

@@ -11,8 +11,9 @@
     const countdown = document.getElementById("session-countdown");
     if (!body.dataset.idleSeconds || !note || !countdown) return;
     const fr = document.documentElement.lang === "fr";
+    // Both counted from the page's arrival, as the server counted them: the computer's clock may be off.
     const idleEnds = Date.now() + Number(body.dataset.idleSeconds) * 1000;
-    const absoluteEnds = Date.parse(body.dataset.sessionEnds);
+    const absoluteEnds = Date.now() + Number(body.dataset.sessionLeft) * 1000;
     function tick() {
       const ends = Math.min(idleEnds, absoluteEnds);
       const left = Math.round((ends - Date.now()) / 1000);
