@@ -52,6 +52,16 @@ def test_demo_loads_a_population_writes_demo_json_and_serves_health(tmp_path: Pa
         assert all(nir_number.is_valid(p["nir"]) for p in doc["patients"])
         assert (tmp_path / "var" / "rempart.db").exists()
         assert (tmp_path / "var" / "keys" / "kek.json").exists()
+
+        # The start page a newcomer lands on: what Rempart is, who to sign in as, whom to check.
+        start = httpx.get(f"http://localhost:{port}/", timeout=5)
+        assert start.status_code == 200
+        assert '<html lang="fr">' in start.text
+        assert "Essayer la démo" in start.text
+        enrol_links = [link["url"] for link in doc["enrolment_links"] if link["url"]]
+        assert enrol_links
+        assert all(url.replace("&", "&amp;") in start.text for url in enrol_links)
+        assert doc["patients"][0]["card"]["member_number"] in start.text
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -60,6 +70,7 @@ def test_demo_loads_a_population_writes_demo_json_and_serves_health(tmp_path: Pa
             process.kill()
             output, _ = process.communicate()
     assert "Rempart demo ready" in output
+    assert f"open http://localhost:{port}/ in a browser" in " ".join(output.split())  # however the terminal wraps
     assert "Traceback" not in output
     for patient in doc["patients"]:
         assert patient["nir"] not in output  # the terminal shows cards, never NIRs
