@@ -50,7 +50,9 @@ def problem_response(
     not signed in and asks for a page is sent to the login page, which brings them back after."""
     if request is not None and is_page_path(request.url.path):
         if status == 401 and request.method in {"GET", "HEAD"}:
-            return see_other("/login?" + urlencode({"next": request.url.path}))
+            # A page that needs a fresh passkey check sends to it; any other 401 to the login page.
+            fresh_check = str(body.get("type", "")).endswith("/step-up-required")
+            return see_other(("/step-up?" if fresh_check else "/login?") + urlencode({"next": request.url.path}))
         return problem_page(request, body, headers=headers)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 

@@ -8,16 +8,12 @@ The CSP is tried in the browser itself: a script injected into a page does not r
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 
-from rempart.app import create_app
-from rempart.detection.engine import DetectionEngine
-from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
 from rempart.insurers.models import Insurer
 from rempart.members.models import BeneficiaryRole
@@ -26,7 +22,7 @@ from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
 from tests.factories import TODAY, load_members, make_insurer
 from tests.factories import population as synth_population
-from tests.support.browser import Tab, chromium, free_port, live_server, needs_chromium
+from tests.support.browser import Tab, chromium, needs_chromium, portal_server
 from tests.support.clock import FakeClock
 from tests.support.portal import PortalUser, invite
 from tests.support.practice_client import PracticeClient
@@ -34,29 +30,13 @@ from tests.support.practice_client import PracticeClient
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 
-class _DetectionClock:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-
-    def now(self) -> datetime:
-        return self.clock()
-
-
 @pytest.fixture
 def served(runtime: Runtime) -> Iterator[tuple[FastAPI, str, FakeClock]]:
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("the browser journey runs once, on SQLite (the pages' services are tested on both)")
-    port = free_port()
-    origin = f"http://localhost:{port}"
     clock = FakeClock(datetime(TODAY.year, TODAY.month, TODAY.day, 9, 30, tzinfo=UTC))
-    app = create_app(runtime)
-    settings = runtime.settings.model_copy(update={"public_origin": origin, "rp_id": "localhost"})
-    prefix = f"t{uuid.uuid4().hex}"
-    app.state.identity = IdentityServices.build(settings, clock=clock, prefix=prefix)
-    app.state.detection = DetectionEngine.build(runtime, clock=_DetectionClock(clock), prefix=prefix)
-    with live_server(app, port) as live:
-        yield app, live, clock
-    app.state.detection.close()
+    with portal_server(runtime, clock) as (app, origin):
+        yield app, origin, clock
 
 
 def covered_holder(records: list[MemberRecord]) -> MemberRecord:

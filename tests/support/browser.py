@@ -14,15 +14,23 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+
+from rempart.app import create_app
+from rempart.detection.engine import DetectionEngine
+from rempart.identity.context import IdentityServices
+from rempart.runtime import Runtime
+from tests.support.clock import FakeClock
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(os.environ.get("REMPART_ARTEFACTS", "var/artefacts")) / "portal"
@@ -51,6 +59,32 @@ def live_server(app: FastAPI, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class _DetectionClock:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+@contextmanager
+def portal_server(runtime: Runtime, clock: FakeClock) -> Iterator[tuple[FastAPI, str]]:
+    """The app on a free port, its sessions, passkey checks and detection on ``clock``, its
+    counters in a namespace of their own; yields the app and the origin browsers use."""
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    app = create_app(runtime)
+    settings = runtime.settings.model_copy(update={"public_origin": origin, "rp_id": "localhost"})
+    prefix = f"t{uuid.uuid4().hex}"
+    app.state.identity = IdentityServices.build(settings, clock=clock, prefix=prefix)
+    app.state.detection = DetectionEngine.build(runtime, clock=_DetectionClock(clock), prefix=prefix)
+    try:
+        with live_server(app, port) as live:
+            yield app, live
+    finally:
+        app.state.detection.close()
 
 
 @contextmanager

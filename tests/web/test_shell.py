@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from rempart.app import create_app
 from rempart.errors import RempartError
+from rempart.identity.sessions import StepUpRequired
 from rempart.runtime import Runtime
 from rempart.web.pages import PROBLEM_WORDS
 from tests.support.routes import api_routes
@@ -35,6 +36,10 @@ def portal_app(runtime: Runtime) -> FastAPI:
     @probe.get("/probe/broken")
     def broken() -> None:
         raise RuntimeError("SELECT nir FROM beneficiaries -- 185057800608436")
+
+    @probe.get("/probe/fresh-passkey")
+    def fresh_passkey() -> None:
+        raise StepUpRequired("confirm with your passkey to continue (step-up)")
 
     @probe.post("/probe/form")
     def form(amount: int) -> None:  # a query parameter: sending none is a 422
@@ -128,6 +133,12 @@ def test_a_page_asked_for_without_a_session_sends_to_the_login_page_and_back(bro
     assert response.headers["location"] == "/login?next=%2Faccount"
     login = browser.get(response.headers["location"])
     assert 'data-next="/account"' in login.text
+
+
+def test_a_page_that_needs_a_fresh_passkey_check_sends_to_the_step_up_page_and_back(browser: TestClient) -> None:
+    response = browser.get("/probe/fresh-passkey", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/step-up?next=%2Fprobe%2Ffresh-passkey"
 
 
 def test_every_page_answers_head_like_get(browser: TestClient, portal_app: FastAPI) -> None:
