@@ -111,6 +111,13 @@ def _page(request: Request, template: str, *, viewer: Any, status: int = 200, **
     return render(request, template, viewer=viewer, status=status, words=WORDS, **context)
 
 
+def _form(
+    request: Request, template: str, *, viewer: Any, errors: FormErrors, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A form page: the values typed, the fields' errors, and whether sending it needs a step-up."""
+    return _page(request, template, viewer=viewer, errors=errors.fields, status=status, **context)
+
+
 def _stale(caller: Principal, identity: Any) -> bool:
     """Whether the form's answer will ask for a fresh passkey check: the form page says so first
     (a GET refused with 401 would send a signed-in person to the login page)."""
@@ -162,31 +169,18 @@ def practice_overview(
 # -- inviting a colleague --------------------------------------------------------------------------
 
 
-def _invite_form(
-    request: Request,
-    viewer: Any,
-    *,
-    values: dict[str, Any],
-    errors: FormErrors,
-    status: int = 200,
-    step_up: bool = False,
-) -> HTMLResponse:
-    return _page(
-        request,
-        "practice/invite.html",
-        viewer=viewer,
-        values=values,
-        errors=errors.fields,
-        status=status,
-        step_up=step_up,
-    )
-
-
 @router.page("/practice/invite", dependencies=[INVITE])
 def invite_form(request: Request, viewer: ViewerDep, caller: AnyCaller, identity: IdentityDep) -> HTMLResponse:
     _practice_of(caller)
     values = {"login": "", "rpps": "", "practice_admin": False}
-    return _invite_form(request, viewer, values=values, errors=FormErrors(), step_up=_stale(caller, identity))
+    return _form(
+        request,
+        "practice/invite.html",
+        viewer=viewer,
+        values=values,
+        errors=FormErrors(),
+        step_up=_stale(caller, identity),
+    )
 
 
 @router.post("/practice/invite", dependencies=[FORM_CSRF, INVITE, RECENT_PASSKEY], response_class=HTMLResponse)
@@ -242,7 +236,9 @@ def invite_colleague(
                 enrol_url=out.enrol_url,
                 expires_in_days=out.expires_in_days,
             )
-    return _invite_form(request, viewer, values=values, errors=errors, status=422)
+    return _form(
+        request, "practice/invite.html", viewer=viewer, values=values, errors=errors, status=422, step_up=False
+    )
 
 
 # -- practice software: clients and their keys -----------------------------------------------------
@@ -297,31 +293,18 @@ _BAD_KEY = _(
 )
 
 
-def _new_client_form(
-    request: Request,
-    viewer: Any,
-    *,
-    values: dict[str, str],
-    errors: FormErrors,
-    status: int = 200,
-    step_up: bool = False,
-) -> HTMLResponse:
-    return _page(
-        request,
-        "practice/client_new.html",
-        viewer=viewer,
-        values=values,
-        errors=errors.fields,
-        status=status,
-        step_up=step_up,
-    )
-
-
 @router.page("/practice/clients/new", dependencies=[MANAGE])
 def new_client_form(request: Request, viewer: ViewerDep, caller: AnyCaller, identity: IdentityDep) -> HTMLResponse:
     _practice_of(caller)
     values = {"name": "", "public_jwk": ""}
-    return _new_client_form(request, viewer, values=values, errors=FormErrors(), step_up=_stale(caller, identity))
+    return _form(
+        request,
+        "practice/client_new.html",
+        viewer=viewer,
+        values=values,
+        errors=FormErrors(),
+        step_up=_stale(caller, identity),
+    )
 
 
 @router.post("/practice/clients/new", dependencies=[FORM_CSRF, MANAGE, RECENT_PASSKEY], response_class=HTMLResponse)
@@ -359,30 +342,14 @@ def create_client(
             errors.add("public_jwk", _BAD_KEY)
         else:
             return see_other(f"/practice/clients?done=client-created#client-{client.id}")
-    return _new_client_form(
-        request, viewer, values={"name": name[:100], "public_jwk": jwk_back}, errors=errors, status=422
-    )
-
-
-def _new_key_form(
-    request: Request,
-    viewer: Any,
-    *,
-    client: Any,
-    value: str,
-    errors: FormErrors,
-    status: int = 200,
-    step_up: bool = False,
-) -> HTMLResponse:
-    return _page(
+    return _form(
         request,
-        "practice/key_new.html",
+        "practice/client_new.html",
         viewer=viewer,
-        client=client,
-        value=value,
-        errors=errors.fields,
-        status=status,
-        step_up=step_up,
+        values={"name": name[:100], "public_jwk": jwk_back},
+        errors=errors,
+        status=422,
+        step_up=False,
     )
 
 
@@ -397,8 +364,14 @@ def new_key_form(
     identity: IdentityDep,
 ) -> HTMLResponse:
     client = access_client(session, practice_id=_practice_of(caller), client_id=client_id)
-    return _new_key_form(
-        request, viewer, client=client, value="", errors=FormErrors(), step_up=_stale(caller, identity)
+    return _form(
+        request,
+        "practice/key_new.html",
+        viewer=viewer,
+        client=client,
+        value="",
+        errors=FormErrors(),
+        step_up=_stale(caller, identity),
     )
 
 
@@ -442,7 +415,16 @@ def add_key(
             errors.add("public_jwk", _BAD_KEY)
         else:
             return see_other(f"/practice/clients?done=key-added#client-{client.id}")
-    return _new_key_form(request, viewer, client=client, value=jwk_back, errors=errors, status=422)
+    return _form(
+        request,
+        "practice/key_new.html",
+        viewer=viewer,
+        client=client,
+        value=jwk_back,
+        errors=errors,
+        status=422,
+        step_up=False,
+    )
 
 
 # -- revoking: a page that says what happens, and its form -----------------------------------------
