@@ -4,60 +4,28 @@ passkey alone, adds a second passkey, confirms a step-up, and recovers with a co
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from rempart.app import create_app
-from rempart.identity.context import IdentityServices
 from rempart.identity.permissions import Role
 from rempart.insurers.service import create_insurer
 from rempart.runtime import Runtime
-from tests.support.browser import Tab
+from tests.support.browser import ARTEFACTS, CHROMIUM, Tab, needs_chromium, portal_server
+from tests.support.clock import FakeClock
 from tests.support.portal import invite
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
 def live(runtime: Runtime) -> Iterator[tuple[FastAPI, str]]:
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("the browser journey runs once, on SQLite")
-    port = _free_port()
-    origin = f"http://localhost:{port}"  # browsers allow passkeys on http only for localhost
-    app = create_app(runtime)
-    settings = runtime.settings.model_copy(update={"public_origin": origin, "rp_id": "localhost"})
-    app.state.identity = IdentityServices.build(settings, prefix=f"t{uuid.uuid4().hex}")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield app, origin
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with portal_server(runtime, FakeClock(datetime.now(UTC))) as served:
+        yield served
 
 
 def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str], runtime: Runtime) -> None:
@@ -71,7 +39,7 @@ def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            page = browser.new_page()
+            page = browser.new_page()  # its authenticators are added and removed below
             devtools = page.context.new_cdp_session(page)
             devtools.send("WebAuthn.enable")
 
@@ -107,7 +75,7 @@ def test_enrol_then_sign_in_with_a_passkey_in_chromium(live: tuple[FastAPI, str]
             codes = page.locator("#recovery-codes code").all_inner_texts()
             assert len(codes) >= 8
             assert page.locator("#enrol-form").count() == 0  # the spent link's form is gone
-            tab = Tab(page=page, origin=origin)
+            tab = Tab(page=page, origin=origin, folder=ARTEFACTS / "account")
             tab.look("enrol-recovery-codes")
             page.click("#recovery-continue")
             page.wait_for_url(origin + "/")
