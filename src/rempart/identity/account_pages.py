@@ -34,8 +34,8 @@ from rempart.identity.deps import FORM_CSRF, AnyCaller, client_address, requires
 from rempart.identity.events import events_of_account
 from rempart.identity.models import AccountSession, SecurityEvent, SecurityEventKind
 from rempart.identity.passkeys import PASSKEY_NAME_MAX, do_remove_passkey, do_rename_passkey, passkeys_of
-from rempart.identity.permissions import Permission, Role
-from rempart.identity.portal import ViewerDep
+from rempart.identity.permissions import Permission
+from rempart.identity.portal import ROLE_WORDS, ViewerDep
 from rempart.identity.principal import Principal
 from rempart.identity.sessions import (
     StepUpRequired,
@@ -77,18 +77,6 @@ EVENT_WORDS: dict[str, str] = {
     SecurityEventKind.CONTAINMENT_LIFTED: _("Restriction lifted"),
 }
 OTHER_SESSIONS_ENDED = _("Other sessions ended")
-
-ROLE_WORDS: dict[str, str] = {
-    Role.PRACTICE_ADMIN: _("Practice administrator"),
-    Role.PROFESSIONAL: _("Health professional"),
-    Role.INSURER_ADMIN: _("Insurer administrator"),
-    Role.CLAIMS_AGENT: _("Claims agent"),
-    Role.DPO: _("Data protection officer"),
-    Role.BENEFICIARY: _("Beneficiary"),
-    Role.SECURITY_OPERATOR: _("Security operator"),
-    Role.PLATFORM_ADMIN: _("Platform administrator"),
-    Role.PRACTICE_SOFTWARE: _("Practice software"),
-}
 
 
 @dataclass(frozen=True)

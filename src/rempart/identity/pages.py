@@ -17,9 +17,10 @@ from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, PUBLIC, AnyCaller, client_address, requires
 from rempart.identity.errors import NotSignedIn
 from rempart.identity.permissions import Permission
-from rempart.identity.portal import ViewerDep, viewer_of
+from rempart.identity.portal import ROLE_WORDS, ViewerDep, viewer_of
 from rempart.identity.sessions import clear_session_cookie, do_logout, principal_from_request, session_of_request
 from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.i18n import _
 from rempart.web.pages import PageRouter, local_path, render, see_other
 
 router = PageRouter()
@@ -37,7 +38,27 @@ def start_page(request: Request, session: SessionDep, identity: IdentityDep, run
         if viewer is not None:
             return render(request, "identity/home.html", viewer=viewer)
     demo = _demo_document(runtime.settings.var_dir) if runtime.settings.demo_start_page else None
-    return render(request, "identity/start.html", demo=demo, origin=identity.origin)
+    return render(
+        request,
+        "identity/start.html",
+        demo=demo,
+        origin=identity.origin,
+        role_words=ROLE_WORDS,
+        kind_words=KIND_WORDS,
+        portal_roles=PORTAL_ROLES,
+    )
+
+
+# The demo's sample patients, by the situation a professional meets.
+KIND_WORDS = {
+    "holder": _("Policy holder"),
+    "spouse": _("Spouse"),
+    "child": _("Child"),
+    "child-on-parent-nir": _("Child on a parent's NIR"),
+    "twin": _("Twin (birth rank 2)"),
+}
+# The demo accounts whose pages are built; the others use the API for now.
+PORTAL_ROLES = frozenset({"practice_admin", "professional"})
 
 
 def _demo_document(var_dir: Any) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from rempart.identity.context import IdentityDep
 from rempart.identity.deps import AuthenticatedDep, require_declared
 from rempart.identity.errors import NotSignedIn
 from rempart.identity.models import Account, AccountSession
-from rempart.identity.permissions import Permission
+from rempart.identity.permissions import Permission, Role
 from rempart.identity.principal import Channel, Principal
 from rempart.identity.sessions import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT
 from rempart.professionals.models import Practice
@@ -34,6 +34,20 @@ MENU: tuple[tuple[Permission, NavItem], ...] = (
     (Permission.PRACTICE_CLIENT_MANAGE, NavItem("/practice", _("My practice"))),
     (Permission.ACCOUNT_SELF_MANAGE, NavItem("/account", _("My account"))),
 )
+
+
+# Each role as people call it.
+ROLE_WORDS: dict[str, str] = {
+    Role.PRACTICE_ADMIN: _("Practice administrator"),
+    Role.PROFESSIONAL: _("Health professional"),
+    Role.INSURER_ADMIN: _("Insurer administrator"),
+    Role.CLAIMS_AGENT: _("Claims agent"),
+    Role.DPO: _("Data protection officer"),
+    Role.BENEFICIARY: _("Beneficiary"),
+    Role.SECURITY_OPERATOR: _("Security operator"),
+    Role.PLATFORM_ADMIN: _("Platform administrator"),
+    Role.PRACTICE_SOFTWARE: _("Practice software"),
+}
 
 
 def menu_of(principal: Principal) -> tuple[NavItem, ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,6 +86,7 @@ templates.filters.update(
     moment=i18n.moment,
     clock=i18n.clock_time,
     iso=i18n.iso_utc,
+    isodate=date.fromisoformat,
 )
 
 
