@@ -83,6 +83,7 @@ EVENT_WORDS = {
     SecurityEventKind.STEP_UP.value: _("Confirmed with the passkey"),
     SecurityEventKind.PASSKEY_ADDED.value: _("Passkey added"),
     SecurityEventKind.PASSKEY_REMOVED.value: _("Passkey removed"),
+    SecurityEventKind.PASSKEY_RENAMED.value: _("Passkey renamed"),
     SecurityEventKind.PASSKEY_CLONE_SUSPECTED.value: _("Passkey disabled: it may have been copied"),
     SecurityEventKind.RECOVERY_CODES_CREATED.value: _("Recovery codes made"),
     SecurityEventKind.RECOVERY_CODE_USED.value: _("Recovery code used"),

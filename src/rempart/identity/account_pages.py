@@ -75,6 +75,13 @@ EVENT_WORDS: dict[str, str] = {
     SecurityEventKind.CHECKS_SLOWED: _("Rights checks slowed down"),
     SecurityEventKind.STEP_UP_REQUIRED: _("Passkey confirmation asked"),
     SecurityEventKind.CONTAINMENT_LIFTED: _("Restriction lifted"),
+    # A practice admin's own changes to the practice's billing software.
+    SecurityEventKind.TOKEN_REFUSED: _("Billing software refused a token"),
+    SecurityEventKind.CLIENT_CREATED: _("Billing software registered"),
+    SecurityEventKind.CLIENT_KEY_ADDED: _("Public key added"),
+    SecurityEventKind.CLIENT_KEY_REVOKED: _("Public key revoked"),
+    SecurityEventKind.CLIENT_REVOKED: _("Billing software revoked"),
+    SecurityEventKind.CLIENT_SUSPENDED: _("Billing software suspended"),
 }
 OTHER_SESSIONS_ENDED = _("Other sessions ended")
 
