@@ -112,7 +112,7 @@ class Tab:
 
     @classmethod
     def open(cls, browser: Any, origin: str, *, name: str = "tab") -> Tab:
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR").new_page()
         devtools = page.context.new_cdp_session(page)
         devtools.send("WebAuthn.enable")
         devtools.send(
