@@ -11,13 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 from babel.messages.pofile import read_po
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from rempart.approvals.forms import NotEuros, euros_to_cents
 from rempart.approvals.models import ApprovalReason, PriorApproval
 from rempart.approvals.pages import REASON_WORDS as APPROVAL_REASON_WORDS
 from rempart.claims.models import Claim, ClaimReason, ClaimStatus
@@ -315,20 +313,6 @@ def test_a_form_with_bad_fields_is_shown_again_with_its_errors_and_writes_nothin
     fixed = send(world, "/claims", {**FRAMES, "check_id": check, "idempotency_key": key, "unit_price_1": "250.00"})
     target(fixed, "claims")
     assert claims_in_database(runtime, world) == 1
-
-
-@pytest.mark.parametrize(
-    ("typed", "cents"),
-    [("12,50", 1250), ("12.50", 1250), ("12", 1200), ("1 234,5", 123_450), ("0,05", 5), ("12,50 €", 1250)],
-)
-def test_amounts_typed_in_euros_become_cents(typed: str, cents: int) -> None:
-    assert euros_to_cents(typed) == cents
-
-
-@pytest.mark.parametrize("typed", ["", "12,505", "-3", "1e3", "12,,5", "douze"])
-def test_amounts_that_are_not_euros_are_refused(typed: str) -> None:
-    with pytest.raises(NotEuros):
-        euros_to_cents(typed)
 
 
 def test_every_reason_code_is_explained_in_french_and_english() -> None:

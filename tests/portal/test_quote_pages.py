@@ -47,10 +47,13 @@ def checked(world: World, counter: Counter | None = None) -> str:
     return found.group(1)
 
 
-def quote_form(check_id: str, lines: list[dict[str, str]]) -> dict[str, str]:
-    fields = {"check_id": check_id, "care_date": TODAY.isoformat()}
-    for i, line in enumerate(lines):
-        fields |= {f"line-{i}-{k}": v for k, v in ({"care_domain": "OPTI", "amo_rate": "60"} | line).items()}
+def quote_form(check_id: str, lines: list[dict[str, str]], care_domain: str = "OPTI") -> dict[str, str]:
+    """The form as the approval and claim forms name its fields: ``act_code_1``, ``unit_price_1``..."""
+    fields = {"check_id": check_id, "care_date": TODAY.isoformat(), "care_domain": care_domain}
+    for row in range(1, 5):  # every row as the page fills it in: one unit at the usual AMO rate
+        fields |= {f"quantity_{row}": "1", f"amo_rate_{row}": "60"}
+    for row, line in enumerate(lines, start=1):
+        fields |= {f"{k}_{row}": v for k, v in line.items()}
     return fields
 
 
@@ -92,12 +95,15 @@ def test_the_quote_form_has_four_lines_for_the_check_in_french(world: World) -> 
 
     assert page.status_code == 200
     assert '<html lang="fr">' in page.text
-    assert f'name="check_id" type="text" value="{check_id}"' in page.text
-    for i in range(4):
-        assert f'<select id="line-{i}-care_domain"' in page.text
-        assert f'<label for="line-{i}-unit_price">Prix unitaire (€)</label>' in page.text
-    assert "100 % Santé classe A" in page.text
-    assert "100 % Santé classe B" in page.text
+    assert f'name="check_id" value="{check_id}"' in page.text
+    assert '<select id="care_domain" name="care_domain"' in page.text
+    assert "Prix unitaire (€)" in page.text
+    for row in range(1, 5):
+        assert f'id="unit_price_{row}" name="unit_price_{row}"' in page.text
+        assert f'id="amo_rate_{row}" name="amo_rate_{row}" value="60"' in page.text
+    assert "Classe 100 % Santé" in page.text
+    assert "Classe A" in page.text
+    assert "Classe B" in page.text
     assert '<option value="OPTI" selected>Optique</option>' in page.text
     assert 'value="PHAR"' not in page.text  # an optician quotes optics only
     assert "style=" not in page.text
@@ -107,7 +113,7 @@ def test_the_menu_s_quote_page_asks_for_the_check_reference(world: World) -> Non
     page = world.counter.page("/quotes/new")
 
     assert page.status_code == 200
-    assert 'name="check_id" type="text" value=""' in page.text
+    assert 'name="check_id" value=""' in page.text
 
 
 def test_a_quote_shows_each_line_s_shares_in_euros_as_the_api_computes_them(runtime: Runtime, world: World) -> None:
@@ -170,18 +176,23 @@ def test_bad_lines_are_pointed_at_and_nothing_is_priced(runtime: Runtime, world:
         {**GLASSES[0], "unit_price": "cent euros"},
         {**GLASSES[1], "regulated_price": ""},
         {**GLASSES[0], "act_code": "bad code!", "amo_rate": "150"},
-        {**GLASSES[0], "care_domain": "PHAR"},
+        {**GLASSES[0], "quantity": "999", "unit_price": "99999,99"},  # the line costs more than a line may
     ]
 
     answer = send(world.counter, "/quotes", quote_form(check_id, lines))
 
     assert answer.status_code == 422
-    for name in ("line-0-unit_price", "line-1-regulated_price", "line-2-act_code", "line-2-amo_rate"):
-        assert re.search(rf'id="{name}"[^>]*aria-invalid="true"', answer.text), name
+    for name in ("unit_price_1", "regulated_price_2", "act_code_3", "amo_rate_3", "unit_price_4"):
+        assert re.search(rf'id="{name}"[^>]*aria-invalid="true" aria-describedby="{name}-error"', answer.text), name
         assert f'id="{name}-error"' in answer.text, name
-    assert re.search(r'id="line-3-care_domain"[^>]*aria-invalid="true"', answer.text)
     assert "Une ligne de classe A demande son prix limite de vente." in answer.text
     assert 'value="cent euros"' in answer.text  # shown back to be corrected
+    assert quote_events(runtime, world) == []
+
+    # A domain outside the profession's (an optician does not quote pharmacy).
+    pharmacy = send(world.counter, "/quotes", quote_form(check_id, GLASSES, care_domain="PHAR"))
+    assert pharmacy.status_code == 422
+    assert re.search(r'id="care_domain"[^>]*aria-invalid="true"', pharmacy.text)
     assert quote_events(runtime, world) == []
 
     nothing = send(world.counter, "/quotes", quote_form(check_id, []))
@@ -202,7 +213,7 @@ def test_another_practice_s_check_reads_like_a_missing_one(app: FastAPI, runtime
     assert foreign.status_code == missing.status_code == 404
     assert re.search(r'id="check_id"[^>]*aria-invalid="true"', foreign.text)
     assert foreign.text.replace(theirs, "") == missing.text.replace(
-        re.search(r'name="check_id" type="text" value="([^"]*)"', missing.text).group(1), ""
+        re.search(r'name="check_id" value="([^"]*)"', missing.text).group(1), ""
     )  # type: ignore[union-attr]
     assert quote_events(runtime, world) == []
 

@@ -13,17 +13,7 @@ from datetime import date
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.approvals.forms import (
-    DOMAIN_WORDS,
-    ROWS,
-    FormFields,
-    FormProblem,
-    LinesForm,
-    blank_values,
-    new_idempotency_key,
-    posted_key,
-    refusal_on_form,
-)
+from rempart.approvals.forms import new_idempotency_key, posted_key, refusal_on_form
 from rempart.approvals.models import USABLE_APPROVAL, ApprovalReason, ApprovalStatus, PriorApproval
 from rempart.approvals.service import (
     ApprovalRequest,
@@ -42,6 +32,16 @@ from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain
+from rempart.pricing.forms import (
+    DOMAIN_WORDS,
+    ROWS,
+    FormFields,
+    FormProblem,
+    LinesForm,
+    blank_values,
+    check_reference,
+    domain_choices,
+)
 from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _
@@ -127,7 +127,7 @@ def _form_page(
         form=form,
         idempotency_key=key,
         rows=range(1, ROWS + 1),
-        domains=[(d.value, DOMAIN_WORDS[d]) for d in approval_domains(caller)],
+        domains=domain_choices(approval_domains(caller)),
     )
 
 
@@ -141,16 +141,8 @@ def approval_form(
 ) -> HTMLResponse:
     domains = approval_domains(caller)
     values = blank_values(care_date=care_day(identity.clock()), care_domain=domains[0].value if domains else "")
-    values["check_id"] = _reference(check)
+    values["check_id"] = check_reference(check)
     return _form_page(request, viewer, caller, LinesForm(values), key=new_idempotency_key())
-
-
-def _reference(check: str | None) -> str:
-    """The check's reference from the address, when it is one (anything else is left for the person to type)."""
-    try:
-        return str(uuid.UUID(check)) if check else ""
-    except ValueError:
-        return ""
 
 
 @router.post("/approvals", dependencies=[FORM_CSRF, requires(Permission.CARE_PRIOR_APPROVAL_CREATE)])

@@ -14,18 +14,7 @@ import uuid
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.approvals.forms import (
-    DOMAIN_WORDS,
-    ROWS,
-    FormFields,
-    FormProblem,
-    LinesForm,
-    blank_values,
-    new_idempotency_key,
-    posted_key,
-    refusal_on_form,
-    values_of_lines,
-)
+from rempart.approvals.forms import new_idempotency_key, posted_key, refusal_on_form
 from rempart.approvals.models import USABLE_APPROVAL
 from rempart.approvals.service import view_approval
 from rempart.claims.models import ClaimReason, ClaimStatus
@@ -41,6 +30,17 @@ from rempart.identity.portal import ViewerDep
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import Limit
+from rempart.pricing.forms import (
+    DOMAIN_WORDS,
+    ROWS,
+    FormFields,
+    FormProblem,
+    LinesForm,
+    blank_values,
+    check_reference,
+    domain_choices,
+    values_of_lines,
+)
 from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _, language_of
@@ -154,7 +154,7 @@ def _form_page(
         form=form,
         idempotency_key=key,
         rows=range(1, ROWS + 1),
-        domains=[(d.value, DOMAIN_WORDS[d]) for d in claim_domains(caller)],
+        domains=domain_choices(claim_domains(caller)),
         from_approval=approval_number,
     )
 
@@ -174,7 +174,7 @@ def claim_form(
     now = identity.clock()
     domains = claim_domains(caller)
     values = blank_values(care_date=care_day(now), care_domain=domains[0].value if domains else "")
-    values["check_id"] = _reference(check)
+    values["check_id"] = check_reference(check)
     number = ""
     if approval is not None:
         approved = view_approval(session=session, caller=caller, approval_id=approval, now=now)
@@ -186,13 +186,6 @@ def claim_form(
             "approval_number": approved.approval_number,
         }
     return _form_page(request, viewer, caller, LinesForm(values), key=new_idempotency_key(), approval_number=number)
-
-
-def _reference(check: str | None) -> str:
-    try:
-        return str(uuid.UUID(check)) if check else ""
-    except ValueError:
-        return ""
 
 
 def _approval_number(form: LinesForm) -> str | None:
