@@ -13,7 +13,7 @@ import uuid
 from rempart.eligibility.service import CareDomainOutsideProfession, RightsCheckExpired
 from rempart.errors import NotFound, RempartError, ValidationFailed
 from rempart.idempotency import IdempotencyKeyReused, require_key
-from rempart.pricing.forms import LinesForm
+from rempart.pricing.forms import FormProblem, LinesForm
 from rempart.web.i18n import _
 
 
@@ -42,3 +42,14 @@ def refusal_on_form(form: LinesForm, error: RempartError) -> bool:
     else:
         return False
     return True
+
+
+def key_after_refusal(form: LinesForm, error: RempartError, key: str) -> str | None:
+    """The idempotency key to show the form again with, once ``error`` is placed on it; ``None`` when the
+    refusal is not the form's (it is then shown as a problem page). Nothing was written: the same key
+    may go again, unless it already made another request."""
+    if isinstance(error, FormProblem):
+        return key
+    if not refusal_on_form(form, error):
+        return None
+    return new_idempotency_key() if isinstance(error, IdempotencyKeyReused) else key

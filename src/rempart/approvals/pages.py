@@ -13,7 +13,7 @@ from datetime import date
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.approvals.forms import new_idempotency_key, posted_key, refusal_on_form
+from rempart.approvals.forms import key_after_refusal, new_idempotency_key, posted_key
 from rempart.approvals.models import USABLE_APPROVAL, ApprovalReason, ApprovalStatus, PriorApproval
 from rempart.approvals.service import (
     ApprovalRequest,
@@ -25,7 +25,6 @@ from rempart.approvals.service import (
 from rempart.detection.deps import GuardedPracticeCaller
 from rempart.eligibility.service import care_day
 from rempart.errors import RempartError
-from rempart.idempotency import IdempotencyKeyReused
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, requires
 from rempart.identity.permissions import Permission
@@ -36,13 +35,12 @@ from rempart.pricing.forms import (
     DOMAIN_WORDS,
     ROWS,
     FormFields,
-    FormProblem,
     LinesForm,
     blank_values,
     check_reference,
     domain_choices,
+    profession_domains,
 )
-from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _
 from rempart.web.pages import PageRouter, Viewer, render, see_other
@@ -81,8 +79,7 @@ REASON_WORDS: dict[ApprovalReason, str] = {
 
 def approval_domains(caller: PracticePrincipal) -> list[CareDomain]:
     """The domains this professional may ask an approval for, in the menu's order."""
-    allowed = PROFESSION_DOMAINS[caller.profession]
-    return [d for d in CareDomain if d in APPROVAL_DOMAINS and d in allowed]
+    return [d for d in profession_domains(caller) if d in APPROVAL_DOMAINS]
 
 
 def _badge(approval: PriorApproval, today: date) -> tuple[str, str]:
@@ -171,14 +168,11 @@ def approval_create(
             idempotency_key=key,
             now=identity.clock(),
         )
-    except FormProblem:
-        return _form_page(request, viewer, caller, form, key=key, status=422)
     except RempartError as error:
-        if not refusal_on_form(form, error):
+        again = key_after_refusal(form, error, key)
+        if again is None:
             raise
-        # Nothing was written: the same key may go again, unless it already made another approval.
-        fresh = isinstance(error, IdempotencyKeyReused)
-        return _form_page(request, viewer, caller, form, key=new_idempotency_key() if fresh else key, status=422)
+        return _form_page(request, viewer, caller, form, key=again, status=422)
     return see_other(f"/approvals/{outcome.approval.id}")
 
 

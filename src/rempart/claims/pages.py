@@ -14,7 +14,7 @@ import uuid
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.approvals.forms import new_idempotency_key, posted_key, refusal_on_form
+from rempart.approvals.forms import key_after_refusal, new_idempotency_key, posted_key
 from rempart.approvals.models import USABLE_APPROVAL
 from rempart.approvals.service import view_approval
 from rempart.claims.models import ClaimReason, ClaimStatus
@@ -22,26 +22,23 @@ from rempart.claims.service import ClaimRequest, practice_claims, submit_claim, 
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
 from rempart.eligibility.service import care_day
 from rempart.errors import RempartError
-from rempart.idempotency import IdempotencyKeyReused
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.identity.principal import PracticePrincipal
-from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import Limit
 from rempart.pricing.forms import (
     DOMAIN_WORDS,
     ROWS,
     FormFields,
-    FormProblem,
     LinesForm,
     blank_values,
     check_reference,
     domain_choices,
+    profession_domains,
     values_of_lines,
 )
-from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _, language_of
 from rempart.web.pages import PageRouter, Viewer, render, see_other
@@ -117,11 +114,6 @@ LIMIT_WORDS: dict[Limit, str] = {
 }
 
 
-def claim_domains(caller: PracticePrincipal) -> list[CareDomain]:
-    allowed = PROFESSION_DOMAINS[caller.profession]
-    return [d for d in CareDomain if d in allowed]
-
-
 @router.page("/claims", dependencies=[requires(Permission.CARE_CLAIM_READ)])
 def claims_list(
     request: Request, viewer: ViewerDep, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
@@ -154,7 +146,7 @@ def _form_page(
         form=form,
         idempotency_key=key,
         rows=range(1, ROWS + 1),
-        domains=domain_choices(claim_domains(caller)),
+        domains=domain_choices(profession_domains(caller)),
         from_approval=approval_number,
     )
 
@@ -172,7 +164,7 @@ def claim_form(
 ) -> HTMLResponse:
     """A blank claim for a checked patient, or one filled from the prior approval it bills."""
     now = identity.clock()
-    domains = claim_domains(caller)
+    domains = profession_domains(caller)
     values = blank_values(care_date=care_day(now), care_domain=domains[0].value if domains else "")
     values["check_id"] = check_reference(check)
     number = ""
@@ -214,7 +206,7 @@ def claim_create(
     form = LinesForm(dict(fields))
     check_id = form.check_id()
     number = _approval_number(form)
-    domain = form.care_domain(claim_domains(caller))
+    domain = form.care_domain(profession_domains(caller))
     lines = form.lines(domain, form.care_date())
     try:
         form.raise_if_invalid()
@@ -226,14 +218,11 @@ def claim_create(
             idempotency_key=key,
             now=identity.clock(),
         )
-    except FormProblem:
-        return _form_page(request, viewer, caller, form, key=key, status=422)
     except RempartError as error:
-        if not refusal_on_form(form, error):
+        again = key_after_refusal(form, error, key)
+        if again is None:
             raise
-        # Nothing was written: the same key may go again, unless it already made another claim.
-        fresh = isinstance(error, IdempotencyKeyReused)
-        return _form_page(request, viewer, caller, form, key=new_idempotency_key() if fresh else key, status=422)
+        return _form_page(request, viewer, caller, form, key=again, status=422)
     # Detection learns of the claim once it is committed (submit_claim commits), as from the API.
     detection.claimed(practice_id=caller.practice_id, beneficiary_id=outcome.claim.beneficiary_id)
     return see_other(f"/claims/{outcome.claim.id}")

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 
 from rempart.errors import RempartError, ValidationFailed
 from rempart.fields import NotEuros, cents_to_euros, euros_to_cents
+from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import SANTE_100_DOMAINS, CareDomain
 from rempart.pricing.engine import (
     MAX_CARE_YEAR,
@@ -31,6 +32,7 @@ from rempart.pricing.engine import (
     Sante100Class,
 )
 from rempart.pricing.models import PricedLineColumns
+from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.web.i18n import _
 
 # The care domains, as a person at the counter names them.
@@ -74,6 +76,12 @@ def check_reference(check: str | None) -> str:
         return str(uuid.UUID(check)) if check else ""
     except ValueError:
         return ""
+
+
+def profession_domains(caller: PracticePrincipal) -> list[CareDomain]:
+    """The domains the professional's profession quotes and bills, in the menu's order."""
+    allowed = PROFESSION_DOMAINS[caller.profession]
+    return [d for d in CareDomain if d in allowed]
 
 
 def domain_choices(domains: list[CareDomain]) -> list[tuple[str, str]]:

@@ -19,11 +19,17 @@ from rempart.identity.deps import FORM_CSRF, PracticeCaller, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.identity.principal import PracticePrincipal
-from rempart.insurers.models import CareDomain
-from rempart.pricing.forms import ROWS, FormFields, LinesForm, blank_values, check_reference, domain_choices
+from rempart.pricing.forms import (
+    ROWS,
+    FormFields,
+    LinesForm,
+    blank_values,
+    check_reference,
+    domain_choices,
+    profession_domains,
+)
 from rempart.pricing.schemas import QuoteOut
 from rempart.pricing.service import quote_for_check
-from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _
 from rempart.web.pages import PageRouter, Viewer, render
@@ -40,12 +46,6 @@ CHECK_UNUSABLE = _(
 )
 
 
-def quote_domains(caller: PracticePrincipal) -> list[CareDomain]:
-    """The domains of the professional's profession, in the menu's order."""
-    allowed = PROFESSION_DOMAINS[caller.profession]
-    return [d for d in CareDomain if d in allowed]
-
-
 def _form_page(
     request: Request, viewer: Viewer, caller: PracticePrincipal, form: LinesForm, *, status: int = 200
 ) -> HTMLResponse:
@@ -55,7 +55,7 @@ def _form_page(
         viewer=viewer,
         form=form,
         rows=range(1, ROWS + 1),
-        domains=domain_choices(quote_domains(caller)),
+        domains=domain_choices(profession_domains(caller)),
         status=status,
     )
 
@@ -65,7 +65,7 @@ def new_quote(
     request: Request, viewer: ViewerDep, caller: PracticeCaller, identity: IdentityDep, check: str = ""
 ) -> HTMLResponse:
     """The quote form for the patient of a rights check (its reference comes from the coverage card)."""
-    domains = quote_domains(caller)
+    domains = profession_domains(caller)
     values = blank_values(
         care_date=care_day(identity.clock()),
         care_domain=domains[0].value if domains else "",
@@ -88,7 +88,7 @@ def make_quote(
     """Per line: the AMO's share, the complementary's share and what is left for the patient."""
     form = LinesForm(dict(fields))
     check_id = form.check_id()
-    domain = form.care_domain(quote_domains(caller))
+    domain = form.care_domain(profession_domains(caller))
     lines = form.lines(domain, form.care_date())
     if form.errors or check_id is None:
         return _form_page(request, viewer, caller, form, status=422)
