@@ -1,0 +1,1 @@
+"""Offline attestations: signed tokens a beneficiary can show without a connection."""
