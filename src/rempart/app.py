@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from rempart import __version__
 from rempart.approvals.api import router as approvals
 from rempart.approvals.pages import router as approval_pages
+from rempart.attestations.api import router as attestations
 from rempart.audit.api import router as audit
 from rempart.claims.api import router as claims
 from rempart.claims.pages import router as claim_pages
@@ -169,6 +170,6 @@ def _routers() -> list[APIRouter]:
     the professional's day (rights checks first) is nearly all of it. No two domains' routes match
     the same request (``tests/test_app.py``), so the order changes nothing else.
     """
-    api = [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit]
+    api = [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit, attestations]
     pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages, page_shell]
     return api + pages

@@ -315,3 +315,7 @@ app.add_typer(audit_app, name="audit")
 from rempart.identity.cli import identity_app  # noqa: E402
 
 app.add_typer(identity_app, name="identity")
+from rempart.attestations.cli import attest_app, rotate_attestation  # noqa: E402
+
+app.add_typer(attest_app, name="attest")
+keys_app.command("rotate-attestation")(rotate_attestation)

@@ -1,6 +1,7 @@
 """Imports every domain's models so that the metadata (migrations, tests) sees all tables."""
 
 from rempart.approvals import models as approvals  # noqa: F401
+from rempart.attestations import models as attestations  # noqa: F401
 from rempart.audit import models as audit  # noqa: F401
 from rempart.claims import models as claims  # noqa: F401
 from rempart.detection import models as detection  # noqa: F401

@@ -234,7 +234,7 @@ def test_digest_parameters_out_of_bounds_are_malformed(key_a: InsurerKeys, token
 @pytest.mark.parametrize(
     ("claim", "value"),
     [
-        (1, "12345678"),  # an AMC number is 9 digits
+        (1, "1234567"),  # an AMC number is 8 to 10 digits
         (4, 1_798_761_600 + 3600),  # validity ends at midnight UTC
         (5, 1_798_761_600 * 2),  # starts after it ends
         (7, b"short"),

@@ -138,6 +138,7 @@ class Operation(StrEnum):
     BREAK_GLASS_VIEW = "break_glass_view"
     BENEFICIARY_SELF_VIEW = "beneficiary_self_view"
     ATTESTATION_ISSUE = "attestation_issue"
+    ATTESTATION_MAILING = "attestation_mailing"  # the insurer's cards, issued in bulk or renewed
     INCIDENT_SCOPE = "incident_scope"
     INCIDENT_LETTERS = "incident_letters"
     ACCESS_LOG_VIEW = "access_log_view"
@@ -200,6 +201,7 @@ DISCLOSURES: dict[Operation, Disclosure] = {
     # The beneficiary themself.
     Operation.BENEFICIARY_SELF_VIEW: _d(Purpose.SELF_SERVICE, DataField.CARD, DataField.CONTRACT, *_RIGHTS),
     Operation.ATTESTATION_ISSUE: _d(Purpose.SELF_SERVICE, DataField.CARD, DataField.THIRD_PARTY_PAYMENT),
+    Operation.ATTESTATION_MAILING: _d(Purpose.MEMBER_ADMINISTRATION, DataField.CARD, DataField.THIRD_PARTY_PAYMENT),
     # Breach response: computed from the log, over many beneficiaries at once.
     Operation.INCIDENT_SCOPE: _d(Purpose.BREACH_RESPONSE, DataField.ACCESS_LOG, per_beneficiary=False),
     Operation.INCIDENT_LETTERS: _d(Purpose.BREACH_RESPONSE, DataField.ACCESS_LOG, per_beneficiary=False),

@@ -86,6 +86,7 @@ def adjudicate(  # noqa: PLR0911  (one return per reason code reads like the rul
     lines: Sequence[CareLine],
     approval_number: str | None,
     review_threshold: int = REVIEW_THRESHOLD_CENTS,
+    refused: ClaimReason | None = None,
 ) -> Decision:
     def reject(reason: ClaimReason, priced: Quote | None = None) -> Decision:
         if priced is None:
@@ -98,6 +99,8 @@ def adjudicate(  # noqa: PLR0911  (one return per reason code reads like the rul
             priced = quote(lines, cover.formulas, consumed=before, in_force=cover.in_force)
         return Decision(ClaimStatus.REJECTED, reason, priced)
 
+    if refused is not None:  # decided before adjudication (an attestation that does not hold)
+        return reject(refused)
     if not all(cover.in_force(line.care_date) for line in lines):
         return reject(ClaimReason.NOT_COVERED_AT_DATE)
     if not any(line.care_domain in cover.covers for line in lines):

@@ -45,6 +45,10 @@ class ClaimReason(StrEnum):
     PRICE_OVER_REGULATED_LIMIT = "price-over-regulated-limit"
     MANUAL_REVIEW = "manual-review"  # pending: amount over the insurer's review threshold
     REJECTED_BY_INSURER = "rejected-by-insurer"
+    # A claim under attestation whose attestation does not hold (the signature did, so the patient is known).
+    ATTESTATION_EXPIRED = "attestation-expired"  # not valid at the date of care
+    ATTESTATION_KEY_REVOKED = "attestation-key-revoked"  # signed by a key after its revocation
+    ATTESTATION_DOMAIN = "attestation-domain-not-covered"  # the attestation gave no third-party payment here
 
 
 class Claim(Base):
@@ -58,6 +62,9 @@ class Claim(Base):
     practice_id: Mapped[uuid.UUID] = mapped_column()
     professional_id: Mapped[uuid.UUID] = mapped_column()
     approval_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    # "Under attestation": billed while the platform was off, on the patient's signed attestation;
+    # adjudicated on what the attestation promised at the date of care, not on today's rights.
+    attestation_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     # The claim this one corrects (a resubmission), if any.
     replaces_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     status: Mapped[ClaimStatus] = mapped_column(str_enum(ClaimStatus, length=16))
@@ -90,6 +97,7 @@ class Claim(Base):
         ),
         ForeignKeyConstraint(["insurer_id", "approval_id"], ["prior_approvals.insurer_id", "prior_approvals.id"]),
         ForeignKeyConstraint(["insurer_id", "replaces_id"], ["claims.insurer_id", "claims.id"]),
+        ForeignKeyConstraint(["insurer_id", "attestation_id"], ["attestations.insurer_id", "attestations.id"]),
         ForeignKeyConstraint(["practice_id"], ["practices.id"]),
         ForeignKeyConstraint(["professional_id"], ["professionals.id"]),
         # The same Idempotency-Key from the same practice never makes a second claim.
@@ -100,6 +108,7 @@ class Claim(Base):
         Index("ix_claims_review", "insurer_id", "status", "created_at"),
         Index("ix_claims_practice", "practice_id", "created_at"),
         Index("ix_claims_fingerprint", "insurer_id", "fingerprint"),
+        Index("ix_claims_attestation", "insurer_id", "attestation_id", "created_at"),
         CheckConstraint(
             "price_cents >= 0 AND amo_cents >= 0 AND insurer_cents >= 0 AND remainder_cents >= 0",
             name="amounts_non_negative",

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rempart.claims.models import Claim, ClaimLine, ClaimReason, ClaimStatus
 from rempart.claims.service import MAX_LINES, ClaimRequest
@@ -18,15 +18,30 @@ from rempart.pricing.schemas import CareLineIn
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    check_id: uuid.UUID = Field(description="the rights check of the patient billed")
+    check_id: uuid.UUID | None = Field(default=None, description="the rights check of the patient billed")
+    attestation: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=2000,
+        pattern=r"^RA1:[0-9A-Z $%*+\-./:]+$",
+        description="instead of a rights check, while the platform was off: the patient's signed offline "
+        "attestation, as read from its QR code (the claim is then adjudicated under attestation)",
+    )
     approval_number: str | None = Field(default=None, max_length=20, pattern=r"^[A-Z0-9-]+$")
     lines: list[CareLineIn] = Field(min_length=1, max_length=MAX_LINES)
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> ClaimIn:
+        if (self.check_id is None) == (self.attestation is None):
+            raise ValueError("give either check_id or attestation")
+        return self
 
     def request(self) -> ClaimRequest:
         return ClaimRequest(
             check_id=self.check_id,
             approval_number=self.approval_number,
             lines=tuple(line.care_line() for line in self.lines),
+            attestation=self.attestation,
         )
 
 
@@ -66,6 +81,7 @@ class ClaimOut(BaseModel):
     status: ClaimStatus
     reason_code: ClaimReason | None
     replaces_claim_id: uuid.UUID | None
+    under_attestation: bool = Field(description="billed on an offline attestation while the platform was off")
     first_care_date: date
     price_cents: int
     amo_cents: int
@@ -84,6 +100,7 @@ class ClaimOut(BaseModel):
             status=claim.status,
             reason_code=claim.reason_code,
             replaces_claim_id=claim.replaces_id,
+            under_attestation=claim.attestation_id is not None,
             first_care_date=claim.first_care_date,
             price_cents=claim.price_cents,
             amo_cents=claim.amo_cents,
@@ -107,6 +124,7 @@ class InsurerClaimOut(ClaimOut):
     professional_id: uuid.UUID
     beneficiary_id: uuid.UUID
     approval_id: uuid.UUID | None
+    attestation_id: uuid.UUID | None
 
     @classmethod
     def of_claim(cls, claim: Claim, *, with_lines: bool = True) -> InsurerClaimOut:
@@ -117,6 +135,7 @@ class InsurerClaimOut(ClaimOut):
             professional_id=claim.professional_id,
             beneficiary_id=claim.beneficiary_id,
             approval_id=claim.approval_id,
+            attestation_id=claim.attestation_id,
         )
 
 

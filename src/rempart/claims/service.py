@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.approvals.models import PriorApproval
+from rempart.attestations.models import Attestation
 from rempart.audit.care import record_practice_access, record_staff_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
@@ -31,6 +32,7 @@ from rempart.claims.adjudication import (
     release,
 )
 from rempart.claims.models import OPEN_CLAIM, Claim, ClaimReason, ClaimStatus
+from rempart.claims.offline import AttestedCheck, attested_check, attested_cover, insurer_of_attestation
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.service import access_check, domains_for
 from rempart.errors import Conflict, NotFound, ValidationFailed
@@ -64,16 +66,23 @@ class ClaimNotPending(Conflict):
 
 @dataclass(frozen=True)
 class ClaimRequest:
-    check_id: uuid.UUID
+    """A claim cites the rights check of its patient, or, made while the platform was off, the
+    patient's signed offline attestation (``attestation``, its text as read from the QR code)."""
+
+    check_id: uuid.UUID | None
     lines: tuple[CareLine, ...]
     approval_number: str | None = None
+    attestation: str | None = None
 
     def payload(self) -> dict[str, object]:
-        return {
-            "check_id": str(self.check_id),
+        payload: dict[str, object] = {
+            "check_id": str(self.check_id) if self.check_id else None,
             "approval_number": self.approval_number,
             "lines": [asdict(line) for line in self.lines],
         }
+        if self.attestation is not None:  # absent otherwise: digests of earlier claims stay the same
+            payload["attestation"] = self.attestation
+        return payload
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,8 @@ class ClaimOutcome:
 
 
 def _validate(request: ClaimRequest, caller: PracticePrincipal) -> None:
+    if (request.check_id is None) == (request.attestation is None):
+        raise ValidationFailed("a claim cites either a rights check or an offline attestation")
     if not 1 <= len(request.lines) <= MAX_LINES:
         raise ValidationFailed(f"a claim has 1 to {MAX_LINES} lines")
     for line in request.lines:
@@ -121,6 +132,7 @@ def _submit(
     now: datetime,
     replaces: Claim | None = None,
     review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
+    attested: AttestedCheck | None = None,
 ) -> ClaimOutcome:
     lines = request.lines
     price = sum(line.price_cents for line in lines)
@@ -133,6 +145,7 @@ def _submit(
         practice_id=caller.practice_id,
         professional_id=caller.professional_id,
         replaces_id=replaces.id if replaces else None,
+        attestation_id=attested.attestation.id if attested else None,
         status=ClaimStatus.RECEIVED,
         first_care_date=min(line.care_date for line in lines),
         price_cents=price,
@@ -149,7 +162,7 @@ def _submit(
     session.flush()
     if replaces is not None:
         _close(session, claim=replaces, status=ClaimStatus.SUPERSEDED, now=now)
-    cover = checked_cover(session, check=check)
+    cover = attested.cover if attested else checked_cover(session, check=check)
     decision = adjudicate(
         session,
         claim=claim,
@@ -157,6 +170,7 @@ def _submit(
         lines=lines,
         approval_number=request.approval_number,
         review_threshold=review_threshold_cents,
+        refused=attested.refusal if attested else None,
     )
     apply_decision(session, claim=claim, cover=cover, lines=lines, decision=decision, now=now)
     return ClaimOutcome(claim, replayed=False)
@@ -174,25 +188,76 @@ def submit_claim(
     """Store and adjudicate a claim, once per Idempotency-Key, and commit it with its access event."""
     _validate(request, caller)
     request_digest = digest(request.payload())
-    check = access_check(session, caller=caller, check_id=request.check_id, now=now)
-    replay = _replayer(session, caller=caller, insurer_id=check.insurer_id, key=idempotency_key, digest=request_digest)
-    outcome = replay() or once(
-        session,
-        lambda: _submit(
+    if request.attestation is not None:
+        outcome = _submit_attested(
             session,
             caller=caller,
-            check=check,
+            request=request,
+            token=request.attestation,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+            now=now,
+            review_threshold_cents=review_threshold_cents,
+        )
+    else:
+        assert request.check_id is not None  # _validate
+        check = access_check(session, caller=caller, check_id=request.check_id, now=now)
+        replay = _replayer(
+            session, caller=caller, insurer_id=check.insurer_id, key=idempotency_key, digest=request_digest
+        )
+        outcome = replay() or once(
+            session,
+            lambda: _submit(
+                session,
+                caller=caller,
+                check=check,
+                request=request,
+                idempotency_key=idempotency_key,
+                request_digest=request_digest,
+                now=now,
+                review_threshold_cents=review_threshold_cents,
+            ),
+            replay,
+        )
+    record_claim_access(session, caller=caller, claim=outcome.claim, operation=Operation.CLAIM_SUBMIT, now=now)
+    session.commit()
+    return outcome
+
+
+def _submit_attested(
+    session: Session,
+    *,
+    caller: PracticePrincipal,
+    request: ClaimRequest,
+    token: str,
+    idempotency_key: str,
+    request_digest: str,
+    now: datetime,
+    review_threshold_cents: int,
+) -> ClaimOutcome:
+    """A claim under attestation: queued by practice software while the platform was off, sent again
+    (same Idempotency-Key) until it lands. The replay is looked for before the attestation is
+    checked again, so a claim that landed answers the same even once its attestation has expired."""
+    insurer_id = insurer_of_attestation(session, token)
+    replay = _replayer(session, caller=caller, insurer_id=insurer_id, key=idempotency_key, digest=request_digest)
+    if (found := replay()) is not None:
+        return found
+
+    def submit() -> ClaimOutcome:
+        attested = attested_check(session, caller=caller, token=token, lines=request.lines, now=now)
+        return _submit(
+            session,
+            caller=caller,
+            check=attested.check,
             request=request,
             idempotency_key=idempotency_key,
             request_digest=request_digest,
             now=now,
             review_threshold_cents=review_threshold_cents,
-        ),
-        replay,
-    )
-    record_claim_access(session, caller=caller, claim=outcome.claim, operation=Operation.CLAIM_SUBMIT, now=now)
-    session.commit()
-    return outcome
+            attested=attested,
+        )
+
+    return once(session, submit, replay)
 
 
 def record_claim_access(
@@ -273,6 +338,8 @@ def _correct(
 ) -> ClaimOutcome:
     if original.status not in OPEN_CLAIM:
         raise ClaimClosed(f"a {original.status.value} claim cannot be corrected")
+    if request.check_id is None:  # corrections are made with the platform on: the patient is checked again
+        raise ValidationFailed("a correction cites a rights check of the patient, not an attestation")
     check = access_check(session, caller=caller, check_id=request.check_id, now=now)
     if check.insurer_id != original.insurer_id or check.beneficiary_id != original.beneficiary_id:
         raise ValidationFailed("a correction bills the same patient with the same insurer")
@@ -363,12 +430,21 @@ def practice_claims(
 
 
 def insurer_claims(
-    session: Session, *, staff: StaffPrincipal, now: datetime, status: ClaimStatus | None = None, limit: int = 100
+    session: Session,
+    *,
+    staff: StaffPrincipal,
+    now: datetime,
+    status: ClaimStatus | None = None,
+    under_attestation: bool | None = None,
+    limit: int = 100,
 ) -> Sequence[Claim]:
     bind_tenant(session, staff.insurer_id)
     statement = select(Claim).where(Claim.insurer_id == staff.insurer_id)
     if status is not None:
         statement = statement.where(Claim.status == status)
+    if under_attestation is not None:
+        attested = Claim.attestation_id.is_not(None)
+        statement = statement.where(attested if under_attestation else ~attested)
     claims = session.scalars(statement.order_by(Claim.created_at).limit(limit)).all()
     for claim in claims:
         record_staff_access(
@@ -424,7 +500,11 @@ def review_claim(
         raise ClaimNotPending(f"this claim is {claim.status.value}")
     lines = [line.care_line() for line in claim.lines]
     check = session.get_one(RightsCheck, (claim.insurer_id, claim.check_id))
-    cover = checked_cover(session, check=check)
+    if claim.attestation_id is not None:
+        attestation = session.get_one(Attestation, (claim.insurer_id, claim.attestation_id))
+        cover = attested_cover(session, check=check, attestation=attestation)
+    else:
+        cover = checked_cover(session, check=check)
     approval_number = None
     if claim.approval_id is not None:
         approval = session.get_one(PriorApproval, (claim.insurer_id, claim.approval_id))

@@ -30,10 +30,14 @@ def get_claims(
     session: SessionDep,
     identity: IdentityDep,
     status: ClaimStatus | None = None,
+    under_attestation: bool | None = None,
     limit: Limit = 100,
 ) -> Response:
-    """The insurer's claims, oldest first (``status=pending_review`` for the review queue)."""
-    claims = insurer_claims(session, staff=staff, now=identity.clock(), status=status, limit=limit)
+    """The insurer's claims, oldest first (``status=pending_review`` for the review queue,
+    ``under_attestation=true`` for those billed on offline attestations while the platform was off)."""
+    claims = insurer_claims(
+        session, staff=staff, now=identity.clock(), status=status, under_attestation=under_attestation, limit=limit
+    )
     return json_response(InsurerClaimListOut(claims=[InsurerClaimOut.of_claim(c, with_lines=False) for c in claims]))
 
 

@@ -38,6 +38,12 @@ SANTE_100_DOMAINS = frozenset({CareDomain.OPTI, CareDomain.AUDI, CareDomain.DENT
 APPROVAL_DOMAINS = frozenset({CareDomain.OPTI, CareDomain.AUDI, CareDomain.DENT, CareDomain.HOSP})
 
 
+# An offline attestation is valid from one day to eight weeks; two weeks unless the product says.
+ATTESTATION_DAYS = 14
+MIN_ATTESTATION_DAYS = 1
+MAX_ATTESTATION_DAYS = 56
+
+
 class Insurer(Base):
     """A complementary insurer: the tenant, and the GDPR controller of its members' data."""
 
@@ -60,6 +66,8 @@ class Product(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
+    # How long a member's signed offline attestation is valid: days to weeks, the insurer's choice.
+    attestation_days: Mapped[int] = mapped_column(Integer, default=ATTESTATION_DAYS, server_default="14")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     guarantees: Mapped[list[Guarantee]] = relationship(
@@ -69,6 +77,9 @@ class Product(Base):
     __table_args__ = (
         ForeignKeyConstraint(["insurer_id"], ["insurers.id"], ondelete="CASCADE"),
         UniqueConstraint("insurer_id", "code"),
+        CheckConstraint(
+            f"attestation_days BETWEEN {MIN_ATTESTATION_DAYS} AND {MAX_ATTESTATION_DAYS}", name="attestation_days_range"
+        ),
     )
 
     def guarantee(self, domain: CareDomain) -> Guarantee | None:

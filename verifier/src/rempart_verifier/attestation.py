@@ -35,7 +35,7 @@ HASH_LENGTH = 16
 
 # sex, year, month, department (2A/2B for Corsica), commune, order, key.
 _NIR = re.compile(r"[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{8}")
-_AMC_NUMBER = re.compile(r"[0-9]{9}")
+_AMC_NUMBER = re.compile(r"[0-9]{8,10}")
 _MEMBER_NUMBER_MAX = 64
 
 
@@ -140,7 +140,7 @@ class Attestation:
     def __post_init__(self) -> None:
         # One check for both sides: the server cannot sign what a verifier would call malformed.
         if not (isinstance(self.amc_number, str) and _AMC_NUMBER.fullmatch(self.amc_number)):
-            raise ValueError("an AMC number is 9 digits")
+            raise ValueError("an AMC number is 8 to 10 digits")
         if not (
             isinstance(self.member_number, str)
             and 0 < len(self.member_number) <= _MEMBER_NUMBER_MAX

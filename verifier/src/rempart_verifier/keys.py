@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc.jwk import OKPKey
 
-_AMC_NUMBER = re.compile(r"[0-9]{9}")
+_AMC_NUMBER = re.compile(r"[0-9]{8,10}")
 
 
 @dataclass(frozen=True)
