@@ -28,6 +28,7 @@ from rempart.eligibility.api import router as eligibility
 from rempart.eligibility.pages import router as counter_pages
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
 from rempart.identity.api import router as identity
+from rempart.incidents.api import router as incidents
 from rempart.insurers.api import router as insurers
 from rempart.logs import get_logger
 from rempart.payments.api import router as payments
@@ -170,6 +171,18 @@ def _routers() -> list[APIRouter]:
     the professional's day (rights checks first) is nearly all of it. No two domains' routes match
     the same request (``tests/test_app.py``), so the order changes nothing else.
     """
-    api = [eligibility, pricing, approvals, claims, payments, identity, insurers, detection, audit, attestations]
+    api = [
+        eligibility,
+        pricing,
+        approvals,
+        claims,
+        payments,
+        identity,
+        insurers,
+        detection,
+        audit,
+        attestations,
+        incidents,
+    ]
     pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages, page_shell]
     return api + pages

@@ -318,4 +318,7 @@ app.add_typer(identity_app, name="identity")
 from rempart.attestations.cli import attest_app, rotate_attestation  # noqa: E402
 
 app.add_typer(attest_app, name="attest")
+from rempart.incidents.cli import incident_app  # noqa: E402
+
+app.add_typer(incident_app, name="incident")
 keys_app.command("rotate-attestation")(rotate_attestation)

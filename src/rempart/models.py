@@ -7,6 +7,7 @@ from rempart.claims import models as claims  # noqa: F401
 from rempart.detection import models as detection  # noqa: F401
 from rempart.eligibility import models as eligibility  # noqa: F401
 from rempart.identity import models as identity  # noqa: F401
+from rempart.incidents import models as incidents  # noqa: F401
 from rempart.insurers import jobs as insurer_jobs  # noqa: F401
 from rempart.insurers import models as insurers  # noqa: F401
 from rempart.members import models as members  # noqa: F401

@@ -103,6 +103,18 @@ REASON_WORDS: dict[ClaimReason, str] = {
     ClaimReason.REJECTED_BY_INSURER: _(
         "A person at the insurer rejected this claim after review. Call the insurer for the details."
     ),
+    ClaimReason.ATTESTATION_EXPIRED: _(
+        "The offline attestation this claim relies on was not valid on the date of care. Check the patient's "
+        "rights now and bill again with the rights check."
+    ),
+    ClaimReason.ATTESTATION_KEY_REVOKED: _(
+        "The offline attestation this claim relies on was signed by a key the insurer revoked: it is not "
+        "accepted. Check the patient's rights now and bill again with the rights check."
+    ),
+    ClaimReason.ATTESTATION_DOMAIN: _(
+        "The offline attestation this claim relies on gives no third-party payment for this kind of care: the "
+        "patient pays and is reimbursed by the insurer."
+    ),
 }
 
 # What capped the complementary share of a line.

@@ -110,6 +110,7 @@ class AlertKind(StrEnum):
     BENEFICIARY_SPREAD = "beneficiary_spread"  # one beneficiary checked by many practices
     AGGREGATE = "aggregate"  # insurer-wide or platform-wide anomaly
     COUNTER_STORE_UNREACHABLE = "counter_store_unreachable"
+    INCIDENT_DEADLINE = "incident_deadline"  # 48 h and 66 h into an incident's 72-hour clock
 
 
 class Severity(StrEnum):
