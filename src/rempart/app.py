@@ -29,6 +29,7 @@ from rempart.eligibility.pages import router as counter_pages
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
 from rempart.identity.api import router as identity
 from rempart.incidents.api import router as incidents
+from rempart.incidents.clock import DeadlineWatch
 from rempart.insurers.api import router as insurers
 from rempart.logs import get_logger
 from rempart.payments.api import router as payments
@@ -124,9 +125,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         sealer.start()
         log.info("audit_sealer_started", interval=sealer.interval)
     app.state.audit_sealer = sealer
+    # The 72-hour clock's alerts, raised while the app serves (not under tests: they move the clock).
+    watch = DeadlineWatch(runtime.sessions) if runtime.settings.environment != "test" else None
+    if watch is not None:
+        watch.start()
     try:
         yield
     finally:
+        if watch is not None:
+            watch.stop()
         if sealer is not None:
             sealer.stop()
         runtime.close_detection()

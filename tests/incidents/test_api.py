@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -20,7 +21,7 @@ from rempart.detection.models import Alert, AlertKind, Severity
 from rempart.detection.service import raise_alert
 from rempart.eligibility.service import RightsAnswer
 from rempart.identity.permissions import Role
-from rempart.incidents.clock import clock_of, do_raise_deadline_alerts
+from rempart.incidents.clock import DeadlineWatch, clock_of, do_raise_deadline_alerts
 from rempart.incidents.models import Incident
 from rempart.incidents.service import do_open_incident
 from rempart.members.validation import MemberRecord
@@ -188,3 +189,30 @@ def test_the_clock_raises_its_alerts_at_48_and_66_hours(app_runtime: Runtime, cl
     with app_runtime.sessions() as session:
         (late,) = [clock_of(session.get_one(Incident, opened.id), aware + timedelta(hours=73))]
     assert late.stage == "late"
+
+
+def test_the_apps_watch_raises_the_alert_without_anyone_reading(runtime: Runtime) -> None:
+    now = datetime.now(UTC)
+    with runtime.sessions() as session:
+        do_open_incident(
+            session,
+            title="Integrity of a members file in doubt",
+            nature=["integrity"],
+            contact="securite@rempart.example",
+            operator_id=None,
+            detected_at=now - timedelta(hours=50),
+            aware_at=now - timedelta(hours=49),
+            now=now,
+        )
+    watch = DeadlineWatch(runtime.sessions, interval=0.05)
+    watch.start()
+    try:
+        for _ in range(100):
+            with runtime.sessions() as session:
+                raised = session.scalars(select(Alert).where(Alert.kind == AlertKind.INCIDENT_DEADLINE)).all()
+            if raised:
+                break
+            time.sleep(0.05)
+    finally:
+        watch.stop()
+    assert [a.severity for a in raised] == [Severity.HIGH]

@@ -3,21 +3,25 @@ alerts at 48 h and 66 h from awareness; the notifications recorded as they are m
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from rempart.db import utcnow
 from rempart.detection.models import Alert, AlertKind, Severity
 from rempart.detection.service import raise_alert
 from rempart.errors import ValidationFailed
 from rempart.incidents.models import ActionKind, Incident, IncidentInsurer, IncidentStatus, LettersDecision
 from rempart.incidents.service import IncidentNotFound, access_incident, act, insurer_parts
 from rempart.insurers.models import Insurer
+from rempart.logs import get_logger
 from rempart.tenancy import tenant
 
+log = get_logger(__name__)
 CLOCK = timedelta(hours=72)
 WARNINGS = (timedelta(hours=48), timedelta(hours=66))
 
@@ -165,3 +169,30 @@ def do_record_notification(
         act(session, incident, step, text, at=now, actor_id=actor_id, insurer_id=insurer_id)
         session.commit()
         return row
+
+
+class DeadlineWatch:
+    """Raises the clock's alerts while the app serves, without waiting for someone to read an
+    incident: every ``interval`` seconds, in a thread of its own (alerts are deduplicated, so the
+    watches of several app processes raise each alert once)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, interval: float = 60.0) -> None:
+        self.sessions = sessions
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="incident-deadline-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.sessions() as session:
+                    do_raise_deadline_alerts(session, now=utcnow())
+            except Exception as exc:  # noqa: BLE001 - a failed round is logged; the next one tries again
+                log.warning("incident_deadline_watch_failed", error_type=type(exc).__name__)
