@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
+from datetime import date
 from itertools import islice
 
 from stdnum.fr import nir as nir_number
@@ -47,3 +48,12 @@ def test_it_streams_a_million_members_without_building_them() -> None:
     stream = synth_members(count=1_000_000, seed=1, product_codes=["A"], today=TODAY)
     assert inspect.isgenerator(stream)
     assert len(list(islice(stream, 100))) == 100
+
+
+def test_no_two_people_are_one_to_the_register() -> None:
+    """Children under a parent's NIR are told apart by birth date and rank: in a large population, no
+    two people share NIR, date of birth and rank (an import would take the second for the first)."""
+    # Seed 8 once made two children under one NIR, born the same day, both rank 1.
+    records = list(synth_members(count=10_000, seed=8, product_codes=["ESSENTIEL"], today=date(2026, 12, 7)))
+    seen = Counter((r.nir, r.birth_date, r.birth_rank) for r in records)
+    assert [who for who, times in seen.items() if times > 1] == []

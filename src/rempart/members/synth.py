@@ -121,10 +121,17 @@ def synth_members(
             if holder.birth_date.year > today.year - 60
             else 0
         )
+        # Children under the holder's NIR are told apart by birth date and rank: two who are not
+        # twins cannot share a birth date there (the second would be the first, to the register).
+        born_under_parent: set[date] = set()
         for _ in range(children):
             born = _birth(rng, oldest=20, youngest=0, today=today)
             twins = rng.random() < 0.03
             under_parent = rng.random() < 0.5
+            while under_parent and born in born_under_parent:
+                born = _birth(rng, oldest=20, youngest=0, today=today)
+            if under_parent:
+                born_under_parent.add(born)
             for rank in (1, 2) if twins else (1,):
                 sex = rng.choice("MF")
                 yield person(
