@@ -14,7 +14,10 @@ from rich.table import Table
 from rempart.cli_refusals import fail, open_runtime, refusals
 
 incident_app = typer.Typer(no_args_is_help=True, help="Breach response: open, scope, report, export.")
-console = Console(highlight=False)
+
+
+def _console() -> Console:
+    return Console(highlight=False)  # made per command, so that it measures the terminal it prints to
 
 
 def _now() -> datetime:
@@ -107,6 +110,7 @@ def scope(  # noqa: PLR0917  (each Typer option is a parameter)
     db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
 ) -> None:
     """Widen the scope with compromised actors over a window, then compute the facts from the access log."""
+    console = _console()
     from rempart.incidents.facts import ScopeSet
     from rempart.incidents.logcheck import log_status
     from rempart.incidents.service import access_incident, do_add_scope, do_compute_facts, scope_sets
@@ -155,6 +159,7 @@ def report(
     db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
 ) -> None:
     """The incident's clock per insurer, what is still missing, and its timeline."""
+    console = _console()
     from rempart.incidents.clock import checklist, do_raise_deadline_alerts
     from rempart.incidents.service import access_incident
     from rempart.incidents.timeline import timeline
@@ -170,15 +175,14 @@ def report(
             console.print(
                 f"[bold]{incident.reference}[/] {incident.title} — {incident.status.value}, {incident.nature}"
             )
-            table = Table("insurer", "people", "records", "clock", "still missing")
+            table = Table("insurer", "people", "records", "clock")
             for part in parts:
                 hours = part.clock.left.total_seconds() / 3600
                 clock = f"{part.clock.stage}, {hours:.0f} h left" if hours >= 0 else f"late by {-hours:.0f} h"
-                table.add_row(
-                    f"{part.amc_number} {part.insurer_name}", str(part.people), str(part.records), clock,
-                    "; ".join(part.missing) or "nothing",
-                )  # fmt: skip
+                table.add_row(f"{part.amc_number} {part.insurer_name}", str(part.people), str(part.records), clock)
             console.print(table)
+            for part in parts:  # whole sentences, never cut by a narrow terminal
+                console.print(f"{part.amc_number}: still missing: {'; '.join(part.missing) or 'nothing'}")
             for entry in entries:
                 console.print(f"{entry.at.isoformat(timespec='minutes')}  {entry.kind:<16} {entry.text}")
     finally:
@@ -193,6 +197,7 @@ def export(
 ) -> None:
     """Each insurer's bundle: notice, Art. 33 notification, Art. 34 assessment and letters (French and
     English, HTML and PDF), recipients, manifest with SHA-256; each export recorded."""
+    console = _console()
     from rich.progress import Progress
 
     from rempart.audit.models import ActorKind, Channel
