@@ -18,22 +18,36 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from rempart import __version__
 from rempart.approvals.api import router as approvals
 from rempart.approvals.pages import router as approval_pages
+from rempart.approvals.staff_pages import router as approval_review_pages
 from rempart.attestations.api import router as attestations
+from rempart.attestations.pages import router as card_pages
 from rempart.audit.api import router as audit
+from rempart.audit.console_pages import router as break_glass_pages
+from rempart.audit.my_pages import router as my_access_log_pages
+from rempart.audit.staff_pages import router as access_log_pages
 from rempart.claims.api import router as claims
 from rempart.claims.pages import router as claim_pages
+from rempart.claims.staff_pages import router as review_pages
 from rempart.detection.api import router as detection
+from rempart.detection.console_pages import router as console_pages
 from rempart.detection.pages import router as detection_pages
 from rempart.eligibility.api import router as eligibility
+from rempart.eligibility.my_pages import router as my_rights_pages
 from rempart.eligibility.pages import router as counter_pages
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
 from rempart.identity.api import router as identity
 from rempart.incidents.api import router as incidents
 from rempart.incidents.clock import DeadlineWatch
+from rempart.incidents.console_pages import router as console_incident_pages
+from rempart.incidents.my_pages import router as my_incident_pages
+from rempart.incidents.staff_pages import router as breach_notice_pages
 from rempart.insurers.api import router as insurers
+from rempart.insurers.pages import router as product_pages
 from rempart.logs import get_logger
+from rempart.members.pages import router as member_pages
 from rempart.payments.api import router as payments
 from rempart.payments.pages import router as payment_pages
+from rempart.payments.staff_pages import router as payment_run_pages
 from rempart.pricing.api import router as pricing
 from rempart.pricing.pages import router as quote_pages
 from rempart.runtime import Runtime
@@ -191,5 +205,12 @@ def _routers() -> list[APIRouter]:
         attestations,
         incidents,
     ]
-    pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages, page_shell]
+    pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages]
+    back_office = [
+        product_pages, member_pages, review_pages, approval_review_pages, payment_run_pages, access_log_pages,
+        breach_notice_pages,
+    ]  # fmt: skip
+    beneficiary = [card_pages, my_rights_pages, my_access_log_pages, my_incident_pages]
+    console = [console_pages, break_glass_pages, console_incident_pages]
+    pages = [*pages, *back_office, *beneficiary, *console, page_shell]
     return api + pages

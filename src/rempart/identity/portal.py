@@ -32,6 +32,24 @@ MENU: tuple[tuple[Permission, NavItem], ...] = (
     (Permission.CARE_CLAIM_READ, NavItem("/claims", _("Claims"))),
     (Permission.CARE_REMITTANCE_READ, NavItem("/remittances", _("Remittances"))),
     (Permission.PRACTICE_CLIENT_MANAGE, NavItem("/practice", _("My practice"))),
+    # The insurer's back office, in the order of its work.
+    (Permission.INSURER_PRODUCT_READ, NavItem("/insurer/products", _("Products"))),
+    (Permission.INSURER_MEMBER_IMPORT, NavItem("/insurer/imports", _("Member imports"))),
+    (Permission.INSURER_MEMBER_READ, NavItem("/insurer/members", _("Members"))),
+    (Permission.INSURER_CLAIM_READ, NavItem("/insurer/claims", _("Claims review"))),
+    (Permission.INSURER_PAYMENT_RUN_MANAGE, NavItem("/insurer/payment-runs", _("Payment runs"))),
+    (Permission.INSURER_ACCESS_LOG_READ, NavItem("/insurer/access-log", _("Access log"))),
+    (Permission.INSURER_INCIDENT_READ, NavItem("/insurer/incidents", _("Breach notices"))),
+    # The insured person's portal.
+    (Permission.ME_CARD_READ, NavItem("/me", _("My card"))),
+    (Permission.ME_RIGHTS_READ, NavItem("/me/rights", _("My rights"))),
+    (Permission.ME_ACCESS_LOG_READ, NavItem("/me/access-log", _("Who accessed my data"))),
+    (Permission.ME_ACCESS_LOG_READ, NavItem("/me/incidents", _("Incidents"))),
+    # The security console.
+    (Permission.SECURITY_ALERT_READ, NavItem("/console", _("Alerts"))),
+    (Permission.SECURITY_KILL_SWITCH_MANAGE, NavItem("/console/kill-switches", _("Kill switches"))),
+    (Permission.SECURITY_BREAK_GLASS_APPROVE, NavItem("/console/break-glass", _("Break glass"))),
+    (Permission.SECURITY_INCIDENT_MANAGE, NavItem("/console/incidents", _("Incidents"))),
     (Permission.ACCOUNT_SELF_MANAGE, NavItem("/account", _("My account"))),
 )
 
