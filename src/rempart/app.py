@@ -58,6 +58,8 @@ from rempart.web.pages import shell as page_shell
 from rempart.web.security import SecurityHeaders
 
 log = get_logger("rempart.app")
+# 401s that signing in would not cure: the person reads what happened instead.
+_NOT_A_SIGN_IN = frozenset({"enrolment-refused", "recovery-failed"})
 
 
 def problem_response(
@@ -66,9 +68,10 @@ def problem_response(
     """The problem as problem+json, or as a readable page on the portal's paths. A person who is
     not signed in and asks for a page is sent to the login page, which brings them back after."""
     if request is not None and is_page_path(request.url.path):
-        if status == 401 and request.method in {"GET", "HEAD"}:
+        slug = str(body.get("type", "")).rsplit("/", 1)[-1]
+        if status == 401 and request.method in {"GET", "HEAD"} and slug not in _NOT_A_SIGN_IN:
             # A page that needs a fresh passkey check sends to it; any other 401 to the login page.
-            fresh_check = str(body.get("type", "")).endswith("/step-up-required")
+            fresh_check = slug == "step-up-required"
             return see_other(("/step-up?" if fresh_check else "/login?") + urlencode({"next": request.url.path}))
         return problem_page(request, body, headers=headers)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

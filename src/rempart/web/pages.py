@@ -179,12 +179,39 @@ PROBLEM_WORDS: dict[str, tuple[str, str]] = {
         ),
     ),
     "identity-locked": (
-        _("No matching rights"),
-        _("Check the card and the patient's details. If the card is right, call the insurer."),
+        _("This card was just checked with another date of birth"),
+        _(
+            "Checks of this card from your practice are paused for a few minutes, whatever date is given now. "
+            "Check the card and the date of birth with the patient; if they are right, call the insurer, or "
+            "apply third-party payment with the patient's signed attestation (QR code)."
+        ),
     ),
     "channel-disconnected": (
         _("This service is switched off for now"),
         _("Care goes on: use the patient's signed attestation (QR code), and bill when the service is back."),
+    ),
+    # The same switch seen from a channel with no patient at the counter (back office, console).
+    "channel-disconnected:no-attestation": (
+        _("This service is switched off for now"),
+        _(
+            "Rempart's security team switched it off while they deal with an incident; nothing you did caused it. "
+            "Try again later, or ask your administrator."
+        ),
+    ),
+    "enrolment-refused": (
+        _("This enrolment link cannot be used"),
+        _(
+            "It has expired or was already used. Ask whoever invited you (your practice's administrator, your "
+            "insurer) for a new link."
+        ),
+    ),
+    "practice-suspended": (
+        _("Your practice's access is suspended"),
+        _("Rempart's security team suspended it after unusual activity and will contact your practice."),
+    ),
+    "recovery-failed": (
+        _("This recovery code was not accepted"),
+        _("Check the code you typed; each code works once. If none is left, ask your administrator."),
     ),
     "counter-store-unavailable": (
         _("Rights checks are unavailable for a moment"),
@@ -223,7 +250,10 @@ def problem_page(
     """An RFC 9457 problem as a readable page, with the same status and headers."""
     status = int(problem.get("status", 500))
     slug = str(problem.get("type", "")).rsplit("/", 1)[-1]
-    title, advice = PROBLEM_WORDS.get(slug) or _BY_STATUS.get(status) or _FALLBACK
+    words = (
+        f"{slug}:no-attestation" if slug == "channel-disconnected" and not problem.get("offline_attestation") else slug
+    )
+    title, advice = PROBLEM_WORDS.get(words) or _BY_STATUS.get(status) or _FALLBACK
     retry_after = problem.get("retry_after")
     return render(
         request,
