@@ -61,6 +61,9 @@ def test_demo_loads_a_population_writes_demo_json_and_serves_health(tmp_path: Pa
         enrol_links = [link["url"] for link in doc["enrolment_links"] if link["url"]]
         assert enrol_links
         assert all(url.replace("&", "&amp;") in start.text for url in enrol_links)
+        # Every face has an account to try: a practice, the insurer's staff, an insured person, an operator.
+        roles = {link["roles"] for link in doc["enrolment_links"]}
+        assert {"insurer_admin", "beneficiary", "security_operator"} <= roles
         assert doc["patients"][0]["card"]["member_number"] in start.text
     finally:
         process.send_signal(signal.SIGINT)

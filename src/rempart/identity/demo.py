@@ -7,7 +7,8 @@ Everything goes to ``var/demo.json`` (owner-readable only); nothing secret is pr
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 from typing import Any
 
 from joserfc.jwk import ECKey
@@ -22,9 +23,11 @@ from rempart.identity.context import TOKEN_PATH
 from rempart.identity.models import Account, AccountStatus, EnrolmentPurpose
 from rempart.identity.permissions import Role
 from rempart.insurers.models import Insurer
+from rempart.members.models import Beneficiary, BeneficiaryRole, Contract
 from rempart.professionals.models import Practice, Profession, Professional
 from rempart.professionals.service import attach_professional, create_practice, register_professional
 from rempart.runtime import Runtime
+from rempart.tenancy import tenant
 
 
 def _rpps() -> str:
@@ -69,6 +72,23 @@ def _practice(
     professional = register_professional(session=session, rpps=_rpps(), profession=profession)
     attach_professional(session=session, practice_id=practice.id, professional_id=professional.id, now=now)
     return practice, professional
+
+
+def _insured_person(session: Session, insurer_id: uuid.UUID, today: date) -> uuid.UUID | None:
+    """A holder whose contract is in force today: the demo's insured person."""
+    with tenant(session, insurer_id):
+        return session.scalar(
+            select(Beneficiary.id)
+            .join(Contract, (Contract.insurer_id == Beneficiary.insurer_id) & (Contract.id == Beneficiary.contract_id))
+            .where(
+                Beneficiary.insurer_id == insurer_id,
+                Beneficiary.role == BeneficiaryRole.HOLDER,
+                Contract.start_date <= today,
+                (Contract.end_date.is_(None)) | (Contract.end_date >= today),
+            )
+            .order_by(Contract.member_number)
+            .limit(1)
+        )
 
 
 def contribute(runtime: Runtime, doc: dict[str, Any]) -> None:
@@ -131,6 +151,19 @@ def contribute(runtime: Runtime, doc: dict[str, Any]) -> None:
             ]
         for login, roles, insurer_id in staff:
             links.append(_invitation(session, login=login, roles=roles, now=now, origin=origin, insurer_id=insurer_id))
+        if insurer is not None and (person := _insured_person(session, insurer.id, now.date())) is not None:
+            # An insured person of that insurer, to try the beneficiary's portal (card, rights, who looked).
+            links.append(
+                _invitation(
+                    session,
+                    login=f"assure@{insurer.amc_number}.demo",
+                    roles={Role.BENEFICIARY},
+                    now=now,
+                    origin=origin,
+                    insurer_id=insurer.id,
+                    beneficiary_id=person,
+                )
+            )
     doc["practice_software"] = software
     doc["enrolment_links"] = links
     doc["passkeys_note"] = (
