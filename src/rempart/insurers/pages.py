@@ -1,7 +1,306 @@
-"""The insurer's back office: its products and formulas (``/insurer/products``)."""
+"""The insurer's back office: its products and formulas (``/insurer/products``).
+
+The same services as the insurer API's product routes (``insurers.api``), for the staff member's own
+insurer: the session's insurer is the tenant, no path names it. A product's formula per care domain
+is typed in euros and percentages, read into cents and whole percents here; a form with bad input
+comes back with its fields marked (422) and nothing written. A product no contract uses may be
+deleted; one in use may not (the service says so, and the page repeats it).
+"""
 
 from __future__ import annotations
 
-from rempart.web.pages import PageRouter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
+
+from rempart.detection.deps import GuardedStaffCaller
+from rempart.errors import Conflict, ValidationFailed
+from rempart.identity.deps import FORM_CSRF, requires
+from rempart.identity.permissions import Permission
+from rempart.identity.portal import ViewerDep
+from rempart.insurers.models import APPROVAL_DOMAINS, SANTE_100_DOMAINS, CareDomain, Product
+from rempart.insurers.schemas import MAX_CENTS
+from rempart.insurers.service import (
+    PRODUCT_CODE,
+    GuaranteeSpec,
+    do_create_product,
+    do_delete_product,
+    do_update_product,
+    list_products,
+    product_by_code,
+)
+from rempart.web.deps import SessionDep
+from rempart.web.i18n import _
+from rempart.web.pages import PageRouter, render, see_other
 
 router = PageRouter()
+
+READ = [requires(Permission.INSURER_PRODUCT_READ)]
+MANAGE = [FORM_CSRF, requires(Permission.INSURER_PRODUCT_MANAGE)]
+MANAGE_PAGE = [requires(Permission.INSURER_PRODUCT_MANAGE)]
+
+DOMAINS = tuple(CareDomain)
+MAX_RATE = 1000  # % of the BRSS: GuaranteeIn's bound
+
+# What the list says after a form went through (``?done=...``): known words only, never an echo.
+DONE = {
+    "created": _("The product was created."),
+    "updated": _("The product was saved. Contracts on it follow it from the next rights check."),
+    "deleted": _("The product was deleted."),
+}
+ERRORS = {
+    "code": _("A product code is 1 to 32 capital letters, digits, dashes or underscores."),
+    "code-taken": _("A product with this code exists: choose another code."),
+    "name": _("Give the product a name of 1 to 200 characters, on one line."),
+    "rate": _("A rate is a whole percentage of the BRSS, from 0 to 1000."),
+    "amount": _("An amount is in euros, like 150 or 150,50, up to 1 000 000 €."),
+    "approval": _("Prior approval applies to optics, hearing aids, dental care and hospital stays only."),
+    "domains": _("Cover at least one care domain."),
+}
+
+
+async def posted_form(request: Request) -> FormData:
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(posted_form)]
+
+
+# -- the form --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DomainForm:
+    """One care domain's fields, as typed (strings), and their errors (field name → message id)."""
+
+    domain: CareDomain
+    covered: bool = False
+    rate: str = "100"
+    flat: str = ""
+    ceiling: str = ""
+    class_a: bool = False
+    class_b: str = ""
+    third_party: bool = True
+    approval: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.domain.value.lower()
+
+    @property
+    def sante_100(self) -> bool:
+        return self.domain in SANTE_100_DOMAINS
+
+    @property
+    def approvals(self) -> bool:
+        return self.domain in APPROVAL_DOMAINS
+
+
+@dataclass
+class ProductForm:
+    code: str = ""
+    name: str = ""
+    domains: list[DomainForm] = field(default_factory=lambda: [DomainForm(d) for d in DOMAINS])
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, message)
+
+    @classmethod
+    def of(cls, product: Product) -> ProductForm:
+        form = cls(code=product.code, name=product.name)
+        for domain in form.domains:
+            guarantee = product.guarantee(domain.domain)
+            if guarantee is None:
+                continue
+            domain.covered = True
+            domain.rate = str(guarantee.brss_rate_pct)
+            domain.flat = _euros_typed(guarantee.flat_amount_cents) if guarantee.flat_amount_cents else ""
+            domain.ceiling = _euros_typed(guarantee.yearly_ceiling_cents)
+            domain.class_a = guarantee.sante_100_class_a
+            domain.class_b = _euros_typed(guarantee.class_b_ceiling_cents)
+            domain.third_party = guarantee.third_party_payment
+            domain.approval = guarantee.prior_approval_required
+        return form
+
+
+def _euros_typed(cents: int | None) -> str:
+    """Cents as a person types euros: ``15000`` → ``150``, ``15050`` → ``150,50``."""
+    if cents is None:
+        return ""
+    whole, part = divmod(cents, 100)
+    return f"{whole},{part:02d}" if part else str(whole)
+
+
+def read_cents(text: str) -> int | None:
+    """Euros as typed (``150``, ``150,50``, ``1 500.00 €``) in cents; ``ValueError`` if not."""
+    cleaned = text.replace("€", "").replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace(",", ".")
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise ValueError(text)
+    cents = int(value * 100)
+    if cents > MAX_CENTS:
+        raise ValueError(text)
+    return cents
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def read_product(form: FormData, *, code: str | None = None) -> tuple[ProductForm, list[GuaranteeSpec]]:
+    """The form as typed and, when its ``errors`` are empty, the formulas to save."""
+    shown = ProductForm(code=code if code is not None else _text(form, "code"), name=_text(form, "name"))
+    if code is None and not PRODUCT_CODE.fullmatch(shown.code):
+        shown.add("code", ERRORS["code"])
+    if not shown.name or len(shown.name) > 200 or any(c in shown.name for c in "\r\n\x00"):
+        shown.add("name", ERRORS["name"])
+    specs: list[GuaranteeSpec] = []
+    for domain in shown.domains:
+        key = domain.key
+        domain.covered = form.get(f"{key}_covered") == "on"
+        domain.rate = _text(form, f"{key}_rate")
+        domain.flat = _text(form, f"{key}_flat")
+        domain.ceiling = _text(form, f"{key}_ceiling")
+        domain.class_a = domain.sante_100 and form.get(f"{key}_class_a") == "on"
+        domain.class_b = _text(form, f"{key}_class_b") if domain.sante_100 else ""
+        domain.third_party = form.get(f"{key}_third_party") == "on"
+        domain.approval = form.get(f"{key}_approval") == "on"
+        if not domain.covered:
+            continue
+        amounts: dict[str, int | None] = {}
+        for name in ("flat", "ceiling", "class_b"):
+            try:
+                amounts[name] = read_cents(getattr(domain, name))
+            except ValueError:
+                shown.add(f"{key}_{name}", ERRORS["amount"])
+        rate = int(domain.rate) if domain.rate.isdigit() else -1
+        if not 0 <= rate <= MAX_RATE:
+            shown.add(f"{key}_rate", ERRORS["rate"])
+        if domain.approval and not domain.approvals:
+            shown.add(f"{key}_approval", ERRORS["approval"])
+        if not shown.errors:
+            specs.append(
+                GuaranteeSpec(
+                    care_domain=domain.domain,
+                    brss_rate_pct=rate,
+                    flat_amount_cents=amounts.get("flat") or 0,
+                    yearly_ceiling_cents=amounts.get("ceiling"),
+                    sante_100_class_a=domain.class_a,
+                    class_b_ceiling_cents=amounts.get("class_b"),
+                    third_party_payment=domain.third_party,
+                    prior_approval_required=domain.approval,
+                )
+            )
+    if not shown.errors and not specs:
+        shown.add("domains", ERRORS["domains"])
+    return shown, specs
+
+
+def _form_page(
+    request: Request,
+    viewer: Any,
+    form: ProductForm,
+    *,
+    product: Product | None = None,
+    status: int = 200,
+    in_use: bool = False,
+) -> HTMLResponse:
+    """The product form (those who may manage products only reach it)."""
+    template = "backoffice/products_form.html"
+    return render(request, template, viewer=viewer, form=form, product=product, status=status, in_use=in_use)
+
+
+# -- the pages -------------------------------------------------------------------------------------
+
+
+@router.page("/insurer/products", dependencies=READ)
+def products(
+    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, done: str | None = None
+) -> HTMLResponse:
+    """The insurer's products, each with what it pays per care domain in words."""
+    return render(
+        request,
+        "backoffice/products_list.html",
+        viewer=viewer,
+        products=list_products(session, staff.insurer_id),
+        done=DONE.get(done or ""),
+        can_manage=Permission.INSURER_PRODUCT_MANAGE in staff.permissions,
+    )
+
+
+@router.page("/insurer/products/new", dependencies=MANAGE_PAGE)
+def new_product_form(request: Request, viewer: ViewerDep, staff: GuardedStaffCaller) -> HTMLResponse:
+    return _form_page(request, viewer, ProductForm())
+
+
+@router.post("/insurer/products/new", dependencies=MANAGE, response_class=HTMLResponse)
+def create_product(
+    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, form: FormDep
+) -> Response:
+    shown, specs = read_product(form)
+    if not shown.errors:
+        try:
+            do_create_product(
+                session=session, insurer_id=staff.insurer_id, code=shown.code, name=shown.name, guarantees=specs
+            )
+        except Conflict:
+            shown.add("code", ERRORS["code-taken"])
+        except ValidationFailed:
+            shown.add("domains", ERRORS["approval"])
+        else:
+            return see_other(f"/insurer/products?done=created#product-{shown.code}")
+    return _form_page(request, viewer, shown, status=422)
+
+
+@router.page("/insurer/products/{code}", dependencies=READ)
+def product_page(
+    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, code: str
+) -> HTMLResponse:
+    """A product's formulas, as a form for those who may change them."""
+    product = product_by_code(session, staff.insurer_id, code)
+    if Permission.INSURER_PRODUCT_MANAGE not in staff.permissions:
+        return render(
+            request, "backoffice/products_list.html", viewer=viewer, products=[product], done=None, can_manage=False
+        )
+    return _form_page(request, viewer, ProductForm.of(product), product=product)
+
+
+@router.post("/insurer/products/{code}", dependencies=MANAGE, response_class=HTMLResponse)
+def update_product(
+    *, request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, form: FormDep, code: str
+) -> Response:
+    product = product_by_code(session, staff.insurer_id, code)  # not found before anything is read
+    shown, specs = read_product(form, code=product.code)
+    if not shown.errors:
+        try:
+            do_update_product(
+                session=session, insurer_id=staff.insurer_id, code=product.code, name=shown.name, guarantees=specs
+            )
+        except ValidationFailed:
+            shown.add("domains", ERRORS["approval"])
+        else:
+            return see_other(f"/insurer/products?done=updated#product-{product.code}")
+    return _form_page(request, viewer, shown, product=product, status=422)
+
+
+@router.post("/insurer/products/{code}/delete", dependencies=MANAGE, response_class=HTMLResponse)
+def delete_product(
+    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, code: str
+) -> Response:
+    product = product_by_code(session, staff.insurer_id, code)
+    try:
+        do_delete_product(session=session, insurer_id=staff.insurer_id, code=product.code)
+    except Conflict:
+        return _form_page(request, viewer, ProductForm.of(product), product=product, status=409, in_use=True)
+    return see_other("/insurer/products?done=deleted")
