@@ -1,7 +1,100 @@
-"""The beneficiary's portal: their card, its offline QR attestation and printable PDF (``/me``)."""
+"""The beneficiary's portal: their card, its offline QR attestation and printable PDF (``/me``).
+
+Each showing of the card issues a fresh signed attestation (``do_issue_own_attestation``, which
+records it in the person's access log and commits); the QR code goes inline as a ``data:`` PNG,
+which the content-security policy allows (``img-src 'self' data:``). The card shows what the
+printed card shows, never a name, a NIR or a date of birth.
+"""
 
 from __future__ import annotations
 
-from rempart.web.pages import PageRouter
+import base64
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from rempart.attestations.card import DOMAINS, CardFace, card_pdf, qr_png
+from rempart.attestations.service import Issued, NoRightsToAttest, do_issue_own_attestation
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import AnyCaller, client_address, requires
+from rempart.identity.errors import PermissionDenied
+from rempart.identity.permissions import Permission
+from rempart.identity.portal import ViewerDep
+from rempart.web import i18n
+from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pages import PageRouter, render
 
 router = PageRouter()
+CARD = [requires(Permission.ME_CARD_READ)]
+
+
+def _face(issued: Issued) -> CardFace:
+    # As ``attestations.api.face``, which a page may not import (routes import no other routes).
+    return CardFace(
+        insurer_name=issued.insurer_name,
+        amc_number=issued.amc_number,
+        member_number=issued.member_number,
+        birth_rank=issued.birth_rank,
+        valid_from=issued.record.valid_from,
+        valid_to=issued.record.valid_to,
+        third_party_payment=issued.third_party_payment,
+        prior_approval=issued.prior_approval,
+        token=issued.token,
+    )
+
+
+def _issue(
+    caller: AnyCaller, request: Request, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> Issued:
+    if caller.insurer_id is None or caller.beneficiary_id is None:
+        raise PermissionDenied("only an insured person has a card")
+    return do_issue_own_attestation(
+        session,
+        keys=runtime.keys,
+        insurer_id=caller.insurer_id,
+        beneficiary_id=caller.beneficiary_id,
+        account_id=caller.account_id,
+        device=caller.credential_ref,
+        address=client_address(request),
+        now=identity.clock(),
+    )
+
+
+@router.page("/me", dependencies=CARD)
+def my_card(
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    caller: AnyCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+) -> HTMLResponse:
+    """My card: the insurer, the AMC and member numbers, the validity, and the signed QR code."""
+    try:
+        issued = _issue(caller, request, session, runtime, identity)
+    except NoRightsToAttest:
+        return render(request, "beneficiary/card.html", viewer=viewer, card=None, qr=None, domains=DOMAINS)
+    qr = "data:image/png;base64," + base64.b64encode(qr_png(issued.token, scale=5)).decode("ascii")
+    return render(request, "beneficiary/card.html", viewer=viewer, card=_face(issued), qr=qr, domains=DOMAINS)
+
+
+@router.api_route("/me/card.pdf", methods=["GET", "HEAD"], dependencies=CARD)
+def my_card_pdf(
+    *,
+    request: Request,
+    caller: AnyCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+) -> Response:
+    """The card to print and cut out (A4, ID-1 size), in the page's language. A HEAD issues nothing."""
+    if request.method == "HEAD":
+        return Response(media_type="application/pdf")
+    issued = _issue(caller, request, session, runtime, identity)
+    name = f"attestation-{issued.member_number}-{issued.birth_rank}.pdf"
+    return Response(
+        card_pdf([_face(issued)], locale=i18n.language_of(request)),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
