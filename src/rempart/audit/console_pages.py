@@ -1,7 +1,186 @@
-"""The security console: break-glass requests and approvals (``/console/break-glass``)."""
+"""The security console: break-glass requests and approvals (``/console/break-glass``).
+
+One operator asks to see one beneficiary's identity (reason, ticket, at most four hours); a second
+operator approves or refuses; either may end it early. The same rules as the API: asking and
+approving need a fresh passkey check, and nobody decides their own request (the service refuses it,
+and so does the database). The identity itself is never shown on these pages.
+"""
 
 from __future__ import annotations
 
-from rempart.web.pages import PageRouter
+import uuid
+from typing import Annotated
+
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from rempart.audit.breakglass import (
+    MAX_MINUTES,
+    do_decide_break_glass,
+    do_request_break_glass,
+    do_revoke_break_glass,
+)
+from rempart.audit.console import grant_views, insurer_choices
+from rempart.errors import NotFound
+from rempart.identity.context import IdentityDep
+from rempart.identity.deps import FORM_CSRF, RECENT_PASSKEY, AnyCaller, requires
+from rempart.identity.errors import NotSignedIn
+from rempart.identity.permissions import Permission
+from rempart.identity.portal import ViewerDep
+from rempart.identity.principal import Principal
+from rempart.web.deps import SessionDep
+from rempart.web.i18n import _
+from rempart.web.pages import PageRouter, Viewer, render, see_other
 
 router = PageRouter()
+
+ASK = requires(Permission.SECURITY_BREAK_GLASS_REQUEST)
+APPROVE = requires(Permission.SECURITY_BREAK_GLASS_APPROVE)
+
+STATUS_WORDS = {
+    "requested": _("Waiting for a second operator"),
+    "in_force": _("Approved, in force"),
+    "expired": _("Approved, expired"),
+    "refused": _("Refused"),
+    "revoked": _("Ended early"),
+}
+DONE = {
+    "requested": _("Your request is recorded. A second operator must approve it before you may open the record."),
+    "approved": _("The request is approved; its time limit runs from now."),
+    "refused": _("The request is refused."),
+    "revoked": _("The access was ended."),
+}
+
+
+def _operator(caller: Principal) -> uuid.UUID:
+    if caller.account_id is None:
+        raise NotSignedIn("sign in with a passkey")
+    return caller.account_id
+
+
+def _page(
+    request: Request,
+    viewer: Viewer,
+    caller: Principal,
+    session: SessionDep,
+    identity: IdentityDep,
+    *,
+    done: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "console/break_glass.html",
+        viewer=viewer,
+        status=status,
+        grants=grant_views(session, operator_id=_operator(caller), now=identity.clock()),
+        insurers=insurer_choices(session),
+        statuses=STATUS_WORDS,
+        done=DONE.get(done or ""),
+        errors=errors or {},
+        values=values or {"minutes": "30"},
+        max_minutes=MAX_MINUTES,
+        can_ask=caller.can(Permission.SECURITY_BREAK_GLASS_REQUEST),
+    )
+
+
+@router.page("/console/break-glass", dependencies=[APPROVE])
+def break_glass_page(
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    caller: AnyCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    done: str | None = None,
+) -> HTMLResponse:
+    return _page(request, viewer, caller, session, identity, done=done)
+
+
+@router.post("/console/break-glass", dependencies=[FORM_CSRF, ASK, RECENT_PASSKEY], response_class=HTMLResponse)
+def ask(
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    caller: AnyCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    insurer_id: Annotated[str, Form(max_length=100)] = "",
+    beneficiary_id: Annotated[str, Form(max_length=100)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    ticket: Annotated[str, Form(max_length=200)] = "",
+    minutes: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    values = {
+        "insurer_id": insurer_id,
+        "beneficiary_id": beneficiary_id.strip()[:36],
+        "reason": reason[:500],
+        "ticket": ticket.strip()[:64],
+        "minutes": minutes.strip()[:3],
+    }
+    errors: dict[str, str] = {}
+    insurer = _uuid(insurer_id)
+    beneficiary = _uuid(beneficiary_id)
+    if insurer is None:
+        errors["insurer_id"] = _("Choose the beneficiary's insurer.")
+    if beneficiary is None:
+        errors["beneficiary_id"] = _("Give the beneficiary's id, as an alert or an incident shows it.")
+    if not 10 <= len(reason.strip()) <= 500:
+        errors["reason"] = _("Give a reason of 10 to 500 characters: the insurer and the person will read it.")
+    if not 1 <= len(ticket.strip()) <= 64:
+        errors["ticket"] = _("Name the incident or support ticket (1 to 64 characters).")
+    duration = int(minutes) if minutes.strip().isdigit() else 0
+    if not 1 <= duration <= MAX_MINUTES:
+        errors["minutes"] = _("A break-glass access lasts 1 to 240 minutes.")
+    if not errors and insurer is not None and beneficiary is not None:
+        try:
+            do_request_break_glass(
+                session,
+                operator_id=_operator(caller),
+                insurer_id=insurer,
+                beneficiary_id=beneficiary,
+                reason=reason,
+                ticket=ticket,
+                minutes=duration,
+                now=identity.clock(),
+            )
+        except NotFound:
+            errors["beneficiary_id"] = _("This insurer has no beneficiary with this id.")
+    if errors:
+        return _page(request, viewer, caller, session, identity, errors=errors, values=values, status=422)
+    return see_other("/console/break-glass?done=requested")
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None
+
+
+@router.post("/console/break-glass/{grant_id}/approve", dependencies=[FORM_CSRF, APPROVE, RECENT_PASSKEY])
+def approve(
+    grant_id: uuid.UUID, viewer: ViewerDep, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    do_decide_break_glass(session, grant_id=grant_id, operator_id=_operator(caller), approve=True, now=identity.clock())
+    return see_other("/console/break-glass?done=approved")
+
+
+@router.post("/console/break-glass/{grant_id}/refuse", dependencies=[FORM_CSRF, APPROVE])
+def refuse(
+    grant_id: uuid.UUID, viewer: ViewerDep, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    do_decide_break_glass(
+        session, grant_id=grant_id, operator_id=_operator(caller), approve=False, now=identity.clock()
+    )
+    return see_other("/console/break-glass?done=refused")
+
+
+@router.post("/console/break-glass/{grant_id}/revoke", dependencies=[FORM_CSRF, ASK])
+def revoke(
+    grant_id: uuid.UUID, viewer: ViewerDep, caller: AnyCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    do_revoke_break_glass(session, grant_id=grant_id, operator_id=_operator(caller), now=identity.clock())
+    return see_other("/console/break-glass?done=revoked")
