@@ -11,6 +11,7 @@ from rempart.incidents import models as incidents  # noqa: F401
 from rempart.insurers import jobs as insurer_jobs  # noqa: F401
 from rempart.insurers import models as insurers  # noqa: F401
 from rempart.members import models as members  # noqa: F401
+from rempart.payments import approval_models as payment_run_requests  # noqa: F401
 from rempart.payments import models as payments  # noqa: F401
 from rempart.pricing import models as pricing  # noqa: F401
 from rempart.professionals import models as professionals  # noqa: F401
