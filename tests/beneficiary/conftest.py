@@ -65,14 +65,14 @@ class Family:
     spouse: Person
 
 
-def beneficiary_id_of(runtime: Runtime, world: World, record: MemberRecord) -> uuid.UUID:  # noqa: F811
+def beneficiary_id_of(runtime: Runtime, insurer_id: uuid.UUID, record: MemberRecord) -> uuid.UUID:
     """The internal id of a member's record: their contract's people, told apart by NIR and rank."""
     with runtime.sessions() as session:
-        cipher = runtime.keys.cipher(session, world.insurer.id)
+        cipher = runtime.keys.cipher(session, insurer_id)
         people = session.scalars(
             select(Beneficiary)
             .join(Contract, (Contract.insurer_id == Beneficiary.insurer_id) & (Contract.id == Beneficiary.contract_id))
-            .where(Contract.insurer_id == world.insurer.id, Contract.member_number == record.member_number)
+            .where(Contract.insurer_id == insurer_id, Contract.member_number == record.member_number)
         ).all()
         found = [
             b.id
@@ -85,7 +85,7 @@ def beneficiary_id_of(runtime: Runtime, world: World, record: MemberRecord) -> u
 
 
 def invite_person(app: FastAPI, runtime: Runtime, world: World, record: MemberRecord, login: str) -> Person:  # noqa: F811
-    beneficiary_id = beneficiary_id_of(runtime, world, record)
+    beneficiary_id = beneficiary_id_of(runtime, world.insurer.id, record)
     user = PortalUser.invited(
         app,
         runtime,
