@@ -10,7 +10,7 @@ searched population, and only those.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2 as httpx
@@ -35,6 +35,7 @@ from tests.factories import population as synth_population
 from tests.support.clock import FakeClock
 from tests.support.portal import PortalUser
 
+_UNSEARCHED = "\u2400 not searched \u2400"  # a name no page writes
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -76,8 +77,20 @@ class Office:
     population: list[MemberRecord] = field(default_factory=list)
 
     def shown(self, member_number: str) -> None:
-        """The member view shows this contract's people in clear: no longer searched for."""
-        self.population[:] = [r for r in self.population if r.member_number != member_number]
+        """The member view shows this contract's people in clear: they are no longer searched for.
+        Synthetic people share names; another member whose first or last name is one of theirs is
+        still searched for by NIR and date of birth, not by that name."""
+        family = [r for r in self.population if r.member_number == member_number]
+        names = {n.casefold() for r in family for n in (r.last_name, r.first_name)}
+        self.population[:] = [
+            replace(
+                r,
+                last_name=_UNSEARCHED if r.last_name.casefold() in names else r.last_name,
+                first_name=_UNSEARCHED if r.first_name.casefold() in names else r.first_name,
+            )
+            for r in self.population
+            if r.member_number != member_number
+        ]
 
 
 @pytest.fixture
@@ -91,8 +104,8 @@ def office(
     records = synth_population(8, seed=11)
     load_members(runtime, insurer, records)
     other = make_insurer(runtime, amc_number="77120202", name="Mutuelle d'en face")
-    # The other insurer's member numbers follow ours, and its first one repeats ours: never shown.
-    other_records = synth_population(4, seed=12)
+    # The other insurer's members have numbers of their own (from 500): never shown to ours.
+    other_records = synth_population(4, seed=12, first_number=500)
     load_members(runtime, other, other_records)
     population.extend(records)
     population.extend(other_records)

@@ -9,6 +9,7 @@ deleted; one in use may not (the service says so, and the page repeats it).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -63,8 +64,13 @@ ERRORS = {
 }
 
 
-async def posted_form(request: Request) -> FormData:
-    return await request.form()
+async def posted_form(request: Request) -> AsyncIterator[FormData]:
+    """The form as posted (``FORM_CSRF`` read the same cached form); uploaded files closed after."""
+    form = await request.form()
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 FormDep = Annotated[FormData, Depends(posted_form)]

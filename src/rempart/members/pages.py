@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Request
@@ -103,8 +104,13 @@ UPLOAD_PROBLEMS = {
 }
 
 
-async def posted_form(request: Request) -> FormData:
-    return await request.form()
+async def posted_form(request: Request) -> AsyncIterator[FormData]:
+    """The form as posted (``FORM_CSRF`` read the same cached form); uploaded files closed after."""
+    form = await request.form()
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 FormDep = Annotated[FormData, Depends(posted_form)]
