@@ -24,7 +24,7 @@ from rempart.incidents.facts import ScopeSet
 from rempart.incidents.service import do_add_scope, do_compute_facts, do_open_incident
 from rempart.runtime import Runtime
 from rempart_verifier import KeySet, verify
-from tests.beneficiary.conftest import Family, Person
+from tests.beneficiary.conftest import Family, Person, invite_person
 from tests.factories import TODAY
 from tests.portal.conftest import World
 
@@ -255,3 +255,15 @@ def test_the_card_pdf_answers_head_without_issuing(family: Family, runtime: Runt
     with runtime.sessions() as session:
         issued = session.scalars(select(AccessEvent).where(AccessEvent.operation == "attestation_issue")).all()
     assert issued == []
+
+
+def test_a_person_whose_contract_ended_is_told_so(app: FastAPI, runtime: Runtime, world: World) -> None:
+    ended = next(r for r in world.members if r.contract_end is not None and r.contract_end < TODAY)
+    person = invite_person(app, runtime, world, ended, "ancien@exemple.test")
+    card = html.unescape(person.page("/me").text)
+    assert "Votre contrat n'est pas en vigueur aujourd'hui" in card
+    assert 'id="attestation-qr"' not in card
+    assert person.user.client.get("/me/card.pdf").status_code == 404
+    rights = html.unescape(person.page("/me/rights").text)
+    assert "Non couvert" in rights
+    assert "Oui" not in rights  # no domain is shown covered
