@@ -1,0 +1,164 @@
+"""The insurer's back office in Debian's Chromium, end to end, as its administrator lives it: from the
+enrolment link (a passkey made by the browser's authenticator) to a product's change, a members
+import of a small file with one bad row (the progress bar, then the rejected row by line and field),
+the member view, and the access log that shows that view, with its checkpoints page; the English
+switch. axe-core runs in every page (zero serious or critical violations) and every page is
+photographed (``var/artefacts/backoffice``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from rempart.identity.permissions import Role
+from rempart.insurers.service import product_by_code
+from rempart.members.models import BeneficiaryRole
+from rempart.runtime import Runtime
+from tests.backoffice1.test_imports import members_csv
+from tests.factories import TODAY, load_members, make_insurer
+from tests.factories import population as synth_population
+from tests.support.browser import Tab, chromium, needs_chromium, portal_server
+from tests.support.clock import FakeClock
+from tests.support.portal import invite
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+
+ARTEFACTS = Path(os.environ.get("REMPART_ARTEFACTS", "var/artefacts")) / "backoffice"
+
+
+@pytest.fixture
+def served(runtime: Runtime) -> Iterator[tuple[FastAPI, str, FakeClock]]:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("the browser journey runs once, on SQLite (the pages' services are tested on both)")
+    clock = FakeClock(datetime(TODAY.year, TODAY.month, TODAY.day, 9, 30, tzinfo=UTC))
+    with portal_server(runtime, clock) as (app, origin):
+        yield app, origin, clock
+
+
+def test_an_insurer_admin_from_the_enrolment_link_to_the_access_log(
+    served: tuple[FastAPI, str, FakeClock], runtime: Runtime
+) -> None:
+    app, origin, _clock = served
+    insurer = make_insurer(runtime)
+    loaded = synth_population(6, seed=11)
+    load_members(runtime, insurer, loaded)
+    # The administrator is also the insurer's data protection officer here, so one person walks the
+    # whole of part 1 (the access log needs the DPO's permission).
+    invitation = invite(
+        app, runtime, login="admin@remparts.test", roles={Role.INSURER_ADMIN, Role.DPO}, insurer_id=insurer.id
+    )
+    incoming = synth_population(3, seed=21, first_number=900)
+    content, broken = members_csv(incoming, break_nir_of=incoming[-1])
+    holder = next(r for r in loaded if r.role is BeneficiaryRole.HOLDER)
+
+    with chromium() as browser:
+        tab = Tab.open(browser, origin, name="backoffice")
+        tab.folder = ARTEFACTS
+        page = tab.page
+        try:
+            # The enrolment link: a passkey, the recovery codes shown once, then home.
+            page.goto(invitation.url(origin))
+            tab.look("enrolment")
+            page.click("#enrol-form button[type=submit]")
+            page.wait_for_selector("#recovery-codes li")
+            page.click("#recovery-continue")
+            page.wait_for_url(origin + "/")
+            tab.look("home")
+
+            # Products: the list in words, then a change to one of them.
+            page.get_by_role("link", name="Garanties", exact=True).first.click()
+            page.wait_for_url(origin + "/insurer/products")
+            assert "de la BRSS" in page.inner_text("main")
+            tab.look("products")
+            page.locator("a[href='/insurer/products/CONFORT']").click()
+            page.wait_for_url(origin + "/insurer/products/CONFORT")
+            tab.look("product-form")
+            page.fill("#name", "Confort révisé")
+            page.check("#opti_covered")
+            page.fill("#opti_rate", "200")
+            page.fill("#opti_flat", "150")
+            page.fill("#opti_ceiling", "300")
+            page.check("#opti_class_a")
+            page.get_by_role("button", name="Enregistrer le produit").click()
+            page.wait_for_url(re.compile(r".*/insurer/products\?done=updated.*"))
+            tab.look("product-saved")
+            shown = re.sub(r"\s+", " ", page.inner_text("#product-CONFORT").replace("\u202f", " ").replace("\xa0", " "))
+            assert "200 % de la BRSS + forfait 150,00 € ; 100 % Santé classe A sans reste à charge" in shown
+            with runtime.sessions() as session:
+                assert product_by_code(session, insurer.id, "CONFORT").name == "Confort révisé"
+
+            # A members import with one bad row: the progress bar, then the rejected row.
+            page.get_by_role("link", name="Imports d'adhérents", exact=True).first.click()
+            page.wait_for_url(origin + "/insurer/imports")
+            tab.look("imports")
+            page.set_input_files("#file", files=[{"name": "members.csv", "mimeType": "text/csv", "buffer": content}])
+            page.get_by_role("button", name="Importer le fichier").click()
+            page.wait_for_url(re.compile(r".*/insurer/imports/[0-9a-f-]{36}$"))
+            assert page.locator("progress#import-bar").count() == 1
+            tab.look("import-progress")
+            page.wait_for_selector("#rejected-rows")
+            tab.look("import-report")
+            report = page.inner_text("main")
+            assert "NIR" in report
+            assert str(len(incoming) + 1) in page.inner_text("#rejected-rows")  # the bad row's line
+            body = page.content()
+            assert broken not in body
+            for person in incoming:
+                assert person.nir not in body
+                assert person.last_name not in body
+            tab.goto("/insurer/imports")
+            tab.look("imports-after")
+
+            # The member view, found by member number.
+            page.get_by_role("link", name="Adhérents", exact=True).first.click()
+            page.wait_for_url(origin + "/insurer/members")
+            tab.look("find-member")
+            page.fill("#number", holder.member_number)
+            page.get_by_role("button", name="Afficher l'adhérent").click()
+            page.wait_for_url(origin + f"/insurer/members/{holder.member_number}")
+            assert holder.last_name in page.inner_text("#beneficiaries")
+            tab.look("member")
+
+            # The access log shows that view; a filter on the back office channel keeps it.
+            page.get_by_role("link", name="Journal des accès", exact=True).first.click()
+            page.wait_for_url(origin + "/insurer/access-log")
+            assert page.locator("tr[data-operation='backoffice_member_view']").count() >= 1
+            tab.look("access-log")
+            page.select_option("#channel", "backoffice")
+            page.get_by_role("button", name="Afficher", exact=True).click()
+            page.wait_for_url(re.compile(r".*/insurer/access-log\?.*channel=backoffice.*"))
+            assert page.locator("tr[data-operation='backoffice_member_view']").count() >= 1
+            assert holder.last_name not in page.content()
+            tab.look("access-log-filtered")
+            page.locator("a[href='/insurer/access-log/checkpoints']").click()
+            page.wait_for_url(origin + "/insurer/access-log/checkpoints")
+            tab.look("checkpoints")
+
+            # The English switch, remembered from page to page.
+            page.click("a[hreflang=en]")
+            page.wait_for_selector("html[lang=en]")
+            tab.look("checkpoints-in-english")
+            for path, name in (
+                ("/insurer/products", "products-in-english"),
+                ("/insurer/imports", "imports-in-english"),
+                (f"/insurer/members/{holder.member_number}", "member-in-english"),
+                ("/insurer/access-log", "access-log-in-english"),
+                ("/insurer/products/new", "new-product-in-english"),
+            ):
+                tab.goto(path)
+                assert page.get_attribute("html", "lang") == "en"
+                tab.look(name)
+        except Exception:
+            tab.shot("failure")
+            raise
+
+    bad = {name: found for name, found in tab.violations.items() if found}
+    assert not bad, f"axe-core: serious or critical violations: {bad}"
+    assert len(tab.violations) >= 20
+    assert not [e for e in tab.console_errors if "backoffice.js" in e]
