@@ -7,19 +7,25 @@ photographed (``var/artefacts/backoffice``)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from rempart.identity.permissions import Role
+from rempart.insurers.jobs import ImportStatus, MembersImportJob
 from rempart.insurers.service import product_by_code
+from rempart.members import imports
 from rempart.members.models import BeneficiaryRole
 from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant
 from tests.backoffice1.test_imports import members_csv
 from tests.factories import TODAY, load_members, make_insurer
 from tests.factories import population as synth_population
@@ -162,3 +168,69 @@ def test_an_insurer_admin_from_the_enrolment_link_to_the_access_log(
     assert not bad, f"axe-core: serious or critical violations: {bad}"
     assert len(tab.violations) >= 20
     assert not [e for e in tab.console_errors if "backoffice.js" in e]
+
+
+def test_the_progress_bar_moves_while_an_import_runs(served: tuple[FastAPI, str, FakeClock], runtime: Runtime) -> None:
+    """A job another worker is running (its lease held, as ``members.imports`` holds one: an flock on
+    the stored upload): the page's bar follows its counters each second, and the report comes when
+    it ends, without a reload by hand."""
+    app, origin, clock = served
+    insurer = make_insurer(runtime)
+    invitation = invite(app, runtime, login="import@remparts.test", roles={Role.INSURER_ADMIN}, insurer_id=insurer.id)
+    job_id = uuid.uuid4()
+    upload = imports.upload_path(runtime, job_id, ".csv")
+    lease = os.open(upload, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(lease, fcntl.LOCK_EX)
+
+    def counters(**values: object) -> None:
+        with runtime.sessions.begin() as session:
+            bind_tenant(session, insurer.id)
+            session.execute(
+                update(MembersImportJob)
+                .where(MembersImportJob.insurer_id == insurer.id, MembersImportJob.id == job_id)
+                .values(**values)
+            )
+
+    try:
+        with runtime.sessions.begin() as session:
+            bind_tenant(session, insurer.id)
+            session.add(
+                MembersImportJob(
+                    insurer_id=insurer.id,
+                    id=job_id,
+                    status=ImportStatus.RUNNING,
+                    file_format="csv",
+                    rows_total=5,
+                    rows_done=1,
+                    started_by=uuid.uuid4(),
+                    created_at=clock(),
+                )
+            )
+        with chromium() as browser:
+            tab = Tab.open(browser, origin, name="backoffice-progress")
+            tab.folder = ARTEFACTS / "progress"
+            page = tab.page
+            try:
+                page.goto(invitation.url(origin))
+                page.click("#enrol-form button[type=submit]")
+                page.wait_for_selector("#recovery-codes li")
+                page.click("#recovery-continue")
+                page.wait_for_url(origin + "/")
+                tab.goto(f"/insurer/imports/{job_id}")
+                assert page.get_attribute("#import-bar", "value") == "1"
+                tab.look("import-running")
+                counters(rows_done=4)
+                page.wait_for_function("() => document.getElementById('import-bar').value === 4", timeout=10_000)
+                assert "4 lignes sur 5 (80 %)" in page.inner_text("#import-counts")
+                tab.look("import-moving")
+                counters(rows_done=5, status=ImportStatus.DONE, contracts_created=2, beneficiaries_created=5)
+                page.wait_for_selector("#rejected-count", timeout=10_000)
+                tab.look("import-done")
+            except Exception:
+                tab.shot("failure")
+                raise
+    finally:
+        os.close(lease)
+        upload.unlink(missing_ok=True)
+    bad = {name: found for name, found in tab.violations.items() if found}
+    assert not bad, f"axe-core: serious or critical violations: {bad}"
