@@ -58,6 +58,7 @@ FR = {
     "Misses from a new network": "Échecs depuis un nouveau réseau",
     "Identities locked after repeated misses": "Identités verrouillées après des échecs répétés",
     "Unusual use on several days": "Usage inhabituel sur plusieurs jours",
+    "Requests went on while the access was paused": "Les requêtes ont continué pendant la pause de l'accès",
     "One patient checked by many practices within a day": "Un patient vérifié par beaucoup de cabinets en une journée",
     "Counter store unreachable: professional channels fail closed": "Stockage des compteurs injoignable : les canaux professionnels sont fermés par sécurité",
     "Containment": "Confinement",

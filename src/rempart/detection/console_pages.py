@@ -66,6 +66,7 @@ SIGNAL_WORDS = {
     "fresh_network_misses": _("Misses from a new network"),
     "locked_identities_1h": _("Identities locked after repeated misses"),
     "repeated_notices": _("Unusual use on several days"),
+    "refused_requests": _("Requests went on while the access was paused"),
     "beneficiary_practices_24h": _("One patient checked by many practices within a day"),
     "counter_store": _("Counter store unreachable: professional channels fail closed"),
 }
