@@ -206,4 +206,6 @@ FR = {
     "Person (internal identifier)": "Personne (identifiant interne)",
     "No access on this page matches the filters.": "Aucun accès de cette page ne correspond aux filtres.",
     "Older entries": "Entrées plus anciennes",
+    "A person is named by their internal identifier, as shown in an entry.": "Une personne se désigne par son identifiant interne, tel qu'affiché dans une entrée.",
+    "Who accessed %(name)s's data": "Qui a consulté les données de %(name)s",
 }

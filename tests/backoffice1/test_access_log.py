@@ -99,3 +99,18 @@ def test_roles_without_the_log_permission_get_the_403_page(office: Office) -> No
             refused = person.page(path)
             assert refused.status_code == 403, path
             assert "Votre rôle ne le permet pas" in refused.text
+
+
+def test_the_log_of_one_person_from_the_member_view(office: Office) -> None:
+    member_number = view_a_member(office)
+    admin_dpo = office.dpo
+    office.shown(member_number)
+    # The DPO reads one person's accesses (the link the member view gives those who may read the log).
+    events = re.findall(r"<code>([0-9a-f-]{36})</code>", admin_dpo.page("/insurer/access-log?channel=backoffice").text)
+    person = events[-1]
+
+    page = admin_dpo.page(f"/insurer/access-log?beneficiary={person}")
+
+    assert page.status_code == 200
+    assert set(re.findall(r"<td><code>([0-9a-f-]{36})</code></td>", page.text)) == {person}
+    assert admin_dpo.page("/insurer/access-log?beneficiary=nobody").status_code == 422

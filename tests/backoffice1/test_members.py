@@ -6,14 +6,21 @@ when the log refuses the record; another insurer's member number reads like a mi
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 from unittest.mock import patch
 
+import pytest
 from sqlalchemy import select
 
 from rempart.audit.access_log import beneficiary_access_log
 from rempart.audit.models import AccessEvent, Channel, Outcome
 from rempart.audit.service import AccessLogUnavailable
+from rempart.identity.errors import PermissionDenied
+from rempart.identity.permissions import ROLE_PERMISSIONS, Role
+from rempart.identity.principal import StaffPrincipal
 from rempart.members.models import BeneficiaryRole
+from rempart.members.staff_view import do_view_member
 from rempart.runtime import Runtime
 from tests.backoffice1.conftest import Office
 
@@ -123,4 +130,22 @@ def test_a_role_without_the_member_permission_gets_the_403_page(office: Office, 
         refused = office.dpo.page(path)
         assert refused.status_code == 403, path
         assert "Votre rôle ne le permet pas" in refused.text
+    assert member_events(runtime, office) == []
+
+
+def test_the_service_decrypts_for_member_readers_only(office: Office, runtime: Runtime) -> None:
+    dpo = StaffPrincipal(
+        insurer_id=office.insurer.id,
+        account_id=uuid.uuid4(),
+        roles=frozenset({Role.DPO}),
+        permissions=ROLE_PERMISSIONS[Role.DPO],
+    )
+    with runtime.sessions() as session, pytest.raises(PermissionDenied):
+        do_view_member(
+            session,
+            keys=runtime.keys,
+            staff=dpo,
+            member_number=office.members[0].member_number,
+            now=datetime.now(UTC),
+        )
     assert member_events(runtime, office) == []

@@ -74,6 +74,7 @@ FILTER_ERRORS = {
     "purpose": _("Choose a purpose from the list."),
     "since": _("Enter the first day as a date."),
     "until": _("Enter the last day as a date, not before the first day."),
+    "beneficiary": _("A person is named by their internal identifier, as shown in an entry."),
     "cursor": _("This page link is not valid any more: start again from the newest entries."),
 }
 
@@ -85,6 +86,7 @@ class Filters:
     purpose: str = ""
     since: str = ""
     until: str = ""
+    beneficiary: str = ""
     errors: dict[str, str] = field(default_factory=dict)
 
     def query(self, **extra: str) -> str:
@@ -116,10 +118,18 @@ def access_log(
     purpose: str = "",
     since: str = "",
     until: str = "",
+    beneficiary: str = "",
     cursor: str = "",
 ) -> HTMLResponse:
-    """Accesses to the insurer's members, newest first, filtered; the reading is recorded."""
-    filters = Filters(practice.strip(), channel, purpose, since.strip(), until.strip())
+    """Accesses to the insurer's members, newest first, filtered; the reading is recorded (and, on
+    one person, shown to that person: their insurer looked at their accesses)."""
+    filters = Filters(practice.strip(), channel, purpose, since.strip(), until.strip(), beneficiary.strip())
+    beneficiary_id: uuid.UUID | None = None
+    if filters.beneficiary:
+        try:
+            beneficiary_id = uuid.UUID(filters.beneficiary)
+        except ValueError:
+            filters.errors["beneficiary"] = FILTER_ERRORS["beneficiary"]
     practice_id: uuid.UUID | None = None
     if filters.practice:
         try:
@@ -155,6 +165,7 @@ def access_log(
         device=staff.credential_ref,
         since=_start_of(first) if first else None,
         practice_id=practice_id,
+        beneficiary_id=beneficiary_id,
         lang="fr" if language == "fr" else "en",
         cursor=start or None,
         limit=PAGE_SIZE,

@@ -21,6 +21,8 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import ActorKind, Channel, Outcome
 from rempart.audit.service import Actor, record_access
 from rempart.errors import NotFound
+from rempart.identity.errors import PermissionDenied
+from rempart.identity.permissions import Permission
 from rempart.identity.principal import StaffPrincipal
 from rempart.insurers.models import Product
 from rempart.members.models import Beneficiary, BeneficiaryRole, Card, Contract, ContractKind
@@ -85,7 +87,10 @@ def view_member(
     now: datetime,
 ) -> MemberView:
     """The contract and its beneficiaries in clear, each beneficiary's view recorded (in the
-    caller's transaction: ``do_view_member`` commits it)."""
+    caller's transaction: ``do_view_member`` commits it). Only staff holding the member-read
+    permission get identities decrypted, whatever route calls this."""
+    if not staff.can(Permission.INSURER_MEMBER_READ):
+        raise PermissionDenied("only staff who may read members see their identities")
     contract = _contract(session, staff.insurer_id, member_number)
     product = session.get_one(Product, (staff.insurer_id, contract.product_id))
     cards = session.scalars(
