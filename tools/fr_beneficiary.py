@@ -70,6 +70,13 @@ FR = {
     "Earlier accesses": "Accès plus anciens",
     "An access you do not recognise?": "Un accès que vous ne reconnaissez pas ?",
     "If a practice you have never visited looked at your data, tell your insurer: it is responsible for your data and can ask Rempart to investigate.": "Si un cabinet où vous n'êtes jamais allé a consulté vos données, prévenez votre complémentaire : elle est responsable de vos données et peut demander à Rempart d'enquêter.",
+    "Who accessed": "Qui a consulté",
+    "Show": "Afficher",
+    "No access of this kind.": "Aucun accès de ce type.",
+    "Everyone": "Tout le monde",
+    "Health professionals": "Les professionnels de santé",
+    "My insurer": "Ma complémentaire",
+    "Myself": "Moi-même",
     "See the security incidents that concern me": "Voir les incidents de sécurité qui me concernent",
     # Incidents.
     "a health professional's billing software": "le logiciel de facturation d'un professionnel de santé",

@@ -130,6 +130,11 @@ def test_an_insured_person_from_the_invitation_to_their_access_log(
             assert "Optique du Port" in newest
             assert "vérification de vos droits" in newest
             assert "ouverture des droits" in newest
+            page.select_option("#who", "professionals")
+            page.get_by_role("button", name="Afficher").click()
+            page.wait_for_url(origin + "/me/access-log?who=professionals")
+            tab.look("access-log-professionals")
+            assert page.locator("table.access-log tbody tr").count() == 1
 
             page.get_by_role("link", name="Incidents de sécurité", exact=True).first.click()
             page.wait_for_url(origin + "/me/incidents")
@@ -156,4 +161,4 @@ def test_an_insured_person_from_the_invitation_to_their_access_log(
     assert not tab.console_errors, tab.console_errors
     bad = {name: found for name, found in tab.violations.items() if found}
     assert not bad, f"axe-core: serious or critical violations: {bad}"
-    assert len(tab.violations) >= 11
+    assert len(tab.violations) >= 12

@@ -267,3 +267,43 @@ def test_a_person_whose_contract_ended_is_told_so(app: FastAPI, runtime: Runtime
     rights = html.unescape(person.page("/me/rights").text)
     assert "Non couvert" in rights
     assert "Oui" not in rights  # no domain is shown covered
+
+
+def test_the_access_log_is_filtered_by_who_accessed(family: Family, world: World) -> None:
+    person = family.holder
+    assert person.page("/me/rights").status_code == 200
+    world.clock.advance(minutes=1)
+    _check_rights_at_the_counter(world, person)
+
+    everyone = _rows(person.page("/me/access-log").text)
+    assert len(everyone) == 2
+    professionals = _rows(person.page("/me/access-log?who=professionals").text)
+    assert len(professionals) == 1
+    assert "Optique du Port" in professionals[0]
+    mine = _rows(person.page("/me/access-log?who=me").text)
+    assert len(mine) == 1
+    assert "vous-même, dans votre espace" in mine[0]
+    page = person.page("/me/access-log?who=insurer").text
+    assert _rows(page) == []
+    assert "Aucun accès de ce type." in html.unescape(page)
+    assert '<option value="insurer" selected>' in page
+
+    refused = person.page("/me/access-log?who=everybody-else")
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("text/html")
+
+
+def test_a_filtered_page_pages_back_within_its_filter(family: Family, world: World) -> None:
+    person = family.holder
+    _check_rights_at_the_counter(world, person)
+    for _ in range(21):
+        world.clock.advance(minutes=1)
+        assert person.page("/me/rights").status_code == 200
+    first = person.page("/me/access-log?who=me").text
+    assert len(_rows(first)) == 20
+    assert all("Optique du Port" not in row for row in _rows(first))
+    found = re.search(r'href="(/me/access-log\?who=me&amp;cursor=[^"]+)" rel="next"', first)
+    assert found
+    second = person.page(html.unescape(found.group(1))).text
+    assert len(_rows(second)) == 1
+    assert 'href="/me/access-log?who=me"' in second
