@@ -23,8 +23,14 @@
     }
     function poll() {
       fetch(box.dataset.progressUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+        .then(function (r) {
+          // Signed out, refused or gone: the page itself says why once reloaded; no more polling.
+          if (r.status >= 400 && r.status < 500) { window.location.reload(); return null; }
+          if (!r.ok) throw new Error(String(r.status));
+          return r.json();
+        })
         .then(function (p) {
+          if (p === null) return;
           say(p);
           if (p.finished) {
             if (reload) reload.hidden = true;
