@@ -1,0 +1,95 @@
+"""The second approval of a payment run, at the service: two approvers at the same moment make one
+run; the requester is refused by Python and by the database's own constraint."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from rempart.errors import Conflict
+from rempart.identity.permissions import Role, permissions_of
+from rempart.identity.principal import StaffPrincipal
+from rempart.payments import approval
+from rempart.payments.approval import OwnRunRequest, RunRequestDecided, do_approve_run, do_ask_for_run
+from rempart.payments.approval_models import PaymentRunRequest
+from rempart.payments.models import PaymentRun
+from rempart.runtime import Runtime
+from rempart.tenancy import bind_tenant, tenant
+from tests.backoffice2.conftest import billed
+from tests.portal.conftest import World
+from tests.support.practice_client import PracticeClient
+
+
+def administrator(world: World) -> StaffPrincipal:
+    roles = frozenset({Role.INSURER_ADMIN})
+    return StaffPrincipal(
+        insurer_id=world.insurer.id, account_id=uuid.uuid4(), roles=roles, permissions=permissions_of(roles)
+    )
+
+
+def asked(runtime: Runtime, world: World, requester: StaffPrincipal) -> uuid.UUID:
+    with runtime.sessions() as session:
+        request = do_ask_for_run(session, staff=requester, cutoff=world.clock().date(), now=world.clock()).request
+        assert request is not None
+        return request.id
+
+
+def decide_by_hand(runtime: Runtime, world: World, request_id: uuid.UUID, staff: StaffPrincipal) -> None:
+    with runtime.sessions() as session:
+        bind_tenant(session, world.insurer.id)
+        row = session.get_one(PaymentRunRequest, (world.insurer.id, request_id))
+        row.decided_by, row.decided_at = staff.account_id, world.clock()
+        row.status = approval.RunRequestStatus.REFUSED
+        session.commit()
+
+
+def test_two_approvers_at_once_make_one_run(
+    runtime: Runtime, world: World, pharmacy: PracticeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(approval, "SECOND_APPROVAL_CENTS", 1)
+    billed(world, runtime, pharmacy, review=False)
+    request_id = asked(runtime, world, administrator(world))
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def approve(staff: StaffPrincipal) -> None:
+        start.wait()
+        with runtime.sessions() as session:
+            try:
+                do_approve_run(session, staff=staff, request_id=request_id, now=world.clock())
+                outcomes.append("ran")
+            except Conflict:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=approve, args=(administrator(world),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ran", "refused"]
+    with runtime.sessions() as session, tenant(session, world.insurer.id):
+        assert session.scalar(select(func.count()).select_from(PaymentRun)) == 1
+
+
+def test_the_requester_cannot_approve_in_python_nor_in_the_database(
+    runtime: Runtime, world: World, pharmacy: PracticeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(approval, "SECOND_APPROVAL_CENTS", 1)
+    billed(world, runtime, pharmacy, review=False)
+    requester = administrator(world)
+    request_id = asked(runtime, world, requester)
+    with runtime.sessions() as session, pytest.raises(OwnRunRequest):
+        do_approve_run(session, staff=requester, request_id=request_id, now=world.clock())
+    # Written around the service, the database's constraint still says no.
+    with pytest.raises(IntegrityError):
+        decide_by_hand(runtime, world, request_id, requester)
+    approver = administrator(world)
+    with runtime.sessions() as session:
+        run = do_approve_run(session, staff=approver, request_id=request_id, now=world.clock())
+        assert run.claim_count == 1
+    with runtime.sessions() as session, pytest.raises(RunRequestDecided):
+        do_approve_run(session, staff=administrator(world), request_id=request_id, now=world.clock())
