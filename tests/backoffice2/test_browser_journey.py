@@ -26,6 +26,7 @@ from rempart.payments import approval
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
 from tests.backoffice2.conftest import billed
+from tests.backoffice2.test_approvals_and_breaches import breach, pending_approval
 from tests.factories import TODAY, load_members, make_insurer
 from tests.factories import population as synth_population
 from tests.portal.conftest import Counter, World
@@ -53,6 +54,8 @@ class Looks:
     """Screenshots named ``2-NN-<name>.png`` and an axe-core check of every page, over several tabs."""
 
     def __init__(self) -> None:
+        for stale in SHOTS.glob("2-*.png"):  # a shorter journey leaves no older picture behind
+            stale.unlink()
         self.count = 0
         self.violations: dict[str, list[str]] = {}
 
@@ -89,6 +92,8 @@ def test_a_claim_reviewed_then_paid_by_a_run_two_administrators_approve(
     counter = Counter(user=PortalUser.browser(app), practice=optician)
     world = World(insurer=insurer, members=records, counter=counter, clock=clock)
     claim_id = billed(world, runtime, pharmacy, price_cents=4_000)
+    pending_approval(world, runtime)
+    incident_id = breach(world, runtime, pharmacy)
     other = make_insurer(runtime, amc_number="77450202", name="Mutuelle d'Ailleurs")
     links = {
         name: invite(app, runtime, login=f"{name}@remparts.test", roles={role}, insurer_id=insurer.id).url(origin)
@@ -123,6 +128,7 @@ def test_a_claim_reviewed_then_paid_by_a_run_two_administrators_approve(
             assert "Vous avez accepté cette facture" in page.inner_text("main")
             look(agent, "review-claim-accepted")
             agent.goto("/insurer/approvals")
+            assert page.get_by_role("button", name="Accorder").count() == 1
             look(agent, "approvals-queue")
             agent.goto("/insurer/payment-runs")  # not an agent's work
             assert "Votre rôle ne le permet pas" in page.inner_text("main")
@@ -160,6 +166,13 @@ def test_a_claim_reviewed_then_paid_by_a_run_two_administrators_approve(
             look(second, "runs-after")
             second.goto("/insurer/incidents")
             look(second, "breach-notices")
+            page.locator(f"a[href='/insurer/incidents/{incident_id}']").click()
+            page.wait_for_url(re.compile(r".*/insurer/incidents/[0-9a-f-]{36}$"))
+            assert "22 h restantes" in page.inner_text("main")
+            look(second, "breach-notice")
+            page.get_by_role("button", name="Nous avons déposé notre notification").click()
+            page.wait_for_url(re.compile(r".*\?done=art33$"))
+            look(second, "breach-notice-art33-filed")
             page.click("a[hreflang=en]")
             page.wait_for_selector("html[lang=en]")
             second.goto("/insurer/payment-runs")
