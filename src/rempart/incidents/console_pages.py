@@ -21,9 +21,15 @@ from rempart.identity.errors import NotSignedIn
 from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.identity.principal import Principal
-from rempart.incidents.clock import checklist, clock_of
-from rempart.incidents.models import IncidentStatus
-from rempart.incidents.service import NATURES, access_incident, do_open_incident, recent_incidents
+from rempart.incidents.clock import checklist, clock_of, do_record_notification
+from rempart.incidents.models import ActionKind, IncidentStatus
+from rempart.incidents.service import (
+    NATURES,
+    access_incident,
+    do_open_incident,
+    do_update_incident,
+    recent_incidents,
+)
 from rempart.incidents.timeline import timeline
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _
@@ -43,7 +49,7 @@ STAGE_WORDS = {
 STATUS_WORDS = {
     IncidentStatus.OPEN.value: _("Being investigated"),
     IncidentStatus.CONTAINED.value: _("Contained"),
-    IncidentStatus.CLOSED.value: _("Closed"),
+    IncidentStatus.CLOSED.value: _("Incident closed"),
 }
 NATURE_WORDS = {
     "confidentiality": _("Confidentiality (data seen by someone who should not)"),
@@ -74,10 +80,14 @@ ENTRY_WORDS = {
     "letters_decided": _("Art. 34 decision"),
     "exported": _("Documents exported"),
     "note": _("Note"),
-    "closed": _("Closed"),
+    "closed": _("Incident closed"),
     "containment": _("Containment"),
     "kill_switch": _("Kill switch"),
     "key_revoked": _("Key revoked"),
+}
+DONE = {
+    "updated": _("The incident was updated."),
+    "notice-sent": _("The processor's notice to the insurer is recorded as sent."),
 }
 WORDS = {
     "stage": STAGE_WORDS,
@@ -194,7 +204,13 @@ def open_incident(
 
 @router.page("/console/incidents/{incident_id}", dependencies=[MANAGE])
 def incident_page(
-    request: Request, incident_id: uuid.UUID, viewer: ViewerDep, session: SessionDep, identity: IdentityDep
+    *,
+    request: Request,
+    incident_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    identity: IdentityDep,
+    done: str | None = None,
 ) -> HTMLResponse:
     now = identity.clock()
     incident = access_incident(session, incident_id)
@@ -214,4 +230,61 @@ def incident_page(
         natures=[n for n in incident.nature.split(",") if n],
         words=WORDS,
         now=now,
+        done=DONE.get(done or ""),
     )
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip()[:500] for line in text.splitlines() if line.strip()][:50]
+
+
+@router.post("/console/incidents/{incident_id}", dependencies=[FORM_CSRF, MANAGE])
+def update_incident(
+    *,
+    incident_id: uuid.UUID,
+    viewer: ViewerDep,
+    caller: AnyCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    measures_taken: Annotated[str, Form(max_length=20_000)] = "",
+    measures_proposed: Annotated[str, Form(max_length=20_000)] = "",
+    delay_reason: Annotated[str, Form(max_length=5000)] = "",
+    status: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """The measures (one per line), the reasons for a delay, a note, and the incident contained or closed."""
+    wanted = IncidentStatus(status) if status in {s.value for s in IncidentStatus} else None
+    do_update_incident(
+        session,
+        incident_id=incident_id,
+        operator_id=_operator(caller),
+        now=identity.clock(),
+        measures_taken=_lines(measures_taken),
+        measures_proposed=_lines(measures_proposed),
+        delay_reason=delay_reason[:2000],
+        status=wanted,
+        note=note.strip()[:2000] or None,
+    )
+    return see_other(f"/console/incidents/{incident_id}?done=updated")
+
+
+@router.post("/console/incidents/{incident_id}/insurers/{insurer_id}/notice", dependencies=[FORM_CSRF, MANAGE])
+def notice_sent(
+    *,
+    incident_id: uuid.UUID,
+    insurer_id: uuid.UUID,
+    viewer: ViewerDep,
+    caller: AnyCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> Response:
+    """The processor's notice to this insurer was sent (Art. 33(2)): recorded on its clock."""
+    do_record_notification(
+        session,
+        incident_id=incident_id,
+        insurer_id=insurer_id,
+        step=ActionKind.NOTICE_SENT,
+        now=identity.clock(),
+        actor_id=_operator(caller),
+    )
+    return see_other(f"/console/incidents/{incident_id}?done=notice-sent")

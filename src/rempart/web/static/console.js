@@ -12,6 +12,14 @@
     if (!table || !rows || !table.dataset.poll) return;
     let after = table.dataset.after || "";
     let stopped = false;
+    // Each poll is a request, which the server counts as activity: without a limit an open console
+    // would never reach its idle timeout. So it polls only while the operator is there: it stops
+    // once the person has not touched the page for the session's idle time (and a reload resumes).
+    const idleMs = Number(document.body.dataset.idleSeconds || 900) * 1000;
+    let lastTouched = Date.now();
+    ["pointerdown", "keydown", "scroll", "focusin"].forEach(function (name) {
+      window.addEventListener(name, function () { lastTouched = Date.now(); }, { passive: true });
+    });
 
     function shown(id) {
       return rows.querySelector("tr[data-alert-id='" + id + "']") !== null;
@@ -39,6 +47,7 @@
     }
 
     function poll() {
+      if (Date.now() - lastTouched >= idleMs) stopped = true;
       if (stopped) return;
       const url = table.dataset.poll + (after ? "?after=" + encodeURIComponent(after) : "");
       fetch(url, { credentials: "same-origin", redirect: "manual", headers: { Accept: "text/html" } })
