@@ -248,10 +248,13 @@ def test_signed_out_is_sent_to_the_login_page(app: FastAPI) -> None:
         assert answer.status_code in (303, 401), path
 
 
-def test_the_card_pdf_answers_head_without_issuing(family: Family, runtime: Runtime) -> None:
+def test_the_card_and_its_pdf_answer_head_without_issuing(family: Family, runtime: Runtime) -> None:
     head = family.holder.user.client.head("/me/card.pdf")
     assert head.status_code == 200
     assert head.headers["content-type"] == "application/pdf"
+    head = family.holder.user.client.head("/me")
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/html")
     with runtime.sessions() as session:
         issued = session.scalars(select(AccessEvent).where(AccessEvent.operation == "attestation_issue")).all()
     assert issued == []

@@ -70,7 +70,10 @@ def my_card(
     runtime: RuntimeDep,
     identity: IdentityDep,
 ) -> HTMLResponse:
-    """My card: the insurer, the AMC and member numbers, the validity, and the signed QR code."""
+    """My card: the insurer, the AMC and member numbers, the validity, and the signed QR code.
+    A HEAD issues nothing (its body is never sent)."""
+    if request.method == "HEAD":
+        return render(request, "beneficiary/card.html", viewer=viewer, card=None, qr=None, domains=DOMAINS)
     try:
         issued = _issue(caller, request, session, runtime, identity)
     except NoRightsToAttest:
