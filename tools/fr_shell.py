@@ -25,6 +25,7 @@ FR = {
     "Member imports": "Imports d'adhérents",
     "Members": "Adhérents",
     "Claims review": "Factures à examiner",
+    "Prior approvals to decide": "Accords préalables à décider",
     "Payment runs": "Paiements aux professionnels",
     "Access log": "Journal des accès",
     "Breach notices": "Violations de données",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from rempart.runtime import Runtime
 from rempart.tenancy import bind_tenant, tenant
 from tests.backoffice2.conftest import billed
 from tests.portal.conftest import World
+from tests.support.portal import PortalUser
 from tests.support.practice_client import PracticeClient
 
 
@@ -93,3 +95,28 @@ def test_the_requester_cannot_approve_in_python_nor_in_the_database(
         assert run.claim_count == 1
     with runtime.sessions() as session, pytest.raises(RunRequestDecided):
         do_approve_run(session, staff=administrator(world), request_id=request_id, now=world.clock())
+
+
+def test_the_api_keeps_the_same_rule_as_the_back_office(
+    app: Any, runtime: Runtime, world: World, pharmacy: PracticeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /api/v1/insurers/{id}/payment-runs`` is no way around the second approval: a big run
+    waits (202); its requester cannot approve it; a second staff member's approval makes it once."""
+    monkeypatch.setattr(approval, "SECOND_APPROVAL_CENTS", 1)
+    billed(world, runtime, pharmacy, review=False)
+    first = PortalUser.invited(
+        app, runtime, login="admin1@remparts.test", roles={Role.INSURER_ADMIN}, insurer_id=world.insurer.id
+    )
+    second = PortalUser.invited(
+        app, runtime, login="admin2@remparts.test", roles={Role.INSURER_ADMIN}, insurer_id=world.insurer.id
+    )
+    base = f"/api/v1/insurers/{world.insurer.id}"
+    waiting = first.post(f"{base}/payment-runs", json={"cutoff_date": world.clock().date().isoformat()})
+    assert waiting.status_code == 202, waiting.text
+    request_id = waiting.json()["request_id"]
+    assert first.post(f"{base}/payment-run-requests/{request_id}/approve").status_code == 403
+    ran = second.post(f"{base}/payment-run-requests/{request_id}/approve")
+    assert ran.status_code == 201, ran.text
+    assert second.post(f"{base}/payment-run-requests/{request_id}/approve").status_code == 409
+    with runtime.sessions() as session, tenant(session, world.insurer.id):
+        assert session.scalar(select(func.count()).select_from(PaymentRun)) == 1

@@ -37,6 +37,7 @@ MENU: tuple[tuple[Permission, NavItem], ...] = (
     (Permission.INSURER_MEMBER_IMPORT, NavItem("/insurer/imports", _("Member imports"))),
     (Permission.INSURER_MEMBER_READ, NavItem("/insurer/members", _("Members"))),
     (Permission.INSURER_CLAIM_READ, NavItem("/insurer/claims", _("Claims review"))),
+    (Permission.INSURER_CLAIM_REVIEW, NavItem("/insurer/approvals", _("Prior approvals to decide"))),
     (Permission.INSURER_PAYMENT_RUN_MANAGE, NavItem("/insurer/payment-runs", _("Payment runs"))),
     (Permission.INSURER_ACCESS_LOG_READ, NavItem("/insurer/access-log", _("Access log"))),
     (Permission.INSURER_INCIDENT_READ, NavItem("/insurer/incidents", _("Breach notices"))),

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from rempart.payments.approval_models import PaymentRunRequest
 from rempart.payments.models import PaymentRun, Remittance, RemittanceLine
 
 
@@ -78,3 +79,27 @@ class PaymentRunOut(BaseModel):
 
 class PaymentRunListOut(BaseModel):
     payment_runs: list[PaymentRunOut]
+
+
+class RunRequestOut(BaseModel):
+    """A payment run waiting for a second staff member's approval."""
+
+    request_id: uuid.UUID
+    status: str
+    cutoff_date: date
+    claim_count: int
+    total_cents: int
+    requested_by: uuid.UUID
+    requested_at: datetime
+
+    @classmethod
+    def of(cls, request: PaymentRunRequest) -> RunRequestOut:
+        return cls(
+            request_id=request.id,
+            status=request.status.value,
+            cutoff_date=request.cutoff_date,
+            claim_count=request.claim_count,
+            total_cents=request.total_cents,
+            requested_by=request.requested_by,
+            requested_at=request.requested_at,
+        )
