@@ -9,8 +9,9 @@ every page (zero serious or critical violations); every page photographed
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import zxingcpp
@@ -19,6 +20,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from rempart.identity.permissions import Role
+from rempart.incidents.facts import ScopeSet
+from rempart.incidents.service import do_add_scope, do_compute_facts, do_open_incident
 from rempart.members.models import BeneficiaryRole
 from rempart.members.validation import MemberRecord
 from rempart.professionals.models import Profession
@@ -54,6 +57,21 @@ def _person(records: list[MemberRecord]) -> MemberRecord:
         and r.contract_start <= TODAY
         and (r.contract_end is None or r.contract_end >= TODAY)
     )
+
+
+def _incident_of_practice(runtime: Runtime, practice_id: uuid.UUID, clock: FakeClock) -> str:
+    now = clock()
+    with runtime.sessions() as session:
+        incident = do_open_incident(
+            session, title="Identifiants d'un opticien volés", nature=["confidentiality"],
+            contact="securite@rempart.example", operator_id=None, now=now,
+        )  # fmt: skip
+        window = ScopeSet(
+            since=now - timedelta(hours=1), until=now + timedelta(minutes=1), practice_ids=frozenset({practice_id})
+        )
+        do_add_scope(session, incident_id=incident.id, scope=window, operator_id=None, now=now)
+        do_compute_facts(session, incident_id=incident.id, operator_id=None, now=now)
+        return incident.reference
 
 
 def test_an_insured_person_from_the_invitation_to_their_access_log(
@@ -138,7 +156,16 @@ def test_an_insured_person_from_the_invitation_to_their_access_log(
 
             page.get_by_role("link", name="Incidents de sécurité", exact=True).first.click()
             page.wait_for_url(origin + "/me/incidents")
+            tab.look("no-incident")
+
+            # The optician's credentials turn out stolen: an incident scoped to the practice names me.
+            reference = _incident_of_practice(runtime, optician.practice_id, clock)
+            page.reload()
             tab.look("incidents")
+            main = page.inner_text("main")
+            assert reference in main
+            assert "ouverture des droits" in main
+            assert "33700" in main
             page.locator("a[href='/account']").last.click()
             page.wait_for_url(origin + "/account")
             tab.look("security-settings")
@@ -161,4 +188,4 @@ def test_an_insured_person_from_the_invitation_to_their_access_log(
     assert not tab.console_errors, tab.console_errors
     bad = {name: found for name, found in tab.violations.items() if found}
     assert not bad, f"axe-core: serious or critical violations: {bad}"
-    assert len(tab.violations) >= 12
+    assert len(tab.violations) >= 13
