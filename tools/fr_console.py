@@ -237,5 +237,6 @@ FR = {
     "A note for the timeline": "Une note pour la chronologie",
     "Where it stands": "Où il en est",
     "Save": "Enregistrer",
+    "Ask for break glass": "Demander un accès d'urgence",
     "Incident closed": "Incident clos",
 }

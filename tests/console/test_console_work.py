@@ -20,6 +20,8 @@ from sqlalchemy import select
 from rempart.audit.models import BreakGlassGrant, BreakGlassStatus
 from rempart.detection import charts
 from rempart.detection.engine import DetectionEngine
+from rempart.detection.models import AlertKind, Severity, SubjectKind
+from rempart.detection.service import raise_alert
 from rempart.members.models import Beneficiary
 from rempart.members.validation import MemberRecord
 from rempart.runtime import Runtime
@@ -234,6 +236,34 @@ def test_break_glass_needs_a_second_operator_the_one_who_asked_cannot_approve(
     ended = operator.form(f"/console/break-glass/{grant_id}/revoke")
     assert "Terminé avant l'heure" in text_of(ended)
     assert world.insurer.name in text_of(ended)
+
+
+def test_the_break_glass_form_comes_filled_from_an_alert_about_a_beneficiary(
+    runtime: Runtime, world: World, clock: FakeClock, operator: Operator
+) -> None:
+    beneficiary = _beneficiary(runtime, world)
+    with runtime.sessions() as session:
+        raise_alert(
+            session,
+            kind=AlertKind.BENEFICIARY_SPREAD,
+            severity=Severity.MEDIUM,
+            title="One beneficiary checked by many practices within a day",
+            now=clock(),
+            subject_kind=SubjectKind.BENEFICIARY,
+            subject_id=beneficiary,
+            signal="beneficiary_practices_24h",
+            detail={"value": 9, "threshold": 6},
+            insurer_ids=[world.insurer.id],
+        )
+        session.commit()
+    row = text_of(operator.page("/console/alerts/rows"))
+    assert "Un patient vérifié par beaucoup de cabinets en une journée" in row
+    assert "Bénéficiaire (identité non affichée)" in row
+    link = f"/console/break-glass?beneficiary={beneficiary}&insurer={world.insurer.id}"
+    assert link in row
+    page = operator.page(link)
+    assert f'name="beneficiary_id" value="{beneficiary}"' in page.text
+    assert f'<option value="{world.insurer.id}" selected>' in page.text
 
 
 def test_break_glass_asks_for_a_fresh_passkey(

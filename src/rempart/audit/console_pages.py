@@ -95,8 +95,12 @@ def break_glass_page(
     session: SessionDep,
     identity: IdentityDep,
     done: str | None = None,
+    beneficiary: uuid.UUID | None = None,
+    insurer: uuid.UUID | None = None,
 ) -> HTMLResponse:
-    return _page(request, viewer, caller, session, identity, done=done)
+    """The grants; from an alert about one beneficiary, the request form comes filled with its ids."""
+    values = {"minutes": "30", "beneficiary_id": str(beneficiary or ""), "insurer_id": str(insurer or "")}
+    return _page(request, viewer, caller, session, identity, done=done, values=values)
 
 
 @router.post("/console/break-glass", dependencies=[FORM_CSRF, ASK, RECENT_PASSKEY], response_class=HTMLResponse)

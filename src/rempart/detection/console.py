@@ -59,6 +59,7 @@ class AlertView:
     assignee: str | None
     assigned_to_me: bool
     incident_id: uuid.UUID | None
+    insurer_ids: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def alert_views(
 ) -> list[AlertView]:
     """The newest alerts (open and acknowledged first in importance, but in time order), in words."""
     filters = service.AlertFilter(since=newer_than)
-    alerts, _insurers = service.list_alerts(session, filters=filters, limit=limit, offset=0)
+    alerts, insurers = service.list_alerts(session, filters=filters, limit=limit, offset=0)
     if newer_than is not None:
         alerts = [a for a in alerts if a.created_at > newer_than]
     names = Names(session)
@@ -148,10 +149,10 @@ def alert_views(
         + [(SubjectKind.PRACTICE.value, a.practice_id) for a in alerts]
         + [(SubjectKind.ACCOUNT.value, a.assignee_id) for a in alerts]
     )
-    return [_alert_view(a, names, operator_id) for a in alerts]
+    return [_alert_view(a, names, operator_id, tuple(insurers.get(a.id, ()))) for a in alerts]
 
 
-def _alert_view(alert: Alert, names: Names, operator_id: uuid.UUID) -> AlertView:
+def _alert_view(alert: Alert, names: Names, operator_id: uuid.UUID, insurer_ids: tuple[uuid.UUID, ...]) -> AlertView:
     assignee = names.of(SubjectKind.ACCOUNT.value, alert.assignee_id) if alert.assignee_id else None
     practice = names.of(SubjectKind.PRACTICE.value, alert.practice_id) if alert.practice_id else None
     return AlertView(
@@ -168,6 +169,7 @@ def _alert_view(alert: Alert, names: Names, operator_id: uuid.UUID) -> AlertView
         assignee=assignee.name if assignee else None,
         assigned_to_me=alert.assignee_id == operator_id,
         incident_id=alert.incident_id,
+        insurer_ids=insurer_ids,
     )
 
 
