@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from rempart.attestations.card import CardFace, card_pdf, qr_png
+from rempart.attestations.card import card_pdf, qr_png
 from rempart.attestations.keys import published_keys
 from rempart.attestations.schemas import KEYS_PATH, AttestationOut
-from rempart.attestations.service import Issued, do_issue_own_attestation
+from rempart.attestations.service import do_issue_own_attestation, face
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import PUBLIC, AnyCaller, client_address, requires
 from rempart.identity.errors import PermissionDenied
@@ -31,20 +31,6 @@ def attestation_keys(request: Request, session: SessionDep, identity: IdentityDe
     if request.headers.get("if-none-match") == published.etag:
         return Response(status_code=304, headers=headers)
     return Response(published.body, media_type="application/jwk-set+json", headers=headers)
-
-
-def face(issued: Issued) -> CardFace:
-    return CardFace(
-        insurer_name=issued.insurer_name,
-        amc_number=issued.amc_number,
-        member_number=issued.member_number,
-        birth_rank=issued.birth_rank,
-        valid_from=issued.record.valid_from,
-        valid_to=issued.record.valid_to,
-        third_party_payment=issued.third_party_payment,
-        prior_approval=issued.prior_approval,
-        token=issued.token,
-    )
 
 
 @router.get(

@@ -164,10 +164,9 @@ def issue(  # noqa: PLR0917  (each Typer option is a parameter)
 ) -> None:
     """Issue the insurer's members' attestations for card mailing: a file per member number, each
     issuance recorded in the access log. Run it daily with --renew-within 7 to renew before expiry."""
-    from rempart.attestations.api import face
     from rempart.attestations.card import card_pdf
     from rempart.attestations.models import IssueReason
-    from rempart.attestations.service import contracts_due, do_issue_for_mailing
+    from rempart.attestations.service import contracts_due, do_issue_for_mailing, face
     from rempart.insurers.service import insurer_by_amc
 
     if file_format not in {"pdf", "json"}:

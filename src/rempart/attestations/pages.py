@@ -13,8 +13,8 @@ import base64
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.attestations.card import DOMAINS, CardFace, card_pdf, qr_png
-from rempart.attestations.service import Issued, NoRightsToAttest, do_issue_own_attestation
+from rempart.attestations.card import DOMAINS, card_pdf, qr_png
+from rempart.attestations.service import Issued, NoRightsToAttest, do_issue_own_attestation, face
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import AnyCaller, client_address, requires
 from rempart.identity.errors import PermissionDenied
@@ -26,21 +26,6 @@ from rempart.web.pages import PageRouter, render
 
 router = PageRouter()
 CARD = [requires(Permission.ME_CARD_READ)]
-
-
-def _face(issued: Issued) -> CardFace:
-    # As ``attestations.api.face``, which a page may not import (routes import no other routes).
-    return CardFace(
-        insurer_name=issued.insurer_name,
-        amc_number=issued.amc_number,
-        member_number=issued.member_number,
-        birth_rank=issued.birth_rank,
-        valid_from=issued.record.valid_from,
-        valid_to=issued.record.valid_to,
-        third_party_payment=issued.third_party_payment,
-        prior_approval=issued.prior_approval,
-        token=issued.token,
-    )
 
 
 def _issue(
@@ -79,7 +64,7 @@ def my_card(
     except NoRightsToAttest:
         return render(request, "beneficiary/card.html", viewer=viewer, card=None, qr=None, domains=DOMAINS)
     qr = "data:image/png;base64," + base64.b64encode(qr_png(issued.token, scale=5)).decode("ascii")
-    return render(request, "beneficiary/card.html", viewer=viewer, card=_face(issued), qr=qr, domains=DOMAINS)
+    return render(request, "beneficiary/card.html", viewer=viewer, card=face(issued), qr=qr, domains=DOMAINS)
 
 
 @router.api_route("/me/card.pdf", methods=["GET", "HEAD"], dependencies=CARD)
@@ -97,7 +82,7 @@ def my_card_pdf(
     issued = _issue(caller, request, session, runtime, identity)
     name = f"attestation-{issued.member_number}-{issued.birth_rank}.pdf"
     return Response(
-        card_pdf([_face(issued)], locale=i18n.language_of(request)),
+        card_pdf([face(issued)], locale=i18n.language_of(request)),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rempart.attestations.card import CardFace
 from rempart.attestations.keys import signing_key
 from rempart.attestations.models import Attestation, IssueReason
 from rempart.audit.disclosures import Operation
@@ -64,6 +65,21 @@ class Issued:
     birth_rank: int
     third_party_payment: frozenset[str]
     prior_approval: frozenset[str]
+
+
+def face(issued: Issued) -> CardFace:
+    """What the printed card and the portal's card show of an attestation (never an identity)."""
+    return CardFace(
+        insurer_name=issued.insurer_name,
+        amc_number=issued.amc_number,
+        member_number=issued.member_number,
+        birth_rank=issued.birth_rank,
+        valid_from=issued.record.valid_from,
+        valid_to=issued.record.valid_to,
+        third_party_payment=issued.third_party_payment,
+        prior_approval=issued.prior_approval,
+        token=issued.token,
+    )
 
 
 def _validity(contract: Contract, product: Product, today: date) -> tuple[date, date]:
