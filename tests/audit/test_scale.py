@@ -100,8 +100,18 @@ SEALED = " AND seal_seq IS NOT NULL"
         ("ix_access_events_unsealed", "SELECT * FROM access_events WHERE beneficiary_id = :id AND seal_seq IS NULL"),
     ],
 )
-def test_the_questions_asked_of_the_log_have_an_index(runtime: Runtime, index: str, query: str) -> None:
+def test_the_questions_asked_of_the_log_have_an_index(
+    runtime: Runtime, signer: LocalSigningKeys, index: str, query: str
+) -> None:
     record_events(runtime, 20)
+    if SEALED in query:
+        # The query indexes hold sealed events only: with none sealed every one of them is empty, and
+        # PostgreSQL's choice between empty indexes is a tie it breaks its own way. Sealed and
+        # analysed, the log gives the planner the figures it decides on.
+        seal(runtime, signer)
+        if runtime.engine.dialect.name == "postgresql":
+            with runtime.engine.begin() as conn:
+                conn.execute(text("ANALYZE access_events"))
     some_id: object = uuid.uuid4() if runtime.engine.dialect.name == "postgresql" else uuid.uuid4().hex
     plan = _plan(runtime, query, {"id": some_id, "t": T0, "u": T0 + timedelta(hours=1)})
     names = {index}
