@@ -10,7 +10,9 @@ import re
 import uuid
 
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from rempart.audit.models import AccessEvent, Channel
 from rempart.identity.permissions import Role
 from rempart.members.validation import MemberRecord
 from rempart.runtime import Runtime
@@ -54,7 +56,7 @@ def new_members(office: Office, count: int = 3) -> list[MemberRecord]:
     return records
 
 
-def test_an_import_with_one_bad_row_shows_its_progress_and_the_rejected_row(office: Office) -> None:
+def test_an_import_with_one_bad_row_shows_its_progress_and_the_rejected_row(office: Office, runtime: Runtime) -> None:
     records = new_members(office)
     bad = records[-1]
     content, broken = members_csv(records, break_nir_of=bad)
@@ -94,6 +96,17 @@ def test_an_import_with_one_bad_row_shows_its_progress_and_the_rejected_row(offi
 
     listed = office.admin.page("/insurer/imports")
     assert f"/insurer/imports/{found.group(1)}" in listed.text
+
+    # The people the upload wrote read, in their own access log, that it came from the back office.
+    with runtime.sessions() as session:
+        channels = set(
+            session.scalars(
+                select(AccessEvent.channel).where(
+                    AccessEvent.operation == "member_import", AccessEvent.reference == found.group(1)
+                )
+            )
+        )
+    assert channels == {Channel.BACKOFFICE}
 
 
 def test_the_imports_page_in_english(office: Office) -> None:

@@ -329,18 +329,22 @@ class _Interrupted(Exception):
     """The lease is lost or the job was reported failed meanwhile: stop after this batch."""
 
 
-def run_import(runtime: Runtime, *, insurer_id: uuid.UUID, job_id: uuid.UUID) -> None:
-    """Run a queued job to its end (in the background: every failure lands in the job's record)."""
+def run_import(
+    runtime: Runtime, *, insurer_id: uuid.UUID, job_id: uuid.UUID, channel: Channel = Channel.INSURER_API
+) -> None:
+    """Run a queued job to its end (in the background: every failure lands in the job's record).
+    ``channel`` is where the file came from (the insurer's API, or its back office's upload page):
+    the access log says so to every person the import wrote."""
     lease = _leases.get(job_id)
     if lease is None:
         return  # not a job this process took
     try:
-        _run(runtime, lease, insurer_id=insurer_id, job_id=job_id)
+        _run(runtime, lease, insurer_id=insurer_id, job_id=job_id, channel=channel)
     finally:
         abandon(runtime, job_id)  # the outcome is committed: the upload goes, then the lease
 
 
-def _run(runtime: Runtime, lease: _Lease, *, insurer_id: uuid.UUID, job_id: uuid.UUID) -> None:
+def _run(runtime: Runtime, lease: _Lease, *, insurer_id: uuid.UUID, job_id: uuid.UUID, channel: Channel) -> None:
     with runtime.sessions() as session:
         bind_tenant(session, insurer_id)
         job = session.get_one(MembersImportJob, (insurer_id, job_id))
@@ -363,7 +367,7 @@ def _run(runtime: Runtime, lease: _Lease, *, insurer_id: uuid.UUID, job_id: uuid
             amc_number=str(amc_number),
             # The staff member who uploaded the file is who wrote these people's data.
             actor=Actor(ActorKind.INSURER_STAFF, id=job.started_by),
-            channel=Channel.INSURER_API,
+            channel=channel,
             reference=str(job.id),
             on_progress=progress,
         )

@@ -23,6 +23,7 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from rempart.audit.models import Channel
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import ImportFileError, NotFound
 from rempart.identity.context import IdentityDep
@@ -185,7 +186,9 @@ def upload(
     except ImportFileError:
         jobs = list(imports.import_jobs(session, runtime=runtime, staff=staff))
         return _imports_page(request, viewer, jobs, problem=UPLOAD_PROBLEMS["unreadable"], status=422)
-    background.add_task(imports.run_import, runtime, insurer_id=job.insurer_id, job_id=job.id)
+    background.add_task(
+        imports.run_import, runtime, insurer_id=job.insurer_id, job_id=job.id, channel=Channel.BACKOFFICE
+    )
     return see_other(f"/insurer/imports/{job.id}")
 
 
