@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from rempart.audit import staff_pages
+from rempart.audit.disclosures import Operation, Purpose
+from rempart.audit.models import ActorKind, Channel, Outcome
+from rempart.audit.queries import events_of_insurer
 from rempart.audit.sealing import seal_all
+from rempart.audit.service import Actor, record_access
 from rempart.runtime import Runtime
 from tests.backoffice1.conftest import Office
 from tests.factories import TODAY
@@ -114,3 +119,25 @@ def test_the_log_of_one_person_from_the_member_view(office: Office) -> None:
     assert page.status_code == 200
     assert set(re.findall(r"<td><code>([0-9a-f-]{36})</code></td>", page.text)) == {person}
     assert admin_dpo.page("/insurer/access-log?beneficiary=nobody").status_code == 422
+
+
+def test_a_filtered_page_is_full_the_filter_is_in_the_query(office: Office, runtime: Runtime) -> None:
+    """Channel and purpose filter in the query: five events asked of one channel are five of it,
+    however many of other channels come between them."""
+    with runtime.sessions() as session:
+        for n in range(12):
+            record_access(
+                session,
+                operation=Operation.RIGHTS_CHECK if n % 3 else Operation.CLAIM_REVIEW,
+                actor=Actor(ActorKind.INSURER_STAFF, id=uuid.uuid4()) if n % 3 == 0 else Actor(ActorKind.SYSTEM),
+                channel=Channel.BACKOFFICE if n % 3 == 0 else Channel.PRO_API,
+                outcome=Outcome.REFUSED,
+                insurer_id=office.insurer.id,
+                beneficiary_id=None,
+                occurred_at=office.clock() - timedelta(minutes=n),
+            )
+        session.commit()
+        backoffice = events_of_insurer(session, insurer_id=office.insurer.id, channel=Channel.BACKOFFICE, limit=3)
+        billing = events_of_insurer(session, insurer_id=office.insurer.id, purpose=Purpose.CARE_ELIGIBILITY, limit=5)
+    assert [e.channel for e in backoffice] == [Channel.BACKOFFICE] * 3
+    assert [e.purpose for e in billing] == [Purpose.CARE_ELIGIBILITY] * 5

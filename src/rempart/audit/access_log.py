@@ -273,13 +273,15 @@ def insurer_access_log(
     since: datetime | None = None,
     beneficiary_id: uuid.UUID | None = None,
     practice_id: uuid.UUID | None = None,
+    of_channel: Channel | None = None,
+    of_purpose: Purpose | None = None,
     lang: Lang = "en",
     cursor: str | None = None,
     limit: int = 100,
     now: datetime | None = None,
 ) -> Page:
-    """Accesses to the insurer's members (misses and refusals included), newest first; the reading
-    is recorded."""
+    """Accesses to the insurer's members (misses and refusals included), newest first, through
+    ``of_channel`` and for ``of_purpose`` when given; the reading (through ``channel``) is recorded."""
     limit = max(1, min(limit, 500))
     events = events_of_insurer(
         session,
@@ -288,6 +290,8 @@ def insurer_access_log(
         before=decode_cursor(cursor),
         beneficiary_id=beneficiary_id,
         practice_id=practice_id,
+        channel=of_channel,
+        purpose=of_purpose,
         limit=limit,
     )
     record_access(

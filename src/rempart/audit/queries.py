@@ -19,7 +19,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from rempart.audit.models import AccessEvent
+from rempart.audit.disclosures import Purpose
+from rempart.audit.models import AccessEvent, Channel
 
 
 def events_of_actors(
@@ -115,10 +116,17 @@ def events_of_insurer(
     before: Cursor | None = None,
     beneficiary_id: uuid.UUID | None = None,
     practice_id: uuid.UUID | None = None,
+    channel: Channel | None = None,
+    purpose: Purpose | None = None,
     limit: int = 100,
 ) -> Sequence[AccessEvent]:
-    """Accesses to one insurer's members (and its own refusals and misses), newest first."""
+    """Accesses to one insurer's members (and its own refusals and misses), newest first; the
+    channel and the purpose filter in the query, so that every page holds ``limit`` of them."""
     query = select(AccessEvent).where(AccessEvent.insurer_id == insurer_id)
+    if channel is not None:
+        query = query.where(AccessEvent.channel == channel)
+    if purpose is not None:
+        query = query.where(AccessEvent.purpose == purpose)
     if since is not None:
         query = query.where(AccessEvent.occurred_at >= since)
     if before is not None:

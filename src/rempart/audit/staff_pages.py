@@ -2,10 +2,8 @@
 
 The same services as the insurer API's access-log routes (``audit.api``), for the staff member's
 own insurer. Reading the log is itself recorded (``do_read_insurer_access_log``). Entries name
-people by internal id only, never a NIR or a name. Filters: practice and date range go to the
-service (the end of the range is a keyset cursor); channel and purpose are applied to each page
-the service returns, so a filtered page may hold fewer entries than the page size while "older
-entries" still pages on.
+people by internal id only, never a NIR or a name. Filters (practice, channel, purpose, date range)
+go to the service's query (the end of the range is a keyset cursor), so every page is full.
 """
 
 from __future__ import annotations
@@ -166,18 +164,14 @@ def access_log(
         since=_start_of(first) if first else None,
         practice_id=practice_id,
         beneficiary_id=beneficiary_id,
+        of_channel=Channel(filters.channel) if filters.channel else None,
+        of_purpose=Purpose(filters.purpose) if filters.purpose else None,
         lang="fr" if language == "fr" else "en",
         cursor=start or None,
         limit=PAGE_SIZE,
         now=identity.clock(),
     )
-    entries = [
-        e
-        for e in page.entries
-        if (not filters.channel or e.channel.value == filters.channel)
-        and (not filters.purpose or e.purpose.value == filters.purpose)
-    ]
-    return _log_page(request, viewer, filters, entries=entries, next_cursor=page.next_cursor)
+    return _log_page(request, viewer, filters, entries=list(page.entries), next_cursor=page.next_cursor)
 
 
 def _log_page(
