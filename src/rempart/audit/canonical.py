@@ -132,6 +132,8 @@ def _fast_line(row: Sequence[Any]) -> str:
      beneficiary, fields, outcome, reference, grant) = row  # fmt: skip
     if type(at) is not str:
         raise TypeError
+    if _SOH in row:  # a value that is SOH itself would read as the NULL it stands for here
+        raise TypeError
     return "\t".join(
         (
             str(seq),
