@@ -79,7 +79,7 @@ def _token_of(value: str) -> str:
             raise fail(f"no such image: {path}") from None
         except (UnidentifiedImageError, OSError):
             raise fail(f"{path} is not an image this command can read") from None
-        codes = [code.text for code in found if code.text]
+        codes = [code.text for code in found if code.text and code.format == zxingcpp.BarcodeFormat.QRCode]
         if not codes:
             raise fail(f"no QR code could be read in {path}: scan it again, flat and well lit")
         return codes[0]
