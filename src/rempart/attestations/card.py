@@ -23,21 +23,11 @@ import segno
 from babel.dates import format_date
 from fpdf import FPDF
 
+from rempart_verifier import DOMAINS
+
 LOCALES: Final = ("fr", "en")
 
-# The care domains, in the order a card lists them.
-DOMAINS: Final[tuple[str, ...]] = (
-    "PHAR",
-    "OPTI",
-    "AUDI",
-    "DENT",
-    "HOSP",
-    "CONS",
-    "LABO",
-    "AUXM",
-    "RADI",
-    "TRAN",
-)
+# The care domains in the token format's order (``rempart_verifier.DOMAINS``), as a card lists them.
 
 DOMAIN_LABELS: Final[dict[str, dict[str, str]]] = {
     "fr": {

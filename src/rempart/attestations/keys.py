@@ -169,6 +169,22 @@ def _insurer_of_kid(session: Session, kid: str) -> uuid.UUID:
     raise NotFound("no attestation key with this id")
 
 
+def jwk_of(key: AttestationKey, amc_number: str) -> dict[str, object]:
+    """A key as verifiers read it: its insurer's AMC number on it, and its revocation time if revoked."""
+    jwk: dict[str, object] = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": _b64(key.public_key),
+        "kid": key.kid,
+        "use": "sig",
+        "alg": "EdDSA",
+        "amc": amc_number,
+    }
+    if key.revoked_at is not None:
+        jwk["revoked_at"] = int(key.revoked_at.timestamp())
+    return jwk
+
+
 @dataclass(frozen=True)
 class PublishedKeys:
     body: bytes
@@ -187,17 +203,6 @@ def published_keys(session: Session, *, now: datetime) -> PublishedKeys:
         for row in rows:
             if row.state is SigningKeyState.RETIRED and row.retired_at and row.retired_at + RETIRED_KEY_PUBLISHED < now:
                 continue
-            jwk: dict[str, object] = {
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": _b64(row.public_key),
-                "kid": row.kid,
-                "use": "sig",
-                "alg": "EdDSA",
-                "amc": amc_number,
-            }
-            if row.revoked_at is not None:
-                jwk["revoked_at"] = int(row.revoked_at.timestamp())
-            keys.append(jwk)
+            keys.append(jwk_of(row, amc_number))
     body = json.dumps({"keys": keys}, separators=(",", ":"), sort_keys=True).encode()
     return PublishedKeys(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')

@@ -13,7 +13,7 @@ import base64
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.attestations.card import DOMAINS, card_pdf, qr_png
+from rempart.attestations.card import card_pdf, qr_png
 from rempart.attestations.service import Issued, NoRightsToAttest, do_issue_own_attestation, face
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import AnyCaller, client_address, requires
@@ -23,6 +23,7 @@ from rempart.identity.portal import ViewerDep
 from rempart.web import i18n
 from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.pages import PageRouter, render
+from rempart_verifier import DOMAINS
 
 router = PageRouter()
 CARD = [requires(Permission.ME_CARD_READ)]

@@ -29,8 +29,9 @@ from rempart.insurers.models import Guarantee, Insurer, Product
 from rempart.members.models import Beneficiary, Contract
 from rempart.protection.service import KeyService
 from rempart.tenancy import tenant
-from rempart_verifier import DOMAINS, new_digest, sign
 from rempart_verifier import Attestation as Signed
+from rempart_verifier import new_digest, sign
+from rempart_verifier.attestation import domains_to_mask
 
 PARIS = ZoneInfo("Europe/Paris")
 # Mailing and renewal commit this many attestations at a time.
@@ -43,14 +44,6 @@ class NoRightsToAttest(NotFound):
 
     def __init__(self) -> None:
         super().__init__("The contract is not in force today: there are no rights to attest.")
-
-
-def domain_bits(domains: Sequence[str] | frozenset[str]) -> int:
-    return sum(1 << i for i, code in enumerate(DOMAINS) if code in domains)
-
-
-def domains_of(bits: int) -> frozenset[str]:
-    return frozenset(code for i, code in enumerate(DOMAINS) if bits >> i & 1)
 
 
 @dataclass(frozen=True)
@@ -138,8 +131,8 @@ def _issue(
         issued_at=signed.issued_at,
         valid_from=valid_from,
         valid_to=valid_to,
-        third_party_payment=domain_bits(third_party),
-        prior_approval=domain_bits(approval),
+        third_party_payment=domains_to_mask(third_party),
+        prior_approval=domains_to_mask(approval),
     )
     session.add(record)
     return Issued(

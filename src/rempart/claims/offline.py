@@ -10,7 +10,6 @@ here, whatever its signature says.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,8 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.attestations.keys import jwk_of
 from rempart.attestations.models import Attestation, AttestationKey
-from rempart.attestations.service import domains_of
 from rempart.claims.models import ClaimReason
 from rempart.eligibility.lookup import coverage
 from rempart.eligibility.models import RightsCheck
@@ -31,6 +30,7 @@ from rempart.pricing.engine import CareLine
 from rempart.pricing.service import CheckedCover
 from rempart.tenancy import bind_tenant
 from rempart_verifier import KeySet, Refusal, decode_unverified, verify
+from rempart_verifier.attestation import mask_to_domains
 
 # The check a claim under attestation stands on is recorded for this claim only.
 _CHECK_LIFETIME = timedelta(minutes=5)
@@ -60,28 +60,13 @@ class AttestedCheck:
     refusal: ClaimReason | None
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def _keys_of(session: Session, insurer: Insurer, kid: str) -> KeySet:
     key = session.scalar(
         select(AttestationKey).where(AttestationKey.insurer_id == insurer.id, AttestationKey.kid == kid)
     )
     if key is None:
         raise AttestationNotGenuine(Refusal.UNKNOWN_KEY.value)
-    jwk: dict[str, object] = {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": _b64(key.public_key),
-        "kid": key.kid,
-        "use": "sig",
-        "alg": "EdDSA",
-        "amc": insurer.amc_number,
-    }
-    if key.revoked_at is not None:
-        jwk["revoked_at"] = int(key.revoked_at.timestamp())
-    return KeySet.from_jwks({"keys": [jwk]})
+    return KeySet.from_jwks({"keys": [jwk_of(key, insurer.amc_number)]})
 
 
 def attested_cover(session: Session, *, check: RightsCheck, attestation: Attestation) -> CheckedCover:
@@ -98,7 +83,7 @@ def attested_cover(session: Session, *, check: RightsCheck, attestation: Attesta
         beneficiary_id=check.beneficiary_id,
         year=check.care_date.year,
     )
-    attested = domains_of(attestation.third_party_payment)
+    attested = mask_to_domains(attestation.third_party_payment)
     return CheckedCover(
         check=check,
         valid_from=attestation.valid_from,
@@ -183,6 +168,6 @@ def attested_check(
         refusal = ClaimReason.ATTESTATION_KEY_REVOKED
     elif refusals & {Refusal.EXPIRED, Refusal.NOT_YET_VALID}:
         refusal = ClaimReason.ATTESTATION_EXPIRED
-    elif any(line.care_domain.value not in domains_of(record.third_party_payment) for line in lines):
+    elif any(line.care_domain.value not in mask_to_domains(record.third_party_payment) for line in lines):
         refusal = ClaimReason.ATTESTATION_DOMAIN
     return AttestedCheck(check, attested_cover(session, check=check, attestation=record), record, refusal)
