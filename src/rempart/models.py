@@ -10,6 +10,7 @@ from rempart.identity import models as identity  # noqa: F401
 from rempart.incidents import models as incidents  # noqa: F401
 from rempart.insurers import jobs as insurer_jobs  # noqa: F401
 from rempart.insurers import models as insurers  # noqa: F401
+from rempart.members import export_models as member_exports  # noqa: F401
 from rempart.members import models as members  # noqa: F401
 from rempart.payments import approval_models as payment_run_requests  # noqa: F401
 from rempart.payments import models as payments  # noqa: F401

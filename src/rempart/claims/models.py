@@ -6,7 +6,16 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rempart.db import Base, UTCDateTime, new_id, str_enum
@@ -51,6 +60,18 @@ class ClaimReason(StrEnum):
     ATTESTATION_DOMAIN = "attestation-domain-not-covered"  # the attestation gave no third-party payment here
 
 
+class ReviewReason(StrEnum):
+    """Why a claims agent rejected a claim held for review: the practice reads it on the claim and
+    its remittance, beside the agent's comment."""
+
+    NOT_PERFORMED = "care-not-performed"  # the care billed was not given, or not as billed
+    DOCUMENTS_MISSING = "documents-missing"  # prescription, quote or invoice not provided
+    AMOUNT_DISPUTED = "amount-disputed"  # the price does not match the quote, the approval or the act
+    DUPLICATE = "duplicate"  # the same care billed twice under another form
+    NOT_COVERED = "not-covered"  # outside what the contract covers
+    OTHER = "other"  # the comment says why
+
+
 class Claim(Base):
     __tablename__ = "claims"
 
@@ -81,6 +102,10 @@ class Claim(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decided_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)  # claims agent, when a person decided
+    # A claims agent's rejection: why, and their comment, encrypted under the insurer's key (free
+    # text about a person's care is health data; the practice reads it, a dump does not).
+    review_reason: Mapped[ReviewReason | None] = mapped_column(str_enum(ReviewReason, length=24), nullable=True)
+    review_comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # cancelled or superseded
     payment_run_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

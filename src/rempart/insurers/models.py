@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKeyConstraint,
     Integer,
     String,
@@ -43,6 +44,9 @@ ATTESTATION_DAYS = 14
 MIN_ATTESTATION_DAYS = 1
 MAX_ATTESTATION_DAYS = 56
 
+# A product's first formulas apply to care of any date: the day a version "since ever" starts.
+SINCE_EVER = date(2000, 1, 1)
+
 
 class Insurer(Base):
     """A complementary insurer: the tenant, and the GDPR controller of its members' data."""
@@ -68,10 +72,17 @@ class Product(Base):
     name: Mapped[str] = mapped_column(String(200))
     # How long a member's signed offline attestation is valid: days to weeks, the insurer's choice.
     attestation_days: Mapped[int] = mapped_column(Integer, default=ATTESTATION_DAYS, server_default="14")
+    # Closed to new members from this day ("fermé à la commercialisation"): a members file may put no
+    # new contract on it; the contracts already on it go on, under its formulas, until they end.
+    retired_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
+    # Every version of every formula, past, current and scheduled (``formulas_on`` picks a day's).
     guarantees: Mapped[list[Guarantee]] = relationship(
-        back_populates="product", cascade="all, delete-orphan", lazy="selectin", order_by="Guarantee.care_domain"
+        back_populates="product",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="(Guarantee.care_domain, Guarantee.valid_from)",
     )
 
     __table_args__ = (
@@ -82,8 +93,22 @@ class Product(Base):
         ),
     )
 
-    def guarantee(self, domain: CareDomain) -> Guarantee | None:
-        return next((g for g in self.guarantees if g.care_domain == domain), None)
+    def formulas_on(self, day: date) -> list[Guarantee]:
+        """The formulas that apply to care on ``day``, one per covered care domain."""
+        return [g for g in self.guarantees if g.applies_on(day)]
+
+    def guarantee(self, domain: CareDomain, day: date) -> Guarantee | None:
+        return next((g for g in self.formulas_on(day) if g.care_domain == domain), None)
+
+    def scheduled_after(self, day: date) -> tuple[date, list[Guarantee]] | None:
+        """The next change after ``day``: its effective date and the formulas from then on."""
+        upcoming = sorted({g.valid_from for g in self.guarantees if g.valid_from > day})
+        if not upcoming:
+            return None
+        return upcoming[0], self.formulas_on(upcoming[0])
+
+    def retired(self, day: date) -> bool:
+        return self.retired_on is not None and self.retired_on <= day
 
 
 class Guarantee(Base):
@@ -91,6 +116,10 @@ class Guarantee(Base):
 
     ``brss_rate_pct`` is the total reimbursement AMO + AMC as a percentage of the base
     reimbursement (BRSS), the way French guarantee tables are written ("300 % BRSS").
+
+    A formula is versioned by the date of care it applies from: an edit with an effective date ends
+    the current version the day before (``valid_to`` is exclusive) and starts the new one, so care
+    given before the change is paid, quoted and approved under the formula of its own day.
     """
 
     __tablename__ = "guarantees"
@@ -98,6 +127,8 @@ class Guarantee(Base):
     insurer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     care_domain: Mapped[CareDomain] = mapped_column(str_enum(CareDomain, length=4), primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date, primary_key=True, default=SINCE_EVER)
+    valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)  # exclusive; open-ended if None
     brss_rate_pct: Mapped[int] = mapped_column(Integer, default=100)
     flat_amount_cents: Mapped[int] = mapped_column(Integer, default=0)
     yearly_ceiling_cents: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -114,4 +145,8 @@ class Guarantee(Base):
         CheckConstraint("flat_amount_cents >= 0", name="flat_amount_non_negative"),
         CheckConstraint("yearly_ceiling_cents IS NULL OR yearly_ceiling_cents >= 0", name="ceiling_non_negative"),
         CheckConstraint("class_b_ceiling_cents IS NULL OR class_b_ceiling_cents >= 0", name="class_b_non_negative"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_period"),
     )
+
+    def applies_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
