@@ -256,7 +256,12 @@ def test_under_a_yearly_ceiling_of_zero_optics_outside_class_a_are_refused_for_t
     ]
     with world.runtime.sessions.begin() as session:
         update_product(
-            session=session, insurer_id=world.insurer.id, code="CONFORT", name="Confort", guarantees=guarantees
+            session=session,
+            insurer_id=world.insurer.id,
+            code="CONFORT",
+            name="Confort",
+            guarantees=guarantees,
+            today=TODAY,
         )
     check = rights_check(world, optician, world.patient(product="CONFORT"))
 

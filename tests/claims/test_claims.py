@@ -403,7 +403,12 @@ def test_care_dated_outside_the_years_a_ceiling_holds_is_refused_as_invalid_and_
     ]
     with world.runtime.sessions.begin() as session:
         update_product(
-            session=session, insurer_id=world.insurer.id, code="CONFORT", name="Confort", guarantees=guarantees
+            session=session,
+            insurer_id=world.insurer.id,
+            code="CONFORT",
+            name="Confort",
+            guarantees=guarantees,
+            today=TODAY,
         )
     pharmacist = practice_principal(world.runtime, Profession.PHARMACIST)
     patient = next(r for r in world.patients(product="CONFORT") if r.contract_end is None)
