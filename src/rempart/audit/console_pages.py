@@ -3,34 +3,41 @@
 One operator asks to see one beneficiary's identity (reason, ticket, at most four hours); a second
 operator approves or refuses; either may end it early. The same rules as the API: asking and
 approving need a fresh passkey check, and nobody decides their own request (the service refuses it,
-and so does the database). The identity itself is never shown on these pages.
+and so does the database). The identity is shown on one page only: the answer to the asking
+operator's POST "Open the record" while their approved grant lasts, which the service records as a
+``break_glass_view`` access event (the person and their insurer see it) before the page is made. It
+is never a GET, so no identity sits in an address, a history or a cache.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from rempart.audit.breakglass import (
     MAX_MINUTES,
+    BreakGlassRefused,
     do_decide_break_glass,
+    do_open_break_glass,
     do_request_break_glass,
     do_revoke_break_glass,
 )
-from rempart.audit.console import grant_views, insurer_choices
+from rempart.audit.console import GrantView, grant_views, insurer_choices
 from rempart.errors import NotFound
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import FORM_CSRF, RECENT_PASSKEY, AnyCaller, requires
+from rempart.identity.deps import FORM_CSRF, RECENT_PASSKEY, AnyCaller, client_address, requires
 from rempart.identity.errors import NotSignedIn
 from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.identity.principal import Principal
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _
-from rempart.web.pages import PageRouter, Viewer, render, see_other
+from rempart.web.pages import PROBLEM_WORDS, PageRouter, Viewer, render, see_other
 
 router = PageRouter()
 
@@ -50,6 +57,28 @@ DONE = {
     "refused": _("The request is refused."),
     "revoked": _("The access was ended."),
 }
+
+# Why an "Open the record" was refused, by the grant's state as the list shows it.
+REFUSALS = {
+    "not_mine": _("Only the operator who asked for this access may open the record."),
+    "requested": _("This request is still waiting for a second operator's approval."),
+    "refused": _("This request was refused by a second operator."),
+    "revoked": _("This access was ended early."),
+    "expired": _("This access has expired. Ask again if the case still needs it."),
+    "unusable": _("This access is not approved, has expired or was ended."),
+    "missing": _("There is no such break-glass access."),
+}
+# The same words as the back office's member page (members.pages), which a console page may not import.
+MARITAL_WORDS = {
+    "single": _("Single"),
+    "married": _("Married"),
+    "civil_union": _("Civil union"),
+    "divorced": _("Divorced"),
+    "widowed": _("Widowed"),
+}
+# The identity page is never kept: SecurityHeaders already sends no-store on every response, and this
+# page says so itself, so that no later change to the shell's default could let a browser keep it.
+NOT_KEPT = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
 def _operator(caller: Principal) -> uuid.UUID:
@@ -188,3 +217,85 @@ def revoke(
 ) -> Response:
     do_revoke_break_glass(session, grant_id=grant_id, operator_id=_operator(caller), now=identity.clock())
     return see_other("/console/break-glass?done=revoked")
+
+
+def _view_of(session: Session, grant_id: uuid.UUID, operator_id: uuid.UUID, now: datetime) -> GrantView | None:
+    # The grant as the list shows it (logins, insurer's name, state at this moment). The list holds the
+    # newest grants; one older than those has long expired and is told without its details.
+    return next((g for g in grant_views(session, operator_id=operator_id, now=now) if g.id == grant_id), None)
+
+
+def _refusal(grant: GrantView | None) -> str:
+    if grant is None:
+        return "unusable"
+    if not grant.mine:
+        return "not_mine"
+    return grant.status if grant.status in REFUSALS else "unusable"
+
+
+@router.page("/console/break-glass/{grant_id}/open", dependencies=[ASK])
+def open_by_address(grant_id: uuid.UUID) -> Response:
+    """Opening is a POST: this address shows nothing and records nothing. It exists for the way back
+    from a fresh passkey check (``/step-up?next=...``), which lands on the grant's row and its button."""
+    return see_other(f"/console/break-glass#grant-{grant_id}")
+
+
+@router.post(
+    "/console/break-glass/{grant_id}/open",
+    dependencies=[FORM_CSRF, ASK, RECENT_PASSKEY],
+    response_class=HTMLResponse,
+)
+def open_record(
+    *,
+    grant_id: uuid.UUID,
+    request: Request,
+    viewer: ViewerDep,
+    caller: AnyCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> Response:
+    """The beneficiary's identity, for the operator who asked, while the approved grant lasts; the
+    service records the opening before this page is made. A grant that cannot be used gets a page
+    saying why (403), an unknown one a 404, with no identity."""
+    operator_id = _operator(caller)
+    try:
+        found = do_open_break_glass(
+            session,
+            keys=request.app.state.runtime.keys,
+            grant_id=grant_id,
+            operator_id=operator_id,
+            now=identity.clock(),
+            address=client_address(request),
+            device=caller.credential_ref,
+        )
+    except BreakGlassRefused:
+        why = _refusal(_view_of(session, grant_id, operator_id, identity.clock()))
+        return _refused(request, viewer, why, 403)
+    except NotFound:
+        return _refused(request, viewer, "missing", 404)
+    return render(
+        request,
+        "console/break_glass_view.html",
+        viewer=viewer,
+        headers=NOT_KEPT,
+        found=found,
+        grant=_view_of(session, grant_id, operator_id, identity.clock()),
+        marital_words=MARITAL_WORDS,
+        refusal=None,
+    )
+
+
+def _refused(request: Request, viewer: Viewer, why: str, status: int) -> HTMLResponse:
+    return render(
+        request,
+        "console/break_glass_view.html",
+        viewer=viewer,
+        status=status,
+        headers=NOT_KEPT,
+        found=None,
+        grant=None,
+        marital_words=MARITAL_WORDS,
+        refusal=REFUSALS[why],
+        words=PROBLEM_WORDS["break-glass-refused"],
+        status_code=status,
+    )

@@ -198,6 +198,13 @@ PROBLEM_WORDS: dict[str, tuple[str, str]] = {
             "Try again later, or ask your administrator."
         ),
     ),
+    "break-glass-refused": (
+        _("Break-glass access refused"),
+        _(
+            "A break-glass access needs a second operator's approval, and only the operator who asked may open the "
+            "record, while the access lasts. Nothing was opened; the break-glass page shows where each request stands."
+        ),
+    ),
     "enrolment-refused": (
         _("This enrolment link cannot be used"),
         _(
