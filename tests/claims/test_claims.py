@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from rempart.approvals.models import ApprovalStatus, PriorApproval
 from rempart.approvals.service import ApprovalRequest, request_approval
-from rempart.claims.models import Claim, ClaimReason, ClaimStatus
+from rempart.claims.models import Claim, ClaimReason, ClaimStatus, ReviewReason
 from rempart.claims.service import (
     ClaimClosed,
     ClaimNotFound,
@@ -248,8 +248,17 @@ def test_a_claim_over_the_review_threshold_waits_for_a_claims_agent(world: World
     with unit(world.runtime) as session:
         waiting = insurer_claims(session, staff=agent, now=NOW, status=ClaimStatus.PENDING_REVIEW)
         assert {c.id for c in waiting} == {pending.id, other.id}
-        accepted = review_claim(session=session, staff=agent, claim_id=pending.id, accept=True, now=NOW)
-        rejected = review_claim(session=session, staff=agent, claim_id=other.id, accept=False, now=NOW)
+        keys = world.runtime.keys
+        accepted = review_claim(session=session, keys=keys, staff=agent, claim_id=pending.id, accept=True, now=NOW)
+        rejected = review_claim(
+            session=session,
+            keys=keys,
+            staff=agent,
+            claim_id=other.id,
+            accept=False,
+            reason=ReviewReason.DOCUMENTS_MISSING,
+            now=NOW,
+        )
     assert (accepted.status, accepted.insurer_cents, accepted.decided_by) == (
         ClaimStatus.ACCEPTED,
         6_900,
@@ -261,7 +270,16 @@ def test_a_claim_over_the_review_threshold_waits_for_a_claims_agent(world: World
         0,
     )
     with pytest.raises(ClaimNotPending), unit(world.runtime) as session:
-        review_claim(session=session, staff=agent, claim_id=pending.id, accept=False, now=NOW)
+        review_claim(
+            session=session,
+            keys=world.runtime.keys,
+            staff=agent,
+            claim_id=pending.id,
+            accept=False,
+            reason=ReviewReason.OTHER,
+            comment="Decided twice, by mistake",
+            now=NOW,
+        )
 
 
 def test_a_corrected_resubmission_supersedes_the_rejected_claim(world: World) -> None:

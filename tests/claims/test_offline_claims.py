@@ -161,6 +161,11 @@ def test_a_pending_claim_under_attestation_is_reviewed_on_the_attestation(world:
         )
     with world.runtime.sessions() as session:
         reviewed = review_claim(
-            session=session, staff=claims_agent(world.insurer), claim_id=outcome.claim.id, accept=True, now=NOW
+            session=session,
+            keys=world.runtime.keys,
+            staff=claims_agent(world.insurer),
+            claim_id=outcome.claim.id,
+            accept=True,
+            now=NOW,
         )
     assert reviewed.status is ClaimStatus.ACCEPTED

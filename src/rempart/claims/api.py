@@ -15,6 +15,7 @@ from rempart.claims.service import (
     cancel_claim,
     correct_claim,
     practice_claims,
+    review_comment,
     submit_claim,
     view_claim,
 )
@@ -24,7 +25,7 @@ from rempart.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
-from rempart.web.deps import SessionDep
+from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.responses import REPLAYED, IdempotencyKey, json_response
 
 practice_router = APIRouter(tags=["claims"])
@@ -79,10 +80,17 @@ def list_claims(
     "/api/v1/claims/{claim_id}", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimOut
 )
 def get_claim(
-    claim_id: uuid.UUID, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
+    *,
+    claim_id: uuid.UUID,
+    caller: GuardedPracticeCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
 ) -> Response:
+    """One of the practice's claims; rejected after review, with the claims agent's reason and comment."""
     claim = view_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
-    return json_response(ClaimOut.of(claim))
+    comment = review_comment(session, keys=runtime.keys, claim=claim)
+    return json_response(ClaimOut.of(claim, review_comment=comment))
 
 
 @practice_router.post(

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, Response
 from rempart.approvals.forms import key_after_refusal, new_idempotency_key, posted_key
 from rempart.approvals.models import USABLE_APPROVAL
 from rempart.approvals.service import view_approval
-from rempart.claims.models import ClaimReason, ClaimStatus
-from rempart.claims.service import ClaimRequest, practice_claims, submit_claim, view_claim
+from rempart.claims.models import ClaimReason, ClaimStatus, ReviewReason
+from rempart.claims.service import ClaimRequest, practice_claims, review_comment, submit_claim, view_claim
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
 from rempart.eligibility.service import care_day
 from rempart.errors import RempartError
@@ -39,7 +39,7 @@ from rempart.pricing.forms import (
     profession_domains,
     values_of_lines,
 )
-from rempart.web.deps import SessionDep
+from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.i18n import _, language_of
 from rempart.web.pages import PageRouter, Viewer, render, see_other
 
@@ -101,7 +101,8 @@ REASON_WORDS: dict[ClaimReason, str] = {
         "do: the answer will show on this page."
     ),
     ClaimReason.REJECTED_BY_INSURER: _(
-        "A person at the insurer rejected this claim after review. Call the insurer for the details."
+        "A person at the insurer rejected this claim after review, for the reason below. Correct the claim if you "
+        "can, or call the insurer."
     ),
     ClaimReason.ATTESTATION_EXPIRED: _(
         "The offline attestation this claim relies on was not valid on the date of care. Check the patient's "
@@ -115,6 +116,18 @@ REASON_WORDS: dict[ClaimReason, str] = {
         "The offline attestation this claim relies on gives no third-party payment for this kind of care: the "
         "patient pays and is reimbursed by the insurer."
     ),
+}
+
+# Why a claims agent rejected a claim after review, as the practice reads it beside the agent's comment.
+REVIEW_REASON_WORDS: dict[ReviewReason, str] = {
+    ReviewReason.NOT_PERFORMED: _("The insurer finds the care billed was not performed, or not as billed."),
+    ReviewReason.DOCUMENTS_MISSING: _(
+        "Documents are missing (prescription, quote or invoice): send them to the insurer, or correct the claim."
+    ),
+    ReviewReason.AMOUNT_DISPUTED: _("The amount billed does not match the quote, the prior approval or the act."),
+    ReviewReason.DUPLICATE: _("The insurer finds this care was already billed in another claim."),
+    ReviewReason.NOT_COVERED: _("The patient's contract does not cover this care."),
+    ReviewReason.OTHER: _("Another reason: see the insurer's comment."),
 }
 
 # What capped the complementary share of a line.
@@ -248,6 +261,7 @@ def claim_detail(
     viewer: ViewerDep,
     caller: GuardedPracticeCaller,
     session: SessionDep,
+    runtime: RuntimeDep,
     identity: IdentityDep,
 ) -> HTMLResponse:
     claim = view_claim(session=session, caller=caller, claim_id=claim_id, now=identity.clock())
@@ -258,6 +272,8 @@ def claim_detail(
         claim=claim,
         badge=STATUS_WORDS[claim.status],
         reason=REASON_WORDS.get(claim.reason_code) if claim.reason_code else None,
+        review_reason=REVIEW_REASON_WORDS.get(claim.review_reason) if claim.review_reason else None,
+        review_comment=review_comment(session, keys=runtime.keys, claim=claim),
         domain_words=DOMAIN_WORDS,
         limit_words=LIMIT_WORDS,
     )

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rempart.claims.models import Claim, ClaimLine, ClaimReason, ClaimStatus
-from rempart.claims.service import MAX_LINES, ClaimRequest
+from rempart.claims.models import Claim, ClaimLine, ClaimReason, ClaimStatus, ReviewReason
+from rempart.claims.service import COMMENT_LIMIT, MAX_LINES, ClaimRequest
 from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import Limit
 from rempart.pricing.schemas import CareLineIn
@@ -90,10 +90,18 @@ class ClaimOut(BaseModel):
     created_at: datetime
     decided_at: datetime | None
     paid_at: datetime | None
+    review_reason: ReviewReason | None = Field(
+        description="why a claims agent rejected the claim after review (reason_code rejected-by-insurer)"
+    )
+    review_comment: str | None = Field(
+        default=None,
+        description="the claims agent's comment on their rejection; only on a claim read by its id",
+    )
     lines: list[ClaimLineOut] | None = Field(default=None, description="absent from lists")
 
     @classmethod
-    def of(cls, claim: Claim, *, with_lines: bool = True) -> ClaimOut:
+    def of(cls, claim: Claim, *, with_lines: bool = True, review_comment: str | None = None) -> ClaimOut:
+        """``review_comment`` in clear (``claims.service.review_comment``), for a claim read by its id."""
         return cls(
             claim_id=claim.id,
             check_id=claim.check_id,
@@ -109,6 +117,8 @@ class ClaimOut(BaseModel):
             created_at=claim.created_at,
             decided_at=claim.decided_at,
             paid_at=claim.paid_at,
+            review_reason=claim.review_reason,
+            review_comment=review_comment,
             lines=[ClaimLineOut.of(line) for line in claim.lines] if with_lines else None,
         )
 
@@ -127,8 +137,8 @@ class InsurerClaimOut(ClaimOut):
     attestation_id: uuid.UUID | None
 
     @classmethod
-    def of_claim(cls, claim: Claim, *, with_lines: bool = True) -> InsurerClaimOut:
-        base = ClaimOut.of(claim, with_lines=with_lines)
+    def of_claim(cls, claim: Claim, *, with_lines: bool = True, review_comment: str | None = None) -> InsurerClaimOut:
+        base = ClaimOut.of(claim, with_lines=with_lines, review_comment=review_comment)
         return cls(
             **base.model_dump(),
             practice_id=claim.practice_id,
@@ -147,3 +157,12 @@ class ClaimReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["accept", "reject"]
+    # Checked by the service (``review_note``): a rejection needs a reason, an acceptance takes none;
+    # the bound here only keeps an oversized body from being read further.
+    reason: ReviewReason | None = Field(default=None, description="required to reject; absent to accept")
+    comment: str | None = Field(
+        default=None,
+        max_length=4 * COMMENT_LIMIT,
+        description=f"to reject: for the practice, one paragraph of at most {COMMENT_LIMIT} characters, "
+        "at least 10 when the reason is other; name no patient",
+    )

@@ -10,12 +10,13 @@ so that a payment run, a cancellation and a review racing on one claim cannot bo
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from rempart.claims.adjudication import (
     apply_decision,
     release,
 )
-from rempart.claims.models import OPEN_CLAIM, Claim, ClaimReason, ClaimStatus
+from rempart.claims.models import OPEN_CLAIM, Claim, ClaimReason, ClaimStatus, ReviewReason
 from rempart.claims.offline import AttestedCheck, attested_check, attested_cover, insurer_of_attestation
 from rempart.eligibility.models import RightsCheck
 from rempart.eligibility.service import access_check, domains_for
@@ -44,6 +45,7 @@ from rempart.pricing.service import (
     checked_cover,
     usage,
 )
+from rempart.protection.service import KeyService
 from rempart.tenancy import bind_practice, bind_tenant, record_of
 
 MAX_LINES = 99
@@ -62,6 +64,15 @@ class ClaimClosed(Conflict):
 class ClaimNotPending(Conflict):
     slug = "claim-not-pending-review"
     title = "This claim is not waiting for review"
+
+
+class ReviewNoteInvalid(ValidationFailed):
+    """A decision's reason or comment is refused: ``problems`` maps each field (``reason``,
+    ``comment``) to a stable code, so that a page can mark the fields in its own words."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {code}" for field, code in problems.items()), extra={"fields": problems})
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -428,24 +439,63 @@ def practice_claims(
 
 # -- the insurer's review --------------------------------------------------------------------------
 
+COMMENT_LIMIT = 500
+REVIEW_COMMENT = "review_comment"  # the column, as the ciphertext is bound to it
+OTHER_COMMENT_MIN = 10  # "other" says nothing by itself: the comment does
+# Control, format (bidi overrides, zero-width), surrogate, private and unassigned characters, and
+# line or paragraph separators: a comment is one paragraph of plain text.
+_UNWRITTEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
-def insurer_claims(
+
+@dataclass(frozen=True)
+class ReviewNote:
+    """What a rejection carries: why (counted), and the agent's words for the practice (health data)."""
+
+    reason: ReviewReason
+    comment: str | None
+
+
+def review_note(*, accept: bool, reason: ReviewReason | None, comment: str | None) -> ReviewNote | None:
+    """The reason and comment of a decision, checked: none on an acceptance; on a rejection a reason,
+    and a comment of at most 500 characters in one paragraph, of 10 at least when the reason is
+    ``other``. Raises ``ReviewNoteInvalid`` naming every field at fault."""
+    text = (comment or "").strip()
+    problems: dict[str, str] = {}
+    if accept:
+        if reason is not None:
+            problems["reason"] = "reason-on-accept"
+        if text:
+            problems["comment"] = "comment-on-accept"
+        if problems:
+            raise ReviewNoteInvalid(problems)
+        return None
+    if reason is None:
+        problems["reason"] = "reason-missing"
+    if "\n" in text or "\r" in text:
+        problems["comment"] = "comment-not-one-paragraph"
+    elif any(unicodedata.category(c) in _UNWRITTEN for c in text):
+        problems["comment"] = "comment-control-characters"
+    elif len(text) > COMMENT_LIMIT:
+        problems["comment"] = "comment-too-long"
+    elif reason is ReviewReason.OTHER and len(text) < OTHER_COMMENT_MIN:
+        problems["comment"] = "comment-needed"
+    if problems:
+        raise ReviewNoteInvalid(problems)
+    assert reason is not None
+    return ReviewNote(reason, text or None)
+
+
+def _insurer_claims(
     session: Session,
     *,
     staff: StaffPrincipal,
     now: datetime,
-    status: ClaimStatus | None = None,
-    under_attestation: bool | None = None,
-    limit: int = 100,
+    statement: Select[Claim],
+    limit: int,
 ) -> Sequence[Claim]:
-    bind_tenant(session, staff.insurer_id)
-    statement = select(Claim).where(Claim.insurer_id == staff.insurer_id)
-    if status is not None:
-        statement = statement.where(Claim.status == status)
-    if under_attestation is not None:
-        attested = Claim.attestation_id.is_not(None)
-        statement = statement.where(attested if under_attestation else ~attested)
-    claims = session.scalars(statement.order_by(Claim.created_at).limit(limit)).all()
+    """The claims of ``statement`` (already ordered and filtered to the staff's insurer), each one
+    read logged, committed."""
+    claims = session.scalars(statement.limit(limit)).all()
     for claim in claims:
         record_staff_access(
             session,
@@ -458,6 +508,75 @@ def insurer_claims(
         )
     session.commit()
     return claims
+
+
+def _insurer_statement(
+    staff: StaffPrincipal, *, status: ClaimStatus | None, under_attestation: bool | None
+) -> Select[Claim]:
+    statement = select(Claim).where(Claim.insurer_id == staff.insurer_id)
+    if status is not None:
+        statement = statement.where(Claim.status == status)
+    if under_attestation is not None:
+        attested = Claim.attestation_id.is_not(None)
+        statement = statement.where(attested if under_attestation else ~attested)
+    return statement
+
+
+def insurer_claims(
+    session: Session,
+    *,
+    staff: StaffPrincipal,
+    now: datetime,
+    status: ClaimStatus | None = None,
+    under_attestation: bool | None = None,
+    limit: int = 100,
+) -> Sequence[Claim]:
+    bind_tenant(session, staff.insurer_id)
+    statement = _insurer_statement(staff, status=status, under_attestation=under_attestation)
+    return _insurer_claims(session, staff=staff, now=now, statement=statement.order_by(Claim.created_at), limit=limit)
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """The review queue's filters; ``None`` filters nothing. Amounts are the insurer's share, in cents."""
+
+    status: ClaimStatus | None = ClaimStatus.PENDING_REVIEW
+    under_attestation: bool | None = None
+    reason: ClaimReason | None = None
+    practice_id: uuid.UUID | None = None
+    min_cents: int | None = None
+    max_cents: int | None = None
+
+
+def review_queue_claims(
+    session: Session, *, staff: StaffPrincipal, now: datetime, query: QueueQuery, limit: int
+) -> Sequence[Claim]:
+    """The back office's queue: the claims matching every filter, those waiting for a person first,
+    then the oldest; filtered in the database, so that only the claims shown are read and logged
+    (committed)."""
+    bind_tenant(session, staff.insurer_id)
+    statement = _insurer_statement(staff, status=query.status, under_attestation=query.under_attestation)
+    if query.reason is not None:
+        statement = statement.where(Claim.reason_code == query.reason)
+    if query.practice_id is not None:
+        statement = statement.where(Claim.practice_id == query.practice_id)
+    if query.min_cents is not None:
+        statement = statement.where(Claim.insurer_cents >= query.min_cents)
+    if query.max_cents is not None:
+        statement = statement.where(Claim.insurer_cents <= query.max_cents)
+    waiting_first = case((Claim.status == ClaimStatus.PENDING_REVIEW, 0), else_=1)
+    ordered = statement.order_by(waiting_first, Claim.created_at, Claim.id)
+    return _insurer_claims(session, staff=staff, now=now, statement=ordered, limit=limit)
+
+
+def queue_practices(
+    session: Session, *, staff: StaffPrincipal, status: ClaimStatus | None, under_attestation: bool | None
+) -> list[uuid.UUID]:
+    """The practices that billed the insurer claims of this status (the queue's practice filter):
+    ids of professionals' practices, no patient's data, so no access is logged."""
+    bind_tenant(session, staff.insurer_id)
+    claims = _insurer_statement(staff, status=status, under_attestation=under_attestation).subquery()
+    return list(session.scalars(select(claims.c.practice_id).distinct()).all())
 
 
 def insurer_claim(session: Session, *, staff: StaffPrincipal, claim_id: uuid.UUID, now: datetime) -> Claim:
@@ -488,16 +607,22 @@ def _insurer_claim(session: Session, *, staff: StaffPrincipal, claim_id: uuid.UU
 def review_claim(
     *,
     session: Session,
+    keys: KeyService,
     staff: StaffPrincipal,
     claim_id: uuid.UUID,
     accept: bool,
     now: datetime,
+    reason: ReviewReason | None = None,
+    comment: str | None = None,
 ) -> Claim:
     """A claims agent decides a pending claim, and commits. Accepting re-prices it against today's
-    ceilings."""
+    ceilings; rejecting stores why (``review_note``) and the agent's comment, encrypted under the
+    insurer's key, with the decision. A claim decided already answers ``ClaimNotPending`` before
+    its reason and comment are looked at; a refused reason or comment writes nothing."""
     claim = _insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
     if claim.status is not ClaimStatus.PENDING_REVIEW:
         raise ClaimNotPending(f"this claim is {claim.status.value}")
+    note = review_note(accept=accept, reason=reason, comment=comment)
     lines = [line.care_line() for line in claim.lines]
     check = session.get_one(RightsCheck, (claim.insurer_id, claim.check_id))
     if claim.attestation_id is not None:
@@ -531,5 +656,22 @@ def review_claim(
         decision = Decision(ClaimStatus.REJECTED, ClaimReason.REJECTED_BY_INSURER, priced)
     apply_decision(session, claim=claim, cover=cover, lines=lines, decision=decision, now=now)
     claim.decided_by = staff.account_id
+    if note is not None:
+        claim.review_reason = note.reason
+        if note.comment is not None:
+            # Keys held until this transaction commits, so that a rotation cannot destroy them under it.
+            cipher = keys.cipher_for_write(session, claim.insurer_id)
+            claim.review_comment_enc = cipher.encrypt(
+                note.comment, table="claims", row_id=claim.id, column=REVIEW_COMMENT
+            )
     session.commit()
     return claim
+
+
+def review_comment(session: Session, *, keys: KeyService, claim: Claim) -> str | None:
+    """The claims agent's comment on a claim they rejected, in clear; for a claim already read
+    through ``insurer_claim`` or ``view_claim`` (whose access is logged and committed)."""
+    if claim.review_comment_enc is None:
+        return None
+    cipher = keys.cipher(session, claim.insurer_id)
+    return cipher.decrypt(claim.review_comment_enc, table="claims", row_id=claim.id, column=REVIEW_COMMENT)

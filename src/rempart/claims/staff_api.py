@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query, Response
 
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimReviewIn, InsurerClaimListOut, InsurerClaimOut
-from rempart.claims.service import insurer_claim, insurer_claims, review_claim
+from rempart.claims.service import insurer_claim, insurer_claims, review_claim, review_comment
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
-from rempart.web.deps import SessionDep
+from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
@@ -45,10 +45,17 @@ def get_claims(
     "/claims/{claim_id}", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=InsurerClaimOut
 )
 def get_claim(
-    insurer_id: uuid.UUID, claim_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+    *,
+    insurer_id: uuid.UUID,
+    claim_id: uuid.UUID,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
 ) -> Response:
     claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=identity.clock())
-    return json_response(InsurerClaimOut.of_claim(claim))
+    comment = review_comment(session, keys=runtime.keys, claim=claim)
+    return json_response(InsurerClaimOut.of_claim(claim, review_comment=comment))
 
 
 @router.post(
@@ -63,10 +70,20 @@ def post_claim_review(
     body: ClaimReviewIn,
     staff: GuardedStaffCaller,
     session: SessionDep,
+    runtime: RuntimeDep,
     identity: IdentityDep,
 ) -> Response:
-    """Accept or reject a claim waiting for review."""
+    """Accept, or reject with a reason and an optional comment the practice reads (422 without a
+    reason, with a reason on an acceptance, or with a comment that is not one paragraph of plain text)."""
     claim = review_claim(
-        session=session, staff=staff, claim_id=claim_id, accept=body.decision == "accept", now=identity.clock()
+        session=session,
+        keys=runtime.keys,
+        staff=staff,
+        claim_id=claim_id,
+        accept=body.decision == "accept",
+        reason=body.reason,
+        comment=body.comment,
+        now=identity.clock(),
     )
-    return json_response(InsurerClaimOut.of_claim(claim))
+    comment = review_comment(session, keys=runtime.keys, claim=claim)
+    return json_response(InsurerClaimOut.of_claim(claim, review_comment=comment))

@@ -1,7 +1,7 @@
 """The insurer's back office: the claims review queue, a claim's lines, and the reviewer's decision.
 
-The queue reads the insurer's claims through ``insurer_claims`` (each claim read is recorded in the
-access log) and filters them here by reason, practice and amount. The practice's own words for the
+The queue asks ``review_queue`` for the claims matching its filters (reason, practice, amount), so
+that only the claims shown are read and recorded in the access log. The practice's own words for the
 reason codes (``claims.pages``) are advice to a professional and another domain's routes may not be
 imported, so the staff read their own, shorter words below.
 """
@@ -9,7 +9,7 @@ imported, so the staff read their own, shorter words below.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -17,8 +17,18 @@ from typing import Annotated
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from rempart.claims.models import Claim, ClaimReason, ClaimStatus
-from rempart.claims.service import ClaimNotPending, insurer_claim, insurer_claims, review_claim
+from rempart.claims.models import Claim, ClaimReason, ClaimStatus, ReviewReason
+from rempart.claims.service import (
+    COMMENT_LIMIT,
+    ClaimNotPending,
+    QueueQuery,
+    ReviewNoteInvalid,
+    insurer_claim,
+    queue_practices,
+    review_claim,
+    review_comment,
+    review_queue_claims,
+)
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, requires
@@ -26,7 +36,7 @@ from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.pricing.forms import DOMAIN_WORDS
 from rempart.professionals.models import Practice
-from rempart.web.deps import SessionDep
+from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.i18n import _
 from rempart.web.pages import PageRouter, Viewer, render, see_other
 
@@ -64,15 +74,26 @@ REVIEW_REASON_WORDS: dict[ClaimReason, str] = {
     ClaimReason.ATTESTATION_DOMAIN: _("Offline attestation gives no third-party payment for this care"),
 }
 
-# Why a reviewer rejects: a short list, so that the answers can be counted.
-REJECT_REASONS: dict[str, str] = {
-    "not-justified": _("The care is not justified by the documents"),
-    "price": _("The price is not in line with the care"),
-    "duplicate": _("The care was already paid"),
-    "documents-missing": _("Documents are missing"),
-    "other": _("Another reason (say which in the comment)"),
+# Why a reviewer rejects: a short list, so that the answers can be counted (stored on the claim).
+REJECT_REASONS: dict[ReviewReason, str] = {
+    ReviewReason.NOT_PERFORMED: _("The care was not performed, or not as billed"),
+    ReviewReason.DOCUMENTS_MISSING: _("Documents are missing"),
+    ReviewReason.AMOUNT_DISPUTED: _("The amount does not match the quote, the approval or the act"),
+    ReviewReason.DUPLICATE: _("The care was already billed"),
+    ReviewReason.NOT_COVERED: _("The contract does not cover this care"),
+    ReviewReason.OTHER: _("Another reason (say which in the comment)"),
 }
-COMMENT_LIMIT = 500
+
+# The service's refusals of a reason or a comment (``review_note``), in a reviewer's words.
+NOTE_PROBLEM_WORDS: dict[str, str] = {
+    "reason-missing": _("Choose why you reject the claim."),
+    "reason-on-accept": _("An acceptance takes no reason."),
+    "comment-on-accept": _("An acceptance takes no comment."),
+    "comment-not-one-paragraph": _("Write the comment as one paragraph, without line breaks."),
+    "comment-control-characters": _("The comment has invisible or control characters: write it again as plain text."),
+    "comment-too-long": _("The comment is too long: 500 characters at most."),
+    "comment-needed": _("Say in a few words why you reject the claim."),
+}
 
 
 @dataclass(frozen=True)
@@ -93,16 +114,17 @@ def _cents(text: str) -> int | None:
     return int(value * 100) if value.is_finite() and value >= 0 else None
 
 
-def _practice_names(session: SessionDep, claims: Sequence[Claim]) -> dict[uuid.UUID, str]:
+def _practice_names(session: SessionDep, practice_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     # A practice is a platform record (no tenant), read by its key: the name a reviewer recognises.
     names = {}
-    for practice_id in {c.practice_id for c in claims}:
+    for practice_id in set(practice_ids):
         practice = session.get(Practice, practice_id)
         names[practice_id] = practice.name if practice is not None else str(practice_id)[:8]
     return names
 
 
-def _apply(claims: Sequence[Claim], filters: QueueFilters) -> tuple[list[Claim], dict[str, str]]:
+def _query(filters: QueueFilters) -> tuple[QueueQuery, dict[str, str]]:
+    """The filters as the service takes them; a bound that is not an amount filters nothing, and is marked."""
     errors: dict[str, str] = {}
     low = _cents(filters.min_euros) if filters.min_euros else None
     high = _cents(filters.max_euros) if filters.max_euros else None
@@ -110,17 +132,19 @@ def _apply(claims: Sequence[Claim], filters: QueueFilters) -> tuple[list[Claim],
         errors["min_euros"] = _("Write an amount in euros, such as 120,50.")
     if filters.max_euros and high is None:
         errors["max_euros"] = _("Write an amount in euros, such as 120,50.")
-    kept = [
-        c
-        for c in claims
-        if (not filters.reason or (c.reason_code is not None and c.reason_code.value == filters.reason))
-        and (not filters.practice or str(c.practice_id) == filters.practice)
-        and (low is None or c.insurer_cents >= low)
-        and (high is None or c.insurer_cents <= high)
-    ]
-    # The queue: what waits for a person first, then the oldest.
-    kept.sort(key=lambda c: (c.status is not ClaimStatus.PENDING_REVIEW, c.created_at))
-    return kept, errors
+    try:
+        practice_id = uuid.UUID(filters.practice) if filters.practice else None
+    except ValueError:
+        practice_id = uuid.UUID(int=0)  # names no practice: nothing matches, as before
+    query = QueueQuery(
+        status=ClaimStatus(filters.status) if filters.status else None,
+        under_attestation=True if filters.attestation else None,
+        reason=ClaimReason(filters.reason) if filters.reason else None,
+        practice_id=practice_id,
+        min_cents=low,
+        max_cents=high,
+    )
+    return query, errors
 
 
 @router.page("/insurer/claims", dependencies=[requires(Permission.INSURER_CLAIM_READ)])
@@ -146,16 +170,11 @@ def review_queue(
         max_euros=max_euros[:20],
         attestation=attestation == "yes",
     )
-    claims = insurer_claims(
-        session,
-        staff=staff,
-        now=identity.clock(),
-        status=ClaimStatus(filters.status) if filters.status else None,
-        under_attestation=True if filters.attestation else None,
-        limit=QUEUE_LIMIT,
-    )
-    names = _practice_names(session, claims)
-    shown, errors = _apply(claims, filters)
+    query, errors = _query(filters)
+    shown = review_queue_claims(session, staff=staff, now=identity.clock(), query=query, limit=QUEUE_LIMIT)
+    # Every practice with claims of this status, for the filter, whichever the claims shown.
+    offered = queue_practices(session, staff=staff, status=query.status, under_attestation=query.under_attestation)
+    names = _practice_names(session, offered)
     return render(
         request,
         "backoffice/review_queue.html",
@@ -186,6 +205,7 @@ def _detail(
     practice_name: str,
     *,
     can_review: bool,
+    comment: str | None,
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
@@ -200,8 +220,10 @@ def _detail(
         practice_name=practice_name,
         badge=STATUS_WORDS[claim.status],
         reason=REVIEW_REASON_WORDS.get(claim.reason_code) if claim.reason_code else None,
+        review_reason=REJECT_REASONS.get(claim.review_reason) if claim.review_reason else None,
+        review_comment=comment,
         domain_words=DOMAIN_WORDS,
-        reject_reasons=REJECT_REASONS,
+        reject_reasons={reason.value: words for reason, words in REJECT_REASONS.items()},
         can_review=can_review and claim.status is ClaimStatus.PENDING_REVIEW,
         errors=errors or {},
         values=values or {"reject_reason": "", "comment": ""},
@@ -218,17 +240,19 @@ def review_detail(
     viewer: ViewerDep,
     staff: GuardedStaffCaller,
     session: SessionDep,
+    runtime: RuntimeDep,
     identity: IdentityDep,
     decided: str = "",
 ) -> HTMLResponse:
     claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=identity.clock())
-    names = _practice_names(session, [claim])
+    names = _practice_names(session, [claim.practice_id])
     return _detail(
         request,
         viewer,
         claim,
         names[claim.practice_id],
         can_review=viewer_can_review(staff.permissions),
+        comment=review_comment(session, keys=runtime.keys, claim=claim),
         decided=decided if decided in {"accepted", "rejected"} else "",
     )
 
@@ -244,39 +268,50 @@ def review_decide(
     viewer: ViewerDep,
     staff: GuardedStaffCaller,
     session: SessionDep,
+    runtime: RuntimeDep,
     identity: IdentityDep,
     decision: Annotated[str, Form()] = "",
     reject_reason: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    """Accept, or reject with a reason from the list; the claim's page shows the decision after."""
+    """Accept, or reject with a reason from the list and a comment for the practice; the claim's
+    page shows the decision after. A refused form writes nothing and comes back marked (422)."""
     now = identity.clock()
     errors: dict[str, str] = {}
-    comment = comment.strip()
+    reason = ReviewReason(reject_reason) if reject_reason in {r.value for r in ReviewReason} else None
     if decision not in {"accept", "reject"}:
         errors["decision"] = _("Choose to accept or to reject the claim.")
-    if decision == "reject":
-        if reject_reason not in REJECT_REASONS:
-            errors["reject_reason"] = _("Choose why you reject the claim.")
-        if reject_reason == "other" and not comment:
-            errors["comment"] = _("Say in a few words why you reject the claim.")
-    if len(comment) > COMMENT_LIMIT:
-        errors["comment"] = _("The comment is too long: 500 characters at most.")
-    if not errors:
+    else:
+        accept = decision == "accept"
         try:
-            review_claim(session=session, staff=staff, claim_id=claim_id, accept=decision == "accept", now=now)
+            # The accept form sends no reason nor comment: whatever came with it is left out.
+            review_claim(
+                session=session,
+                keys=runtime.keys,
+                staff=staff,
+                claim_id=claim_id,
+                accept=accept,
+                reason=None if accept else reason,
+                comment=None if accept else comment,
+                now=now,
+            )
         except ClaimNotPending:
             errors["decision"] = _("This claim was decided meanwhile: see its status above.")
+        except ReviewNoteInvalid as refused:
+            field_of = {"reason": "reject_reason", "comment": "comment"}
+            errors = {field_of[field]: NOTE_PROBLEM_WORDS[code] for field, code in refused.problems.items()}
         else:
-            return see_other(f"/insurer/claims/{claim_id}?decided={'accepted' if decision == 'accept' else 'rejected'}")
+            return see_other(f"/insurer/claims/{claim_id}?decided={'accepted' if accept else 'rejected'}")
+    session.rollback()  # nothing of the refused decision is kept, not even its read of the claim
     claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
     return _detail(
         request,
         viewer,
         claim,
-        _practice_names(session, [claim])[claim.practice_id],
+        _practice_names(session, [claim.practice_id])[claim.practice_id],
         can_review=True,
+        comment=review_comment(session, keys=runtime.keys, claim=claim),
         status=422,
         errors=errors,
-        values={"reject_reason": reject_reason if reject_reason in REJECT_REASONS else "", "comment": comment},
+        values={"reject_reason": reason.value if reason else "", "comment": comment.strip()[: 4 * COMMENT_LIMIT]},
     )
