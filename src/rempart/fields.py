@@ -5,11 +5,20 @@ naming the field, on SQLite too. And amounts in euros as a person types them in 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime
+
+# Care is dated, and formulas take effect, on the calendar of metropolitan France.
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def paris_day(moment: datetime) -> date:
+    """The calendar day in metropolitan France at ``moment``."""
+    return moment.astimezone(PARIS).date()
 
 
 def _one_line(text: str) -> str:

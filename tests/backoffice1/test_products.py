@@ -5,7 +5,9 @@ deleted, and a role without the permission gets the 403 page."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from rempart.fields import paris_day
 from rempart.insurers.service import list_products, product_by_code
 from rempart.runtime import Runtime
 from tests.backoffice1.conftest import Office
@@ -97,9 +99,8 @@ def test_a_product_is_changed(office: Office, runtime: Runtime) -> None:
     with runtime.sessions() as session:
         product = product_by_code(session, office.insurer.id, "CONFORT")
         assert product.name == "Confort révisé"
-        assert [(g.care_domain, g.brss_rate_pct, g.class_b_ceiling_cents) for g in product.guarantees] == [
-            ("DENT", 300, 45050)
-        ]
+        today = product.formulas_on(paris_day(office.clock()))
+        assert [(g.care_domain, g.brss_rate_pct, g.class_b_ceiling_cents) for g in today] == [("DENT", 300, 45050)]
 
 
 def test_a_product_in_use_is_not_deleted(office: Office) -> None:
@@ -136,3 +137,89 @@ def test_roles_without_the_permission_get_the_403_page(office: Office) -> None:
     assert "Votre rôle ne le permet pas" in refused.text
     office.agent.page("/insurer/products")
     assert office.agent.form("/insurer/products/new", {"code": "X", "name": "X"}).status_code == 403
+
+
+def test_a_change_is_scheduled_shown_and_withdrawn(office: Office, runtime: Runtime) -> None:
+    today = paris_day(office.clock())
+    later = today + timedelta(days=14)
+    office.admin.page("/insurer/products/CONFORT")
+
+    answer = office.admin.form(
+        "/insurer/products/CONFORT",
+        {"name": "Confort", "effective_on": later.strftime("%d/%m/%Y"), **_covered("DENT", rate="300")},
+        follow_redirects=False,
+    )
+
+    assert answer.status_code == 303, answer.text
+    assert "done=scheduled" in answer.headers["location"]
+    listed = _words(office.admin.page(answer.headers["location"]).text)
+    assert "La modification a été enregistrée" in listed
+    assert "Ce que rembourse Confort aujourd'hui" in listed
+    assert "Ce que rembourse Confort pour les soins délivrés à partir du" in listed
+    with runtime.sessions() as session:
+        product = product_by_code(session, office.insurer.id, "CONFORT")
+        assert [g.care_domain for g in product.formulas_on(later)] == ["DENT"]
+        assert len(product.formulas_on(today)) > 1  # today's formulas go on until then
+    form = office.admin.page("/insurer/products/CONFORT").text
+    assert 'id="scheduled"' in form
+    assert f'value="{later.isoformat()}"' in form  # the form shows the change, from its day
+
+    withdrawn = office.admin.form("/insurer/products/CONFORT/scheduled/withdraw", follow_redirects=False)
+
+    assert withdrawn.status_code == 303
+    with runtime.sessions() as session:
+        assert product_by_code(session, office.insurer.id, "CONFORT").scheduled_after(today) is None
+
+
+def test_a_change_for_a_past_day_is_pointed_at_and_nothing_is_written(office: Office, runtime: Runtime) -> None:
+    today = paris_day(office.clock())
+    office.admin.page("/insurer/products/CONFORT")
+
+    for typed in ((today - timedelta(days=1)).isoformat(), "31/02/2027", "demain"):
+        answer = office.admin.form(
+            "/insurer/products/CONFORT", {"name": "Confort", "effective_on": typed, **_covered("DENT", rate="300")}
+        )
+
+        assert answer.status_code == 422, typed
+        assert re.search(r'<input id="effective_on"[^>]*aria-invalid="true"', answer.text), typed
+        assert "Indiquez un jour, aujourd'hui ou plus tard" in answer.text
+    with runtime.sessions() as session:
+        product = product_by_code(session, office.insurer.id, "CONFORT")
+        assert len(product.formulas_on(today)) > 1
+        assert product.scheduled_after(today) is None
+
+
+def test_a_product_is_retired_and_reopened(office: Office, runtime: Runtime) -> None:
+    today = paris_day(office.clock())
+    office.admin.page("/insurer/products/CONFORT")
+
+    past = office.admin.form(
+        "/insurer/products/CONFORT/retire", {"retired_on": (today - timedelta(days=3)).isoformat()}
+    )
+    retired = office.admin.form("/insurer/products/CONFORT/retire", {"retired_on": today.isoformat()})
+
+    assert past.status_code == 422
+    assert re.search(r'<input id="retired_on"[^>]*aria-invalid="true"', past.text)
+    assert retired.status_code == 200
+    assert "Le produit a été fermé à la commercialisation" in _words(retired.text)
+    assert "Fermé à la commercialisation depuis le" in _words(retired.text)
+    with runtime.sessions() as session:
+        assert product_by_code(session, office.insurer.id, "CONFORT").retired(today)
+
+    reopened = office.admin.form("/insurer/products/CONFORT/reopen")
+
+    assert reopened.status_code == 200
+    assert "de nouveau ouvert aux nouveaux adhérents" in _words(reopened.text)
+    with runtime.sessions() as session:
+        assert product_by_code(session, office.insurer.id, "CONFORT").retired_on is None
+
+
+def test_a_claims_agent_can_neither_schedule_nor_retire(office: Office) -> None:
+    office.agent.page("/insurer/products")
+    for path in ("/insurer/products/CONFORT/retire", "/insurer/products/CONFORT/reopen"):
+        assert office.agent.form(path, {"retired_on": "2030-01-01"}).status_code == 403, path
+    assert office.agent.form("/insurer/products/CONFORT/scheduled/withdraw").status_code == 403
+
+
+def _words(html: str) -> str:
+    return re.sub(r"\s+", " ", html.replace("\u202f", " ").replace("\xa0", " ").replace("&#39;", "'"))

@@ -41,7 +41,7 @@ def test_an_insurer_admin_manages_products(app: FastAPI, runtime: Runtime, world
     base = f"/api/v1/insurers/{world.insurer.id}/products"
 
     created = admin.post(base, json={"code": "NOUVEAU", "name": "Nouvelle formule", "guarantees": [OPTICS]})
-    duplicate = admin.post(base, json={"code": "NOUVEAU", "name": "Encore", "guarantees": []})
+    duplicate = admin.post(base, json={"code": "NOUVEAU", "name": "Encore", "guarantees": [OPTICS]})
     changed = admin.request(
         "PUT", f"{base}/NOUVEAU", json={"name": "Formule revue", "guarantees": [{**OPTICS, "brss_rate_pct": 300}]}
     )

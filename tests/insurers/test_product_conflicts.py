@@ -70,7 +70,13 @@ def test_the_same_product_created_twice_at_once_is_created_once_and_the_other_ge
 
     def twin() -> None:  # the same request from a second tab, a retry, another admin
         with runtime.sessions.begin() as session:
-            create_product(session=session, insurer_id=world.insurer.id, code="NOUVEAU", name="Jumeau", guarantees=[])
+            create_product(
+                session=session,
+                insurer_id=world.insurer.id,
+                code="NOUVEAU",
+                name="Jumeau",
+                guarantees=[GuaranteeSpec(CareDomain.OPTI)],
+            )
 
     def creating(session: Session) -> bool:
         return any(isinstance(o, Product) for o in session.new)

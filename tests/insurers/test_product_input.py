@@ -43,7 +43,7 @@ def test_a_product_code_no_product_can_have_is_simply_not_found(
     app: FastAPI, runtime: Runtime, world: World, method: str
 ) -> None:
     admin = staff(app, runtime, world.insurer, Role.INSURER_ADMIN)
-    body = {"name": "Formule", "guarantees": []} if method == "PUT" else None
+    body = {"name": "Formule", "guarantees": [{"care_domain": "OPTI"}]} if method == "PUT" else None
 
     answer = admin.request(method, f"/api/v1/insurers/{world.insurer.id}/products/CONF%00ORT", json=body)
 

@@ -25,7 +25,7 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import ActorKind, Channel, Outcome
 from rempart.audit.service import SYSTEM_ACTOR, Actor, record_access
 from rempart.errors import NotFound
-from rempart.insurers.models import Guarantee, Insurer, Product
+from rempart.insurers.models import Insurer, Product
 from rempart.members.models import Beneficiary, Contract
 from rempart.protection.service import KeyService
 from rempart.tenancy import tenant
@@ -100,9 +100,7 @@ def _issue(
     birth = cipher.decrypt(
         beneficiary.birth_date_enc, table="beneficiaries", row_id=beneficiary.id, column="birth_date"
     )
-    guarantees = session.scalars(
-        select(Guarantee).where(Guarantee.insurer_id == insurer.id, Guarantee.product_id == product.id)
-    ).all()
+    guarantees = product.formulas_on(valid_from)  # the formulas of the day it starts
     third_party = frozenset(g.care_domain.value for g in guarantees if g.third_party_payment)
     approval = frozenset(g.care_domain.value for g in guarantees if g.prior_approval_required)
     key = signing_key(session, keks=keys.keks, insurer_id=insurer.id)

@@ -81,7 +81,7 @@ def attested_cover(session: Session, *, check: RightsCheck, attestation: Attesta
         insurer_id=check.insurer_id,
         product_id=product_id,
         beneficiary_id=check.beneficiary_id,
-        year=check.care_date.year,
+        day=check.care_date,
     )
     attested = mask_to_domains(attestation.third_party_payment)
     return CheckedCover(

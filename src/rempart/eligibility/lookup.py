@@ -44,6 +44,12 @@ _COVER_COLUMNS = (
 _PRODUCT_OF_GUARANTEE = and_(
     _products.c.insurer_id == _guarantees.c.insurer_id, _products.c.id == _guarantees.c.product_id
 )
+# The version of a formula that applies to care on ``day`` (an edit with an effective date ends one
+# version where the next begins; ``valid_to`` is exclusive).
+_FORMULA_ON_DAY = and_(
+    _guarantees.c.valid_from <= bindparam("day"),
+    or_(_guarantees.c.valid_to.is_(None), _guarantees.c.valid_to > bindparam("day")),
+)
 
 
 def _usage_of(beneficiary_id: Any) -> Any:
@@ -88,6 +94,7 @@ _CHECK = (
             _guarantees.c.insurer_id == _contracts.c.insurer_id,
             _guarantees.c.product_id == _contracts.c.product_id,
             _HIT,
+            _FORMULA_ON_DAY,
         ),
     )
     .outerjoin(_products, _PRODUCT_OF_GUARANTEE)
@@ -102,7 +109,11 @@ _COVERAGE = (
     )
     .join(_products, _PRODUCT_OF_GUARANTEE)
     .outerjoin(_usage, _usage_of(bindparam("beneficiary_id")))
-    .where(_guarantees.c.insurer_id == bindparam("insurer_id"), _guarantees.c.product_id == bindparam("product_id"))
+    .where(
+        _guarantees.c.insurer_id == bindparam("insurer_id"),
+        _guarantees.c.product_id == bindparam("product_id"),
+        _FORMULA_ON_DAY,
+    )
 )
 INSERT_CHECK = insert(cast(Table, RightsCheck.__table__))
 
@@ -167,14 +178,21 @@ class Cover:
 
 
 def coverage(
-    session: Session, *, insurer_id: uuid.UUID, product_id: uuid.UUID, beneficiary_id: uuid.UUID, year: int
+    session: Session, *, insurer_id: uuid.UUID, product_id: uuid.UUID, beneficiary_id: uuid.UUID, day: date
 ) -> tuple[str | None, dict[CareDomain, Cover]]:
-    """The product's code and, per care domain, its formula and this year's ceiling consumption."""
+    """The product's code and, per care domain, the formula that applies to care on ``day`` and that
+    year's ceiling consumption."""
     rows = (
         session.connection()
         .execute(
             _COVERAGE,
-            {"insurer_id": insurer_id, "product_id": product_id, "beneficiary_id": beneficiary_id, "year": year},
+            {
+                "insurer_id": insurer_id,
+                "product_id": product_id,
+                "beneficiary_id": beneficiary_id,
+                "day": day,
+                "year": day.year,
+            },
         )
         .all()
     )

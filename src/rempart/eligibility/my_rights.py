@@ -70,7 +70,7 @@ def my_rights(
                 insurer_id=insurer_id,
                 product_id=contract.product_id,
                 beneficiary_id=beneficiary_id,
-                year=today.year,
+                day=today,
             )
             if in_force
             else (None, {})

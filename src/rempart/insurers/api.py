@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile
 
 from rempart.detection.deps import GuardedStaffCaller
+from rempart.fields import paris_day
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
@@ -20,11 +21,15 @@ from rempart.insurers.schemas import (
     ProductIn,
     ProductListOut,
     ProductOut,
+    ProductRetireIn,
     ProductUpdateIn,
 )
 from rempart.insurers.service import (
+    do_cancel_scheduled_change,
     do_create_product,
     do_delete_product,
+    do_reopen_product,
+    do_retire_product,
     do_update_product,
     list_products,
     product_by_code,
@@ -40,8 +45,13 @@ router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
 
 
 @router.get("/products", dependencies=[requires(Permission.INSURER_PRODUCT_READ)], response_model=ProductListOut)
-def get_products(insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep) -> Response:
-    return json_response(ProductListOut(products=[ProductOut.of(p) for p in list_products(session, staff.insurer_id)]))
+def get_products(
+    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    today = paris_day(identity.clock())
+    return json_response(
+        ProductListOut(products=[ProductOut.of(p, today) for p in list_products(session, staff.insurer_id)])
+    )
 
 
 @router.post(
@@ -50,7 +60,9 @@ def get_products(insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: Sess
     response_model=ProductOut,
     status_code=201,
 )
-def post_product(insurer_id: uuid.UUID, body: ProductIn, staff: GuardedStaffCaller, session: SessionDep) -> Response:
+def post_product(
+    insurer_id: uuid.UUID, body: ProductIn, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
     product = do_create_product(
         session=session,
         insurer_id=staff.insurer_id,
@@ -58,26 +70,81 @@ def post_product(insurer_id: uuid.UUID, body: ProductIn, staff: GuardedStaffCall
         name=body.name,
         guarantees=[g.spec() for g in body.guarantees],
     )
-    return json_response(ProductOut.of(product), 201)
+    return json_response(ProductOut.of(product, paris_day(identity.clock())), 201)
 
 
 @router.get("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_READ)], response_model=ProductOut)
-def get_product(insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep) -> Response:
-    return json_response(ProductOut.of(product_by_code(session, staff.insurer_id, code)))
+def get_product(
+    insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    return json_response(ProductOut.of(product_by_code(session, staff.insurer_id, code), paris_day(identity.clock())))
 
 
 @router.put("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut)
 def put_product(
-    insurer_id: uuid.UUID, code: str, body: ProductUpdateIn, staff: GuardedStaffCaller, session: SessionDep
+    *,
+    insurer_id: uuid.UUID,
+    code: str,
+    body: ProductUpdateIn,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
 ) -> Response:
+    """New formulas for care given from ``effective_on`` (today if absent); earlier care keeps its own."""
+    today = paris_day(identity.clock())
     product = do_update_product(
         session=session,
         insurer_id=staff.insurer_id,
         code=code,
         name=body.name,
         guarantees=[g.spec() for g in body.guarantees],
+        today=today,
+        effective_on=body.effective_on,
     )
-    return json_response(ProductOut.of(product))
+    return json_response(ProductOut.of(product, today))
+
+
+@router.delete(
+    "/products/{code}/scheduled", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut
+)
+def delete_scheduled_change(
+    insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """Withdraw the change of formulas scheduled after today (409 if none is)."""
+    today = paris_day(identity.clock())
+    product = do_cancel_scheduled_change(session=session, insurer_id=staff.insurer_id, code=code, today=today)
+    return json_response(ProductOut.of(product, today))
+
+
+@router.post(
+    "/products/{code}/retire", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut
+)
+def retire_product(
+    *,
+    insurer_id: uuid.UUID,
+    code: str,
+    body: ProductRetireIn,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> Response:
+    """Close the product to new members from ``retired_on``; its contracts go on."""
+    today = paris_day(identity.clock())
+    product = do_retire_product(
+        session=session, insurer_id=staff.insurer_id, code=code, on=body.retired_on, today=today
+    )
+    return json_response(ProductOut.of(product, today))
+
+
+@router.post(
+    "/products/{code}/reopen", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut
+)
+def reopen_product(
+    insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """Open a retired product to new members again (409 if it is open)."""
+    product = do_reopen_product(session=session, insurer_id=staff.insurer_id, code=code)
+    return json_response(ProductOut.of(product, paris_day(identity.clock())))
 
 
 @router.delete("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], status_code=204)

@@ -5,12 +5,19 @@ insurer: the session's insurer is the tenant, no path names it. A product's form
 is typed in euros and percentages, read into cents and whole percents here; a form with bad input
 comes back with its fields marked (422) and nothing written. A product no contract uses may be
 deleted; one in use may not (the service says so, and the page repeats it).
+
+A change of formulas takes effect on a day the staff member chooses (today or later): care given
+before it keeps the formulas of its day, and a change scheduled for later is shown, and may be
+withdrawn, until it applies. A product is retired from a day: closed to new members from then, its
+contracts going on.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -20,6 +27,8 @@ from starlette.datastructures import FormData
 
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import Conflict, ValidationFailed
+from rempart.fields import paris_day
+from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
@@ -28,8 +37,11 @@ from rempart.insurers.schemas import MAX_CENTS
 from rempart.insurers.service import (
     PRODUCT_CODE,
     GuaranteeSpec,
+    do_cancel_scheduled_change,
     do_create_product,
     do_delete_product,
+    do_reopen_product,
+    do_retire_product,
     do_update_product,
     list_products,
     product_by_code,
@@ -52,6 +64,13 @@ DONE = {
     "created": _("The product was created."),
     "updated": _("The product was saved. Contracts on it follow it from the next rights check."),
     "deleted": _("The product was deleted."),
+    "scheduled": _(
+        "The change was saved. It applies to care given from the day you chose; earlier care keeps "
+        "the formulas of its day."
+    ),
+    "withdrawn": _("The scheduled change was withdrawn: today's formulas go on."),
+    "retired": _("The product was retired: from the day you chose, no new member may be put on it."),
+    "reopened": _("The product is open to new members again."),
 }
 ERRORS = {
     "code": _("A product code is 1 to 32 capital letters, digits, dashes or underscores."),
@@ -61,6 +80,8 @@ ERRORS = {
     "amount": _("An amount is in euros, like 150 or 150,50, up to 1 000 000 €."),
     "approval": _("Prior approval applies to optics, hearing aids, dental care and hospital stays only."),
     "domains": _("Cover at least one care domain."),
+    "effective_on": _("Give a day, today or later, like 2027-01-01 or 01/01/2027."),
+    "retired_on": _("Give a day, today or later, like 2027-01-01 or 01/01/2027."),
 }
 
 
@@ -111,16 +132,20 @@ class ProductForm:
     code: str = ""
     name: str = ""
     domains: list[DomainForm] = field(default_factory=lambda: [DomainForm(d) for d in DOMAINS])
+    effective_on: str = ""  # for a change: the first day of care the new formulas apply to
     errors: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, message: str) -> None:
         self.errors.setdefault(name, message)
 
     @classmethod
-    def of(cls, product: Product) -> ProductForm:
-        form = cls(code=product.code, name=product.name)
+    def of(cls, product: Product, today: date) -> ProductForm:
+        """The product's formulas as they will stand: a scheduled change, else today's."""
+        scheduled = product.scheduled_after(today)
+        day = scheduled[0] if scheduled else today
+        form = cls(code=product.code, name=product.name, effective_on=day.isoformat())
         for domain in form.domains:
-            guarantee = product.guarantee(domain.domain)
+            guarantee = product.guarantee(domain.domain, day)
             if guarantee is None:
                 continue
             domain.covered = True
@@ -162,6 +187,29 @@ def read_cents(text: str) -> int | None:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def read_day(text: str) -> date:
+    """A day as a browser's date field sends it (``2027-01-01``) or as a person types it
+    (``01/01/2027``); ``ValueError`` if neither."""
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(text, pattern).date()  # noqa: DTZ007 (a calendar day, no time)
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def _day_at_least(form: FormData, name: str, today: date) -> date | None:
+    """The form's day ``name`` (today when blank), or ``None`` when it is unreadable or past."""
+    typed = _text(form, name)
+    if not typed:
+        return today
+    try:
+        day = read_day(typed)
+    except ValueError:
+        return None
+    return day if day >= today else None
 
 
 def read_product(form: FormData, *, code: str | None = None) -> tuple[ProductForm, list[GuaranteeSpec]]:
@@ -218,13 +266,26 @@ def _form_page(
     viewer: Any,
     form: ProductForm,
     *,
+    today: date,
     product: Product | None = None,
     status: int = 200,
     in_use: bool = False,
+    retire_error: str = "",
 ) -> HTMLResponse:
-    """The product form (those who may manage products only reach it)."""
-    template = "backoffice/products_form.html"
-    return render(request, template, viewer=viewer, form=form, product=product, status=status, in_use=in_use)
+    """The product form (those who may manage products only reach it), with its scheduled change
+    and its retirement when it exists."""
+    return render(
+        request,
+        "backoffice/products_form.html",
+        viewer=viewer,
+        form=form,
+        product=product,
+        status=status,
+        in_use=in_use,
+        today=today,
+        scheduled=product.scheduled_after(today) if product else None,
+        retire_error=retire_error,
+    )
 
 
 # -- the pages -------------------------------------------------------------------------------------
@@ -232,27 +293,56 @@ def _form_page(
 
 @router.page("/insurer/products", dependencies=READ)
 def products(
-    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, done: str | None = None
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    done: str | None = None,
 ) -> HTMLResponse:
-    """The insurer's products, each with what it pays per care domain in words."""
+    """The insurer's products, each with what it pays per care domain in words, today and from a
+    scheduled change."""
+    shown = list_products(session, staff.insurer_id)
+    return _list_page(request, viewer=viewer, staff=staff, shown=shown, identity=identity, done=done)
+
+
+def _list_page(
+    request: Request,
+    *,
+    viewer: Any,
+    staff: GuardedStaffCaller,
+    shown: list[Product],
+    identity: IdentityDep,
+    done: str | None = None,
+) -> HTMLResponse:
     return render(
         request,
         "backoffice/products_list.html",
         viewer=viewer,
-        products=list_products(session, staff.insurer_id),
+        products=shown,
+        today=paris_day(identity.clock()),
         done=DONE.get(done or ""),
         can_manage=Permission.INSURER_PRODUCT_MANAGE in staff.permissions,
     )
 
 
 @router.page("/insurer/products/new", dependencies=MANAGE_PAGE)
-def new_product_form(request: Request, viewer: ViewerDep, staff: GuardedStaffCaller) -> HTMLResponse:
-    return _form_page(request, viewer, ProductForm())
+def new_product_form(
+    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, identity: IdentityDep
+) -> HTMLResponse:
+    return _form_page(request, viewer, ProductForm(), today=paris_day(identity.clock()))
 
 
 @router.post("/insurer/products/new", dependencies=MANAGE, response_class=HTMLResponse)
 def create_product(
-    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, form: FormDep
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    form: FormDep,
+    identity: IdentityDep,
 ) -> Response:
     shown, specs = read_product(form)
     if not shown.errors:
@@ -266,47 +356,128 @@ def create_product(
             shown.add("domains", ERRORS["approval"])
         else:
             return see_other(f"/insurer/products?done=created#product-{shown.code}")
-    return _form_page(request, viewer, shown, status=422)
+    return _form_page(request, viewer, shown, today=paris_day(identity.clock()), status=422)
 
 
 @router.page("/insurer/products/{code}", dependencies=READ)
 def product_page(
-    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, code: str
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    code: str,
 ) -> HTMLResponse:
     """A product's formulas, as a form for those who may change them."""
     product = product_by_code(session, staff.insurer_id, code)
     if Permission.INSURER_PRODUCT_MANAGE not in staff.permissions:
-        return render(
-            request, "backoffice/products_list.html", viewer=viewer, products=[product], done=None, can_manage=False
-        )
-    return _form_page(request, viewer, ProductForm.of(product), product=product)
+        return _list_page(request, viewer=viewer, staff=staff, shown=[product], identity=identity)
+    today = paris_day(identity.clock())
+    return _form_page(request, viewer, ProductForm.of(product, today), today=today, product=product)
 
 
 @router.post("/insurer/products/{code}", dependencies=MANAGE, response_class=HTMLResponse)
 def update_product(
-    *, request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, form: FormDep, code: str
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    form: FormDep,
+    identity: IdentityDep,
+    code: str,
 ) -> Response:
     product = product_by_code(session, staff.insurer_id, code)  # not found before anything is read
+    today = paris_day(identity.clock())
     shown, specs = read_product(form, code=product.code)
-    if not shown.errors:
+    shown.effective_on = _text(form, "effective_on")
+    effective_on = _day_at_least(form, "effective_on", today)
+    if effective_on is None:
+        shown.add("effective_on", ERRORS["effective_on"])
+    if not shown.errors and effective_on is not None:
         try:
             do_update_product(
-                session=session, insurer_id=staff.insurer_id, code=product.code, name=shown.name, guarantees=specs
+                session=session,
+                insurer_id=staff.insurer_id,
+                code=product.code,
+                name=shown.name,
+                guarantees=specs,
+                today=today,
+                effective_on=effective_on,
             )
         except ValidationFailed:
             shown.add("domains", ERRORS["approval"])
         else:
-            return see_other(f"/insurer/products?done=updated#product-{product.code}")
-    return _form_page(request, viewer, shown, product=product, status=422)
+            done = "updated" if effective_on == today else "scheduled"
+            return see_other(f"/insurer/products?done={done}#product-{product.code}")
+    return _form_page(request, viewer, shown, today=today, product=product, status=422)
+
+
+@router.post("/insurer/products/{code}/scheduled/withdraw", dependencies=MANAGE, response_class=HTMLResponse)
+def withdraw_scheduled_change(
+    request: Request, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep, code: str
+) -> Response:
+    product = product_by_code(session, staff.insurer_id, code)
+    # Withdrawn meanwhile (another tab), or applied since the page was shown: the same answer.
+    with suppress(Conflict):
+        do_cancel_scheduled_change(
+            session=session, insurer_id=staff.insurer_id, code=product.code, today=paris_day(identity.clock())
+        )
+    return see_other(f"/insurer/products?done=withdrawn#product-{product.code}")
+
+
+@router.post("/insurer/products/{code}/retire", dependencies=MANAGE, response_class=HTMLResponse)
+def retire_product(
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    form: FormDep,
+    identity: IdentityDep,
+    code: str,
+) -> Response:
+    product = product_by_code(session, staff.insurer_id, code)
+    today = paris_day(identity.clock())
+    on = _day_at_least(form, "retired_on", today)
+    if on is None:
+        return _form_page(
+            request,
+            viewer,
+            ProductForm.of(product, today),
+            today=today,
+            product=product,
+            status=422,
+            retire_error=ERRORS["retired_on"],
+        )
+    do_retire_product(session=session, insurer_id=staff.insurer_id, code=product.code, on=on, today=today)
+    return see_other(f"/insurer/products?done=retired#product-{product.code}")
+
+
+@router.post("/insurer/products/{code}/reopen", dependencies=MANAGE, response_class=HTMLResponse)
+def reopen_product(request: Request, staff: GuardedStaffCaller, session: SessionDep, code: str) -> Response:
+    product = product_by_code(session, staff.insurer_id, code)
+    with suppress(Conflict):  # reopened meanwhile (another tab): the same answer
+        do_reopen_product(session=session, insurer_id=staff.insurer_id, code=product.code)
+    return see_other(f"/insurer/products?done=reopened#product-{product.code}")
 
 
 @router.post("/insurer/products/{code}/delete", dependencies=MANAGE, response_class=HTMLResponse)
 def delete_product(
-    request: Request, viewer: ViewerDep, staff: GuardedStaffCaller, session: SessionDep, code: str
+    *,
+    request: Request,
+    viewer: ViewerDep,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    code: str,
 ) -> Response:
     product = product_by_code(session, staff.insurer_id, code)
     try:
         do_delete_product(session=session, insurer_id=staff.insurer_id, code=product.code)
     except Conflict:
-        return _form_page(request, viewer, ProductForm.of(product), product=product, status=409, in_use=True)
+        today = paris_day(identity.clock())
+        form = ProductForm.of(product, today)
+        return _form_page(request, viewer, form, today=today, product=product, status=409, in_use=True)
     return see_other("/insurer/products?done=deleted")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -56,29 +56,52 @@ class ProductIn(BaseModel):
 
     code: str = Field(pattern=PRODUCT_CODE.pattern)  # what a path may name, too
     name: ProductName
-    guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
+    guarantees: list[GuaranteeIn] = Field(min_length=1, max_length=len(CareDomain))
 
 
 class ProductUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ProductName
-    guarantees: list[GuaranteeIn] = Field(max_length=len(CareDomain))
+    guarantees: list[GuaranteeIn] = Field(min_length=1, max_length=len(CareDomain))
+    effective_on: date | None = Field(
+        default=None,
+        description="the first day of care the new formulas apply to (today or later; today if absent); "
+        "care given before it keeps the formulas of its day",
+    )
+
+
+class ProductRetireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retired_on: date = Field(description="closed to new members from this day (today or later)")
+
+
+class ScheduledChangeOut(BaseModel):
+    effective_on: date
+    guarantees: list[GuaranteeOut]
 
 
 class ProductOut(BaseModel):
     product_id: uuid.UUID
     code: str
     name: str
-    guarantees: list[GuaranteeOut]
+    guarantees: list[GuaranteeOut] = Field(description="the formulas for care given today")
+    scheduled: ScheduledChangeOut | None = Field(description="the next change of formulas, if one is scheduled")
+    retired_on: date | None = Field(description="closed to new members from this day")
 
     @classmethod
-    def of(cls, product: Product) -> ProductOut:
+    def of(cls, product: Product, today: date) -> ProductOut:
+        scheduled = product.scheduled_after(today)
         return cls(
             product_id=product.id,
             code=product.code,
             name=product.name,
-            guarantees=[GuaranteeOut.of(g) for g in product.guarantees],
+            guarantees=[GuaranteeOut.of(g) for g in product.formulas_on(today)],
+            scheduled=None
+            if scheduled is None
+            else ScheduledChangeOut(effective_on=scheduled[0], guarantees=[GuaranteeOut.of(g) for g in scheduled[1]]),
+            retired_on=product.retired_on,
         )
 
 

@@ -6,8 +6,9 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,6 +55,9 @@ def insurer_by_amc(session: Session, amc_number: str) -> Insurer:
 
 def _checked(guarantees: Iterable[GuaranteeSpec]) -> list[GuaranteeSpec]:
     specs = list(guarantees)
+    # A product without a formula answers "no matching rights" to every member on it.
+    if not specs:
+        raise ValidationFailed("a product covers at least one care domain")
     if len({g.care_domain for g in specs}) != len(specs):
         raise ValidationFailed("a product has at most one formula per care domain")
     # Elsewhere no professional can ask for one, and every claim would be rejected "approval-missing".
@@ -111,15 +115,76 @@ def list_products(session: Session, insurer_id: uuid.UUID) -> list[Product]:
 
 
 def update_product(
-    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+    *,
+    session: Session,
+    insurer_id: uuid.UUID,
+    code: str,
+    name: str,
+    guarantees: Iterable[GuaranteeSpec],
+    today: date,
+    effective_on: date | None = None,
 ) -> Product:
-    """Replace a product's name and formulas; contracts on it follow from the next rights check."""
+    """Rename a product and change its formulas for care given from ``effective_on`` (today when
+    not given). Care given before that day stays under the formulas of its day: quotes, approvals
+    and claims for it are priced as they were. A change scheduled for a later day is replaced by
+    this one; the name changes at once."""
     specs = _checked(guarantees)
+    day = effective_on or today
+    if day < today:
+        raise ValidationFailed("a change takes effect today or on a later day: care already given keeps its formulas")
     product = product_by_code(session, insurer_id, code)
+    _end_versions_at(session, product, day)
     product.name = name
-    product.guarantees.clear()
+    product.guarantees.extend(
+        Guarantee(insurer_id=insurer_id, valid_from=day, valid_to=None, **spec.__dict__) for spec in specs
+    )
     session.flush()
-    product.guarantees.extend(Guarantee(insurer_id=insurer_id, **spec.__dict__) for spec in specs)
+    return product
+
+
+def _end_versions_at(session: Session, product: Product, day: date) -> None:
+    """Drop the versions that would start on or after ``day`` and end the others there."""
+    of_product = (Guarantee.insurer_id == product.insurer_id, Guarantee.product_id == product.id)
+    session.execute(delete(Guarantee).where(*of_product, Guarantee.valid_from >= day))
+    session.execute(
+        update(Guarantee)
+        .where(*of_product, (Guarantee.valid_to.is_(None)) | (Guarantee.valid_to > day))
+        .values(valid_to=day)
+    )
+    session.expire(product, ["guarantees"])
+
+
+def cancel_scheduled_change(*, session: Session, insurer_id: uuid.UUID, code: str, today: date) -> Product:
+    """Withdraw the formulas scheduled after today: today's go on with no end."""
+    product = product_by_code(session, insurer_id, code)
+    scheduled = product.scheduled_after(today)
+    if scheduled is None:
+        raise Conflict("no change is scheduled for this product")
+    of_product = (Guarantee.insurer_id == insurer_id, Guarantee.product_id == product.id)
+    session.execute(delete(Guarantee).where(*of_product, Guarantee.valid_from > today))
+    session.execute(update(Guarantee).where(*of_product, Guarantee.valid_to > today).values(valid_to=None))
+    session.expire(product, ["guarantees"])
+    session.flush()
+    return product
+
+
+def retire_product(*, session: Session, insurer_id: uuid.UUID, code: str, on: date, today: date) -> Product:
+    """Close a product to new members from ``on`` (today or later): a members file may put no new
+    contract on it from that day; the contracts already on it go on under its formulas."""
+    if on < today:
+        raise ValidationFailed("a product is retired from today or a later day")
+    product = product_by_code(session, insurer_id, code)
+    product.retired_on = on
+    session.flush()
+    return product
+
+
+def reopen_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Product:
+    """Open a retired product to new members again."""
+    product = product_by_code(session, insurer_id, code)
+    if product.retired_on is None:
+        raise Conflict("this product is open to new members")
+    product.retired_on = None
     session.flush()
     return product
 
@@ -156,9 +221,42 @@ def do_create_product(
 
 
 def do_update_product(
-    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+    *,
+    session: Session,
+    insurer_id: uuid.UUID,
+    code: str,
+    name: str,
+    guarantees: Iterable[GuaranteeSpec],
+    today: date,
+    effective_on: date | None = None,
 ) -> Product:
-    product = update_product(session=session, insurer_id=insurer_id, code=code, name=name, guarantees=guarantees)
+    product = update_product(
+        session=session,
+        insurer_id=insurer_id,
+        code=code,
+        name=name,
+        guarantees=guarantees,
+        today=today,
+        effective_on=effective_on,
+    )
+    session.commit()
+    return product
+
+
+def do_cancel_scheduled_change(*, session: Session, insurer_id: uuid.UUID, code: str, today: date) -> Product:
+    product = cancel_scheduled_change(session=session, insurer_id=insurer_id, code=code, today=today)
+    session.commit()
+    return product
+
+
+def do_retire_product(*, session: Session, insurer_id: uuid.UUID, code: str, on: date, today: date) -> Product:
+    product = retire_product(session=session, insurer_id=insurer_id, code=code, on=on, today=today)
+    session.commit()
+    return product
+
+
+def do_reopen_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Product:
+    product = reopen_product(session=session, insurer_id=insurer_id, code=code)
     session.commit()
     return product
 

@@ -31,6 +31,7 @@ from rempart.audit.service import SYSTEM_ACTOR, Actor, access_event_row, record_
 from rempart.config import Settings
 from rempart.db import utcnow
 from rempart.errors import ImportFileError
+from rempart.fields import paris_day
 from rempart.insurers.service import insurer_by_amc, products_by_code
 from rempart.members.models import Beneficiary, Contract
 from rempart.members.service import write_members
@@ -230,6 +231,8 @@ class _Job:
     actor: Actor = SYSTEM_ACTOR
     channel: Channel = Channel.CLI
     reference: str = ""
+    # Codes of the products retired (closed to new members) on the day of the import.
+    closed: frozenset[str] = frozenset()
 
 
 def _import_batch(runtime: Runtime, job: _Job, contracts: list[RawContract]) -> BatchOutcome:
@@ -251,8 +254,10 @@ def _import_batch(runtime: Runtime, job: _Job, contracts: list[RawContract]) -> 
                 records=[record for _, record in batch],
                 product_ids=job.product_ids,
                 today=job.today,
+                closed=job.closed,
             )
-            _record_import(session, job, {r.member_number for _, r in batch} - set(result.conflicts))
+            refused = set(result.conflicts) | set(result.closed)
+            _record_import(session, job, {r.member_number for _, r in batch} - refused)
     except IntegrityError:
         # Another import wrote the same contracts meanwhile: this batch changed nothing.
         outcome.errors += [
@@ -267,6 +272,12 @@ def _import_batch(runtime: Runtime, job: _Job, contracts: list[RawContract]) -> 
         RowError(line, "member_number", "already exists with another product, kind or dates")
         for line, record in batch
         if record.member_number in conflicting
+    ]
+    closed = set(result.closed)
+    outcome.errors += [
+        RowError(line, "product_code", "the product is retired: closed to new members")
+        for line, record in batch
+        if record.member_number in closed
     ]
     return outcome
 
@@ -354,9 +365,18 @@ def import_members(
     batch_size = batch_size or runtime.settings.import_batch_size
     with runtime.sessions() as session:
         insurer = insurer_by_amc(session, amc_number)
-        product_ids = {code: product.id for code, product in products_by_code(session, insurer.id).items()}
+        products = products_by_code(session, insurer.id)
+        today = utcnow().date()
         reference = reference or f"import_{uuid.uuid4().hex}"
-        job = _Job(insurer.id, product_ids, utcnow().date(), actor, channel, reference)
+        job = _Job(
+            insurer.id,
+            {code: product.id for code, product in products.items()},
+            today,
+            actor,
+            channel,
+            reference,
+            closed=frozenset(code for code, product in products.items() if product.retired(paris_day(utcnow()))),
+        )
     report = ImportReport(reference=reference)
     started = time.perf_counter()
     batches = _batches(_raw_contracts(path, fmt, report), batch_size)

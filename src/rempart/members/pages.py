@@ -26,6 +26,7 @@ from starlette.datastructures import FormData, UploadFile
 from rempart.audit.models import Channel
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import ImportFileError, NotFound
+from rempart.fields import paris_day
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, requires
 from rempart.identity.permissions import Permission
@@ -286,6 +287,7 @@ def member_page(
         "backoffice/members_view.html",
         viewer=viewer,
         member=view,
+        formulas=view.product.formulas_on(paris_day(identity.clock())),
         role_words=ROLE_WORDS,
         kind_words=KIND_WORDS,
         marital_words=MARITAL_WORDS,

@@ -31,6 +31,8 @@ class WriteResult:
     unchanged: int = 0
     # member numbers refused because the contract exists with other terms
     conflicts: list[str] = field(default_factory=list)
+    # member numbers refused because their new contract names a product closed to new members
+    closed: list[str] = field(default_factory=list)
 
 
 def card_validity(start: date, end: date | None, *, today: date) -> tuple[date, date]:
@@ -61,8 +63,11 @@ def write_members(
     records: Sequence[MemberRecord],
     product_ids: dict[str, uuid.UUID] | None = None,
     today: date | None = None,
+    closed: frozenset[str] = frozenset(),
 ) -> WriteResult:
-    """Write whole contracts (every record of a member number must be in ``records``)."""
+    """Write whole contracts (every record of a member number must be in ``records``). A new
+    contract on a product of ``closed`` (retired: closed to new members) is refused; the contracts
+    already on it go on."""
     bind_tenant(session, insurer_id)  # all of these rows are the insurer's (row-level security)
     today = today or utcnow().date()
     result = WriteResult()
@@ -108,6 +113,9 @@ def write_members(
                 result.conflicts.append(member_number)
                 continue
             contract_id = contract.id
+        elif first.product_code in closed:
+            result.closed.append(member_number)
+            continue
         else:
             contract_id = uuid.uuid4()
             contracts.append(

@@ -62,7 +62,7 @@ def checked_cover(session: Session, *, check: RightsCheck) -> CheckedCover:
         insurer_id=check.insurer_id,
         product_id=contract.product_id,
         beneficiary_id=check.beneficiary_id,
-        year=check.care_date.year,
+        day=check.care_date,
     )
     return CheckedCover(check=check, valid_from=contract.start_date, valid_to=contract.end_date, covers=covers)
 
