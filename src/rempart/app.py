@@ -44,6 +44,8 @@ from rempart.incidents.staff_pages import router as breach_notice_pages
 from rempart.insurers.api import router as insurers
 from rempart.insurers.pages import router as product_pages
 from rempart.logs import get_logger
+from rempart.members.export_api import router as member_exports
+from rempart.members.export_pages import router as export_pages
 from rempart.members.pages import router as member_pages
 from rempart.payments.api import router as payments
 from rempart.payments.pages import router as payment_pages
@@ -203,6 +205,7 @@ def _routers() -> list[APIRouter]:
         payments,
         identity,
         insurers,
+        member_exports,
         detection,
         audit,
         attestations,
@@ -210,8 +213,8 @@ def _routers() -> list[APIRouter]:
     ]
     pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages]
     back_office = [
-        product_pages, member_pages, review_pages, approval_review_pages, payment_run_pages, access_log_pages,
-        breach_notice_pages,
+        product_pages, member_pages, export_pages, review_pages, approval_review_pages, payment_run_pages,
+        access_log_pages, breach_notice_pages,
     ]  # fmt: skip
     beneficiary = [card_pages, my_rights_pages, my_access_log_pages, my_incident_pages]
     console = [console_pages, break_glass_pages, console_incident_pages]

@@ -24,7 +24,6 @@ from rempart.audit.models import AccessEvent, Channel, Outcome
 from rempart.audit.service import AccessLogUnavailable, record_access
 from rempart.identity.permissions import Role, permissions_of
 from rempart.identity.principal import StaffPrincipal
-from rempart.members import export_api, export_pages
 from rempart.members.export_models import ExportStatus, MemberExport
 from rempart.members.exports import OwnExport, do_decide_export, do_request_export
 from rempart.members.validation import MemberRecord
@@ -36,13 +35,10 @@ from tests.support.routes import api_routes
 PURPOSE = "Annual reconciliation with the employer's HR file"
 
 
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    """The app with the exports' routers, until ``rempart.app`` mounts them itself."""
-    if "/insurer/exports" not in {r.path for r in api_routes(app)}:
-        app.include_router(export_api.router)
-        app.include_router(export_pages.router)
-    return app
+def test_the_app_mounts_the_exports_pages_and_api(app: FastAPI) -> None:
+    paths = {r.path for r in api_routes(app)}
+    assert "/insurer/exports" in paths
+    assert "/api/v1/insurers/{insurer_id}/member-exports" in paths
 
 
 def principal(office: Office, who: Staff, role: Role, *, insurer_id: uuid.UUID | None = None) -> StaffPrincipal:

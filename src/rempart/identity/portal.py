@@ -39,6 +39,8 @@ MENU: tuple[tuple[Permission, NavItem], ...] = (
     (Permission.INSURER_CLAIM_READ, NavItem("/insurer/claims", _("Claims review"))),
     (Permission.INSURER_CLAIM_REVIEW, NavItem("/insurer/approvals", _("Prior approvals to decide"))),
     (Permission.INSURER_PAYMENT_RUN_MANAGE, NavItem("/insurer/payment-runs", _("Payment runs"))),
+    (Permission.INSURER_EXPORT_REQUEST, NavItem("/insurer/exports", _("Member exports"))),
+    (Permission.INSURER_EXPORT_APPROVE, NavItem("/insurer/exports/approvals", _("Member exports to approve"))),
     (Permission.INSURER_ACCESS_LOG_READ, NavItem("/insurer/access-log", _("Access log"))),
     (Permission.INSURER_INCIDENT_READ, NavItem("/insurer/incidents", _("Breach notices"))),
     # The insured person's portal.
