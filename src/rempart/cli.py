@@ -292,18 +292,26 @@ def keys_rotate(
         31.0, min=0, max=MAX_GRACE, help="Seconds to wait for every process to reload its keys"
     ),
 ) -> None:
-    """Re-wrap the insurer's keys, re-encrypt and re-index its members, destroy the old keys."""
+    """Re-wrap the insurer's keys, re-encrypt and re-index its members and its claims' rejection
+    comments, destroy the old keys."""
+    from rempart.claims.key_rotation import ClaimCommentRows
     from rempart.members.key_rotation import rotate_insurer_keys
 
     runtime = open_runtime(db)
     try:
         with refusals():
-            report = rotate_insurer_keys(runtime=runtime, amc_number=insurer, batch_size=batch, grace_seconds=grace)
+            report = rotate_insurer_keys(
+                runtime=runtime,
+                amc_number=insurer,
+                batch_size=batch,
+                grace_seconds=grace,
+                also=[ClaimCommentRows()],
+            )
     finally:
         runtime.close()
     typer.echo(
         f"insurer {insurer}: {report.keys_rewrapped} keys re-wrapped, data key v{report.data_version} and "
-        f"index key v{report.index_version} active, {report.rows_reencrypted:,} beneficiaries re-encrypted, "
+        f"index key v{report.index_version} active, {report.rows_reencrypted:,} rows re-encrypted, "
         f"{report.keys_destroyed} old keys destroyed"
     )
 

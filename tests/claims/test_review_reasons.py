@@ -13,10 +13,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from rempart.claims.key_rotation import ClaimCommentRows
 from rempart.claims.models import Claim, ClaimStatus, ReviewReason
-from rempart.claims.service import ReviewNote, ReviewNoteInvalid, review_claim, review_note
+from rempart.claims.service import ReviewNote, ReviewNoteInvalid, review_claim, review_comment, review_note
 from rempart.identity.permissions import Role
+from rempart.members.key_rotation import rotate_insurer_keys
 from rempart.professionals.models import Profession
+from rempart.protection.service import InsurerCipher
 from rempart.runtime import Runtime
 from tests.backoffice2.conftest import (  # noqa: F401  (fixtures, registered by being imported here)
     Staff,
@@ -151,6 +154,40 @@ def test_the_comment_is_stored_encrypted_with_its_reason_and_a_refused_one_write
             rejected.review_comment_enc, table="claims", row_id=claim_id, column="review_comment"
         )
     assert opened == COMMENT
+
+
+def test_a_key_rotation_re_encrypts_the_comments_and_they_still_open_after_the_old_keys_are_destroyed(
+    runtime: Runtime,
+    world: World,  # noqa: F811
+    pharmacist: Counter,
+) -> None:
+    claim_id = billed(world, runtime, pharmacist.practice)
+    with runtime.sessions() as session:
+        review_claim(
+            session=session,
+            keys=runtime.keys,
+            staff=claims_agent(world.insurer),
+            claim_id=claim_id,
+            accept=False,
+            reason=ReviewReason.DOCUMENTS_MISSING,
+            comment=COMMENT,
+            now=world.clock(),
+        )
+    before = stored(runtime, claim_id).review_comment_enc
+    assert before is not None
+
+    report = rotate_insurer_keys(
+        runtime=runtime, amc_number=world.insurer.amc_number, grace_seconds=0, also=[ClaimCommentRows()]
+    )
+
+    after = stored(runtime, claim_id)
+    assert report.keys_destroyed > 0
+    assert after.review_comment_enc is not None
+    assert InsurerCipher.ciphertext_version(after.review_comment_enc) == report.data_version
+    assert InsurerCipher.ciphertext_version(before) < report.data_version
+    runtime.keys.forget(world.insurer.id)  # the old keys are gone: no cached cipher opens it
+    with runtime.sessions() as session:
+        assert review_comment(session, keys=runtime.keys, claim=after) == COMMENT
 
 
 # -- the API ---------------------------------------------------------------------------------------

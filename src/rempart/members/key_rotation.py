@@ -9,7 +9,7 @@ beneficiary's encrypted fields and its identity blind index.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from rempart.insurers.service import insurer_by_amc
 from rempart.members.models import ENCRYPTED_FIELDS, Beneficiary
-from rempart.protection.rotation import RotationReport, rotate_keys
+from rempart.protection.rotation import CombinedRows, EncryptedRows, RotationReport, rotate_keys
 from rempart.protection.service import KEY_CACHE_SECONDS, InsurerCipher
 from rempart.runtime import Runtime
 
@@ -80,6 +80,7 @@ def rotate_insurer_keys(
     batch_size: int = 1000,
     grace_seconds: float = KEY_CACHE_SECONDS + 1,
     on_progress: Callable[[int], None] | None = None,
+    also: Sequence[EncryptedRows] = (),
 ) -> RotationReport:
     with runtime.sessions() as session:
         insurer_id = insurer_by_amc(session, amc_number).id
@@ -88,7 +89,7 @@ def rotate_insurer_keys(
         sessions=runtime.sessions,
         keys=runtime.keys,
         insurer_id=insurer_id,
-        rows=BeneficiaryRows(),
+        rows=CombinedRows([BeneficiaryRows(), *also]),
         batch_size=batch_size,
         grace_seconds=grace_seconds,
         on_progress=on_progress,

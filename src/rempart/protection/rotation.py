@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -116,6 +116,31 @@ class EncryptedRows(Protocol):
     def count_behind(self, session: Session, insurer_id: uuid.UUID, *, data_version: int, index_version: int) -> int:
         """How many of the insurer's rows are still behind."""
         ...
+
+
+@dataclass(frozen=True)
+class CombinedRows:
+    """The rows of several domains under the same insurer's keys, swept one domain after another."""
+
+    parts: Sequence[EncryptedRows]
+
+    def reencrypt_behind(
+        self, session: Session, cipher: InsurerCipher, *, data_version: int, index_version: int, limit: int
+    ) -> int:
+        done = 0
+        for part in self.parts:
+            if done >= limit:
+                break
+            done += part.reencrypt_behind(
+                session, cipher, data_version=data_version, index_version=index_version, limit=limit - done
+            )
+        return done
+
+    def count_behind(self, session: Session, insurer_id: uuid.UUID, *, data_version: int, index_version: int) -> int:
+        return sum(
+            part.count_behind(session, insurer_id, data_version=data_version, index_version=index_version)
+            for part in self.parts
+        )
 
 
 @dataclass
