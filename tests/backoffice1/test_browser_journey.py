@@ -2,18 +2,23 @@
 enrolment link (a passkey made by the browser's authenticator) to a product's change, a members
 import of a small file with one bad row (the progress bar, then the rejected row by line and field),
 the member view, and the access log that shows that view, with its checkpoints page; the English
-switch. axe-core runs in every page (zero serious or critical violations) and every page is
-photographed (``var/artefacts/backoffice``)."""
+switch. Then a change of formulas scheduled for a later day, and a members export asked by the
+administrator, approved by a second staff member in a browser of their own and downloaded once.
+axe-core runs in every page (zero serious or critical violations) and every page is photographed
+(``var/artefacts/backoffice``)."""
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import os
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -36,6 +41,7 @@ from tests.support.portal import invite
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 ARTEFACTS = Path(os.environ.get("REMPART_ARTEFACTS", "var/artefacts")) / "backoffice"
+EXPORT_PURPOSE = "Rapprochement annuel avec le fichier du service RH de l'employeur"
 
 
 @pytest.fixture
@@ -168,6 +174,139 @@ def test_an_insurer_admin_from_the_enrolment_link_to_the_access_log(
     assert not bad, f"axe-core: serious or critical violations: {bad}"
     assert len(tab.violations) >= 20
     assert not [e for e in tab.console_errors if "backoffice.js" in e]
+
+
+def enrol(tab: Tab, url: str) -> None:
+    """The enrolment link in this tab: a passkey from its authenticator, the recovery codes, home."""
+    page = tab.page
+    page.goto(url)
+    page.click("#enrol-form button[type=submit]")
+    page.wait_for_selector("#recovery-codes li")
+    page.click("#recovery-continue")
+    page.wait_for_url(tab.origin + "/")
+
+
+def spaced(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\u202f", " ").replace("\xa0", " "))
+
+
+def test_a_scheduled_product_change_and_a_members_export_under_a_second_approval(
+    served: tuple[FastAPI, str, FakeClock], runtime: Runtime
+) -> None:
+    """The administrator changes a product's formulas from a day two weeks ahead (today's formulas
+    go on, the change shows as scheduled, with its withdraw button), then asks for an export of
+    every member; the insurer's data protection officer, signed in in another browser, approves it;
+    the administrator downloads the file once: a header and one line per member."""
+    app, origin, _clock = served
+    insurer = make_insurer(runtime)
+    loaded = synth_population(6, seed=11)
+    load_members(runtime, insurer, loaded)
+    admin_link = invite(app, runtime, login="admin@remparts.test", roles={Role.INSURER_ADMIN}, insurer_id=insurer.id)
+    dpo_link = invite(app, runtime, login="dpo@remparts.test", roles={Role.DPO}, insurer_id=insurer.id)
+    from_day = TODAY + timedelta(days=14)
+    folder = ARTEFACTS / "scheduled-and-export"
+    tabs: list[Tab] = []
+
+    with chromium() as browser:
+        admin = Tab.open(browser, origin, name="backoffice-admin")
+        admin.folder = folder
+        tabs.append(admin)
+        page = admin.page
+        current: Tab = admin
+        try:
+            enrol(admin, admin_link.url(origin))
+
+            # A change of CONFORT's optical formula from a day two weeks ahead: scheduled, not applied.
+            page.get_by_role("link", name="Garanties", exact=True).first.click()
+            page.wait_for_url(origin + "/insurer/products")
+            before = spaced(page.inner_text("#product-CONFORT"))
+            page.locator("a[href='/insurer/products/CONFORT']").click()
+            page.wait_for_url(origin + "/insurer/products/CONFORT")
+            page.check("#opti_covered")
+            page.fill("#opti_rate", "250")
+            page.fill("#opti_flat", "120")
+            page.fill("#opti_ceiling", "400")
+            page.fill("#effective_on", from_day.isoformat())
+            admin.look("product-change-dated")
+            page.get_by_role("button", name="Enregistrer le produit").click()
+            page.wait_for_url(re.compile(r".*/insurer/products\?done=scheduled.*"))
+            listed = spaced(page.inner_text("#product-CONFORT"))
+            assert "Ce que rembourse" in listed
+            assert "pour les soins délivrés à partir du" in listed
+            assert "250 % de la BRSS + forfait 120,00 €" in listed
+            assert listed.count("250 % de la BRSS") == 1  # today's formulas are still today's
+            assert "250 % de la BRSS" not in before
+            admin.look("product-scheduled")
+            page.locator("a[href='/insurer/products/CONFORT']").click()
+            page.wait_for_url(origin + "/insurer/products/CONFORT")
+            assert page.locator("#scheduled").count() == 1
+            assert page.get_by_role("button", name="Retirer la modification programmée").count() == 1
+            assert page.get_attribute("#effective_on", "value") == from_day.isoformat()
+            assert page.locator("#retire").count() == 1
+            admin.look("product-form-scheduled")
+            with runtime.sessions() as session:
+                product = product_by_code(session, insurer.id, "CONFORT")
+                scheduled = product.scheduled_after(TODAY)
+                assert scheduled is not None
+                assert scheduled[0] == from_day
+
+            # The administrator asks for an export of every member: it waits for someone else.
+            page.get_by_role("link", name="Exports d'adhérents", exact=True).first.click()
+            page.wait_for_url(origin + "/insurer/exports")
+            admin.look("exports")
+            page.fill("#purpose", EXPORT_PURPOSE)
+            page.get_by_role("button", name="Demander l'accord d'un second membre du personnel").click()
+            page.wait_for_url(origin + "/insurer/exports?note=asked")
+            assert EXPORT_PURPOSE in page.inner_text("main")
+            assert page.get_by_role("button", name="Approuver").count() == 0  # never one's own
+            assert page.get_by_role("button", name="Télécharger le fichier (une seule fois)").count() == 0
+            admin.look("export-asked")
+
+            # The data protection officer, in a browser of their own, approves it.
+            dpo = Tab.open(browser, origin, name="backoffice-dpo")
+            dpo.folder = folder / "dpo"
+            tabs.append(dpo)
+            current = dpo
+            enrol(dpo, dpo_link.url(origin))
+            dpo.page.get_by_role("link", name="Exports d'adhérents à approuver", exact=True).first.click()
+            dpo.page.wait_for_url(origin + "/insurer/exports/approvals")
+            waiting = dpo.page.inner_text("main")
+            assert EXPORT_PURPOSE in waiting
+            assert "admin@remparts.test" in waiting
+            dpo.look("export-to-approve")
+            dpo.page.get_by_role("button", name="Approuver", exact=True).click()
+            dpo.page.wait_for_url(origin + "/insurer/exports/approvals?note=approved")
+            dpo.look("export-approved")
+            current = admin
+
+            # The administrator downloads the file, once: a header and one line per member.
+            admin.goto("/insurer/exports")
+            assert "dpo@remparts.test" in page.inner_text("main")
+            admin.look("export-to-download")
+            with page.expect_download(timeout=15_000) as downloading:
+                page.get_by_role("button", name="Télécharger le fichier (une seule fois)").click()
+            download: Any = downloading.value
+            assert download.suggested_filename.startswith("members-")
+            assert download.suggested_filename.endswith(".csv")
+            text = Path(download.path()).read_text(encoding="utf-8-sig")
+            rows = list(csv.reader(io.StringIO(text)))
+            assert rows[0][:4] == ["member_number", "role", "birth_rank", "nir"]
+            assert len(rows) == len(loaded) + 1
+            assert len(text.splitlines()) == len(loaded) + 1  # no field on two lines
+            assert sorted(r[3] for r in rows[1:]) == sorted(r.nir for r in loaded)
+            admin.goto("/insurer/exports")
+            assert page.get_by_role("button", name="Télécharger le fichier (une seule fois)").count() == 0
+            admin.look("export-downloaded")
+        except Exception:
+            current.shot("failure")
+            raise
+
+    for tab in tabs:
+        bad = {name: found for name, found in tab.violations.items() if found}
+        assert not bad, f"axe-core: serious or critical violations: {bad}"
+        assert not [e for e in tab.console_errors if "backoffice.js" in e]
+    assert len(admin.violations) == 7
+    assert len(tabs[1].violations) == 2
 
 
 def test_the_progress_bar_moves_while_an_import_runs(served: tuple[FastAPI, str, FakeClock], runtime: Runtime) -> None:
