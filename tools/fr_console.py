@@ -126,6 +126,7 @@ FR = {
     "A practice": "Un cabinet",
     "An insurer": "Un organisme",
     "Billing software (the practice API)": "Logiciels de facturation (l'API des cabinets)",
+    "Billing software through FHIR (the FHIR facade)": "Logiciels de facturation par FHIR (la façade FHIR)",
     "The insurers' back office": "L'espace de gestion des organismes",
     "Pharmacists": "Pharmaciens",
     "Opticians": "Opticiens",

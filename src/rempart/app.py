@@ -41,6 +41,7 @@ from rempart.incidents.clock import DeadlineWatch
 from rempart.incidents.console_pages import router as console_incident_pages
 from rempart.incidents.my_pages import router as my_incident_pages
 from rempart.incidents.staff_pages import router as breach_notice_pages
+from rempart.fhir.api import router as fhir_meta
 from rempart.insurers.api import router as insurers
 from rempart.insurers.pages import router as product_pages
 from rempart.logs import get_logger
@@ -55,6 +56,7 @@ from rempart.pricing.pages import router as quote_pages
 from rempart.runtime import Runtime
 from rempart.web.capacity import RequestCapacity
 from rempart.web.deps import SessionDep
+from rempart.web.fhir_wire import is_fhir_path, outcome_response
 from rempart.web.pages import is_page_path, problem_page, see_other
 from rempart.web.pages import shell as page_shell
 from rempart.web.security import SecurityHeaders
@@ -69,6 +71,8 @@ def problem_response(
 ) -> Response:
     """The problem as problem+json, or as a readable page on the portal's paths. A person who is
     not signed in and asks for a page is sent to the login page, which brings them back after."""
+    if request is not None and is_fhir_path(request.url.path):
+        return outcome_response(status, body, headers)  # the FHIR facade answers OperationOutcomes
     if request is not None and is_page_path(request.url.path):
         slug = str(body.get("type", "")).rsplit("/", 1)[-1]
         if status == 401 and request.method in {"GET", "HEAD"} and slug not in _NOT_A_SIGN_IN:
@@ -210,6 +214,7 @@ def _routers() -> list[APIRouter]:
         audit,
         attestations,
         incidents,
+        fhir_meta,
     ]
     pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages]
     back_office = [

@@ -32,6 +32,14 @@ def practice_actor(caller: PracticePrincipal) -> Actor:
     )
 
 
+# The professional's channel as the access log names it.
+_ACCESS_CHANNEL = {
+    PrincipalChannel.API: Channel.PRO_API,
+    PrincipalChannel.FHIR: Channel.FHIR,
+    PrincipalChannel.PORTAL: Channel.PRO_PORTAL,
+}
+
+
 def record_practice_access(
     session: Session,
     *,
@@ -48,7 +56,7 @@ def record_practice_access(
         session,
         operation=operation,
         actor=practice_actor(caller),
-        channel=Channel.PRO_API if caller.channel is PrincipalChannel.API else Channel.PRO_PORTAL,
+        channel=_ACCESS_CHANNEL[caller.channel],
         outcome=outcome,
         insurer_id=insurer_id,
         beneficiary_id=beneficiary_id,

@@ -11,6 +11,9 @@ from typing import Any
 
 from rempart.detection.models import KillChannel, SubjectKind
 
+# A principal's channel ("api", "fhir", "portal") as the kill switches name it.
+_KILL_CHANNEL = {"api": KillChannel.PRACTICE_API, "fhir": KillChannel.FHIR}
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -30,10 +33,10 @@ class Actor:
     @classmethod
     def of_practice(cls, principal: Any, *, device: str | None = None) -> Actor:
         """From identity's ``PracticePrincipal`` (or ``Principal``) of a professional request."""
-        api = str(getattr(principal, "channel", "")) == "api"
+        channel = _KILL_CHANNEL.get(str(getattr(principal, "channel", "")), KillChannel.PROFESSIONAL_PORTAL)
         profession = getattr(principal, "profession", None)
         return cls(
-            channel=KillChannel.PRACTICE_API if api else KillChannel.PROFESSIONAL_PORTAL,
+            channel=channel,
             practice_id=principal.practice_id,
             profession=str(profession) if profession is not None else None,
             account_id=principal.account_id,

@@ -116,6 +116,7 @@ SCOPE_WORDS = {
 CHANNEL_WORDS = {
     KillChannel.PROFESSIONAL_PORTAL.value: _("The professional portal"),
     KillChannel.PRACTICE_API.value: _("Billing software (the practice API)"),
+    KillChannel.FHIR.value: _("Billing software through FHIR (the FHIR facade)"),
     KillChannel.BACK_OFFICE.value: _("The insurers' back office"),
 }
 PROFESSION_WORDS = {

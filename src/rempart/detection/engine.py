@@ -237,6 +237,8 @@ class DetectionEngine:
         if not switches:
             return
         wanted = {(KillSwitchScope.CHANNEL.value, actor.channel.value)}
+        if actor.channel is KillChannel.FHIR:  # the facade is a way into the practice API, not around it
+            wanted.add((KillSwitchScope.CHANNEL.value, KillChannel.PRACTICE_API.value))
         if actor.profession:
             wanted.add((KillSwitchScope.PROFESSION.value, str(actor.profession)))
         if actor.practice_id:

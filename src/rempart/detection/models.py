@@ -182,6 +182,7 @@ class KillSwitchScope(StrEnum):
 class KillChannel(StrEnum):
     PROFESSIONAL_PORTAL = "professional_portal"
     PRACTICE_API = "practice_api"
+    FHIR = "fhir"  # the FHIR facade: practice software too (the practice API's switch cuts it as well)
     BACK_OFFICE = "back_office"
 
 

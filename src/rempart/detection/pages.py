@@ -70,6 +70,7 @@ SWITCH_WORDS = {
     (KillSwitchScope.CHANNEL.value, KillChannel.PRACTICE_API.value): _(
         "Billing software access (the API) is switched off."
     ),
+    (KillSwitchScope.CHANNEL.value, KillChannel.FHIR.value): _("Billing software access through FHIR is switched off."),
     (KillSwitchScope.PROFESSION.value, ""): _("Rights checks are switched off for your profession."),
     (KillSwitchScope.PRACTICE.value, ""): _("Rights checks are switched off for your practice."),
 }

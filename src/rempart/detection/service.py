@@ -155,6 +155,7 @@ def practice_containment(
         (KillSwitchScope.PRACTICE, str(practice_id)),
         (KillSwitchScope.CHANNEL, KillChannel.PROFESSIONAL_PORTAL.value),
         (KillSwitchScope.CHANNEL, KillChannel.PRACTICE_API.value),
+        (KillSwitchScope.CHANNEL, KillChannel.FHIR.value),
         *((KillSwitchScope.PROFESSION, str(p)) for p in professions),
     }
     switches = [s for s in active_kill_switches(session) if (s.scope, s.target) in wanted]

@@ -37,6 +37,7 @@ from rempart.professionals.models import Professional, ProfessionalStatus
 
 _CHANNEL = {
     KillChannel.PRACTICE_API: Channel.PRO_API,
+    KillChannel.FHIR: Channel.FHIR,
     KillChannel.PROFESSIONAL_PORTAL: Channel.PRO_PORTAL,
     KillChannel.BACK_OFFICE: Channel.BACKOFFICE,
 }

@@ -60,7 +60,9 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
             raise ActingProfessionalRefused("this professional does not act for this practice")
         roles = frozenset({Role.PRACTICE_SOFTWARE})
         return Principal(
-            channel=Channel.API,
+            # The FHIR facade is the same practice software on the same token: its own channel, so
+            # that the access log, detection and the kill switches name it.
+            channel=Channel.FHIR if request.url.path.startswith("/fhir/") else Channel.API,
             roles=roles,
             permissions=permissions_of(roles),
             address=client_address(request),

@@ -13,6 +13,7 @@ from rempart.professionals.models import Profession
 
 class Channel(StrEnum):
     API = "api"  # practice software with a DPoP-bound token
+    FHIR = "fhir"  # practice software with a DPoP-bound token, through the FHIR facade (``/fhir``)
     PORTAL = "portal"  # a human with a passkey session (portals, back office, console)
 
 

@@ -1,0 +1,87 @@
+"""What the facade supports, as a CapabilityStatement (``GET /fhir/metadata``): exactly the
+resources, interactions, operations and search parameters its routes serve, and how a client
+authenticates. A test compares it with the app's routes, so that it cannot promise what is not there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+from rempart.fhir.codes import BASE as CODES
+
+FHIR_VERSION = "4.0.1"
+
+SECURITY = (
+    "Practice software only, as on the native API: the client authenticates at /api/v1/oauth/token with a "
+    "private_key_jwt client assertion (RFC 7523) and gets an access token bound to its DPoP key (RFC 9449). "
+    "Every request carries 'Authorization: DPoP <token>', a fresh 'DPoP' proof for its method and URL, and "
+    "the acting professional's RPPS in 'X-Acting-RPPS'. The same quotas, detection and kill switches apply; "
+    "every access is in the access log under the channel 'fhir'. No response carries a patient's identity."
+)
+
+# One entry per resource type: the interactions, the operations and the search parameters served.
+RESOURCES: list[dict[str, Any]] = [
+    {
+        "type": "CoverageEligibilityRequest",
+        "interaction": [{"code": "create"}],
+        "documentation": "Rights check: POST a request, get a CoverageEligibilityResponse (not stored as such).",
+    },
+    {
+        "type": "Claim",
+        "interaction": [{"code": "create"}],
+        "conditionalCreate": False,
+        "operation": [
+            {"name": "cancel", "definition": "https://rempart.example/fhir/OperationDefinition/Claim-cancel"}
+        ],
+        "documentation": (
+            "use=claim bills care, use=preauthorization asks for a prior approval, use=predetermination gets a quote. "
+            "The answer is a ClaimResponse. An 'Idempotency-Key' header is required on create, as on the native API."
+        ),
+    },
+    {"type": "ClaimResponse", "interaction": [{"code": "read"}]},
+    {
+        "type": "PaymentReconciliation",
+        "interaction": [{"code": "search-type"}],
+        "searchParam": [
+            {"name": "created", "type": "date", "documentation": "the remittance's payment run date (ge, le)"},
+            {"name": "_count", "type": "number", "documentation": "page size, at most 100"},
+        ],
+    },
+    {"type": "CodeSystem", "interaction": [{"code": "read"}], "documentation": f"Rempart's codes, under {CODES}"},
+]
+
+
+def capability_statement(*, base_url: str, published: str) -> CapabilityStatement:
+    return CapabilityStatement.model_validate(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": published,
+            "kind": "instance",
+            "publisher": "Rempart",
+            "software": {"name": "Rempart"},
+            "implementation": {"description": "Rempart's FHIR facade", "url": base_url},
+            "fhirVersion": FHIR_VERSION,
+            "format": ["application/fhir+json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "service": [
+                            {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                        "code": "OAuth",
+                                    }
+                                ]
+                            }
+                        ],
+                        "description": SECURITY,
+                    },
+                    "resource": RESOURCES,
+                }
+            ],
+        }
+    )
