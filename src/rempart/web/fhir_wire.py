@@ -72,8 +72,10 @@ def outcome(status: int, problem: dict[str, Any]) -> OperationOutcome:
     ``expression``), or one for the whole request; the problem's type as the issue's coding."""
     code = _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing")
     severity = "fatal" if status >= 500 else "error"
-    details = {"coding": [{"system": str(problem.get("type", "")).rsplit("/", 1)[0] + "/", "code": _slug(problem)}]}
-    details["text"] = str(problem.get("title", ""))
+    details: dict[str, Any] = {
+        "coding": [{"system": str(problem.get("type", "")).rsplit("/", 1)[0] + "/", "code": _slug(problem)}],
+        "text": str(problem.get("title", "")),
+    }
     issues: list[dict[str, Any]] = []
     for error in problem.get("errors") or []:
         field = str(error.get("field", "")).strip()
