@@ -25,7 +25,12 @@ RESOURCES: list[dict[str, Any]] = [
     {
         "type": "CoverageEligibilityRequest",
         "interaction": [{"code": "create"}],
-        "documentation": "Rights check: POST a request, get a CoverageEligibilityResponse (not stored as such).",
+        "documentation": (
+            "Rights check: POST a request, get a CoverageEligibilityResponse (not stored as such). The patient is a "
+            "contained Patient (NIR under the INS system, birthDate, multipleBirthInteger), the card a contained "
+            "Coverage (member number, payor with the AMC number); purpose benefits or validation; care domains as "
+            "item.category. The answer names nobody: coverage per domain, and the check's identifier to cite."
+        ),
     },
     {
         "type": "Claim",
