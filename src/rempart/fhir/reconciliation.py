@@ -47,7 +47,10 @@ MAX_COUNT = 100
 # (FhirSearchTooCostly), never answered incomplete.
 SCAN_LIMIT = 2_000
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
-_PARAMETERS = frozenset({"created", "_count", "_cursor", "_format"})
+# The search parameters the CapabilityStatement declares (a test holds the two equal), and the
+# parameters every search takes besides: the format, and the paging token of the ``next`` link.
+SEARCH_PARAMETERS = frozenset({"created", "_count"})
+_PARAMETERS = SEARCH_PARAMETERS | {"_cursor", "_format"}
 _PREFIXES = ("eq", "ge", "gt", "le", "lt")
 _PARTIAL_DATE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$")
 
