@@ -10,12 +10,23 @@ from fhir.resources.R4B.codesystem import CodeSystem
 
 from rempart.approvals.models import ApprovalReason
 from rempart.claims.models import ClaimReason, ReviewReason
+from rempart.insurers.models import CareDomain
 
 BASE = "https://rempart.example/fhir/CodeSystem/"
 CLAIM_REASONS = BASE + "claim-reason"
 APPROVAL_REASONS = BASE + "approval-reason"
 REVIEW_REASONS = BASE + "review-reason"
 CARE_DOMAINS = BASE + "care-domain"
+BENEFIT_TYPES = BASE + "benefit-type"
+
+
+class BenefitType(StrEnum):
+    """What a formula's figures are, beside HL7's ``benefit`` (the yearly ceiling)."""
+
+    BRSS_RATE = "brss-rate"  # AMO + AMC together, as a percentage of the BRSS
+    FLAT_AMOUNT = "flat-amount"  # a flat amount per care, in euros
+    CLASS_B_CEILING = "class-b-ceiling"  # 100 % Santé class B equipment, at most this many euros
+
 
 _SYSTEMS: dict[str, tuple[str, str, type[StrEnum]]] = {
     "claim-reason": ("Claim adjudication reasons", "Why a claim was rejected or held for review.", ClaimReason),
@@ -25,6 +36,8 @@ _SYSTEMS: dict[str, tuple[str, str, type[StrEnum]]] = {
         ApprovalReason,
     ),
     "review-reason": ("Claims agents' rejection reasons", "Why a claims agent rejected a claim.", ReviewReason),
+    "care-domain": ("Care domains", "The domains of care a formula covers and a professional bills.", CareDomain),
+    "benefit-type": ("Formula figures", "What each figure of a formula is, beside HL7's benefit.", BenefitType),
 }
 
 

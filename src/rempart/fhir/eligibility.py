@@ -43,7 +43,7 @@ from rempart.eligibility.admission import DetectionAdmission, detection_actor
 from rempart.eligibility.schemas import RightsCheckIn
 from rempart.eligibility.service import DomainRights, RightsAnswer, RightsMiss, RightsQuery, check_rights
 from rempart.fhir.api import FHIR_ROUTER_DEPENDENCIES
-from rempart.fhir.codes import BASE as CODES
+from rempart.fhir.codes import BENEFIT_TYPES, CARE_DOMAINS
 from rempart.fhir.identifiers import AMC_NUMBER, INS_NIR, MEMBER_NUMBER, RIGHTS_CHECK
 from rempart.fhir.parse import FhirResourceInvalid, fhir_body, read_resource
 from rempart.identity.context import IdentityDep
@@ -56,9 +56,6 @@ from rempart.web.fhir_wire import fhir_response
 router = APIRouter(prefix="/fhir", tags=["FHIR"], dependencies=FHIR_ROUTER_DEPENDENCIES)
 
 REQUEST = "CoverageEligibilityRequest"
-# Rempart's code systems this resource uses (to be published at /fhir/CodeSystem/{id}).
-CARE_DOMAINS = CODES + "care-domain"
-BENEFIT_TYPES = CODES + "benefit-type"
 HL7_BENEFIT_TYPES = "http://terminology.hl7.org/CodeSystem/benefit-type"
 EXTENSIONS = "https://rempart.example/fhir/StructureDefinition/"
 THIRD_PARTY_PAYMENT = EXTENSIONS + "third-party-payment"
