@@ -28,6 +28,7 @@ from rempart.fhir.claims_mapping import (
     EXT_REIMBURSEMENT_BASE,
     EXT_SANTE_100_CLASS,
     EXT_STATUS,
+    EXT_UNDER_ATTESTATION,
     SUPPORTING_INFO,
 )
 from rempart.fhir.identifiers import INS_NIR, MEMBER_NUMBER, RIGHTS_CHECK, RPPS
@@ -36,6 +37,7 @@ from rempart.members.validation import MemberRecord
 from rempart.pricing.engine import CareLine
 from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
+from tests.attestations.test_service import issue
 from tests.eligibility.world import World, build_world, class_a_glasses, frames, medicine
 from tests.factories import TODAY
 from tests.support.clock import FakeClock
@@ -485,3 +487,82 @@ def test_a_claim_that_does_not_translate_is_refused_naming_the_elements_at_fault
     assert outcome_of(as_form).issue[0].code == "not-supported"
     # Nothing was billed by any of it.
     assert pharmacist.get("/api/v1/claims").json() == {"claims": []}
+
+
+# -- decisions that are not a plain yes ------------------------------------------------------------
+
+
+def test_a_refused_and_a_partial_prior_approval_say_why_under_the_approval_reasons(
+    app: FastAPI, runtime: Runtime, world: World
+) -> None:
+    fhir_side = PracticeClient.register(app, runtime, profession=Profession.OPTICIAN, practice_name="Optique FHIR")
+    native_side = PracticeClient.register(app, runtime, profession=Profession.OPTICIAN, practice_name="Optique API")
+    patient, twin = twins(world)
+    check, twin_check = rights_check(fhir_side, world, patient), rights_check(native_side, world, twin)
+    cases = {
+        # Class A glasses above their regulated price: refused.
+        "refused": ([class_a_glasses(price=5_000, regulated=3_000)], "error", "price-over-regulated-limit"),
+        # Two class B frames: CONFORT's yearly optics ceiling (300 €) caps the second.
+        "partially_granted": ([frames(), frames()], "partial", "ceiling-partly-used"),
+    }
+    for status, (lines, outcome, reason) in cases.items():
+        body = fhir_claim(
+            use="preauthorization", check_id=check, rpps=fhir_side.rpps, record=patient, lines=lines, kind="vision"
+        )
+        asked = post_fhir(fhir_side, "/fhir/Claim", body, key=f"pec-{status}")
+        native = native_side.post(
+            "/api/v1/prior-approvals",
+            json={"check_id": twin_check, "care_domain": "OPTI", "lines": [native_line(li) for li in lines]},
+            headers={"Idempotency-Key": f"pec-{status}"},
+        )
+        assert asked.status_code == native.status_code == 201, asked.text
+        approval = claim_response(asked)
+        assert status_of(approval) == native.json()["status"] == status
+        assert approval["outcome"] == outcome
+        assert reasons(approval) == [native.json()["reason_code"]] == [reason]
+        assert approval["adjudication"][0]["reason"]["coding"][0]["system"] == (
+            "https://rempart.example/fhir/CodeSystem/approval-reason"
+        )
+        assert split(approval["total"])["benefit"] == native.json()["granted_cents"]
+        assert split(approval["total"])["requested"] == native.json()["requested_cents"]
+        assert [split(i["adjudication"])["benefit"] for i in approval["item"]] == [
+            line["granted_cents"] for line in native.json()["lines"]
+        ]
+        if status == "refused":
+            # A refused approval cannot be cancelled: the native conflict, as an OperationOutcome.
+            cancelled = fhir_side.post(f"/fhir/Claim/{approval['id']}/$cancel")
+            native_cancel = native_side.post(f"/api/v1/prior-approvals/{native.json()['approval_id']}/cancel")
+            assert cancelled.status_code == native_cancel.status_code == 409
+            assert outcome_of(cancelled).issue[0].code == "conflict"
+
+
+def test_a_claim_under_an_offline_attestation_cites_it_instead_of_a_rights_check(
+    app: FastAPI, runtime: Runtime, world: World
+) -> None:
+    pharmacist = PracticeClient.register(app, runtime, profession=Profession.PHARMACIST)
+    patient, _ = twins(world)
+    issued = issue(world, patient)
+    body = fhir_claim(
+        use="claim", check_id="unused", rpps=pharmacist.rpps, record=patient, lines=[medicine()], kind="pharmacy"
+    )
+    body["supportingInfo"] = [
+        {
+            "sequence": 1,
+            "category": {"coding": [{"system": SUPPORTING_INFO, "code": "offline-attestation"}]},
+            "valueString": issued.token,
+        }
+    ]
+
+    billed = post_fhir(pharmacist, "/fhir/Claim", body, key="offline-1")
+
+    assert billed.status_code == 201, billed.text
+    claimed = claim_response(billed)
+    assert status_of(claimed) == "accepted"
+    assert {e["url"]: e.get("valueBoolean") for e in claimed["extension"]}[EXT_UNDER_ATTESTATION] is True
+    native = pharmacist.get(f"/api/v1/claims/{claimed['id']}").json()
+    assert (native["under_attestation"], native["insurer_cents"]) == (True, split(claimed["total"])["benefit"])
+    # A quote or a prior approval is made with the platform on: it cites a rights check.
+    body["use"] = "predetermination"
+    quoted = pharmacist.post("/fhir/Claim", json=body, headers=FHIR_JSON)
+    assert quoted.status_code == 422
+    assert {p for i in outcome_of(quoted).issue for p in i.expression or []} == {"Claim.supportingInfo"}

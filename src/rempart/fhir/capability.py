@@ -40,11 +40,26 @@ RESOURCES: list[dict[str, Any]] = [
             {"name": "cancel", "definition": "https://rempart.example/fhir/OperationDefinition/Claim-cancel"}
         ],
         "documentation": (
-            "use=claim bills care, use=preauthorization asks for a prior approval, use=predetermination gets a quote. "
-            "The answer is a ClaimResponse. An 'Idempotency-Key' header is required on create, as on the native API."
+            "use=claim bills care, use=preauthorization asks for a prior approval, use=predetermination gets a quote "
+            "(nothing stored). The answer is a ClaimResponse (201, or 200 with 'Idempotent-Replayed: true' for a "
+            "replay). The Claim cites its rights check as supportingInfo (category rights-check of "
+            f"{CODES}supporting-info, valueReference.identifier the CoverageEligibilityResponse's), a prior "
+            "approval's number as insurance.preAuthRef; each item its care domain as category, the act as "
+            "productOrService, servicedDate, quantity, unitPrice in EUR and, as extensions, the reimbursement base "
+            "and the AMO rate; the provider is the acting professional (RPPS) or the practice (FINESS). An "
+            "'Idempotency-Key' header is required for claim and preauthorization, as on the native API; conditional "
+            "create is not offered. $cancel (POST Claim/{id}/$cancel, no body) cancels a claim or a prior approval "
+            "and answers its ClaimResponse; cancelling twice is harmless."
         ),
     },
-    {"type": "ClaimResponse", "interaction": [{"code": "read"}]},
+    {
+        "type": "ClaimResponse",
+        "interaction": [{"code": "read"}],
+        "documentation": (
+            "A claim's or a prior approval's current adjudication, by the id its ClaimResponse carried; for the "
+            "practice that made it only. The patient is a reference that names nobody."
+        ),
+    },
     {
         "type": "PaymentReconciliation",
         "interaction": [{"code": "search-type"}],
