@@ -332,6 +332,7 @@ def test_an_opticians_glasses_under_a_prior_approval_answer_as_the_native_api_do
         assert (cancelled.status_code, native.status_code) == (200, 200), cancelled.text
         body = claim_response(cancelled)
         assert (body["status"], status_of(body)) == ("cancelled", native.json()["status"])
+        assert len(body["item"]) == len(native.json()["lines"]) == len(lines)
     for _ in range(2):
         withdrawn = fhir_side.post(f"/fhir/Claim/{approval['id']}/$cancel")
         native = native_side.post(f"/api/v1/prior-approvals/{native_approval['approval_id']}/cancel")
