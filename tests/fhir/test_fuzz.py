@@ -362,3 +362,12 @@ def test_a_body_nested_past_the_stack_is_an_operation_outcome_over_http(
 
         assert answer.status_code < 500, answer.text
         assert OperationOutcome.model_validate(answer.json()).issue
+
+
+@pytest.mark.parametrize("resource_type", sorted(SEEDS))
+def test_a_contained_resource_of_an_unknown_type_is_refused_not_a_crash(resource_type: str) -> None:
+    """What the fuzzer found first: fhir.resources looks the contained type up and raises a KeyError."""
+    seed, model = SEEDS[resource_type]
+    body = {**seed, "contained": [{"resourceType": SENTINEL, "id": "patient"}]}
+
+    check_refusal(refusal_of(encoded(body), model))
