@@ -19,6 +19,9 @@ R = TypeVar("R")
 # The media types a FHIR body may come as (FHIR R4 §3.1.0.1.6); a form or a file is refused.
 BODY_TYPES = ("application/fhir+json", "application/json")
 MAX_BODY = 256 * 1024  # a claim with its contained resources is a few kilobytes
+# Deeper than any R4 resource we take nests (a claim's item, detail, sub-detail and their codings):
+# refused before parsing, so that no nesting reaches the interpreter's recursion limit.
+MAX_DEPTH = 32
 
 
 class FhirBodyUnreadable(RempartError):
@@ -58,9 +61,11 @@ async def fhir_body(request: Request) -> bytes:
 def read_resource(body: bytes, model: type[R]) -> R:
     """The body as a resource of ``model``'s type, or the error that says where it is wrong."""
     resource_type = getattr(model, "get_resource_type", lambda: model.__name__)()
+    if _depth(body) > MAX_DEPTH:
+        raise FhirBodyUnreadable(f"the body nests deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise FhirBodyUnreadable("the body is not well-formed UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise FhirBodyUnreadable("a FHIR resource is a JSON object")
@@ -74,11 +79,34 @@ def read_resource(body: bytes, model: type[R]) -> R:
     except ValidationError as exc:
         errors = [{"field": fhir_path(resource_type, e["loc"]), "reason": _reason(e)} for e in exc.errors()]
         raise FhirResourceInvalid(f"{len(errors)} element(s) are not valid", extra={"errors": errors}) from None
-    except (ValueError, TypeError):
-        # fhir.resources raises some of its checks outside pydantic's error list.
+    except (ValueError, TypeError, KeyError, RecursionError):
+        # fhir.resources raises some of its checks outside pydantic's error list (a contained
+        # resource of an unknown type is a KeyError).
         raise FhirResourceInvalid(
             "the resource is not valid", extra={"errors": [{"field": resource_type, "reason": "not valid"}]}
         ) from None
+
+
+def _depth(body: bytes) -> int:
+    """How deep the JSON nests, counted on its brackets outside strings, without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def fhir_path(resource_type: str, location: tuple[Any, ...]) -> str:
