@@ -477,6 +477,7 @@ def test_a_claim_that_does_not_translate_is_refused_naming_the_elements_at_fault
     assert refused({**good, "item": [{**item, "sequence": 2}]}) == {"Claim.item[0].sequence"}
     someone_else = {**good, "provider": {"identifier": {"system": RPPS, "value": pharmacist.add_professional()}}}
     assert refused(someone_else) == {"Claim.provider"}
+    assert refused({**good, "provider": None}) == {"Claim.provider"}
     without_priority = {k: v for k, v in good.items() if k != "priority"}
     assert refused(without_priority) == {"Claim.priority"}
     assert refused({**good, "use": "preauthorization"}) == {"Claim.item[0].category"}  # PHAR needs no approval

@@ -238,6 +238,9 @@ def _supporting(claim: FhirClaim, into: Translation) -> None:
 
 def _provider(claim: FhirClaim, into: Translation) -> None:
     reference = claim.provider
+    if reference is None:  # ``null`` passes the model's check of a required element
+        into.fault("Claim.provider", "required")
+        return
     identifiers = [reference.identifier] if reference.identifier is not None else []
     if reference.reference and reference.reference.startswith("#"):
         for resource in claim.contained or []:
