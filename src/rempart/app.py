@@ -35,13 +35,16 @@ from rempart.eligibility.api import router as eligibility
 from rempart.eligibility.my_pages import router as my_rights_pages
 from rempart.eligibility.pages import router as counter_pages
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON, RempartError
+from rempart.fhir.api import router as fhir_meta
+from rempart.fhir.claims import router as fhir_claims
+from rempart.fhir.eligibility import router as fhir_eligibility
+from rempart.fhir.reconciliation import router as fhir_reconciliation
 from rempart.identity.api import router as identity
 from rempart.incidents.api import router as incidents
 from rempart.incidents.clock import DeadlineWatch
 from rempart.incidents.console_pages import router as console_incident_pages
 from rempart.incidents.my_pages import router as my_incident_pages
 from rempart.incidents.staff_pages import router as breach_notice_pages
-from rempart.fhir.api import router as fhir_meta
 from rempart.insurers.api import router as insurers
 from rempart.insurers.pages import router as product_pages
 from rempart.logs import get_logger
@@ -215,6 +218,9 @@ def _routers() -> list[APIRouter]:
         attestations,
         incidents,
         fhir_meta,
+        fhir_eligibility,
+        fhir_claims,
+        fhir_reconciliation,
     ]
     pages = [counter_pages, quote_pages, approval_pages, claim_pages, payment_pages, detection_pages]
     back_office = [
