@@ -7,23 +7,13 @@ renders problems so on these paths); a request for XML gets a 406.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from rempart.errors import NotFound
 from rempart.fhir.capability import capability_statement
 from rempart.fhir.codes import code_system
-from rempart.fhir.parse import FhirFormatUnsupported
-from rempart.web.fhir_wire import asks_for_xml, fhir_response
-
-
-def json_only(request: Request) -> None:
-    """Refuse, with a 406 OperationOutcome, a request that asks for XML only."""
-    if asks_for_xml(request):
-        raise FhirFormatUnsupported("ask for application/fhir+json (_format=json)")
-
-
-# Every router of the facade takes this dependency.
-FHIR_ROUTER_DEPENDENCIES = [Depends(json_only)]
+from rempart.fhir.parse import FHIR_ROUTER_DEPENDENCIES
+from rempart.web.fhir_wire import fhir_response
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"], dependencies=FHIR_ROUTER_DEPENDENCIES)
 

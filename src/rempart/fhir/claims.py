@@ -34,7 +34,6 @@ from rempart.claims.schemas import ClaimIn
 from rempart.claims.service import ClaimNotFound, cancel_claim, review_comment, submit_claim, view_claim
 from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
 from rempart.errors import NotFound
-from rempart.fhir.api import FHIR_ROUTER_DEPENDENCIES
 from rempart.fhir.claims_mapping import (
     Translation,
     approval_response,
@@ -43,7 +42,7 @@ from rempart.fhir.claims_mapping import (
     quote_response,
     translate,
 )
-from rempart.fhir.parse import FhirResourceInvalid, fhir_body, read_resource
+from rempart.fhir.parse import FHIR_ROUTER_DEPENDENCIES, FhirResourceInvalid, fhir_body, read_resource
 from rempart.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires

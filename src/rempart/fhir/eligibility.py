@@ -42,10 +42,9 @@ from rempart.detection.deps import DetectionDep, GuardedPracticeCaller
 from rempart.eligibility.admission import DetectionAdmission, detection_actor
 from rempart.eligibility.schemas import RightsCheckIn
 from rempart.eligibility.service import DomainRights, RightsAnswer, RightsMiss, RightsQuery, check_rights
-from rempart.fhir.api import FHIR_ROUTER_DEPENDENCIES
 from rempart.fhir.codes import BENEFIT_TYPES, CARE_DOMAINS
 from rempart.fhir.identifiers import AMC_NUMBER, INS_NIR, MEMBER_NUMBER, RIGHTS_CHECK
-from rempart.fhir.parse import FhirResourceInvalid, fhir_body, read_resource
+from rempart.fhir.parse import FHIR_ROUTER_DEPENDENCIES, FhirResourceInvalid, fhir_body, read_resource
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import ValidationError
 
 from rempart.errors import RempartError, ValidationFailed
+from rempart.web.fhir_wire import asks_for_xml
 
 R = TypeVar("R")
 
@@ -45,6 +46,16 @@ class FhirFormatUnsupported(RempartError):
 class FhirResourceInvalid(ValidationFailed):
     slug = "fhir-resource-invalid"
     title = "The resource is not valid FHIR R4"
+
+
+def json_only(request: Request) -> None:
+    """Refuse, with a 406 OperationOutcome, a request that asks for XML only."""
+    if asks_for_xml(request):
+        raise FhirFormatUnsupported("ask for application/fhir+json (_format=json)")
+
+
+# Every router of the facade takes this dependency.
+FHIR_ROUTER_DEPENDENCIES = [Depends(json_only)]
 
 
 async def fhir_body(request: Request) -> bytes:

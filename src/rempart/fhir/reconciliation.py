@@ -27,8 +27,8 @@ from fhir.resources.R4B.bundle import Bundle
 
 from rempart.detection.deps import GuardedPracticeCaller
 from rempart.errors import RempartError
-from rempart.fhir.api import FHIR_ROUTER_DEPENDENCIES
 from rempart.fhir.identifiers import AMC_NUMBER, CLAIM, PAYMENT_RUN
+from rempart.fhir.parse import FHIR_ROUTER_DEPENDENCIES
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
