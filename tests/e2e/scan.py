@@ -25,6 +25,7 @@ PROFESSIONAL_PREFIXES = (
     "/api/v1/prior-approvals",
     "/api/v1/claims",
     "/api/v1/remittances",
+    "/fhir/",  # the FHIR facade: the same minimisation
 )
 # The portal's pages: every path that is not a machine's (API, static files), the start page included.
 MACHINE_PREFIXES = ("/api/", "/static/", "/favicon.ico", "/healthz", "/openapi.json", "/fhir", "/.well-known/")

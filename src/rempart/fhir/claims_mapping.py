@@ -42,7 +42,16 @@ from fhir.resources.R4B.claimresponse import ClaimResponse
 
 from rempart.approvals.models import ApprovalStatus, PriorApproval
 from rempart.claims.models import Claim, ClaimReason, ClaimStatus
-from rempart.fhir.codes import APPROVAL_REASONS, BASE, CARE_DOMAINS, CLAIM_REASONS, REVIEW_REASONS
+from rempart.fhir.codes import (
+    ADJUDICATION,
+    APPROVAL_REASONS,
+    CARE_DOMAINS,
+    CLAIM_REASONS,
+    REVIEW_REASONS,
+    SUPPORTING_INFO,
+    Adjudication,
+    SupportingInfo,
+)
 from rempart.fhir.identifiers import CLAIM, FINESS, PRIOR_APPROVAL, RIGHTS_CHECK, RPPS
 from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import CareLine, Limit
@@ -51,11 +60,9 @@ from rempart.pricing.service import QuoteResult
 # The care domain of a line (the eligibility resources use the same system).
 CARE_DOMAIN = CARE_DOMAINS
 # Claim.supportingInfo.category: what a supporting information is.
-SUPPORTING_INFO = BASE + "supporting-info"
-RIGHTS_CHECK_INFO = "rights-check"
-ATTESTATION_INFO = "offline-attestation"
+RIGHTS_CHECK_INFO = SupportingInfo.RIGHTS_CHECK.value
+ATTESTATION_INFO = SupportingInfo.OFFLINE_ATTESTATION.value
 # Rempart's adjudication categories beside HL7's: the compulsory scheme's share has no HL7 code.
-ADJUDICATION = BASE + "adjudication"
 HL7_ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 
@@ -298,7 +305,7 @@ def _adjudication(*, price: int, amo: int, insurer: int, remainder: int, eligibl
     if eligible is not None:
         entries.append({"category": _category("eligible"), "amount": money(eligible)})
     entries += [
-        {"category": _category("amo", ADJUDICATION), "amount": money(amo)},
+        {"category": _category(Adjudication.AMO.value, ADJUDICATION), "amount": money(amo)},
         {"category": _category("benefit"), "amount": money(insurer)},
         {"category": _category("copay"), "amount": money(remainder)},
     ]
@@ -469,7 +476,10 @@ def approval_response(approval: PriorApproval) -> ClaimResponse:
                 remainder=sum(line.remainder_cents for line in lines),
                 eligible=None,
             ),
-            {"category": _category("requested", ADJUDICATION), "amount": money(approval.requested_cents)},
+            {
+                "category": _category(Adjudication.REQUESTED.value, ADJUDICATION),
+                "amount": money(approval.requested_cents),
+            },
         ],
     }
     if approval.status is ApprovalStatus.REFUSED and approval.reason_code is not None:

@@ -18,6 +18,8 @@ APPROVAL_REASONS = BASE + "approval-reason"
 REVIEW_REASONS = BASE + "review-reason"
 CARE_DOMAINS = BASE + "care-domain"
 BENEFIT_TYPES = BASE + "benefit-type"
+SUPPORTING_INFO = BASE + "supporting-info"
+ADJUDICATION = BASE + "adjudication"
 
 
 class BenefitType(StrEnum):
@@ -26,6 +28,20 @@ class BenefitType(StrEnum):
     BRSS_RATE = "brss-rate"  # AMO + AMC together, as a percentage of the BRSS
     FLAT_AMOUNT = "flat-amount"  # a flat amount per care, in euros
     CLASS_B_CEILING = "class-b-ceiling"  # 100 % Santé class B equipment, at most this many euros
+
+
+class SupportingInfo(StrEnum):
+    """What a Claim's ``supportingInfo`` cites."""
+
+    RIGHTS_CHECK = "rights-check"  # the CoverageEligibilityResponse the claim hangs on
+    OFFLINE_ATTESTATION = "offline-attestation"  # the signed attestation of care given while off
+
+
+class Adjudication(StrEnum):
+    """Adjudication amounts beside HL7's (submitted, eligible, benefit, copay)."""
+
+    AMO = "amo"  # the compulsory scheme's share ("part AMO")
+    REQUESTED = "requested"  # what a prior approval asked for
 
 
 _SYSTEMS: dict[str, tuple[str, str, type[StrEnum]]] = {
@@ -38,6 +54,8 @@ _SYSTEMS: dict[str, tuple[str, str, type[StrEnum]]] = {
     "review-reason": ("Claims agents' rejection reasons", "Why a claims agent rejected a claim.", ReviewReason),
     "care-domain": ("Care domains", "The domains of care a formula covers and a professional bills.", CareDomain),
     "benefit-type": ("Formula figures", "What each figure of a formula is, beside HL7's benefit.", BenefitType),
+    "supporting-info": ("Supporting information", "What a Claim's supportingInfo cites.", SupportingInfo),
+    "adjudication": ("Adjudication amounts", "Amounts beside HL7's adjudication categories.", Adjudication),
 }
 
 
