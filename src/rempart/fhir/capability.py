@@ -65,7 +65,13 @@ RESOURCES: list[dict[str, Any]] = [
         "interaction": [{"code": "search-type"}],
         "searchParam": [
             {"name": "created", "type": "date", "documentation": "the remittance's payment run date (ge, le)"},
-            {"name": "_count", "type": "number", "documentation": "page size, at most 100"},
+            {
+                "name": "_count",
+                "type": "number",
+                "documentation": (
+                    "page size, 20 unless asked, at most 100; the next page is the Bundle's next link (a _cursor)"
+                ),
+            },
         ],
     },
     {"type": "CodeSystem", "interaction": [{"code": "read"}], "documentation": f"Rempart's codes, under {CODES}"},
