@@ -620,9 +620,13 @@ def review_claim(
     insurer's key, with the decision. A claim decided already answers ``ClaimNotPending`` before
     its reason and comment are looked at; a refused reason or comment writes nothing."""
     claim = _insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
-    if claim.status is not ClaimStatus.PENDING_REVIEW:
-        raise ClaimNotPending(f"this claim is {claim.status.value}")
-    note = review_note(accept=accept, reason=reason, comment=comment)
+    try:
+        if claim.status is not ClaimStatus.PENDING_REVIEW:
+            raise ClaimNotPending(f"this claim is {claim.status.value}")
+        note = review_note(accept=accept, reason=reason, comment=comment)
+    except (ClaimNotPending, ReviewNoteInvalid):
+        session.rollback()  # nothing of a refused decision is kept, not even its read of the claim
+        raise
     lines = [line.care_line() for line in claim.lines]
     check = session.get_one(RightsCheck, (claim.insurer_id, claim.check_id))
     if claim.attestation_id is not None:
@@ -642,6 +646,7 @@ def review_claim(
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
         raise ClaimNotPending("another agent decided this claim meanwhile")
     session.refresh(claim)
     if accept:

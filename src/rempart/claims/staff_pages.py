@@ -302,7 +302,6 @@ def review_decide(
             errors = {field_of[field]: NOTE_PROBLEM_WORDS[code] for field, code in refused.problems.items()}
         else:
             return see_other(f"/insurer/claims/{claim_id}?decided={'accepted' if accept else 'rejected'}")
-    session.rollback()  # nothing of the refused decision is kept, not even its read of the claim
     claim = insurer_claim(session, staff=staff, claim_id=claim_id, now=now)
     return _detail(
         request,
