@@ -230,7 +230,8 @@ class PracticeClient:
         token = self.token()
         return {
             "Authorization": f"DPoP {token}",
-            "DPoP": self.proof(method, path.split("?", 1)[0], access_token=token),
+            # The URI as sent (RFC 9449, section 4.3): percent-encoded the way httpx sends it.
+            "DPoP": self.proof(method, httpx.URL(path).raw_path.decode("ascii").split("?", 1)[0], access_token=token),
             ACTING_RPPS_HEADER: rpps or self.rpps,
         }
 

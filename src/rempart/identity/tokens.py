@@ -12,13 +12,16 @@ import base64
 import hashlib
 import json
 import math
+import re
 import secrets
+import string
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -93,9 +96,12 @@ class TokenHolder:
     one who acts for that practice, the acting professional (``None`` otherwise)."""
 
     client_id: uuid.UUID
-    practice_id: uuid.UUID
+    practice_id: uuid.UUID | None
     token_hash: bytes
     professional: ActingProfessional | None
+    # An insurer's client: its insurer and its space-separated scopes (``practice_id`` is then None).
+    insurer_id: uuid.UUID | None = None
+    scopes: str = ""
 
 
 def _b64url_sha256(value: str) -> str:
@@ -106,14 +112,41 @@ def token_hash(access_token: str) -> bytes:
     return hashlib.sha256(access_token.encode()).digest()
 
 
+_PERCENT_ENCODED = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+
+
+def _normalise_percent_encoding(path: str) -> str:
+    """RFC 3986, sections 6.2.2.1 and 6.2.2.2: hex digits upper case, and an encoded unreserved
+    character decoded. Every other escape stays as sent: ``%2F`` is no ``/`` and ``%23`` no ``#``."""
+
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _PERCENT_ENCODED.sub(one, path)
+
+
 def normalise_htu(url: str) -> str:
-    """Scheme, host and path of a URL, without query or fragment (RFC 9449, section 4.3)."""
+    """Scheme, host and path of a URL as sent, without query or fragment (RFC 9449, section 4.3),
+    normalised as RFC 3986, section 6 says: scheme and host case, default port, percent-encoding.
+    The path is compared as sent, never decoded (an encoded ``#`` or ``?`` would cut it short)."""
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     port = parts.port
     default = {"http": 80, "https": 443}.get(scheme)
     netloc = host if port in (None, default) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
+    return urlunsplit((scheme, netloc, _normalise_percent_encoding(parts.path) or "/", "", ""))
+
+
+def path_as_sent(scope: Mapping[str, Any]) -> str:
+    """The request's path as the client sent it, still percent-encoded (ASGI ``raw_path``), not
+    the decoded ``path`` the router reads. A server that gives no ``raw_path`` gets the decoded path
+    encoded again."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        return raw.split(b"?", 1)[0].decode("latin-1")
+    return quote(str(scope.get("path") or "/"), safe="/:@!$&'()*+,;=-._~")
 
 
 def _htu_of(claimed: str) -> str | None:
@@ -169,11 +202,11 @@ def claimed_client(session: Session, assertion: str) -> ApiClient | None:
 def refuse_unusable(status: ClientStatus, expires_at: datetime | None, now: datetime) -> None:
     """A revoked, suspended or expired client gets no token and its tokens open nothing."""
     if status is ClientStatus.REVOKED:
-        raise ClientRevoked("this client has been revoked by its practice; ask for a new one")
+        raise ClientRevoked("this client has been revoked by its owner; ask for a new one")
     if status is ClientStatus.SUSPENDED:
         raise ClientSuspended()
     if expires_at is not None and expires_at <= now:
-        raise ClientExpired("this client's credentials have expired; the practice admin can renew them")
+        raise ClientExpired("this client's credentials have expired; its owner's admin can renew them")
 
 
 # -- client authentication (RFC 7523) -------------------------------------------------------------
@@ -347,9 +380,10 @@ def issue_token(
     client = authenticate_client(
         session=session, replay=replay, assertion=form["client_assertion"], token_url=token_url, now=now
     )
-    practice = session.get(Practice, client.practice_id)
-    if practice is None or practice.status is not PracticeStatus.ACTIVE:
-        raise PracticeSuspended("this practice is suspended; no token can be issued")
+    if client.practice_id is not None:
+        practice = session.get(Practice, client.practice_id)
+        if practice is None or practice.status is not PracticeStatus.ACTIVE:
+            raise PracticeSuspended("this practice is suspended; no token can be issued")
     expires = now + TOKEN_LIFETIME
     if client.expires_at is not None:
         expires = min(expires, client.expires_at)
@@ -394,7 +428,12 @@ def do_issue_token(
             session.commit()
         raise
     session.commit()
-    log.info("token_issued", client_id=str(client.id), practice_id=str(client.practice_id))
+    log.info(
+        "token_issued",
+        client_id=str(client.id),
+        practice_id=str(client.practice_id) if client.practice_id else None,
+        insurer_id=str(client.insurer_id) if client.insurer_id else None,
+    )
     return client, issued
 
 
@@ -432,13 +471,18 @@ def authenticate_token(
     if not secrets.compare_digest(jkt, found.jkt):
         raise InvalidDPoPProof("the DPoP proof is signed by another key than the token's")
     refuse_unusable(found.client_status, found.client_expires_at, now)
-    if found.practice_status is not PracticeStatus.ACTIVE:
+    if found.practice_id is not None and found.practice_status is not PracticeStatus.ACTIVE:
         raise PracticeSuspended("this practice is suspended")
     acting = None
     if found.professional_id is not None and found.membership_practice is not None:
         acting = ActingProfessional(found.professional_id, found.rpps, found.profession)
     return TokenHolder(
-        client_id=found.client_id, practice_id=found.practice_id, token_hash=found.token_hash, professional=acting
+        client_id=found.client_id,
+        practice_id=found.practice_id,
+        token_hash=found.token_hash,
+        professional=acting,
+        insurer_id=found.insurer_id,
+        scopes=found.scopes,
     )
 
 
@@ -451,6 +495,8 @@ _HOLDER = (
         ApiClient.status.label("client_status"),
         ApiClient.expires_at.label("client_expires_at"),
         ApiClient.practice_id,
+        ApiClient.insurer_id,
+        ApiClient.scopes,
         Practice.status.label("practice_status"),
         Professional.id.label("professional_id"),
         Professional.rpps,
@@ -458,7 +504,8 @@ _HOLDER = (
         PracticeMembership.practice_id.label("membership_practice"),
     )
     .join(ApiClient, ApiClient.id == AccessToken.client_id)
-    .join(Practice, Practice.id == ApiClient.practice_id)
+    # An insurer's client has no practice (and so no acting professional).
+    .outerjoin(Practice, Practice.id == ApiClient.practice_id)
     .outerjoin(
         Professional,
         and_(Professional.rpps == bindparam("rpps"), Professional.status == ProfessionalStatus.ACTIVE),
