@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     audit_sealer_in_app: bool = True
     audit_seal_interval_seconds: float = 1.0
     audit_max_batch: int = 50_000
+    # ``/metrics`` (``rempart.web.metrics``) answers loopback callers that came through no proxy;
+    # anyone else needs ``Authorization: Bearer <this token>``. Empty: loopback only.
+    metrics_token: str = Field(default="", repr=False)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("REMPART_METRICS_TOKEN must be at least 32 characters (or empty: loopback only)")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
