@@ -117,7 +117,9 @@ def add_passkey(
     )
 
 
-@router.delete("/passkeys/{passkey_id}", dependencies=[SELF, RECENT_PASSKEY], status_code=204)
+# A passkey's id is a UUID in the path itself, so that ``/passkeys/options`` is never taken for one:
+# DELETE there is a 405 naming POST, not a 422 about a malformed id.
+@router.delete("/passkeys/{passkey_id:uuid}", dependencies=[SELF, RECENT_PASSKEY], status_code=204)
 def delete_passkey(
     passkey_id: uuid.UUID, caller: AnyCaller, request: Request, session: SessionDep, identity: IdentityDep
 ) -> None:
