@@ -187,7 +187,7 @@ _EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "request": {
             "amc_number": "12345678",
             "member_number": "M000123",
-            "nir": "1 84 12 75 108 042 36",
+            "nir": "1 84 12 75 108 042 31",
             "birth_date": "1984-12-03",
             "care_domains": ["PHAR"],
         },
@@ -205,7 +205,7 @@ _EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
                     "covered": True,
                     "formula": {
                         "brss_rate_pct": 100,
-                        "flat_amount_cents": None,
+                        "flat_amount_cents": 0,
                         "yearly_ceiling_cents": None,
                         "sante_100_class_a": False,
                         "class_b_ceiling_cents": None,
@@ -476,6 +476,15 @@ class _Operation:
                 "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/FhirResource"}}},
             }
 
+    def declared_errors(self) -> None:
+        """The refusals a route declared itself (its miss, say), given the problem's body."""
+        for code, response in list(self.responses.items()):
+            if not code.startswith(("4", "5")) or "schema" in (response.get("content") or {}).get(self.media_type, {}):
+                continue
+            shown = [m.get("example") for m in (response.get("content") or {}).values()]
+            types = [e["type"] for e in shown if isinstance(e, dict) and isinstance(e.get("type"), str)]
+            self.add(int(code), response.get("description", ""), types)
+
     def examples(self) -> None:
         example = _EXAMPLES.get((self.method, self.path))
         if example is None:
@@ -495,6 +504,7 @@ def _describe_operation(op: dict[str, Any], *, method: str, path: str, needs: Ro
     operation.request_problems()
     operation.idempotency()
     operation.availability()
+    operation.declared_errors()
     operation.fhir_media()
     operation.examples()
 

@@ -1,0 +1,251 @@
+"""The OpenAPI document tells the truth (issue 19): who may call each operation and how, which
+headers the credentials ride in, that Idempotency-Key is required where the route demands it, and
+that every refusal is a problem (an OperationOutcome on /fhir). Then schemathesis holds the
+professional routes' answers to what the document declares, on requests signed as practice
+software signs them. And /api/docs renders the document under the app's content-security policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from openapi_spec_validator import validate
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
+from rempart.app import create_app
+from rempart.eligibility.schemas import RightsCheckIn, RightsCheckOut
+from rempart.errors import PROBLEM_BASE, PROBLEM_JSON
+from rempart.identity.context import IdentityServices
+from rempart.runtime import Runtime
+from rempart.web import openapi as truthful
+from rempart.web.api_docs import router as api_docs
+from rempart.web.openapi import FHIR_JSON, api_routes, route_needs, truthful_openapi
+from rempart.web.security import CSP
+from tests.support.clock import FakeClock
+from tests.support.practice_client import PracticeClient
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+PROFESSIONAL_PATHS = (
+    "/api/v1/rights-checks",
+    "/api/v1/quotes",
+    "/api/v1/prior-approvals",
+    "/api/v1/claims",
+    "/api/v1/remittances",
+)
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> FastAPI:
+    # Wired as app.py will be: the truthful document, and the docs page.
+    application = create_app(runtime)
+    application.openapi = lambda: truthful_openapi(application)  # type: ignore[method-assign]
+    application.include_router(api_docs)
+    application.state.identity = IdentityServices.build(
+        runtime.settings, clock=FakeClock(), prefix=f"t{uuid.uuid4().hex}"
+    )
+    return application
+
+
+@pytest.fixture
+def document(app: FastAPI) -> dict[str, Any]:
+    return truthful_openapi(app)
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield path, method, op
+
+
+def test_the_document_is_valid_openapi_and_served(app: FastAPI, document: dict[str, Any]) -> None:
+    validate(document)
+    served = PracticeClient.register(app, app.state.runtime).client.get("/openapi.json")
+    assert served.status_code == 200
+    assert served.json() == json.loads(json.dumps(document))
+
+
+def test_the_dependencies_it_reads_still_exist() -> None:
+    # openapi.py names the identity dependencies as strings (request plumbing imports no domain).
+    for name in truthful.DEPENDENCY_NAMES | truthful.GUARDS:
+        module, _, attribute = name.rpartition(".")
+        assert hasattr(importlib.import_module(module), attribute), name
+
+
+def test_every_route_that_needs_credentials_declares_how(app: FastAPI, document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["dpop"] == {"type": "http", "scheme": "DPoP", "description": truthful.DPOP_DESCRIPTION}
+    assert schemes["portalSession"]["in"] == "cookie"
+    assert schemes["portalSession"]["name"] in {"__Host-rempart_session", "rempart_session"}
+    assert "X-CSRF-Token" in schemes["portalSession"]["description"]
+    checked = 0
+    for route in api_routes(app):
+        needs = route_needs(route)
+        for method in route.methods:
+            op = document["paths"][route.path_format].get(method.lower())
+            if op is None:
+                continue
+            checked += 1
+            if needs.authenticated and not needs.public:
+                assert op.get("security"), (method, route.path_format)
+                assert {"401", "403"} <= set(op["responses"]), (method, route.path_format)
+            else:
+                assert not op.get("security"), (method, route.path_format)
+    assert checked > 90
+    for public in ("/fhir/metadata", "/.well-known/rempart/attestation-keys", "/api/v1/auth/token"):
+        for op in document["paths"][public].values():
+            assert not op.get("security")
+    staff = document["paths"]["/api/v1/insurers/{insurer_id}/claims"]["get"]
+    assert staff["security"] == [{"portalSession": []}]
+
+
+def test_practice_routes_declare_dpop_and_the_acting_professional(document: dict[str, Any]) -> None:
+    practice = [
+        (path, method, op)
+        for path, method, op in operations(document)
+        if path.startswith(PROFESSIONAL_PATHS) or (path.startswith("/fhir/") and op.get("security"))
+    ]
+    assert len(practice) >= 15
+    for path, method, op in practice:
+        assert {"dpop": []} in op["security"], (method, path)
+        headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+        assert {"DPoP", "X-Acting-RPPS"} <= headers, (method, path)
+
+
+def test_idempotency_key_is_required_where_the_route_demands_it(app: FastAPI, document: dict[str, Any]) -> None:
+    demanding = {
+        (path, method)
+        for path, method, op in operations(document)
+        for p in op.get("parameters", [])
+        if p["in"] == "header" and p["name"] == "Idempotency-Key" and p["required"]
+    }
+    assert demanding == {
+        ("/api/v1/prior-approvals", "post"),
+        ("/api/v1/claims", "post"),
+        ("/api/v1/claims/{claim_id}/corrections", "post"),
+        ("/fhir/Claim", "post"),
+    }
+    # The route answers the problem the document declares for a missing key.
+    declared = document["paths"]["/api/v1/claims"]["post"]["responses"]["400"]
+    assert PROBLEM_BASE + "idempotency-key-required" in declared["description"]
+    assert declared["content"][PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    practice = PracticeClient.register(app, app.state.runtime)
+    line = {
+        "care_domain": "PHAR",
+        "act_code": "3400930000001",
+        "care_date": "2026-03-02",
+        "quantity": 1,
+        "unit_price_cents": 1_000,
+        "brss_cents": 1_000,
+        "amo_rate_pct": 65,
+    }
+    missing = practice.post("/api/v1/claims", json={"check_id": str(uuid.uuid4()), "lines": [line]})
+    assert missing.status_code == 400, missing.text
+    assert missing.headers["content-type"] == PROBLEM_JSON
+    assert missing.json()["type"] == PROBLEM_BASE + "idempotency-key-required"
+
+
+def test_no_framework_validation_error_and_every_refusal_is_a_problem(document: dict[str, Any]) -> None:
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    assert "#/components/schemas/ValidationError" not in text
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "instance", "errors"} <= set(problem["properties"])
+    assert set(problem["properties"]["errors"]["items"]["properties"]) == {"field", "reason"}
+    for path, method, op in operations(document):
+        for code, response in op["responses"].items():
+            if not code.startswith(("4", "5")):
+                continue
+            expected = (
+                {FHIR_JSON: "#/components/schemas/OperationOutcome"}
+                if path.startswith("/fhir/")
+                else {PROBLEM_JSON: "#/components/schemas/Problem"}
+            )
+            got = {media: body["schema"].get("$ref") for media, body in response["content"].items()}
+            assert got == expected, (method, path, code)
+    validation = document["paths"]["/api/v1/rights-checks"]["post"]["responses"]["422"]
+    assert PROBLEM_BASE + "validation-failed" in validation["description"]
+    for path in ("/fhir/Claim", "/fhir/CoverageEligibilityRequest"):
+        op = document["paths"][path]["post"]
+        assert list(op["requestBody"]["content"]) == [FHIR_JSON]
+        assert list(op["responses"]["200"]["content"]) == [FHIR_JSON]
+
+
+def test_the_rights_check_has_examples(document: dict[str, Any]) -> None:
+    op = document["paths"]["/api/v1/rights-checks"]["post"]
+    # The examples are what the route takes and gives.
+    RightsCheckIn.model_validate(op["requestBody"]["content"]["application/json"]["example"])
+    answer = RightsCheckOut.model_validate(op["responses"]["200"]["content"]["application/json"]["example"])
+    assert answer.status == "covered"
+    # The route's own example of its miss is kept.
+    assert op["responses"]["404"]["content"][PROBLEM_JSON]["example"]["type"] == PROBLEM_BASE + "no-matching-rights"
+
+
+def test_the_docs_page_renders_the_document_under_the_csp(app: FastAPI) -> None:
+    client = PracticeClient.register(app, app.state.runtime).client
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert page.headers["content-security-policy"] == CSP
+    # No inline script or style, nothing from another origin.
+    assert "<script>" not in page.text
+    assert "style=" not in page.text
+    assert "http" not in page.text
+    scripts = ["/api/docs/assets/swagger-ui-bundle.js", "/static/api-docs.js"]
+    for asset in [*scripts, "/api/docs/assets/swagger-ui.css"]:
+        assert f'"{asset}"' in page.text
+        answer = client.get(asset)
+        assert answer.status_code == 200, asset
+        assert answer.headers["content-type"].startswith(("text/javascript", "text/css")), asset
+    assert 'url: "/openapi.json"' in client.get("/static/api-docs.js").text
+    assert client.get("/api/docs/assets/elsewhere.js").status_code == 404
+
+
+# -- schemathesis: the professional routes answer what the document says ----------------------
+
+EXAMPLES_PER_OPERATION = 30
+
+
+@pytest.mark.slow
+def test_professional_routes_conform_to_the_document(app: FastAPI, runtime: Runtime) -> None:
+    practice = PracticeClient.register(app, runtime)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    chosen = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if result.ok().path.startswith(PROFESSIONAL_PATHS) and result.ok().method.lower() in {"get", "post"}
+    ]
+    assert len(chosen) >= 12
+    calls: list[tuple[str, str, int]] = []
+    failures: list[str] = []
+    checks = [schemathesis.checks.not_a_server_error, response_schema_conformance, status_code_conformance]
+
+    for operation in chosen:
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            headers = practice.headers(case.method, case.formatted_path)
+            try:
+                response = case.call_and_validate(headers=headers, checks=checks)
+                calls.append((case.method, case.formatted_path, response.status_code))
+            except (AssertionError, BaseExceptionGroup) as failure:  # every failure is reported, not the first only
+                calls.append((case.method, case.formatted_path, -1))
+                failures.append(f"{case.method} {case.formatted_path}: {str(failure)[:400]}")
+
+        run()
+
+    print(f"schemathesis: {len(calls)} requests, {len(failures)} failures")
+    assert not failures, "\n".join(failures[:10])
