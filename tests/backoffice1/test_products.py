@@ -196,11 +196,18 @@ def test_a_product_is_retired_and_reopened(office: Office, runtime: Runtime) -> 
     past = office.admin.form(
         "/insurer/products/CONFORT/retire", {"retired_on": (today - timedelta(days=3)).isoformat()}
     )
-    retired = office.admin.form("/insurer/products/CONFORT/retire", {"retired_on": today.isoformat()})
+    unnamed = office.admin.form("/insurer/products/CONFORT/retire", {"retired_on": today.isoformat()})
+    retired = office.admin.form(
+        "/insurer/products/CONFORT/retire", {"retired_on": today.isoformat(), "successor_code": "PREMIUM"}
+    )
 
     assert past.status_code == 422
     assert re.search(r'<input id="retired_on"[^>]*aria-invalid="true"', past.text)
+    assert unnamed.status_code == 422  # contracts use it: the page asks for the successor
+    assert "choisissez le produit sur lequel vont les nouveaux adhérents" in _words(unnamed.text)
+    assert '<option value="PREMIUM">' in unnamed.text
     assert retired.status_code == 200
+    assert "Les nouveaux adhérents vont sur PREMIUM à la place." in _words(retired.text)
     assert "Le produit a été fermé à la commercialisation" in _words(retired.text)
     assert "Fermé à la commercialisation depuis le" in _words(retired.text)
     with runtime.sessions() as session:
@@ -223,3 +230,23 @@ def test_a_claims_agent_can_neither_schedule_nor_retire(office: Office) -> None:
 
 def _words(html: str) -> str:
     return re.sub(r"\s+", " ", html.replace("\u202f", " ").replace("\xa0", " ").replace("&#39;", "'"))
+
+
+def test_retiring_or_changing_from_the_page_asks_for_a_fresh_passkey(office: Office, runtime: Runtime) -> None:
+    today = paris_day(office.clock())
+    office.admin.page("/insurer/products/CONFORT")
+    office.clock.advance(minutes=6)  # the passkey check of the login is no longer fresh
+
+    stale = office.admin.form(
+        "/insurer/products/CONFORT/retire", {"retired_on": today.isoformat(), "successor_code": "PREMIUM"}
+    )
+
+    assert stale.status_code == 401
+    assert "Confirmez" in stale.text or "passkey" in stale.text.lower()
+    with runtime.sessions() as session:
+        assert product_by_code(session, office.insurer.id, "CONFORT").retired_on is None
+    assert office.admin.user.step_up().status_code == 200
+    retired = office.admin.form(
+        "/insurer/products/CONFORT/retire", {"retired_on": today.isoformat(), "successor_code": "PREMIUM"}
+    )
+    assert retired.status_code == 200

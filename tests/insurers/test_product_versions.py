@@ -3,6 +3,7 @@ retired product takes no new members while its contracts go on."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
@@ -10,14 +11,18 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from rempart.eligibility.lookup import coverage
 from rempart.errors import Conflict, ValidationFailed
+from rempart.identity.models import SecurityEvent, SecurityEventKind
 from rempart.identity.permissions import Role
 from rempart.insurers.models import CareDomain
 from rempart.insurers.service import (
     GuaranteeSpec,
     cancel_scheduled_change,
+    create_product,
+    delete_product,
     product_by_code,
     retire_product,
     update_product,
@@ -30,6 +35,7 @@ from rempart.runtime import Runtime
 from tests.eligibility.world import World, build_world
 from tests.factories import PRODUCTS, TODAY, product_guarantees
 from tests.insurers.test_insurer_api import OPTICS, staff
+from tests.support.clock import FakeClock
 
 TOMORROW = TODAY + timedelta(days=1)
 YESTERDAY = TODAY - timedelta(days=1)
@@ -206,19 +212,26 @@ def test_a_retired_product_takes_no_new_member_and_its_contracts_go_on(
     population.extend(newcomers)
     existing = [r for r in world.records if r.product_code == "CONFORT"]
 
-    retired = admin.post(f"{base}/CONFORT/retire", json={"retired_on": today.isoformat()})
+    unnamed = admin.post(f"{base}/CONFORT/retire", json={"retired_on": today.isoformat()})
+    retired = admin.post(f"{base}/CONFORT/retire", json={"retired_on": today.isoformat(), "successor_code": "PREMIUM"})
     backdated = admin.post(f"{base}/PREMIUM/retire", json={"retired_on": (today - timedelta(days=1)).isoformat()})
     report = import_members(
         runtime=runtime, path=_members_file(tmp_path, existing + newcomers), amc_number=world.insurer.amc_number
     )
 
+    assert unnamed.status_code == 422  # contracts use it: a successor is named
+    assert unnamed.headers["content-type"] == "application/problem+json"
+    assert "successor_code" in unnamed.json()["detail"]
     assert retired.status_code == 200, retired.text
     assert retired.json()["retired_on"] == today.isoformat()
+    assert retired.json()["successor_code"] == "PREMIUM"
     assert backdated.status_code == 422
     assert admin.get(f"{base}/PREMIUM").json()["retired_on"] is None
     refused = {e.field for e in report.errors}
     assert refused == {"product_code"}
-    assert {e.reason for e in report.errors} == {"the product is retired: closed to new members"}
+    assert {e.reason for e in report.errors} == {
+        "the product is retired: closed to new members, put new members on PREMIUM"
+    }
     assert report.contracts_created == 0
     assert report.unchanged >= len(existing)  # the contracts already on it go on
     assert _optics_rate(runtime, world, TODAY) is not None
@@ -231,6 +244,7 @@ def test_a_retired_product_takes_no_new_member_and_its_contracts_go_on(
 
     assert reopened.status_code == 200
     assert reopened.json()["retired_on"] is None
+    assert reopened.json()["successor_code"] is None
     assert twice.status_code == 409
     assert report.errors == []
     assert report.contracts_created == len({r.member_number for r in newcomers})
@@ -238,8 +252,104 @@ def test_a_retired_product_takes_no_new_member_and_its_contracts_go_on(
 
 def test_a_product_retired_from_a_later_day_still_takes_members_until_then(runtime: Runtime, world: World) -> None:
     with runtime.sessions.begin() as session:
-        product = retire_product(session=session, insurer_id=world.insurer.id, code="CONFORT", on=TOMORROW, today=TODAY)
+        product = retire_product(
+            session=session,
+            insurer_id=world.insurer.id,
+            code="CONFORT",
+            on=TOMORROW,
+            today=TODAY,
+            successor_code="PREMIUM",
+        )
         assert not product.retired(TODAY)
         assert product.retired(TOMORROW)
     with runtime.sessions() as session:
         assert product_by_code(session, world.insurer.id, "CONFORT").retired_on == TOMORROW
+
+
+def test_a_product_in_use_names_an_open_successor_of_the_same_insurer(runtime: Runtime, world: World) -> None:
+    """Itself, a retired product or another insurer's code are refused; a product nobody uses
+    retires without one; the successor cannot be deleted while named."""
+    with runtime.sessions.begin() as session:
+        for successor, reason in (
+            ("CONFORT", "its own successor"),
+            ("NOPE", "none of this insurer's products"),
+            (None, "contracts use this product"),
+        ):
+            with pytest.raises(ValidationFailed, match=reason):
+                retire_product(
+                    session=session,
+                    insurer_id=world.insurer.id,
+                    code="CONFORT",
+                    on=TODAY,
+                    today=TODAY,
+                    successor_code=successor,
+                )
+    with runtime.sessions.begin() as session:
+        create_product(
+            session=session, insurer_id=world.insurer.id, code="ANCIEN", name="Ancien", guarantees=_confort(100)
+        )
+        create_product(
+            session=session, insurer_id=world.insurer.id, code="NOUVEAU", name="Nouveau", guarantees=_confort(100)
+        )
+    with runtime.sessions.begin() as session:
+        unused = retire_product(session=session, insurer_id=world.insurer.id, code="ANCIEN", on=TODAY, today=TODAY)
+        assert unused.successor is None
+        with pytest.raises(ValidationFailed, match="retired"):
+            retire_product(
+                session=session,
+                insurer_id=world.insurer.id,
+                code="CONFORT",
+                on=TODAY,
+                today=TODAY,
+                successor_code="ANCIEN",
+            )
+        retired = retire_product(
+            session=session,
+            insurer_id=world.insurer.id,
+            code="CONFORT",
+            on=TODAY,
+            today=TODAY,
+            successor_code="NOUVEAU",
+        )
+        assert retired.successor is not None
+        assert retired.successor.code == "NOUVEAU"
+    with runtime.sessions.begin() as session, pytest.raises(Conflict, match="CONFORT names this one"):
+        delete_product(session=session, insurer_id=world.insurer.id, code="NOUVEAU")
+
+
+def test_changing_or_retiring_a_product_asks_for_step_up_and_is_a_security_event(
+    app: FastAPI, runtime: Runtime, world: World, clock: FakeClock
+) -> None:
+    admin = staff(app, runtime, world.insurer, Role.INSURER_ADMIN)
+    base = f"/api/v1/insurers/{world.insurer.id}/products"
+    body = {"name": "Confort", "guarantees": [OPTICS]}
+    retire = {"retired_on": TODAY.isoformat(), "successor_code": "PREMIUM"}
+
+    clock.advance(minutes=6)  # the passkey check of the login is no longer fresh
+    stale = [
+        admin.request("PUT", f"{base}/CONFORT", json=body),
+        admin.post(f"{base}/CONFORT/retire", json=retire),
+        admin.post(f"{base}/CONFORT/reopen"),
+        admin.delete(f"{base}/CONFORT/scheduled"),
+    ]
+    for answer in stale:
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["type"].endswith("/step-up-required")
+    assert admin.get(f"{base}/CONFORT").json()["retired_on"] is None  # nothing changed
+
+    assert admin.step_up().status_code == 200
+    changed = admin.request("PUT", f"{base}/CONFORT", json=body)
+    retired = admin.post(f"{base}/CONFORT/retire", json=retire)
+    reopened = admin.post(f"{base}/CONFORT/reopen")
+
+    assert (changed.status_code, retired.status_code, reopened.status_code) == (200, 200, 200)
+    with runtime.sessions() as session:
+        events = session.scalars(
+            select(SecurityEvent).where(
+                SecurityEvent.account_id == admin.account_id,
+                SecurityEvent.kind.in_([SecurityEventKind.PRODUCT_CHANGED, SecurityEventKind.PRODUCT_RETIRED]),
+            )
+        ).all()
+    details = sorted((e.kind.value, json.loads(e.detail)["change"]) for e in events)
+    assert details == [("product_changed", "formulas"), ("product_changed", "reopened"), ("product_retired", "retired")]
+    assert all(json.loads(e.detail)["product"] == "CONFORT" for e in events)

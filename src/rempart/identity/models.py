@@ -300,3 +300,6 @@ class SecurityEvent(Base):
         Index("ix_security_events_account_at", "account_id", "at"),
         Index("ix_security_events_practice_at", "practice_id", "at"),
     )
+    # The insurer's products: a change of formulas (or its withdrawal, or a reopening) and a retirement.
+    PRODUCT_CHANGED = "product_changed"
+    PRODUCT_RETIRED = "product_retired"

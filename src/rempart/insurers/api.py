@@ -13,8 +13,9 @@ from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.fields import paris_day
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import requires
+from rempart.identity.deps import RECENT_PASSKEY, requires
 from rempart.identity.permissions import Permission
+from rempart.identity.principal import StaffPrincipal
 from rempart.insurers.schemas import (
     ImportJobListOut,
     ImportJobOut,
@@ -25,6 +26,7 @@ from rempart.insurers.schemas import (
     ProductUpdateIn,
 )
 from rempart.insurers.service import (
+    Actor,
     do_cancel_scheduled_change,
     do_create_product,
     do_delete_product,
@@ -39,6 +41,14 @@ from rempart.web.deps import RuntimeDep, SessionDep
 from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
+
+# Changing, withdrawing a change, retiring or reopening a product: a passkey confirmed within the
+# last minutes (step-up), and a security event of the staff member's account.
+CHANGE = [requires(Permission.INSURER_PRODUCT_MANAGE), RECENT_PASSKEY]
+
+
+def _actor(staff: StaffPrincipal, identity: IdentityDep) -> Actor:
+    return Actor(account_id=staff.account_id, at=identity.clock(), address=staff.address)
 
 
 # -- products ----------------------------------------------------------------------------------
@@ -80,7 +90,7 @@ def get_product(
     return json_response(ProductOut.of(product_by_code(session, staff.insurer_id, code), paris_day(identity.clock())))
 
 
-@router.put("/products/{code}", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut)
+@router.put("/products/{code}", dependencies=CHANGE, response_model=ProductOut)
 def put_product(
     *,
     insurer_id: uuid.UUID,
@@ -94,6 +104,7 @@ def put_product(
     today = paris_day(identity.clock())
     product = do_update_product(
         session=session,
+        actor=_actor(staff, identity),
         insurer_id=staff.insurer_id,
         code=code,
         name=body.name,
@@ -104,21 +115,19 @@ def put_product(
     return json_response(ProductOut.of(product, today))
 
 
-@router.delete(
-    "/products/{code}/scheduled", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut
-)
+@router.delete("/products/{code}/scheduled", dependencies=CHANGE, response_model=ProductOut)
 def delete_scheduled_change(
     insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     """Withdraw the change of formulas scheduled after today (409 if none is)."""
     today = paris_day(identity.clock())
-    product = do_cancel_scheduled_change(session=session, insurer_id=staff.insurer_id, code=code, today=today)
+    product = do_cancel_scheduled_change(
+        session=session, actor=_actor(staff, identity), insurer_id=staff.insurer_id, code=code, today=today
+    )
     return json_response(ProductOut.of(product, today))
 
 
-@router.post(
-    "/products/{code}/retire", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut
-)
+@router.post("/products/{code}/retire", dependencies=CHANGE, response_model=ProductOut)
 def retire_product(
     *,
     insurer_id: uuid.UUID,
@@ -128,22 +137,28 @@ def retire_product(
     session: SessionDep,
     identity: IdentityDep,
 ) -> Response:
-    """Close the product to new members from ``retired_on``; its contracts go on."""
+    """Close the product to new members from ``retired_on``; its contracts go on under it until they
+    end (none is moved). A product in use needs ``successor_code``: the open product new members go on
+    instead, named by the members import's refusal (422 without it)."""
     today = paris_day(identity.clock())
     product = do_retire_product(
-        session=session, insurer_id=staff.insurer_id, code=code, on=body.retired_on, today=today
+        session=session,
+        actor=_actor(staff, identity),
+        insurer_id=staff.insurer_id,
+        code=code,
+        on=body.retired_on,
+        today=today,
+        successor_code=body.successor_code,
     )
     return json_response(ProductOut.of(product, today))
 
 
-@router.post(
-    "/products/{code}/reopen", dependencies=[requires(Permission.INSURER_PRODUCT_MANAGE)], response_model=ProductOut
-)
+@router.post("/products/{code}/reopen", dependencies=CHANGE, response_model=ProductOut)
 def reopen_product(
     insurer_id: uuid.UUID, code: str, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
     """Open a retired product to new members again (409 if it is open)."""
-    product = do_reopen_product(session=session, insurer_id=staff.insurer_id, code=code)
+    product = do_reopen_product(session=session, actor=_actor(staff, identity), insurer_id=staff.insurer_id, code=code)
     return json_response(ProductOut.of(product, paris_day(identity.clock())))
 
 

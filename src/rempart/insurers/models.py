@@ -75,6 +75,15 @@ class Product(Base):
     # Closed to new members from this day ("fermé à la commercialisation"): a members file may put no
     # new contract on it; the contracts already on it go on, under its formulas, until they end.
     retired_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The product offered instead (same insurer, open): named when contracts use the retired one,
+    # and by the members import's refusal. No foreign key (see migration 0016): the service checks it.
+    successor_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    successor: Mapped[Product | None] = relationship(
+        primaryjoin="and_(remote(Product.id) == foreign(Product.successor_id), "
+        "remote(Product.insurer_id) == Product.insurer_id)",
+        viewonly=True,
+        lazy="selectin",
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # Every version of every formula, past, current and scheduled (``formulas_on`` picks a day's).

@@ -9,7 +9,11 @@ deleted; one in use may not (the service says so, and the page repeats it).
 A change of formulas takes effect on a day the staff member chooses (today or later): care given
 before it keeps the formulas of its day, and a change scheduled for later is shown, and may be
 withdrawn, until it applies. A product is retired from a day: closed to new members from then, its
-contracts going on.
+contracts going on until they end (none is moved); one in use is retired with a successor named, the
+open product the members import points new members to.
+
+Changing, withdrawing a change, retiring and reopening ask for a passkey confirmed within the last
+minutes (step-up), and each is a security event of the staff member's account.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from rempart.detection.deps import GuardedStaffCaller
 from rempart.errors import Conflict, ValidationFailed
 from rempart.fields import paris_day
 from rempart.identity.context import IdentityDep
-from rempart.identity.deps import FORM_CSRF, requires
+from rempart.identity.deps import FORM_CSRF, RECENT_PASSKEY, requires
 from rempart.identity.permissions import Permission
 from rempart.identity.portal import ViewerDep
 from rempart.insurers.models import APPROVAL_DOMAINS, SANTE_100_DOMAINS, CareDomain, Product
 from rempart.insurers.schemas import MAX_CENTS
 from rempart.insurers.service import (
     PRODUCT_CODE,
+    Actor,
     GuaranteeSpec,
     do_cancel_scheduled_change,
     do_create_product,
@@ -55,6 +60,7 @@ router = PageRouter()
 READ = [requires(Permission.INSURER_PRODUCT_READ)]
 MANAGE = [FORM_CSRF, requires(Permission.INSURER_PRODUCT_MANAGE)]
 MANAGE_PAGE = [requires(Permission.INSURER_PRODUCT_MANAGE)]
+CHANGE = [*MANAGE, RECENT_PASSKEY]  # a change to a product in use: step-up
 
 DOMAINS = tuple(CareDomain)
 MAX_RATE = 1000  # % of the BRSS: GuaranteeIn's bound
@@ -82,6 +88,11 @@ ERRORS = {
     "domains": _("Cover at least one care domain."),
     "effective_on": _("Give a day, today or later, like 2027-01-01 or 01/01/2027."),
     "retired_on": _("Give a day, today or later, like 2027-01-01 or 01/01/2027."),
+    "successor-needed": _(
+        "Contracts use this product: choose the product new members go on instead. "
+        "Its contracts stay on it until they end."
+    ),
+    "successor": _("Choose one of your open products, other than this one."),
 }
 
 
@@ -271,6 +282,7 @@ def _form_page(
     status: int = 200,
     in_use: bool = False,
     retire_error: str = "",
+    successors: list[Product] | None = None,
 ) -> HTMLResponse:
     """The product form (those who may manage products only reach it), with its scheduled change
     and its retirement when it exists."""
@@ -285,6 +297,7 @@ def _form_page(
         today=today,
         scheduled=product.scheduled_after(today) if product else None,
         retire_error=retire_error,
+        successors=successors or [],
     )
 
 
@@ -374,10 +387,17 @@ def product_page(
     if Permission.INSURER_PRODUCT_MANAGE not in staff.permissions:
         return _list_page(request, viewer=viewer, staff=staff, shown=[product], identity=identity)
     today = paris_day(identity.clock())
-    return _form_page(request, viewer, ProductForm.of(product, today), today=today, product=product)
+    return _form_page(
+        request,
+        viewer,
+        ProductForm.of(product, today),
+        today=today,
+        product=product,
+        successors=_successors(session, staff, product),
+    )
 
 
-@router.post("/insurer/products/{code}", dependencies=MANAGE, response_class=HTMLResponse)
+@router.post("/insurer/products/{code}", dependencies=CHANGE, response_class=HTMLResponse)
 def update_product(
     *,
     request: Request,
@@ -399,6 +419,7 @@ def update_product(
         try:
             do_update_product(
                 session=session,
+                actor=_actor(staff, identity),
                 insurer_id=staff.insurer_id,
                 code=product.code,
                 name=shown.name,
@@ -411,10 +432,11 @@ def update_product(
         else:
             done = "updated" if effective_on == today else "scheduled"
             return see_other(f"/insurer/products?done={done}#product-{product.code}")
-    return _form_page(request, viewer, shown, today=today, product=product, status=422)
+    successors = _successors(session, staff, product)
+    return _form_page(request, viewer, shown, today=today, product=product, status=422, successors=successors)
 
 
-@router.post("/insurer/products/{code}/scheduled/withdraw", dependencies=MANAGE, response_class=HTMLResponse)
+@router.post("/insurer/products/{code}/scheduled/withdraw", dependencies=CHANGE, response_class=HTMLResponse)
 def withdraw_scheduled_change(
     request: Request, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep, code: str
 ) -> Response:
@@ -422,12 +444,16 @@ def withdraw_scheduled_change(
     # Withdrawn meanwhile (another tab), or applied since the page was shown: the same answer.
     with suppress(Conflict):
         do_cancel_scheduled_change(
-            session=session, insurer_id=staff.insurer_id, code=product.code, today=paris_day(identity.clock())
+            session=session,
+            actor=_actor(staff, identity),
+            insurer_id=staff.insurer_id,
+            code=product.code,
+            today=paris_day(identity.clock()),
         )
     return see_other(f"/insurer/products?done=withdrawn#product-{product.code}")
 
 
-@router.post("/insurer/products/{code}/retire", dependencies=MANAGE, response_class=HTMLResponse)
+@router.post("/insurer/products/{code}/retire", dependencies=CHANGE, response_class=HTMLResponse)
 def retire_product(
     *,
     request: Request,
@@ -441,25 +467,54 @@ def retire_product(
     product = product_by_code(session, staff.insurer_id, code)
     today = paris_day(identity.clock())
     on = _day_at_least(form, "retired_on", today)
-    if on is None:
-        return _form_page(
-            request,
-            viewer,
-            ProductForm.of(product, today),
-            today=today,
-            product=product,
-            status=422,
-            retire_error=ERRORS["retired_on"],
-        )
-    do_retire_product(session=session, insurer_id=staff.insurer_id, code=product.code, on=on, today=today)
-    return see_other(f"/insurer/products?done=retired#product-{product.code}")
+    successor = _text(form, "successor_code") or None
+    error = "" if on is not None else ERRORS["retired_on"]
+    if on is not None:
+        try:
+            do_retire_product(
+                session=session,
+                actor=_actor(staff, identity),
+                insurer_id=staff.insurer_id,
+                code=product.code,
+                on=on,
+                today=today,
+                successor_code=successor,
+            )
+        except ValidationFailed:
+            # The service said why (in use without a successor, or not an open product of this insurer).
+            error = ERRORS["successor"] if successor else ERRORS["successor-needed"]
+        else:
+            return see_other(f"/insurer/products?done=retired#product-{product.code}")
+    return _form_page(
+        request,
+        viewer,
+        ProductForm.of(product, today),
+        today=today,
+        product=product,
+        status=422,
+        retire_error=error,
+        successors=_successors(session, staff, product),
+    )
 
 
-@router.post("/insurer/products/{code}/reopen", dependencies=MANAGE, response_class=HTMLResponse)
-def reopen_product(request: Request, staff: GuardedStaffCaller, session: SessionDep, code: str) -> Response:
+def _successors(session: SessionDep, staff: GuardedStaffCaller, product: Product) -> list[Product]:
+    """The products a retired one may name as successor: this insurer's open ones, not itself."""
+    return [p for p in list_products(session, staff.insurer_id) if p.id != product.id and p.retired_on is None]
+
+
+def _actor(staff: GuardedStaffCaller, identity: IdentityDep) -> Actor:
+    return Actor(account_id=staff.account_id, at=identity.clock(), address=staff.address)
+
+
+@router.post("/insurer/products/{code}/reopen", dependencies=CHANGE, response_class=HTMLResponse)
+def reopen_product(
+    request: Request, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep, code: str
+) -> Response:
     product = product_by_code(session, staff.insurer_id, code)
     with suppress(Conflict):  # reopened meanwhile (another tab): the same answer
-        do_reopen_product(session=session, insurer_id=staff.insurer_id, code=product.code)
+        do_reopen_product(
+            session=session, actor=_actor(staff, identity), insurer_id=staff.insurer_id, code=product.code
+        )
     return see_other(f"/insurer/products?done=reopened#product-{product.code}")
 
 
@@ -479,5 +534,8 @@ def delete_product(
     except Conflict:
         today = paris_day(identity.clock())
         form = ProductForm.of(product, today)
-        return _form_page(request, viewer, form, today=today, product=product, status=409, in_use=True)
+        successors = _successors(session, staff, product)
+        return _form_page(
+            request, viewer, form, today=today, product=product, status=409, in_use=True, successors=successors
+        )
     return see_other("/insurer/products?done=deleted")

@@ -75,6 +75,12 @@ class ProductRetireIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     retired_on: date = Field(description="closed to new members from this day (today or later)")
+    successor_code: str | None = Field(
+        default=None,
+        pattern=PRODUCT_CODE.pattern,
+        description="the open product of this insurer new members go on instead: required when contracts "
+        "use this one (they go on under it until they end; none is moved)",
+    )
 
 
 class ScheduledChangeOut(BaseModel):
@@ -89,6 +95,7 @@ class ProductOut(BaseModel):
     guarantees: list[GuaranteeOut] = Field(description="the formulas for care given today")
     scheduled: ScheduledChangeOut | None = Field(description="the next change of formulas, if one is scheduled")
     retired_on: date | None = Field(description="closed to new members from this day")
+    successor_code: str | None = Field(description="the product new members go on instead of this retired one")
 
     @classmethod
     def of(cls, product: Product, today: date) -> ProductOut:
@@ -102,6 +109,7 @@ class ProductOut(BaseModel):
             if scheduled is None
             else ScheduledChangeOut(effective_on=scheduled[0], guarantees=[GuaranteeOut.of(g) for g in scheduled[1]]),
             retired_on=product.retired_on,
+            successor_code=product.successor.code if product.successor is not None else None,
         )
 
 

@@ -6,13 +6,15 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.errors import Conflict, NotFound, ValidationFailed
+from rempart.identity.events import record_event
+from rempart.identity.models import SecurityEventKind
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Contract
 from rempart.protection.service import KeyService
@@ -168,15 +170,41 @@ def cancel_scheduled_change(*, session: Session, insurer_id: uuid.UUID, code: st
     return product
 
 
-def retire_product(*, session: Session, insurer_id: uuid.UUID, code: str, on: date, today: date) -> Product:
+def retire_product(
+    *, session: Session, insurer_id: uuid.UUID, code: str, on: date, today: date, successor_code: str | None = None
+) -> Product:
     """Close a product to new members from ``on`` (today or later): a members file may put no new
-    contract on it from that day; the contracts already on it go on under its formulas."""
+    contract on it from that day; the contracts already on it go on under its formulas until they
+    end (none is moved to the successor). A product in use is retired only with a successor named:
+    an open product of the same insurer, not itself, that the import's refusal points new members to."""
     if on < today:
         raise ValidationFailed("a product is retired from today or a later day")
     product = product_by_code(session, insurer_id, code)
+    successor: Product | None = None
+    if successor_code is not None:
+        if successor_code == product.code:
+            raise ValidationFailed("a product cannot be its own successor")
+        successor = session.scalar(
+            select(Product).where(Product.insurer_id == insurer_id, Product.code == successor_code)
+        )
+        if successor is None or not PRODUCT_CODE.fullmatch(successor_code):
+            raise ValidationFailed("the successor is none of this insurer's products")
+        if successor.retired_on is not None:
+            raise ValidationFailed("the successor is retired: name an open product")
+    elif _in_use(session, product):
+        raise ValidationFailed(
+            "contracts use this product: name its successor (successor_code), the product new members go on instead"
+        )
     product.retired_on = on
+    product.successor_id = successor.id if successor is not None else None
     session.flush()
+    session.expire(product, ["successor"])
     return product
+
+
+def _in_use(session: Session, product: Product) -> bool:
+    in_use = select(Contract.id).where(Contract.insurer_id == product.insurer_id, Contract.product_id == product.id)
+    return session.scalar(in_use.limit(1)) is not None
 
 
 def reopen_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Product:
@@ -185,7 +213,9 @@ def reopen_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Pro
     if product.retired_on is None:
         raise Conflict("this product is open to new members")
     product.retired_on = None
+    product.successor_id = None
     session.flush()
+    session.expire(product, ["successor"])
     return product
 
 
@@ -195,6 +225,9 @@ def delete_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Non
     in_use = select(Contract.id).where(Contract.insurer_id == insurer_id, Contract.product_id == product.id).limit(1)
     if session.scalar(in_use) is not None:
         raise Conflict("contracts use this product: it cannot be deleted")
+    names_it = select(Product.code).where(Product.insurer_id == insurer_id, Product.successor_id == product.id)
+    if (predecessor := session.scalar(names_it.limit(1))) is not None:
+        raise Conflict(f"the retired product {predecessor} names this one as its successor: it cannot be deleted")
     try:
         with session.begin_nested():
             session.delete(product)
@@ -220,9 +253,44 @@ def do_create_product(
     return product
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who changes a product: the staff member's account, from which address, when."""
+
+    account_id: uuid.UUID
+    at: datetime
+    address: str | None = None
+
+
+def _record(
+    session: Session,
+    actor: Actor,
+    kind: SecurityEventKind,
+    product: Product,
+    *,
+    change: str = "",
+    on: date | None = None,
+    successor: str | None = None,
+) -> None:
+    """The staff member's security event, in the change's transaction: ids, codes and days only."""
+    record_event(
+        session=session,
+        kind=kind,
+        at=actor.at,
+        account_id=actor.account_id,
+        address=actor.address,
+        insurer_id=str(product.insurer_id),
+        product=product.code,
+        change=change,
+        on=on.isoformat() if on else "",
+        successor=successor or "",
+    )
+
+
 def do_update_product(
     *,
     session: Session,
+    actor: Actor,
     insurer_id: uuid.UUID,
     code: str,
     name: str,
@@ -239,24 +307,56 @@ def do_update_product(
         today=today,
         effective_on=effective_on,
     )
+    _record(
+        session,
+        actor,
+        SecurityEventKind.PRODUCT_CHANGED,
+        product,
+        change="formulas",
+        on=effective_on or today,
+    )
     session.commit()
     return product
 
 
-def do_cancel_scheduled_change(*, session: Session, insurer_id: uuid.UUID, code: str, today: date) -> Product:
+def do_cancel_scheduled_change(
+    *, session: Session, actor: Actor, insurer_id: uuid.UUID, code: str, today: date
+) -> Product:
     product = cancel_scheduled_change(session=session, insurer_id=insurer_id, code=code, today=today)
+    _record(session, actor, SecurityEventKind.PRODUCT_CHANGED, product, change="scheduled-withdrawn")
     session.commit()
     return product
 
 
-def do_retire_product(*, session: Session, insurer_id: uuid.UUID, code: str, on: date, today: date) -> Product:
-    product = retire_product(session=session, insurer_id=insurer_id, code=code, on=on, today=today)
+def do_retire_product(
+    *,
+    session: Session,
+    actor: Actor,
+    insurer_id: uuid.UUID,
+    code: str,
+    on: date,
+    today: date,
+    successor_code: str | None = None,
+) -> Product:
+    product = retire_product(
+        session=session, insurer_id=insurer_id, code=code, on=on, today=today, successor_code=successor_code
+    )
+    _record(
+        session,
+        actor,
+        SecurityEventKind.PRODUCT_RETIRED,
+        product,
+        change="retired",
+        on=on,
+        successor=successor_code,
+    )
     session.commit()
     return product
 
 
-def do_reopen_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Product:
+def do_reopen_product(*, session: Session, actor: Actor, insurer_id: uuid.UUID, code: str) -> Product:
     product = reopen_product(session=session, insurer_id=insurer_id, code=code)
+    _record(session, actor, SecurityEventKind.PRODUCT_CHANGED, product, change="reopened")
     session.commit()
     return product
 

@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -233,6 +233,15 @@ class _Job:
     reference: str = ""
     # Codes of the products retired (closed to new members) on the day of the import.
     closed: frozenset[str] = frozenset()
+    # The successor each retired product names (its code), for the row's refusal.
+    successors: Mapping[str, str] = field(default_factory=dict)
+
+
+def _closed_reason(code: str, successors: Mapping[str, str]) -> str:
+    successor = successors.get(code)
+    if successor is None:
+        return "the product is retired: closed to new members"
+    return f"the product is retired: closed to new members, put new members on {successor}"
 
 
 def _import_batch(runtime: Runtime, job: _Job, contracts: list[RawContract]) -> BatchOutcome:
@@ -275,7 +284,7 @@ def _import_batch(runtime: Runtime, job: _Job, contracts: list[RawContract]) -> 
     ]
     closed = set(result.closed)
     outcome.errors += [
-        RowError(line, "product_code", "the product is retired: closed to new members")
+        RowError(line, "product_code", _closed_reason(record.product_code, job.successors))
         for line, record in batch
         if record.member_number in closed
     ]
@@ -376,6 +385,7 @@ def import_members(
             channel,
             reference,
             closed=frozenset(code for code, product in products.items() if product.retired(paris_day(utcnow()))),
+            successors={code: p.successor.code for code, p in products.items() if p.successor is not None},
         )
     report = ImportReport(reference=reference)
     started = time.perf_counter()
