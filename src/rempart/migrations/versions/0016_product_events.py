@@ -1,0 +1,65 @@
+"""products: a change or a retirement is a security event of the staff member's account, and a
+product in use is retired with a successor named
+
+Revision ID: 0016_product_events
+Revises: 0014_back_office
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from rempart.migrations.constraints import replace_check, values_in
+
+revision = "0016_product_events"
+# 0015_insurer_clients is written in parallel: whoever lands second chains the two.
+down_revision = "0014_back_office"
+branch_labels = None
+depends_on = None
+
+_EVENT_KINDS = (
+    "account_invited",
+    "enrolment_completed",
+    "login",
+    "login_failed",
+    "new_device",
+    "step_up",
+    "passkey_added",
+    "passkey_removed",
+    "passkey_renamed",
+    "passkey_clone_suspected",
+    "recovery_codes_created",
+    "recovery_code_used",
+    "session_revoked",
+    "all_sessions_revoked",
+    "logout",
+    "role_changed",
+    "account_suspended",
+    "token_refused",
+    "client_created",
+    "client_key_added",
+    "client_key_revoked",
+    "client_revoked",
+    "checks_slowed",
+    "step_up_required",
+    "client_suspended",
+    "containment_lifted",
+)
+_NEW_EVENT_KINDS = ("product_changed", "product_retired")
+
+
+def upgrade() -> None:
+    replace_check("security_events", "securityeventkind", values_in("kind", _EVENT_KINDS + _NEW_EVENT_KINDS))
+    # No foreign key: on SQLite adding one rebuilds the table, and dropping the old copy would
+    # cascade to the guarantees and refuse for the contracts. The service checks the successor
+    # (same insurer, open, not the product itself) and refuses to delete a product named as one.
+    op.add_column("products", sa.Column("successor_id", sa.Uuid(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("products") as batch:
+        batch.drop_column("successor_id")
+    events = sa.table("security_events", sa.column("kind", sa.String))
+    op.execute(sa.delete(events).where(events.c.kind.in_(_NEW_EVENT_KINDS)))
+    replace_check("security_events", "securityeventkind", values_in("kind", _EVENT_KINDS))
