@@ -97,7 +97,9 @@ class PracticeSoftware:
     own (made at start: any new key will do, it only has to stay the same for the token's life),
     and the professional at the counter, named by RPPS on every call."""
 
-    def __init__(self, *, http: Http, base: str, token_url: str, client_id: str, signing_key: ECKey, rpps: str) -> None:
+    def __init__(
+        self, *, http: Http | httpx.Client, base: str, token_url: str, client_id: str, signing_key: ECKey, rpps: str
+    ) -> None:
         self.http = http
         self.base = base.rstrip("/")
         self.token_url = token_url
@@ -204,7 +206,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _setup(args: argparse.Namespace, http: Http) -> tuple[PracticeSoftware, dict[str, Any]]:
+def _setup(args: argparse.Namespace, http: Http | httpx.Client) -> tuple[PracticeSoftware, dict[str, Any]]:
     if args.client_id:
         key = ECKey.import_key(json.loads(args.key.read_text()))
         software = PracticeSoftware(
