@@ -336,17 +336,25 @@ def revoke_all_sessions(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def suspend_account(*, session: Session, account_id: uuid.UUID, now: datetime, reason: str) -> None:
-    """Containment: the account cannot log in and every session of it ends now."""
-    account = session.get(Account, account_id)
+def suspend_account(*, session: Session, account_id: uuid.UUID, now: datetime, reason: str) -> bool:
+    """Containment: the account cannot log in and every session of it ends now.
+
+    Idempotent: suspending a suspended account records no second ``account_suspended`` event (an
+    operator's retry or detection firing again must not flood the owner's event list); its sessions
+    are still revoked, should one have been left. Returns whether the account was suspended now.
+    The account's row is locked (PostgreSQL) so that two suspensions at once record one event."""
+    account = session.get(Account, account_id, with_for_update=True, populate_existing=True)
     if account is None:
         raise NotFound("no such account")
+    newly = account.status is not AccountStatus.SUSPENDED
     account.status = AccountStatus.SUSPENDED
     revoke_all_sessions(session=session, account_id=account_id, now=now, reason="suspended")
-    record_event(
-        session=session, kind=SecurityEventKind.ACCOUNT_SUSPENDED, at=now, account_id=account_id, reason=reason
-    )
+    if newly:
+        record_event(
+            session=session, kind=SecurityEventKind.ACCOUNT_SUSPENDED, at=now, account_id=account_id, reason=reason
+        )
     session.flush()
+    return newly
 
 
 def reinstate_account(*, session: Session, account_id: uuid.UUID) -> None:
@@ -357,10 +365,12 @@ def reinstate_account(*, session: Session, account_id: uuid.UUID) -> None:
         account.status = AccountStatus.ACTIVE
 
 
-def do_suspend_account(*, session: Session, account_id: uuid.UUID, now: datetime, reason: str) -> None:
-    """A security operator's containment, committed with its security event."""
-    suspend_account(session=session, account_id=account_id, now=now, reason=reason)
+def do_suspend_account(*, session: Session, account_id: uuid.UUID, now: datetime, reason: str) -> bool:
+    """A security operator's containment, committed with its security event (none when the account
+    was suspended already: see ``suspend_account``)."""
+    newly = suspend_account(session=session, account_id=account_id, now=now, reason=reason)
     session.commit()
+    return newly
 
 
 def do_end_all_sessions(*, session: Session, account_id: uuid.UUID, now: datetime, address: str | None) -> int:
