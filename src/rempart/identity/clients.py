@@ -1,7 +1,11 @@
-"""Practice-software clients and their keys: creation, rotation and revocation.
+"""API clients and their keys: creation, rotation and revocation.
 
-A practice admin's changes go through the ``do_*`` functions: each writes its security event in the
-same transaction and commits.
+A client belongs to one owner: a practice (its billing software, acting for its professionals) or
+an insurer (its nightly jobs, with the permissions of their scopes). The same rules hold for both,
+through the same functions: the owner is named by ``practice_id=`` or ``insurer_id=``, exactly one.
+
+An admin's changes go through the ``do_*`` functions: each writes its security event in the same
+transaction and commits.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from rempart.identity.models import (
     EnrolmentPurpose,
     SecurityEventKind,
 )
-from rempart.identity.permissions import Role
+from rempart.identity.permissions import ClientScope, Role
+from rempart.insurers.models import Insurer
 from rempart.professionals.models import Practice, PracticeMembership, Profession, Professional, ProfessionalStatus
 
 MAX_ACTIVE_KEYS = 3  # the current key, the next one during a rotation, and one spare
@@ -40,10 +45,23 @@ MAX_ACTIVE_KEYS = 3  # the current key, the next one during a rotation, and one 
 KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def access_client(session: Session, *, practice_id: uuid.UUID, client_id: uuid.UUID) -> ApiClient:
-    """The practice's client; another practice's client and a missing one answer the same."""
+def _one_owner(practice_id: uuid.UUID | None, insurer_id: uuid.UUID | None) -> None:
+    if (practice_id is None) == (insurer_id is None):
+        raise TypeError("name exactly one owner: practice_id or insurer_id")
+
+
+def access_client(
+    session: Session,
+    *,
+    client_id: uuid.UUID,
+    practice_id: uuid.UUID | None = None,
+    insurer_id: uuid.UUID | None = None,
+) -> ApiClient:
+    """The owner's client; another owner's client (a practice's or an insurer's) and a missing one
+    answer the same."""
+    _one_owner(practice_id, insurer_id)
     client = session.get(ApiClient, client_id)
-    if client is None or client.practice_id != practice_id:
+    if client is None or client.practice_id != practice_id or client.insurer_id != insurer_id:
         raise NotFound("no such client")
     return client
 
@@ -51,20 +69,39 @@ def access_client(session: Session, *, practice_id: uuid.UUID, client_id: uuid.U
 def create_client(
     *,
     session: Session,
-    practice_id: uuid.UUID,
     name: str,
     public_jwk: dict[str, Any],
     now: datetime,
     expires_at: datetime | None = None,
+    practice_id: uuid.UUID | None = None,
+    insurer_id: uuid.UUID | None = None,
+    scopes: frozenset[ClientScope] = frozenset(),
 ) -> tuple[ApiClient, ApiClientKey]:
-    if session.get(Practice, practice_id) is None:
-        raise NotFound("no such practice")
+    """A practice's client (no scopes: it acts for the practice's professionals) or an insurer's
+    (at least one scope, and nothing beyond them)."""
+    _one_owner(practice_id, insurer_id)
+    if practice_id is not None:
+        if session.get(Practice, practice_id) is None:
+            raise NotFound("no such practice")
+        if scopes:
+            raise ValidationFailed("a practice's client takes no scopes: it acts for the practice's professionals")
+    else:
+        if session.get(Insurer, insurer_id) is None:
+            raise NotFound("no such insurer")
+        if not scopes:
+            raise ValidationFailed("an insurer's client needs at least one scope")
     if not name.strip() or len(name) > 100:
         raise ValidationFailed("a client needs a name of at most 100 characters")
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("a client cannot expire in the past")
     client = ApiClient(
-        id=uuid.uuid4(), practice_id=practice_id, name=name.strip(), created_at=now, expires_at=expires_at
+        id=uuid.uuid4(),
+        practice_id=practice_id,
+        insurer_id=insurer_id,
+        scopes=" ".join(sorted(s.value for s in scopes)),
+        name=name.strip(),
+        created_at=now,
+        expires_at=expires_at,
     )
     session.add(client)
     session.flush()
@@ -116,10 +153,13 @@ def revoke_client(*, session: Session, client: ApiClient, now: datetime) -> ApiC
     return client
 
 
-def clients_of(session: Session, practice_id: uuid.UUID) -> Sequence[ApiClient]:
-    return session.scalars(
-        select(ApiClient).where(ApiClient.practice_id == practice_id).order_by(ApiClient.created_at)
-    ).all()
+def clients_of(
+    session: Session, practice_id: uuid.UUID | None = None, *, insurer_id: uuid.UUID | None = None
+) -> Sequence[ApiClient]:
+    """The owner's clients, oldest first."""
+    _one_owner(practice_id, insurer_id)
+    owner = ApiClient.practice_id == practice_id if practice_id is not None else ApiClient.insurer_id == insurer_id
+    return session.scalars(select(ApiClient).where(owner).order_by(ApiClient.created_at)).all()
 
 
 def keys_of(session: Session, client_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ApiClientKey]]:
@@ -234,7 +274,11 @@ def _commit_with_event(
     address: str | None,
     **detail: str,
 ) -> None:
-    """The practice admin's change to a client, its security event, one commit."""
+    """The admin's change to a client, its security event, one commit. (Security events name a
+    practice in a column; an insurer's client is named by its ``client_id``, and its insurer in
+    the detail.)"""
+    if client.insurer_id is not None:
+        detail = {**detail, "insurer_id": str(client.insurer_id)}
     record_event(
         session=session,
         kind=kind,
@@ -251,16 +295,25 @@ def _commit_with_event(
 def do_create_client(
     *,
     session: Session,
-    practice_id: uuid.UUID,
     name: str,
     public_jwk: dict[str, Any],
     now: datetime,
     expires_at: datetime | None,
     acting_account_id: uuid.UUID | None,
     address: str | None,
+    practice_id: uuid.UUID | None = None,
+    insurer_id: uuid.UUID | None = None,
+    scopes: frozenset[ClientScope] = frozenset(),
 ) -> ApiClient:
     client, key = create_client(
-        session=session, practice_id=practice_id, name=name, public_jwk=public_jwk, now=now, expires_at=expires_at
+        session=session,
+        practice_id=practice_id,
+        insurer_id=insurer_id,
+        scopes=scopes,
+        name=name,
+        public_jwk=public_jwk,
+        now=now,
+        expires_at=expires_at,
     )
     _commit_with_event(
         session,
@@ -270,6 +323,7 @@ def do_create_client(
         account_id=acting_account_id,
         address=address,
         kid=key.kid,
+        **({"scopes": client.scopes} if client.scopes else {}),
     )
     return client
 
@@ -277,14 +331,15 @@ def do_create_client(
 def do_add_client_key(
     *,
     session: Session,
-    practice_id: uuid.UUID,
     client_id: uuid.UUID,
+    practice_id: uuid.UUID | None = None,
+    insurer_id: uuid.UUID | None = None,
     public_jwk: dict[str, Any],
     now: datetime,
     acting_account_id: uuid.UUID | None,
     address: str | None,
 ) -> ApiClient:
-    client = access_client(session, practice_id=practice_id, client_id=client_id)
+    client = access_client(session, practice_id=practice_id, insurer_id=insurer_id, client_id=client_id)
     key = add_client_key(session=session, client=client, public_jwk=public_jwk, now=now)
     _commit_with_event(
         session,
@@ -301,14 +356,15 @@ def do_add_client_key(
 def do_revoke_client_key(
     *,
     session: Session,
-    practice_id: uuid.UUID,
     client_id: uuid.UUID,
+    practice_id: uuid.UUID | None = None,
+    insurer_id: uuid.UUID | None = None,
     kid: str,
     now: datetime,
     acting_account_id: uuid.UUID | None,
     address: str | None,
 ) -> ApiClient:
-    client = access_client(session, practice_id=practice_id, client_id=client_id)
+    client = access_client(session, practice_id=practice_id, insurer_id=insurer_id, client_id=client_id)
     revoke_client_key(session=session, client=client, kid=kid, now=now)
     _commit_with_event(
         session,
@@ -325,13 +381,14 @@ def do_revoke_client_key(
 def do_revoke_client(
     *,
     session: Session,
-    practice_id: uuid.UUID,
     client_id: uuid.UUID,
+    practice_id: uuid.UUID | None = None,
+    insurer_id: uuid.UUID | None = None,
     now: datetime,
     acting_account_id: uuid.UUID | None,
     address: str | None,
 ) -> ApiClient:
-    client = access_client(session, practice_id=practice_id, client_id=client_id)
+    client = access_client(session, practice_id=practice_id, insurer_id=insurer_id, client_id=client_id)
     revoke_client(session=session, client=client, now=now)
     _commit_with_event(
         session, SecurityEventKind.CLIENT_REVOKED, client, now=now, account_id=acting_account_id, address=address

@@ -22,7 +22,14 @@ from fastapi.routing import APIRoute
 from rempart.errors import NotFound
 from rempart.identity.context import IdentityDep
 from rempart.identity.errors import ActingProfessionalRefused, NotSignedIn, PermissionDenied
-from rempart.identity.permissions import INSURER_ROLES, Permission, Role, permissions_of
+from rempart.identity.permissions import (
+    INSURER_ROLES,
+    Permission,
+    Role,
+    parse_scopes,
+    permissions_of,
+    permissions_of_scopes,
+)
 from rempart.identity.principal import Channel, PracticePrincipal, Principal, StaffPrincipal
 from rempart.identity.sessions import CsrfRefused, principal_from_request, require_recent_passkey
 from rempart.identity.tokens import authenticate_token, one_proof, path_as_sent
@@ -31,6 +38,8 @@ from rempart.tenancy import bind_tenant
 from rempart.web.deps import SessionDep
 
 ACTING_RPPS_HEADER = "X-Acting-RPPS"
+# Where an insurer's API client may act: its insurer's routes. Elsewhere it holds no permission.
+INSURER_API_PREFIX = "/api/v1/insurers/"
 
 
 def client_address(request: Request) -> str | None:
@@ -52,6 +61,19 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
             now=now,
             acting_rpps=rpps if is_valid_rpps(rpps) else None,
         )
+        if holder.insurer_id is not None:
+            # An insurer's nightly job: no person, no acting professional, its scopes' permissions
+            # and only on its insurer's routes (``staff_caller`` answers 404 for another insurer).
+            on_insurer_routes = request.url.path.startswith(INSURER_API_PREFIX)
+            return Principal(
+                channel=Channel.API,
+                roles=frozenset(),
+                permissions=permissions_of_scopes(parse_scopes(holder.scopes)) if on_insurer_routes else frozenset(),
+                address=client_address(request),
+                credential_ref="tok:" + holder.token_hash.hex()[:16],
+                insurer_id=holder.insurer_id,
+                client_id=holder.client_id,
+            )
         if not is_valid_rpps(rpps):
             raise ActingProfessionalRefused(f"name the acting professional's RPPS in the {ACTING_RPPS_HEADER} header")
         professional = holder.professional
@@ -209,10 +231,14 @@ async def practice_caller(request: Request, principal: AuthenticatedDep) -> Prac
 
 
 def staff_caller(request: Request, principal: AuthenticatedDep, session: SessionDep) -> StaffPrincipal:
-    """An insurer's staff member. On ``/insurers/{insurer_id}/...`` routes another insurer's id
-    answers "not found", and the session is bound to the staff member's insurer (RLS)."""
+    """An insurer's staff member, or one of the insurer's API clients. On ``/insurers/{insurer_id}/...``
+    routes another insurer's id answers "not found", and the session is bound to the caller's
+    insurer (RLS)."""
     require_declared(request, principal)
-    if principal.insurer_id is None or principal.account_id is None or not (principal.roles & INSURER_ROLES):
+    # An insurer's client: its token named its insurer and no practice (``authenticated``).
+    insurer_client = principal.client_id is not None and principal.practice_id is None
+    acting = principal.client_id if insurer_client else principal.account_id
+    if principal.insurer_id is None or acting is None or not (insurer_client or principal.roles & INSURER_ROLES):
         raise PermissionDenied("only an insurer's staff may call this")
     path_insurer = request.path_params.get("insurer_id")
     if path_insurer is not None:
@@ -225,11 +251,12 @@ def staff_caller(request: Request, principal: AuthenticatedDep, session: Session
     bind_tenant(session, principal.insurer_id)
     return StaffPrincipal(
         insurer_id=principal.insurer_id,
-        account_id=principal.account_id,
+        account_id=acting,
         roles=principal.roles & INSURER_ROLES,
         permissions=principal.permissions,
         address=principal.address,
         credential_ref=principal.credential_ref,
+        client_id=principal.client_id if insurer_client else None,
     )
 
 

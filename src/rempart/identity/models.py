@@ -39,12 +39,26 @@ class ClientStatus(StrEnum):
 
 
 class ApiClient(Base):
-    """A practice's billing software. Its ``id`` is the OAuth ``client_id``."""
+    """A practice's billing software, or an insurer's job (a nightly members file, a payment run).
+    Its ``id`` is the OAuth ``client_id``.
+
+    A practice's client acts for the practice's professionals (every call names one); an insurer's
+    client acts for its insurer with the permissions of its ``scopes`` only (space-separated, as
+    OAuth writes them: ``rempart.identity.permissions.ClientScope``), and never for a person. The
+    table stays a platform table, outside row-level security: the token endpoint reads a client
+    before anyone is known, and ``clients.access_client`` scopes every other read by owner.
+    """
 
     __tablename__ = "api_clients"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"), index=True)
+    practice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("practices.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    insurer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("insurers.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    scopes: Mapped[str] = mapped_column(String(200), default="", server_default="")
     name: Mapped[str] = mapped_column(String(100))
     status: Mapped[ClientStatus] = mapped_column(str_enum(ClientStatus, length=10), default=ClientStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -52,7 +66,17 @@ class ApiClient(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revocation_dated"),)
+    __table_args__ = (
+        CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revocation_dated"),
+        # A client works for one practice or one insurer, never both nor neither.
+        CheckConstraint("(practice_id IS NULL) <> (insurer_id IS NULL)", name="one_owner"),
+        # Scopes are an insurer client's whole grant; a practice's client has none (its role's).
+        CheckConstraint("(insurer_id IS NULL) = (scopes = '')", name="scopes_of_insurer_clients"),
+    )
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
 
 
 class ClientKeyStatus(StrEnum):
@@ -279,6 +303,9 @@ class SecurityEventKind(StrEnum):
     STEP_UP_REQUIRED = "step_up_required"
     CLIENT_SUSPENDED = "client_suspended"
     CONTAINMENT_LIFTED = "containment_lifted"
+    # The insurer's products: a change of formulas (or its withdrawal, or a reopening) and a retirement.
+    PRODUCT_CHANGED = "product_changed"
+    PRODUCT_RETIRED = "product_retired"
 
 
 class SecurityEvent(Base):
@@ -300,6 +327,3 @@ class SecurityEvent(Base):
         Index("ix_security_events_account_at", "account_id", "at"),
         Index("ix_security_events_practice_at", "practice_id", "at"),
     )
-    # The insurer's products: a change of formulas (or its withdrawal, or a reopening) and a retirement.
-    PRODUCT_CHANGED = "product_changed"
-    PRODUCT_RETIRED = "product_retired"

@@ -40,6 +40,8 @@ class Permission(StrEnum):
     INSURER_ACCESS_LOG_MANAGE = "insurer:access-log:manage"  # e.g. show staff names to members
     INSURER_INCIDENT_READ = "insurer:incident:read"
     INSURER_BENEFICIARY_INVITE = "insurer:beneficiary:invite"
+    # The insurer's API clients (its nightly jobs): registering them, their keys and scopes.
+    INSURER_CLIENT_MANAGE = "insurer:client:manage"
     # Beneficiary portal: their own card, rights and access log.
     ME_CARD_READ = "me:card:read"
     ME_RIGHTS_READ = "me:rights:read"
@@ -111,6 +113,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.INSURER_EXPORT_APPROVE,
         Permission.INSURER_STAFF_INVITE,
         Permission.INSURER_BENEFICIARY_INVITE,
+        Permission.INSURER_CLIENT_MANAGE,
         Permission.INSURER_INCIDENT_READ,
     },
     Role.CLAIMS_AGENT: _SELF
@@ -169,4 +172,40 @@ def permissions_of(roles: frozenset[Role]) -> frozenset[Permission]:
     granted: frozenset[Permission] = frozenset()
     for role in roles:
         granted |= ROLE_PERMISSIONS[role]
+    return granted
+
+
+# -- insurer API clients: a machine's grant is its scopes, never a role ---------------------------
+
+
+class ClientScope(StrEnum):
+    """What an insurer's API client (a nightly job, no person involved) may be granted."""
+
+    MEMBERS_IMPORT = "members:import"
+    CLAIMS_REVIEW = "claims:review"
+    PAYMENT_RUNS = "payment-runs"
+    ACCESS_LOG_READ = "access-log:read"
+
+
+# Deliberately absent: INSURER_MEMBER_READ (a machine never reads members' identities: the bulk
+# leak Rempart exists to stop), product management, exports, staff and beneficiary invitations,
+# and every ``account:``/``security:`` permission.
+SCOPE_PERMISSIONS: dict[ClientScope, frozenset[Permission]] = {
+    ClientScope.MEMBERS_IMPORT: frozenset({Permission.INSURER_MEMBER_IMPORT}),
+    ClientScope.CLAIMS_REVIEW: frozenset({Permission.INSURER_CLAIM_READ, Permission.INSURER_CLAIM_REVIEW}),
+    ClientScope.PAYMENT_RUNS: frozenset({Permission.INSURER_PAYMENT_RUN_MANAGE}),
+    ClientScope.ACCESS_LOG_READ: frozenset({Permission.INSURER_ACCESS_LOG_READ}),
+}
+
+
+def parse_scopes(value: str) -> frozenset[ClientScope]:
+    """The scopes of a stored ``scopes`` column; an unknown word grants nothing."""
+    known = {s.value: s for s in ClientScope}
+    return frozenset(known[word] for word in value.split() if word in known)
+
+
+def permissions_of_scopes(scopes: frozenset[ClientScope]) -> frozenset[Permission]:
+    granted: frozenset[Permission] = frozenset()
+    for scope in scopes:
+        granted |= SCOPE_PERMISSIONS[scope]
     return granted

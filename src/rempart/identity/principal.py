@@ -65,7 +65,14 @@ class PracticePrincipal:
 
 @dataclass(frozen=True)
 class StaffPrincipal:
-    """A member of an insurer's staff, acting on that insurer only."""
+    """A member of an insurer's staff, or one of the insurer's API clients (a nightly job), acting
+    on that insurer only.
+
+    ``account_id`` names who acts, as the insurer's routes record it (``started_by``, the access
+    log's actor): the staff member's account, or for an API client its ``client_id`` — client ids
+    and account ids are both random UUIDs, and ``client_id`` tells the two apart. A client has no
+    role: its ``permissions`` are those of its scopes, nothing more.
+    """
 
     insurer_id: uuid.UUID
     account_id: uuid.UUID
@@ -73,6 +80,11 @@ class StaffPrincipal:
     permissions: frozenset[Permission]
     address: str | None = None
     credential_ref: str | None = None
+    client_id: uuid.UUID | None = None
+
+    @property
+    def is_client(self) -> bool:
+        return self.client_id is not None
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions

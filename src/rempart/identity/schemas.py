@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rempart.fields import OneLine, UtcDatetime
 from rempart.identity.accounts import Invitation
 from rempart.identity.models import SecurityEvent
-from rempart.identity.permissions import Role
+from rempart.identity.permissions import ClientScope, Role
 from rempart.professionals.models import Profession
 
 # Shown to the practice admin and in security events; PostgreSQL cannot store a NUL in text at all.
@@ -211,6 +211,16 @@ class ClientOut(BaseModel):
     expires_at: datetime | None
     keys: list[str]
     token_url: str
+
+
+class InsurerClientCreateIn(ClientCreateIn):
+    """An insurer's API client: a nightly job's credentials, granted these scopes and no more."""
+
+    scopes: list[ClientScope] = Field(min_length=1, max_length=len(ClientScope))
+
+
+class InsurerClientOut(ClientOut):
+    scopes: list[str]
 
 
 class SuspendIn(_Strict):

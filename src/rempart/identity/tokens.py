@@ -96,9 +96,12 @@ class TokenHolder:
     one who acts for that practice, the acting professional (``None`` otherwise)."""
 
     client_id: uuid.UUID
-    practice_id: uuid.UUID
+    practice_id: uuid.UUID | None
     token_hash: bytes
     professional: ActingProfessional | None
+    # An insurer's client: its insurer and its space-separated scopes (``practice_id`` is then None).
+    insurer_id: uuid.UUID | None = None
+    scopes: str = ""
 
 
 def _b64url_sha256(value: str) -> str:
@@ -199,11 +202,11 @@ def claimed_client(session: Session, assertion: str) -> ApiClient | None:
 def refuse_unusable(status: ClientStatus, expires_at: datetime | None, now: datetime) -> None:
     """A revoked, suspended or expired client gets no token and its tokens open nothing."""
     if status is ClientStatus.REVOKED:
-        raise ClientRevoked("this client has been revoked by its practice; ask for a new one")
+        raise ClientRevoked("this client has been revoked by its owner; ask for a new one")
     if status is ClientStatus.SUSPENDED:
         raise ClientSuspended()
     if expires_at is not None and expires_at <= now:
-        raise ClientExpired("this client's credentials have expired; the practice admin can renew them")
+        raise ClientExpired("this client's credentials have expired; its owner's admin can renew them")
 
 
 # -- client authentication (RFC 7523) -------------------------------------------------------------
@@ -377,9 +380,10 @@ def issue_token(
     client = authenticate_client(
         session=session, replay=replay, assertion=form["client_assertion"], token_url=token_url, now=now
     )
-    practice = session.get(Practice, client.practice_id)
-    if practice is None or practice.status is not PracticeStatus.ACTIVE:
-        raise PracticeSuspended("this practice is suspended; no token can be issued")
+    if client.practice_id is not None:
+        practice = session.get(Practice, client.practice_id)
+        if practice is None or practice.status is not PracticeStatus.ACTIVE:
+            raise PracticeSuspended("this practice is suspended; no token can be issued")
     expires = now + TOKEN_LIFETIME
     if client.expires_at is not None:
         expires = min(expires, client.expires_at)
@@ -424,7 +428,12 @@ def do_issue_token(
             session.commit()
         raise
     session.commit()
-    log.info("token_issued", client_id=str(client.id), practice_id=str(client.practice_id))
+    log.info(
+        "token_issued",
+        client_id=str(client.id),
+        practice_id=str(client.practice_id) if client.practice_id else None,
+        insurer_id=str(client.insurer_id) if client.insurer_id else None,
+    )
     return client, issued
 
 
@@ -462,13 +471,18 @@ def authenticate_token(
     if not secrets.compare_digest(jkt, found.jkt):
         raise InvalidDPoPProof("the DPoP proof is signed by another key than the token's")
     refuse_unusable(found.client_status, found.client_expires_at, now)
-    if found.practice_status is not PracticeStatus.ACTIVE:
+    if found.practice_id is not None and found.practice_status is not PracticeStatus.ACTIVE:
         raise PracticeSuspended("this practice is suspended")
     acting = None
     if found.professional_id is not None and found.membership_practice is not None:
         acting = ActingProfessional(found.professional_id, found.rpps, found.profession)
     return TokenHolder(
-        client_id=found.client_id, practice_id=found.practice_id, token_hash=found.token_hash, professional=acting
+        client_id=found.client_id,
+        practice_id=found.practice_id,
+        token_hash=found.token_hash,
+        professional=acting,
+        insurer_id=found.insurer_id,
+        scopes=found.scopes,
     )
 
 
@@ -481,6 +495,8 @@ _HOLDER = (
         ApiClient.status.label("client_status"),
         ApiClient.expires_at.label("client_expires_at"),
         ApiClient.practice_id,
+        ApiClient.insurer_id,
+        ApiClient.scopes,
         Practice.status.label("practice_status"),
         Professional.id.label("professional_id"),
         Professional.rpps,
@@ -488,7 +504,8 @@ _HOLDER = (
         PracticeMembership.practice_id.label("membership_practice"),
     )
     .join(ApiClient, ApiClient.id == AccessToken.client_id)
-    .join(Practice, Practice.id == ApiClient.practice_id)
+    # An insurer's client has no practice (and so no acting professional).
+    .outerjoin(Practice, Practice.id == ApiClient.practice_id)
     .outerjoin(
         Professional,
         and_(Professional.rpps == bindparam("rpps"), Professional.status == ProfessionalStatus.ACTIVE),
