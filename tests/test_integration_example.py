@@ -8,6 +8,7 @@ import json
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from rempart.app import create_app
 from rempart.demo import build_demo
+from rempart.detection.clock import ManualClock
 from rempart.detection.engine import DetectionEngine
 from rempart.identity.context import IdentityServices
 from rempart.runtime import Runtime
@@ -118,3 +120,48 @@ def test_the_example_against_the_demo(
     )
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"].startswith("DPoP")
+
+
+def _answered_before_slow_down(client: TestClient, demo: Path, profession: str, *, local_hour: int) -> int:
+    """Distinct demo patients a new practice's software checks, one after the other, before the
+    first ``slow-down``, with detection's clock on a Monday at ``local_hour`` in Paris."""
+    example = _example()
+    doc = json.loads(demo.read_text())
+    software = next(s for s in doc["practice_software"] if s["profession"] == profession)
+    app: Any = client.app
+    prefix = f"t{uuid.uuid4().hex}"
+    # December: Paris is UTC+1.
+    clock = ManualClock(datetime(2026, 12, 7, local_hour - 1, 0, tzinfo=UTC))
+    app.state.detection = DetectionEngine.build(app.state.runtime, clock=clock, prefix=prefix)
+    practice = example.PracticeSoftware(
+        http=client,
+        base="http://127.0.0.1:8000",
+        token_url=software["token_url"],
+        client_id=software["client_id"],
+        signing_key=example.ECKey.import_key(software["private_jwk"]),
+        rpps=software["rpps"],
+    )
+    try:
+        for answered, patient in enumerate(doc["patients"]):
+            body = {**patient["card"], "nir": patient["nir"], "birth_date": patient["birth_date"]}
+            answer = practice.call("POST", "/api/v1/rights-checks", json_body={**body, "birth_rank": 1})
+            if answer.status_code == 429:
+                assert answer.json()["type"].endswith("/slow-down")
+                assert int(answer.headers["Retry-After"]) > 0
+                return answered
+            assert answer.status_code == 200, answer.text
+        return len(doc["patients"])
+    finally:
+        app.state.detection.close()
+        if REDIS_URL:
+            drop_prefix(REDIS_URL, prefix)
+
+
+def test_what_the_guide_says_a_test_practice_meets(served: tuple[TestClient, Path]) -> None:
+    """docs/integration.md: an optician's software is slowed after the 5th distinct patient within
+    5 minutes (the 3rd off-hours); a pharmacy's after the 8th off-hours."""
+    client, demo = served
+    assert len(json.loads(demo.read_text())["patients"]) > 8
+    assert _answered_before_slow_down(client, demo, "optician", local_hour=10) == 5
+    assert _answered_before_slow_down(client, demo, "optician", local_hour=21) == 3
+    assert _answered_before_slow_down(client, demo, "pharmacist", local_hour=21) == 8
