@@ -30,7 +30,7 @@ from rempart.claims.service import (
     view_claim,
 )
 from rempart.demo import PRODUCTS, product_guarantees
-from rempart.eligibility.service import CareDomainOutsideProfession, RightsAnswer
+from rempart.eligibility.service import CareDateInFuture, CareDomainOutsideProfession, RightsAnswer
 from rempart.errors import ValidationFailed
 from rempart.idempotency import IdempotencyKeyReused
 from rempart.identity.principal import PracticePrincipal
@@ -148,7 +148,6 @@ def test_optics_without_an_approval_is_rejected_and_with_one_is_accepted_and_con
     ("lines", "reason"),
     [
         ([frames(price=90_000)], ClaimReason.APPROVAL_EXCEEDED),
-        ([frames(TODAY + timedelta(days=200))], ClaimReason.APPROVAL_EXPIRED),
         ([class_a_glasses(price=3_500)], ClaimReason.PRICE_OVER_REGULATED_LIMIT),
     ],
 )
@@ -163,6 +162,22 @@ def test_approval_and_price_rules_reject_with_their_reason_code(
 
     assert (claim.status, claim.reason_code) == (ClaimStatus.REJECTED, reason)
     assert claim.insurer_cents == 0
+    assert usage_of(world, check) == 0
+
+
+def test_care_dated_after_today_is_refused_at_submission_and_nothing_is_stored(world: World) -> None:
+    """Even within the approval's validity: a claim bills care given (a few minutes of clock skew
+    at midnight aside), so care in 2030 is a 422 ``care-date-in-future``, not a rejected claim."""
+    optician = practice_principal(world.runtime, Profession.OPTICIAN)
+    check = rights_check(world, optician, world.patient(product="PREMIUM"))
+    approval = approve(world, optician, check, [frames(price=20_000)])
+
+    for day in (TODAY + timedelta(days=1), TODAY + timedelta(days=30), date(2030, 1, 2)):
+        with pytest.raises(CareDateInFuture) as refused:
+            submit(world, optician, check, [frames(day)], approval_number=approval.approval_number)
+        assert refused.value.status == 422
+        assert refused.value.type.endswith("/care-date-in-future")
+    assert count_claims(world) == 0
     assert usage_of(world, check) == 0
 
 

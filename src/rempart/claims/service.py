@@ -35,7 +35,7 @@ from rempart.claims.adjudication import (
 from rempart.claims.models import OPEN_CLAIM, Claim, ClaimReason, ClaimStatus, ReviewReason
 from rempart.claims.offline import AttestedCheck, attested_check, attested_cover, insurer_of_attestation
 from rempart.eligibility.models import RightsCheck
-from rempart.eligibility.service import access_check, domains_for
+from rempart.eligibility.service import access_check, domains_for, refuse_future_care
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.idempotency import check_replay, digest, once
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
@@ -196,9 +196,11 @@ def submit_claim(
     now: datetime,
     review_threshold_cents: int = REVIEW_THRESHOLD_CENTS,
 ) -> ClaimOutcome:
-    """Store and adjudicate a claim, once per Idempotency-Key, and commit it with its access event."""
+    """Store and adjudicate a claim, once per Idempotency-Key, and commit it with its access event.
+    Care dated after today is refused at submission (``care-date-in-future``): nothing is stored."""
     _validate(request, caller)
     request_digest = digest(request.payload())
+    refuse_future_care((line.care_date for line in request.lines), now)
     if request.attestation is not None:
         outcome = _submit_attested(
             session,

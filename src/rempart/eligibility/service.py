@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -144,6 +144,25 @@ RightsOutcome = RightsAnswer | RightsMiss
 def care_day(now: datetime) -> date:
     """Today, as a French professional's calendar has it."""
     return now.astimezone(PARIS).date()
+
+
+# A practice's clock a few minutes ahead of ours at midnight (Paris) bills "tomorrow's" care that
+# was given today: that much, and no more, is read as clock skew. Care is billed or quoted on or
+# after its day, never before: a later day is refused, whatever the validity of the approval.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class CareDateInFuture(ValidationFailed):
+    slug = "care-date-in-future"
+    title = "The date of care is after today"
+
+
+def refuse_future_care(days: Iterable[date], now: datetime) -> None:
+    """Care is quoted and billed once given: a date of care after today (Paris, give or take
+    ``CLOCK_SKEW``) is refused (422 ``care-date-in-future``), before anything is read or stored."""
+    latest = care_day(now + CLOCK_SKEW)
+    if any(day > latest for day in days):
+        raise CareDateInFuture(f"a date of care is after today ({latest.isoformat()}): bill or quote care once given")
 
 
 def domains_for(caller: PracticePrincipal, wanted: Sequence[CareDomain]) -> tuple[CareDomain, ...]:

@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from rempart.detection.deps import GuardedPracticeCaller
-from rempart.eligibility.service import RightsCheckExpired, RightsCheckNotFound, care_day
+from rempart.eligibility.service import CareDateInFuture, RightsCheckExpired, RightsCheckNotFound, care_day
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, PracticeCaller, requires
 from rempart.identity.permissions import Permission
@@ -98,4 +98,7 @@ def make_quote(
         # Another practice's check reads like a missing one (the service sees to it).
         form.fail("check_id", CHECK_UNUSABLE)
         return _form_page(request, viewer, caller, form, status=unusable.status)
+    except CareDateInFuture:
+        form.fail("care_date", _("This date of care is after today: a quote is for care given."))
+        return _form_page(request, viewer, caller, form, status=422)
     return render(request, "pricing/quote.html", viewer=viewer, quote=QuoteOut.of(result, lines))

@@ -22,7 +22,7 @@ from rempart.audit.models import Outcome
 from rempart.db import is_postgresql
 from rempart.eligibility.lookup import Cover, coverage
 from rempart.eligibility.models import RightsCheck
-from rempart.eligibility.service import access_check, domains_for
+from rempart.eligibility.service import access_check, domains_for, refuse_future_care
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.members.models import Contract
@@ -169,8 +169,10 @@ def quote_for_check(
     *, session: Session, caller: PracticePrincipal, check_id: uuid.UUID, lines: Sequence[CareLine], now: datetime
 ) -> QuoteResult:
     """Price lines of care for the patient of a rights check (a simulation: nothing is consumed);
-    the access event is committed before this returns."""
+    the access event is committed before this returns. Care dated after today is refused
+    (``care-date-in-future``): a quote prices care given; care to come asks for a prior approval."""
     domains_for(caller, sorted({line.care_domain for line in lines}))
+    refuse_future_care((line.care_date for line in lines), now)
     check = access_check(session, caller=caller, check_id=check_id, now=now)
     cover = checked_cover(session, check=check)
     keys = ceiling_keys(lines, cover)
