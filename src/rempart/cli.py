@@ -329,4 +329,10 @@ app.add_typer(attest_app, name="attest")
 from rempart.incidents.cli import incident_app  # noqa: E402
 
 app.add_typer(incident_app, name="incident")
+from rempart.insurers.cli import insurers_app  # noqa: E402
+
+app.add_typer(insurers_app, name="insurers")
+from rempart.professionals.cli import practices_app  # noqa: E402
+
+app.add_typer(practices_app, name="practices")
 keys_app.command("rotate-attestation")(rotate_attestation)
