@@ -130,7 +130,7 @@ class HttpMetrics:
 router = APIRouter()
 
 
-@router.get(PATH, include_in_schema=False)
+@router.api_route(PATH, methods=["GET", "HEAD"], include_in_schema=False)
 def metrics(request: Request) -> Response:
     """Sync on purpose: the platform's collectors query the database, in a worker thread."""
     registry: Metrics = request.app.state.metrics
