@@ -64,6 +64,13 @@ _NOT_FOUND_BY_SEGMENT = {
     "incidents": ("incident-not-found",),
     "ClaimResponse": ("claim-response-not-found",),
 }
+# What a body may cite that is not found (a rights check, a prior approval), by the same segment.
+_CITED_BY_SEGMENT = {
+    "quotes": ("rights-check-not-found",),
+    "prior-approvals": ("rights-check-not-found",),
+    "claims": ("rights-check-not-found", "prior-approval-not-found"),
+    "Claim": ("rights-check-not-found", "prior-approval-not-found"),
+}
 # The conflicts of a resource's state changes, by the same segment.
 _CONFLICTS_BY_SEGMENT = {
     "claims": ("claim-closed", "claim-not-pending-review", "rights-check-expired"),
@@ -409,8 +416,10 @@ class _Operation:
             self.add(code, description, _types(*slugs), _RETRY_AFTER if code == 429 else None)
 
     def request_problems(self) -> None:
-        if self.has_path:
-            found = [slug for s in self.segments for slug in _NOT_FOUND_BY_SEGMENT.get(s, ())]
+        found = [slug for s in self.segments for slug in _NOT_FOUND_BY_SEGMENT.get(s, ())] if self.has_path else []
+        if self.has_body and self.needs.authenticated:
+            found += [slug for s in self.segments for slug in _CITED_BY_SEGMENT.get(s, ()) if slug not in found]
+        if self.has_path or found:
             self.add(404, "Not found, or not yours (the same answer)", _types("not-found", *found))
         if self.has_input:
             invalid = ["validation-failed", "idempotency-key-reused"] if self.idempotent else ["validation-failed"]
