@@ -8,20 +8,26 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from datetime import UTC, datetime, time
+from typing import Any
 
 import redis
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from rempart.audit.models import AccessEvent
+from rempart.audit.models import AccessEvent, ActorKind
 from rempart.detection.engine import DetectionEngine
 from rempart.identity.models import ApiClient, SecurityEvent, SecurityEventKind
 from rempart.identity.permissions import Role
 from rempart.insurers.models import Insurer
 from rempart.members.synth import synth_members, write_file
+from rempart.members.validation import MemberRecord
+from rempart.payments.models import PaymentRun
+from rempart.professionals.models import Profession
 from rempart.runtime import Runtime
 from rempart.tenancy import tenant
 from tests.factories import PRODUCTS, TODAY, make_insurer
+from tests.support.clock import FakeClock
 from tests.support.insurer_client import InsurerClient, clients_path, new_key, public_jwk
 from tests.support.portal import PortalUser
 from tests.support.practice_client import PracticeClient
@@ -37,48 +43,106 @@ def insurer_admin(app: FastAPI, runtime: Runtime, insurer: Insurer) -> PortalUse
     )
 
 
-def members_file(count: int = 4, first_number: int = 500) -> bytes:
-    records = synth_members(count=count, seed=11, product_codes=list(PRODUCTS), today=TODAY, first_number=first_number)
+def members(count: int = 4, first_number: int = 500) -> list[MemberRecord]:
+    return list(
+        synth_members(count=count, seed=11, product_codes=list(PRODUCTS), today=TODAY, first_number=first_number)
+    )
+
+
+def members_file(records: list[MemberRecord] | None = None) -> bytes:
     buffer = io.StringIO()
-    write_file(iter(records), buffer, fmt="csv")
+    write_file(iter(records or members()), buffer, fmt="csv")
     return buffer.getvalue().encode()
 
 
-def test_a_nightly_job_imports_members_and_runs_payments_with_no_person_involved(
-    app: FastAPI, runtime: Runtime
+def surgery_claim(physician: PracticeClient, insurer: Insurer, patient: MemberRecord) -> dict[str, Any]:
+    """A specialist's surgery for one of the imported members: over the review threshold."""
+    check = physician.post(
+        "/api/v1/rights-checks",
+        json={
+            "amc_number": insurer.amc_number,
+            "member_number": patient.member_number,
+            "nir": patient.nir,
+            "birth_date": patient.birth_date.isoformat(),
+            "birth_rank": patient.birth_rank,
+        },
+    )
+    assert check.status_code in {200, 201}, check.text
+    line = {
+        "care_domain": "CONS",
+        "act_code": "QZFA036",
+        "care_date": TODAY.isoformat(),
+        "unit_price_cents": 500_000,
+        "brss_cents": 200_000,
+        "amo_rate_pct": 70,
+    }
+    claim = physician.post(
+        "/api/v1/claims",
+        json={"check_id": check.json()["check_id"], "lines": [line]},
+        headers={"Idempotency-Key": f"surgery-{uuid.uuid4().hex[:8]}"},
+    )
+    assert claim.status_code in {200, 201}, claim.text
+    body: dict[str, Any] = claim.json()
+    return body
+
+
+def test_a_nightly_job_imports_members_reviews_and_runs_payments_with_no_person_involved(
+    app: FastAPI, runtime: Runtime, clock: FakeClock
 ) -> None:
+    clock.now = datetime.combine(TODAY, time(22, 0), tzinfo=UTC)  # the night of the members' file
     insurer = make_insurer(runtime)
     admin = insurer_admin(app, runtime, insurer)
-    job = InsurerClient.registered_by(admin, insurer_id=insurer.id, scopes=["members:import", "payment-runs"])
+    job = InsurerClient.registered_by(
+        admin, insurer_id=insurer.id, scopes=["members:import", "claims:review", "payment-runs"]
+    )
 
     listed = admin.get(clients_path(insurer.id))
     assert listed.status_code == 200, listed.text
     assert [(c["client_id"], c["scopes"]) for c in listed.json()] == [
-        (str(job.client_id), ["members:import", "payment-runs"])
+        (str(job.client_id), ["claims:review", "members:import", "payment-runs"])
     ]
 
     # The night: no session, no passkey, no acting professional; a token and a proof per call.
-    upload = job.post(f"{job.base}/members-imports", files={"file": ("members.csv", members_file(), "text/csv")})
+    records = members(count=8)
+    upload = job.post(f"{job.base}/members-imports", files={"file": ("members.csv", members_file(records), "text/csv")})
     assert upload.status_code == 202, upload.text
     report = job.get(f"{job.base}/members-imports/{upload.json()['job_id']}")
     assert report.status_code == 200, report.text
     assert report.json()["status"] == "done"
     assert report.json()["rejected"] == 0
-    assert report.json()["beneficiaries_created"] >= 4
+    assert report.json()["beneficiaries_created"] == len(records)
+
+    # A physician's claim for one of the members just imported waits for review; the job decides it.
+    physician = PracticeClient.register(app, runtime, profession=Profession.PHYSICIAN)
+    patient = next(r for r in records if r.product_code == "PREMIUM" and r.contract_end is None)
+    claim = surgery_claim(physician, insurer, patient)
+    assert claim["status"] == "pending_review"
+    queue = job.get(f"{job.base}/claims", params={"status": "pending_review"})
+    assert queue.status_code == 200, queue.text
+    assert [c["claim_id"] for c in queue.json()["claims"]] == [claim["claim_id"]]
+    accepted = job.post(f"{job.base}/claims/{claim['claim_id']}/review", json={"decision": "accept"})
+    assert accepted.status_code == 200, accepted.text
 
     run = job.post(f"{job.base}/payment-runs", json={"cutoff_date": TODAY.isoformat()})
     assert run.status_code == 201, run.text
-    assert job.get(f"{job.base}/payment-runs").status_code == 200
+    assert run.json()["claim_count"] == 1
+    assert [r["payment_run_id"] for r in job.get(f"{job.base}/payment-runs").json()["payment_runs"]] == [
+        run.json()["payment_run_id"]
+    ]
+    assert physician.get(f"/api/v1/claims/{claim['claim_id']}").json()["status"] == "paid"
 
-    # The record names the client: who wrote these people's data, who started the run.
+    # The record names the client: who wrote these people's data, who decided, who started the run.
     with runtime.sessions() as session, tenant(session, insurer.id):
-        actors = set(
-            session.execute(
-                select(AccessEvent.actor_kind, AccessEvent.actor_id).where(AccessEvent.insurer_id == insurer.id)
+        insurer_side = set(
+            session.scalars(
+                select(AccessEvent.actor_id).where(
+                    AccessEvent.insurer_id == insurer.id, AccessEvent.actor_kind == ActorKind.INSURER_STAFF
+                )
             ).all()
         )
-        assert actors
-        assert {actor_id for _kind, actor_id in actors} == {job.client_id}
+        assert insurer_side == {job.client_id}
+        started_by = session.scalars(select(PaymentRun.started_by).where(PaymentRun.insurer_id == insurer.id)).all()
+        assert started_by == [job.client_id]
         created = session.scalars(
             select(SecurityEvent).where(
                 SecurityEvent.client_id == job.client_id, SecurityEvent.kind == SecurityEventKind.CLIENT_CREATED
@@ -140,10 +204,10 @@ def test_another_insurers_paths_answer_not_found(app: FastAPI, runtime: Runtime)
     assert job.get(f"{job.base}/members-imports").status_code == 200
 
 
-def test_registering_needs_a_recent_passkey_and_a_person(app: FastAPI, runtime: Runtime, clock: object) -> None:
+def test_registering_needs_a_recent_passkey_and_a_person(app: FastAPI, runtime: Runtime, clock: FakeClock) -> None:
     insurer = make_insurer(runtime)
     admin = insurer_admin(app, runtime, insurer)
-    clock.advance(minutes=10)  # type: ignore[attr-defined]
+    clock.advance(minutes=10)
     body = {"name": "Paiements", "public_jwk": public_jwk(new_key()), "scopes": ["payment-runs"]}
 
     stale = admin.post(clients_path(insurer.id), json=body)
@@ -191,6 +255,13 @@ def test_a_revoked_client_is_refused(app: FastAPI, runtime: Runtime) -> None:
     refused = job.request_token()
     assert refused.status_code == 401
     assert "revoked" in refused.json()["detail"]
+    with runtime.sessions() as session:
+        refusals = session.scalars(
+            select(SecurityEvent.detail).where(
+                SecurityEvent.client_id == job.client_id, SecurityEvent.kind == SecurityEventKind.TOKEN_REFUSED
+            )
+        ).all()
+    assert [json.loads(d) for d in refusals] == [{"insurer_id": str(insurer.id), "reason": "client-revoked"}]
     again = admin.post(f"{clients_path(insurer.id)}/{job.client_id}/keys", json={"public_jwk": public_jwk(new_key())})
     assert again.status_code == 409
 

@@ -416,14 +416,19 @@ def do_issue_token(
         session.rollback()
         named = claimed_client(session, form.get("client_assertion", ""))
         if named is not None:
+            detail = {"reason": refusal.slug}
+            if named.insurer_id is not None:
+                # An insurer's client has no practice: its insurer is named, as on its other events.
+                detail["insurer_id"] = str(named.insurer_id)
             record_event(
                 session=session,
                 kind=SecurityEventKind.TOKEN_REFUSED,
                 at=now,
+                account_id=None,
                 practice_id=named.practice_id,
                 client_id=named.id,
                 address=address,
-                reason=refusal.slug,
+                **detail,
             )
             session.commit()
         raise
