@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rempart.errors import Conflict
 from rempart.insurers.models import Insurer, Product
+from rempart.insurers.service import create_insurer
 from rempart.members.models import Beneficiary
+from rempart.protection.service import KeyService
 from rempart.tenancy import tenant
 
 
@@ -51,3 +55,22 @@ def insurers_overview(session: Session) -> list[InsurerSummary]:
             )
         )
     return summaries
+
+
+def do_create_insurer(*, session: Session, keys: KeyService, amc_number: str, name: str) -> InsurerSummary:
+    """A new insurer and its keys, committed together (the platform admin's onboarding). Two
+    requests for one AMC number at once: the unique constraint refuses the second, a Conflict too."""
+    try:
+        insurer = create_insurer(session=session, keys=keys, amc_number=amc_number, name=name)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("an insurer with this AMC number exists") from None
+    return InsurerSummary(
+        id=insurer.id,
+        amc_number=insurer.amc_number,
+        name=insurer.name,
+        created_at=insurer.created_at,
+        products=0,
+        members=0,
+    )
