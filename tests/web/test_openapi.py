@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
@@ -31,9 +32,10 @@ from rempart.app import create_app
 from rempart.eligibility.schemas import RightsCheckIn, RightsCheckOut
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON
 from rempart.identity.context import IdentityServices
+from rempart.identity.deps import PUBLIC, is_public
 from rempart.runtime import Runtime
 from rempart.web import openapi as truthful
-from rempart.web.api_docs import router as api_docs
+from rempart.web.api_docs import docs_router
 from rempart.web.openapi import FHIR_JSON, api_routes, route_needs, truthful_openapi
 from rempart.web.security import CSP
 from tests.support.browser import chromium, free_port, live_server, needs_chromium
@@ -55,7 +57,7 @@ def app(runtime: Runtime) -> FastAPI:
     # Wired as app.py will be: the truthful document, and the docs page.
     application = create_app(runtime)
     application.openapi = lambda: truthful_openapi(application)  # type: ignore[method-assign]
-    application.include_router(api_docs)
+    application.include_router(docs_router(public=PUBLIC))
     application.state.identity = IdentityServices.build(
         runtime.settings, clock=FakeClock(), prefix=f"t{uuid.uuid4().hex}"
     )
@@ -65,6 +67,10 @@ def app(runtime: Runtime) -> FastAPI:
 @pytest.fixture
 def document(app: FastAPI) -> dict[str, Any]:
     return truthful_openapi(app)
+
+
+def api_routes_all(app: FastAPI) -> list[Any]:
+    return [c for c in iter_route_contexts(app.routes) if isinstance(c.original_route, APIRoute)]
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -214,6 +220,10 @@ def test_the_docs_page_renders_the_document_under_the_csp(app: FastAPI) -> None:
         assert answer.headers["content-type"].startswith(("text/javascript", "text/css")), asset
     assert 'url: "/openapi.json"' in client.get("/static/api-docs.js").text
     assert client.get("/api/docs/assets/elsewhere.js").status_code == 404
+    # Public on purpose, said on each route (deny by default under /api/).
+    docs = [route for route in api_routes_all(app) if route.path_format.startswith("/api/docs")]
+    assert len(docs) == 2
+    assert all(is_public(route.original_route) for route in docs)
 
 
 # -- schemathesis: the professional routes answer what the document says ----------------------
@@ -225,11 +235,8 @@ EXAMPLES_PER_OPERATION = 30
 def test_professional_routes_conform_to_the_document(app: FastAPI, runtime: Runtime) -> None:
     practice = PracticeClient.register(app, runtime)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    chosen = [
-        result.ok()
-        for result in schema.get_all_operations()
-        if result.ok().path.startswith(PROFESSIONAL_PATHS) and result.ok().method.lower() in {"get", "post"}
-    ]
+    every: list[Any] = [result.ok() for result in schema.get_all_operations()]  # raises on an unreadable one
+    chosen = [op for op in every if op.path.startswith(PROFESSIONAL_PATHS) and op.method.lower() in {"get", "post"}]
     assert len(chosen) >= 12
     calls: list[tuple[str, str, int]] = []
     failures: list[str] = []

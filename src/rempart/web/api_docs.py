@@ -9,6 +9,7 @@ has no inline script or style, and ``static/api-docs.js`` starts Swagger UI.
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -49,17 +50,24 @@ def _asset_bytes() -> dict[str, bytes]:
 
 _ASSET_BYTES = _asset_bytes()
 
-router = APIRouter(include_in_schema=False)
 
-
-@router.api_route(DOCS_PATH, methods=["GET", "HEAD"], response_class=HTMLResponse)
 def api_docs() -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
-@router.api_route(ASSETS_PATH + "/{name}", methods=["GET", "HEAD"])
 def api_docs_asset(name: str) -> Response:
     body = _ASSET_BYTES.get(name)
     if body is None:
         raise HTTPException(404)
     return Response(body, media_type=ASSETS[name], headers=_CACHE)
+
+
+def docs_router(*, public: Any) -> APIRouter:
+    """The page and its assets. Routes under ``/api/`` are denied by default: the app that mounts
+    them says they are public (``identity.deps.PUBLIC``, which request plumbing cannot import),
+    on each route, where ``tests/identity/test_routes.py`` looks."""
+    router = APIRouter(include_in_schema=False)
+    methods = ["GET", "HEAD"]
+    router.add_api_route(DOCS_PATH, api_docs, methods=methods, response_class=HTMLResponse, dependencies=[public])
+    router.add_api_route(ASSETS_PATH + "/{name}", api_docs_asset, methods=methods, dependencies=[public])
+    return router
