@@ -6,6 +6,7 @@ ones; French by default, English on request."""
 from __future__ import annotations
 
 import html
+import re
 import uuid
 
 import pytest
@@ -203,9 +204,19 @@ def test_a_small_run_is_previewed_then_made_at_once_with_its_remittance_csv(
     assert "Pharmacie du Port" in text(preview)
     assert str(claim)[:8] in preview.text
     assert runs_of(runtime) == 0  # a preview pays nothing
-    made = admin.form("/insurer/payment-runs", {"cutoff": world.clock().date().isoformat()})
+    key = re.search(r'name="idempotency_key" value="([0-9a-f-]{36})"', preview.text)
+    assert key is not None  # the preview's own key: the form sent twice makes one run
+    sent = {"cutoff": world.clock().date().isoformat(), "idempotency_key": key.group(1)}
+    made = admin.form("/insurer/payment-runs", sent)
+    twice = admin.form("/insurer/payment-runs", sent)
     assert made.status_code == 303
     assert made.headers["location"].startswith("/insurer/payment-runs/")
+    assert twice.headers["location"] == made.headers["location"]
+    assert runs_of(runtime) == 1
+    nothing = admin.form("/insurer/payment-runs", {"cutoff": world.clock().date().isoformat()})
+    assert nothing.headers["location"] == "/insurer/payment-runs?note=nothing"  # nothing due: no empty run
+    assert "Rien n'est dû jusqu'à ce jour" in text(admin.page(nothing.headers["location"]))
+    assert runs_of(runtime) == 1
     run = admin.page(made.headers["location"])
     assert "RSP-" in run.text
     assert "Pharmacie du Port" in text(run)

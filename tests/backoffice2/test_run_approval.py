@@ -111,12 +111,22 @@ def test_the_api_keeps_the_same_rule_as_the_back_office(
         app, runtime, login="admin2@remparts.test", roles={Role.INSURER_ADMIN}, insurer_id=world.insurer.id
     )
     base = f"/api/v1/insurers/{world.insurer.id}"
-    waiting = first.post(f"{base}/payment-runs", json={"cutoff_date": world.clock().date().isoformat()})
+    day = {"cutoff_date": world.clock().date().isoformat()}
+    waiting = first.post(f"{base}/payment-runs", json=day, headers={"Idempotency-Key": "big-run-1"})
+    resent = first.post(f"{base}/payment-runs", json=day, headers={"Idempotency-Key": "big-run-1"})
     assert waiting.status_code == 202, waiting.text
     request_id = waiting.json()["request_id"]
+    assert resent.status_code == 202
+    assert resent.headers["Idempotent-Replayed"] == "true"
+    assert resent.json()["request_id"] == request_id  # one request, however often it is sent
     assert first.post(f"{base}/payment-run-requests/{request_id}/approve").status_code == 403
     ran = second.post(f"{base}/payment-run-requests/{request_id}/approve")
     assert ran.status_code == 201, ran.text
     assert second.post(f"{base}/payment-run-requests/{request_id}/approve").status_code == 409
+    # Everything is paid: another run would be empty, so none is made.
+    nothing = first.post(f"{base}/payment-runs", json={"cutoff_date": world.clock().date().isoformat()})
+    assert nothing.status_code == 409
+    assert nothing.headers["content-type"] == "application/problem+json"
+    assert nothing.json()["type"].endswith("/nothing-due")
     with runtime.sessions() as session, tenant(session, world.insurer.id):
         assert session.scalar(select(func.count()).select_from(PaymentRun)) == 1

@@ -14,9 +14,12 @@ from sqlalchemy import func, select
 from rempart.claims.models import Claim, ClaimStatus
 from rempart.claims.service import ClaimClosed, ClaimRequest, cancel_claim, submit_claim
 from rempart.eligibility.service import RightsAnswer
+from rempart.idempotency import IdempotencyKeyReused
 from rempart.identity.principal import PracticePrincipal
+from rempart.payments.approval import do_ask_for_run
 from rempart.payments.models import PaymentRun, RemittanceLine
 from rempart.payments.service import (
+    NothingDue,
     RemittanceNotFound,
     access_remittance,
     payment_run,
@@ -86,9 +89,14 @@ def test_a_run_pays_accepted_claims_up_to_the_cutoff_with_one_remittance_per_pra
     assert {statuses[c.id] for c in early} == {ClaimStatus.PAID}
     assert {statuses[c.id] for c in claims if c not in early} == {ClaimStatus.ACCEPTED}
 
-    with unit(world.runtime) as session:
-        second = run_payments(session=session, staff=agent, cutoff=TODAY - timedelta(days=1), now=NOW)
-    assert (second.claim_count, second.total_cents, second.remittance_count) == (0, 0, 0)
+    # Nothing left up to that day: no empty run, a 409 ``nothing-due``.
+    with pytest.raises(NothingDue) as nothing, unit(world.runtime) as session:
+        run_payments(session=session, staff=agent, cutoff=TODAY - timedelta(days=1), now=NOW)
+    assert (nothing.value.status, nothing.value.slug) == (409, "nothing-due")
+    with pytest.raises(NothingDue), unit(world.runtime) as session:
+        do_ask_for_run(session, staff=agent, cutoff=TODAY - timedelta(days=1), now=NOW)
+    with world.runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PaymentRun)) == 1
 
     first_pharmacy = pharmacies[0]
     with unit(world.runtime) as session:
@@ -116,13 +124,16 @@ def test_two_runs_started_at_once_pay_each_claim_exactly_once(world: World) -> N
     agent = claims_agent(world.insurer)
     start = threading.Barrier(2)
 
-    def one(_: int) -> PaymentRun:
+    def one(_: int) -> PaymentRun | None:
         start.wait()
-        with unit(world.runtime) as session:
-            return run_payments(session=session, staff=agent, cutoff=TODAY, now=NOW)
+        try:
+            with unit(world.runtime) as session:
+                return run_payments(session=session, staff=agent, cutoff=TODAY, now=NOW)
+        except NothingDue:  # the other run paid them all first: no empty run
+            return None
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(one, range(2)))
+        runs = [r for r in pool.map(one, range(2)) if r is not None]
 
     assert sum(r.claim_count for r in runs) == len(claims)
     assert sum(r.total_cents for r in runs) == sum(c.insurer_cents for c in claims)
@@ -131,3 +142,24 @@ def test_two_runs_started_at_once_pay_each_claim_exactly_once(world: World) -> N
         assert sorted(lines) == sorted(c.id for c in claims)
         paid = session.scalar(select(func.count()).select_from(Claim).where(Claim.status == ClaimStatus.PAID))
     assert paid == len(claims)
+
+
+def test_the_same_idempotency_key_answers_with_the_first_run_and_another_day_is_refused(world: World) -> None:
+    _, claims = accepted_claims(world, 2)
+    agent = claims_agent(world.insurer)
+
+    with unit(world.runtime) as session:
+        first = do_ask_for_run(session, staff=agent, cutoff=TODAY, now=NOW, idempotency_key="run-1")
+    with unit(world.runtime) as session:
+        # Everything is paid now: without the key this would be "nothing due"; with it, the first run.
+        again = do_ask_for_run(session, staff=agent, cutoff=TODAY, now=NOW, idempotency_key="run-1")
+    with pytest.raises(IdempotencyKeyReused), unit(world.runtime) as session:
+        do_ask_for_run(session, staff=agent, cutoff=TODAY - timedelta(days=1), now=NOW, idempotency_key="run-1")
+
+    assert first.run is not None
+    assert again.run is not None
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.run.id == first.run.id
+    assert first.run.claim_count == len(claims)
+    with world.runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PaymentRun)) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimIn, ClaimListOut, ClaimOut
@@ -14,7 +14,7 @@ from rempart.claims.service import (
     ClaimOutcome,
     cancel_claim,
     correct_claim,
-    practice_claims,
+    practice_claims_page,
     review_comment,
     submit_claim,
     view_claim,
@@ -25,7 +25,9 @@ from rempart.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.pagination import Cursor
 from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 from rempart.web.responses import REPLAYED, IdempotencyKey, json_response
 
 practice_router = APIRouter(tags=["claims"])
@@ -65,15 +67,27 @@ def create_claim(
 
 @practice_router.get("/api/v1/claims", dependencies=[requires(Permission.CARE_CLAIM_READ)], response_model=ClaimListOut)
 def list_claims(
+    *,
+    request: Request,
     caller: GuardedPracticeCaller,
     session: SessionDep,
     identity: IdentityDep,
     status: ClaimStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = CursorParam,
 ) -> Response:
-    """The practice's claims with every insurer, newest first."""
-    claims = practice_claims(session=session, caller=caller, now=identity.clock(), status=status, limit=limit)
-    return json_response(ClaimListOut(claims=[ClaimOut.of(c, with_lines=False) for c in claims]))
+    """The practice's claims with every insurer, newest first, a page at a time (``next``)."""
+    page = practice_claims_page(
+        session=session,
+        caller=caller,
+        now=identity.clock(),
+        status=status,
+        limit=limit,
+        cursor=Cursor.decode(cursor),
+    )
+    link = next_link(request, page.next)
+    body = ClaimListOut(claims=[ClaimOut.of(c, with_lines=False) for c in page.items], next=link)
+    return paged_json(body, link)
 
 
 @practice_router.get(

@@ -125,6 +125,9 @@ class ClaimOut(BaseModel):
 
 class ClaimListOut(BaseModel):
     claims: list[ClaimOut]
+    next: str | None = Field(
+        default=None, description="the next page's URL (also the `Link` header, rel=next); absent on the last page"
+    )
 
 
 class InsurerClaimOut(ClaimOut):
@@ -151,6 +154,9 @@ class InsurerClaimOut(ClaimOut):
 
 class InsurerClaimListOut(BaseModel):
     claims: list[InsurerClaimOut]
+    next: str | None = Field(
+        default=None, description="the next page's URL (also the `Link` header, rel=next); absent on the last page"
+    )
 
 
 class ClaimReviewIn(BaseModel):

@@ -39,6 +39,7 @@ from rempart.eligibility.service import access_check, domains_for, refuse_future
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.idempotency import check_replay, digest, once
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
+from rempart.pagination import Cursor, Page, after, page_of
 from rempart.pricing.engine import CareLine, quote
 from rempart.pricing.service import (
     ceiling_keys,
@@ -199,8 +200,8 @@ def submit_claim(
     """Store and adjudicate a claim, once per Idempotency-Key, and commit it with its access event.
     Care dated after today is refused at submission (``care-date-in-future``): nothing is stored."""
     _validate(request, caller)
-    request_digest = digest(request.payload())
     refuse_future_care((line.care_date for line in request.lines), now)
+    request_digest = digest(request.payload())
     if request.attestation is not None:
         outcome = _submit_attested(
             session,
@@ -426,17 +427,37 @@ def practice_claims(
     status: ClaimStatus | None = None,
     limit: int = 100,
 ) -> Sequence[Claim]:
-    """The practice's claims with every insurer, newest first, without their lines; each one shown is
-    logged (committed)."""
+    """The first page of ``practice_claims_page``."""
+    return practice_claims_page(session, caller=caller, now=now, status=status, limit=limit).items
+
+
+def practice_claims_page(
+    session: Session,
+    *,
+    caller: PracticePrincipal,
+    now: datetime,
+    status: ClaimStatus | None = None,
+    limit: int = 100,
+    cursor: Cursor | None = None,
+) -> Page[Claim]:
+    """The practice's claims with every insurer, newest first, without their lines, a page at a time
+    (after ``cursor``); each one shown is logged (committed)."""
     bind_practice(session, caller.practice_id)
     statement = select(Claim).where(Claim.practice_id == caller.practice_id)
     if status is not None:
         statement = statement.where(Claim.status == status)
-    claims = session.scalars(statement.order_by(Claim.created_at.desc()).limit(limit)).all()
-    for claim in claims:
+    if (past := after(cursor, Claim.created_at, Claim.id, descending=True)) is not None:
+        statement = statement.where(past)
+    rows = session.scalars(statement.order_by(Claim.created_at.desc(), Claim.id.desc()).limit(limit + 1)).all()
+    page = page_of(rows, limit, _claim_cursor)
+    for claim in page.items:
         record_claim_access(session, caller=caller, claim=claim, operation=Operation.CLAIM_VIEW, now=now)
     session.commit()
-    return claims
+    return page
+
+
+def _claim_cursor(claim: Claim) -> Cursor:
+    return Cursor(claim.created_at, claim.id)
 
 
 # -- the insurer's review --------------------------------------------------------------------------
@@ -533,9 +554,39 @@ def insurer_claims(
     under_attestation: bool | None = None,
     limit: int = 100,
 ) -> Sequence[Claim]:
+    """The first page of ``insurer_claims_page``."""
+    return insurer_claims_page(
+        session, staff=staff, now=now, status=status, under_attestation=under_attestation, limit=limit
+    ).items
+
+
+def insurer_claims_page(
+    session: Session,
+    *,
+    staff: StaffPrincipal,
+    now: datetime,
+    status: ClaimStatus | None = None,
+    under_attestation: bool | None = None,
+    limit: int = 100,
+    cursor: Cursor | None = None,
+) -> Page[Claim]:
+    """The insurer's claims, oldest first, a page at a time (after ``cursor``)."""
     bind_tenant(session, staff.insurer_id)
     statement = _insurer_statement(staff, status=status, under_attestation=under_attestation)
-    return _insurer_claims(session, staff=staff, now=now, statement=statement.order_by(Claim.created_at), limit=limit)
+    if (past := after(cursor, Claim.created_at, Claim.id, descending=False)) is not None:
+        statement = statement.where(past)
+    # One more than shown, unlogged, says whether a next page exists.
+    probe = session.scalars(
+        statement.with_only_columns(Claim.created_at, Claim.id)
+        .order_by(Claim.created_at, Claim.id)
+        .offset(limit)
+        .limit(1)
+    ).first()
+    claims = _insurer_claims(
+        session, staff=staff, now=now, statement=statement.order_by(Claim.created_at, Claim.id), limit=limit
+    )
+    more = probe is not None and bool(claims)
+    return Page(list(claims), _claim_cursor(claims[-1]) if more else None)
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from rempart.claims.models import ClaimStatus
 from rempart.claims.schemas import ClaimReviewIn, InsurerClaimListOut, InsurerClaimOut
-from rempart.claims.service import insurer_claim, insurer_claims, review_claim, review_comment
+from rempart.claims.service import insurer_claim, insurer_claims_page, review_claim, review_comment
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.pagination import Cursor
 from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
@@ -25,6 +27,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 @router.get("/claims", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=InsurerClaimListOut)
 def get_claims(
     *,
+    request: Request,
     insurer_id: uuid.UUID,
     staff: GuardedStaffCaller,
     session: SessionDep,
@@ -32,13 +35,22 @@ def get_claims(
     status: ClaimStatus | None = None,
     under_attestation: bool | None = None,
     limit: Limit = 100,
+    cursor: str | None = CursorParam,
 ) -> Response:
     """The insurer's claims, oldest first (``status=pending_review`` for the review queue,
     ``under_attestation=true`` for those billed on offline attestations while the platform was off)."""
-    claims = insurer_claims(
-        session, staff=staff, now=identity.clock(), status=status, under_attestation=under_attestation, limit=limit
+    page = insurer_claims_page(
+        session,
+        staff=staff,
+        now=identity.clock(),
+        status=status,
+        under_attestation=under_attestation,
+        limit=limit,
+        cursor=Cursor.decode(cursor),
     )
-    return json_response(InsurerClaimListOut(claims=[InsurerClaimOut.of_claim(c, with_lines=False) for c in claims]))
+    link = next_link(request, page.next)
+    claims = [InsurerClaimOut.of_claim(c, with_lines=False) for c in page.items]
+    return paged_json(InsurerClaimListOut(claims=claims, next=link), link)
 
 
 @router.get(

@@ -6,16 +6,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from rempart.detection.deps import GuardedPracticeCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.pagination import Cursor
 from rempart.payments.schemas import RemittanceListOut, RemittanceOut
-from rempart.payments.service import practice_remittances, view_remittance
+from rempart.payments.service import practice_remittances_page, view_remittance
 from rempart.payments.staff_api import router as staff_router
 from rempart.web.deps import SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 from rempart.web.responses import json_response
 
 practice_router = APIRouter(tags=["remittances"])
@@ -25,11 +27,19 @@ practice_router = APIRouter(tags=["remittances"])
     "/api/v1/remittances", dependencies=[requires(Permission.CARE_REMITTANCE_READ)], response_model=RemittanceListOut
 )
 def list_remittances(
-    caller: GuardedPracticeCaller, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    *,
+    request: Request,
+    caller: GuardedPracticeCaller,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = CursorParam,
 ) -> Response:
-    """What each insurer paid the practice, newest first (totals only: no patient is named)."""
-    remittances = practice_remittances(session=session, caller=caller, limit=limit)
-    return json_response(RemittanceListOut(remittances=[RemittanceOut.of(r, amc_number=amc) for r, amc in remittances]))
+    """What each insurer paid the practice, newest first (totals only: no patient is named), a page
+    at a time (``next``)."""
+    page = practice_remittances_page(session=session, caller=caller, limit=limit, cursor=Cursor.decode(cursor))
+    link = next_link(request, page.next)
+    shown = [RemittanceOut.of(r, amc_number=amc) for r, amc in page.items]
+    return paged_json(RemittanceListOut(remittances=shown, next=link), link)
 
 
 @practice_router.get(

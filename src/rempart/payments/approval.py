@@ -24,12 +24,13 @@ from rempart.audit.disclosures import Operation
 from rempart.audit.models import Channel, Outcome
 from rempart.claims.models import Claim, ClaimStatus
 from rempart.errors import Conflict, NotFound
+from rempart.idempotency import check_replay, digest, once
 from rempart.identity.errors import PermissionDenied
 from rempart.identity.models import Account
 from rempart.identity.principal import StaffPrincipal
 from rempart.payments.approval_models import PaymentRunRequest, RunRequestStatus
 from rempart.payments.models import PaymentRun, Remittance, RemittanceLine
-from rempart.payments.service import payment_run, run_payments
+from rempart.payments.service import NothingDue, payment_run, run_payments
 from rempart.professionals.models import Practice
 from rempart.tenancy import bind_tenant
 
@@ -92,6 +93,7 @@ class RunAsked:
 
     run: PaymentRun | None = None
     request: PaymentRunRequest | None = None
+    replayed: bool = False  # the same Idempotency-Key came back: this is the first answer
 
 
 def _payable(session: Session, staff: StaffPrincipal, cutoff: date) -> list[PreviewClaim]:
@@ -151,11 +153,58 @@ def _totals(session: Session, staff: StaffPrincipal, cutoff: date) -> tuple[int,
     return int(count), int(total)
 
 
-def do_ask_for_run(session: Session, *, staff: StaffPrincipal, cutoff: date, now: datetime) -> RunAsked:
-    """Run now below the threshold; above it, a request waiting for a second staff member (committed)."""
+def _replay(session: Session, staff: StaffPrincipal, key: str, request_digest: str) -> RunAsked | None:
+    """The run or the request this key already made (``None`` if none): the same answer again."""
+    bind_tenant(session, staff.insurer_id)
+    run = session.scalar(
+        select(PaymentRun).where(PaymentRun.insurer_id == staff.insurer_id, PaymentRun.idempotency_key == key)
+    )
+    if run is not None:
+        check_replay(run.request_digest or "", request_digest)
+        return RunAsked(run=run, replayed=True)
+    request = session.scalar(
+        select(PaymentRunRequest).where(
+            PaymentRunRequest.insurer_id == staff.insurer_id, PaymentRunRequest.idempotency_key == key
+        )
+    )
+    if request is not None:
+        check_replay(request.request_digest or "", request_digest)
+        return RunAsked(request=request, replayed=True)
+    return None
+
+
+def do_ask_for_run(
+    session: Session, *, staff: StaffPrincipal, cutoff: date, now: datetime, idempotency_key: str | None = None
+) -> RunAsked:
+    """Run now below the threshold; above it, a request waiting for a second staff member (committed).
+    With an ``idempotency_key``, the same key again answers with what the first asking made (even
+    once everything is paid); a key used for another cut-off day is refused (422)."""
+    request_digest = digest({"cutoff_date": cutoff.isoformat()})
+    if idempotency_key is None:
+        return _ask(session, staff=staff, cutoff=cutoff, now=now, key=None, request_digest=request_digest)
+    key = idempotency_key
+    replayed = _replay(session, staff, key, request_digest)
+    if replayed is not None:
+        return replayed
+    return once(
+        session,
+        lambda: _ask(session, staff=staff, cutoff=cutoff, now=now, key=key, request_digest=request_digest),
+        lambda: _replay(session, staff, key, request_digest),
+    )
+
+
+def _ask(
+    session: Session, *, staff: StaffPrincipal, cutoff: date, now: datetime, key: str | None, request_digest: str
+) -> RunAsked:
     count, total = _totals(session, staff, cutoff)
+    if count == 0:
+        session.rollback()
+        raise NothingDue(f"no accepted claim with care up to {cutoff.isoformat()} is waiting to be paid")
     if total < SECOND_APPROVAL_CENTS:
-        return RunAsked(run=run_payments(session=session, staff=staff, cutoff=cutoff, now=now))
+        run = run_payments(
+            session=session, staff=staff, cutoff=cutoff, now=now, idempotency_key=key, request_digest=request_digest
+        )
+        return RunAsked(run=run)
     request = PaymentRunRequest(
         insurer_id=staff.insurer_id,
         id=uuid.uuid4(),
@@ -165,6 +214,8 @@ def do_ask_for_run(session: Session, *, staff: StaffPrincipal, cutoff: date, now
         status=RunRequestStatus.WAITING,
         requested_by=staff.account_id,
         requested_at=now,
+        idempotency_key=key,
+        request_digest=request_digest,
     )
     session.add(request)
     session.commit()

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKeyConstraint, Index, Integer
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.db import Base, UTCDateTime, new_id, str_enum
@@ -34,6 +34,9 @@ class PaymentRunRequest(Base):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     run_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    # As on ``PaymentRun``: the same key again answers with this request.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         ForeignKeyConstraint(["insurer_id"], ["insurers.id"], ondelete="CASCADE"),
@@ -44,4 +47,5 @@ class PaymentRunRequest(Base):
         CheckConstraint("status = 'approved' OR run_id IS NULL", name="only_approved_has_a_run"),
         CheckConstraint("claim_count >= 0 AND total_cents >= 0", name="totals_non_negative"),
         Index("ix_payment_run_requests_run", "insurer_id", "run_id", unique=True),
+        Index("ix_payment_run_requests_idempotency_key", "insurer_id", "idempotency_key", unique=True),
     )

@@ -23,10 +23,15 @@ class PaymentRun(Base):
     claim_count: Mapped[int] = mapped_column(Integer, default=0)
     remittance_count: Mapped[int] = mapped_column(Integer, default=0)
     total_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The Idempotency-Key it was asked with (API header, back-office hidden field) and a digest of
+    # what was asked: the same key again answers with this run, whatever happened since.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         ForeignKeyConstraint(["insurer_id"], ["insurers.id"], ondelete="CASCADE"),
         CheckConstraint("claim_count >= 0 AND remittance_count >= 0 AND total_cents >= 0", name="totals_non_negative"),
+        Index("ix_payment_runs_idempotency_key", "insurer_id", "idempotency_key", unique=True),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rempart.payments.approval_models import PaymentRunRequest
 from rempart.payments.models import PaymentRun, Remittance, RemittanceLine
@@ -47,6 +47,9 @@ class RemittanceOut(BaseModel):
 
 class RemittanceListOut(BaseModel):
     remittances: list[RemittanceOut]
+    next: str | None = Field(
+        default=None, description="the next page's URL (also the `Link` header, rel=next); absent on the last page"
+    )
 
 
 class PaymentRunIn(BaseModel):
@@ -79,6 +82,7 @@ class PaymentRunOut(BaseModel):
 
 class PaymentRunListOut(BaseModel):
     payment_runs: list[PaymentRunOut]
+    next: str | None = Field(default=None, description="the next page's URL (and `Link` rel=next); none on the last")
 
 
 class RunRequestOut(BaseModel):

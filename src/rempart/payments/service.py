@@ -24,9 +24,10 @@ from rempart.audit.care import record_practice_access, record_staff_access
 from rempart.audit.disclosures import Operation
 from rempart.audit.models import Outcome
 from rempart.claims.models import Claim, ClaimStatus
-from rempart.errors import NotFound
+from rempart.errors import Conflict, NotFound
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.insurers.models import Insurer
+from rempart.pagination import Cursor, Page, after, page_of
 from rempart.payments.models import PaymentRun, Remittance, RemittanceLine
 from rempart.tenancy import bind_practice, bind_tenant, record_of
 
@@ -49,12 +50,33 @@ class PaidClaim:
     amount_cents: int
 
 
-def run_payments(*, session: Session, staff: StaffPrincipal, cutoff: date, now: datetime) -> PaymentRun:
+class NothingDue(Conflict):
+    """No accepted claim up to the cut-off day: a run would pay nothing, so none is made."""
+
+    slug = "nothing-due"
+    title = "Nothing is due up to this day"
+
+
+def run_payments(
+    *,
+    session: Session,
+    staff: StaffPrincipal,
+    cutoff: date,
+    now: datetime,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
+) -> PaymentRun:
     """Pay the insurer's accepted claims up to ``cutoff``, one remittance per practice; committed."""
     insurer_id = staff.insurer_id
     bind_tenant(session, insurer_id)
     run = PaymentRun(
-        insurer_id=insurer_id, id=uuid.uuid4(), cutoff_date=cutoff, started_by=staff.account_id, created_at=now
+        insurer_id=insurer_id,
+        id=uuid.uuid4(),
+        cutoff_date=cutoff,
+        started_by=staff.account_id,
+        created_at=now,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
     )
     session.add(run)
     session.flush()
@@ -82,6 +104,10 @@ def run_payments(*, session: Session, staff: StaffPrincipal, cutoff: date, now: 
             .order_by(Claim.practice_id, Claim.created_at)
         )
     ]
+    if not paid:
+        # Nothing accepted up to the cut-off, or another run paid it meanwhile: no empty run.
+        session.rollback()
+        raise NothingDue(f"no accepted claim with care up to {cutoff.isoformat()} is waiting to be paid")
     by_practice: dict[uuid.UUID, list[PaidClaim]] = defaultdict(list)
     for claim in paid:
         by_practice[claim.practice_id].append(claim)
@@ -126,13 +152,19 @@ def run_payments(*, session: Session, staff: StaffPrincipal, cutoff: date, now: 
 
 
 def payment_runs(session: Session, *, staff: StaffPrincipal, limit: int = 50) -> Sequence[PaymentRun]:
+    return payment_runs_page(session, staff=staff, limit=limit).items
+
+
+def payment_runs_page(
+    session: Session, *, staff: StaffPrincipal, limit: int = 50, cursor: Cursor | None = None
+) -> Page[PaymentRun]:
+    """The insurer's payment runs, newest first, a page at a time (after ``cursor``)."""
     bind_tenant(session, staff.insurer_id)
-    return session.scalars(
-        select(PaymentRun)
-        .where(PaymentRun.insurer_id == staff.insurer_id)
-        .order_by(PaymentRun.created_at.desc())
-        .limit(limit)
-    ).all()
+    statement = select(PaymentRun).where(PaymentRun.insurer_id == staff.insurer_id)
+    if (past := after(cursor, PaymentRun.created_at, PaymentRun.id, descending=True)) is not None:
+        statement = statement.where(past)
+    rows = session.scalars(statement.order_by(PaymentRun.created_at.desc(), PaymentRun.id.desc()).limit(limit + 1))
+    return page_of(rows.all(), limit, lambda run: Cursor(run.created_at, run.id))
 
 
 def payment_run(session: Session, *, staff: StaffPrincipal, run_id: uuid.UUID) -> tuple[PaymentRun, list[Remittance]]:
@@ -154,16 +186,25 @@ def payment_run(session: Session, *, staff: StaffPrincipal, run_id: uuid.UUID) -
 def practice_remittances(
     session: Session, *, caller: PracticePrincipal, limit: int = 100
 ) -> list[tuple[Remittance, str]]:
-    """The practice's remittances from every insurer, newest first, with the payer's AMC number."""
+    """The first page of ``practice_remittances_page``."""
+    return practice_remittances_page(session, caller=caller, limit=limit).items
+
+
+def practice_remittances_page(
+    session: Session, *, caller: PracticePrincipal, limit: int = 100, cursor: Cursor | None = None
+) -> Page[tuple[Remittance, str]]:
+    """The practice's remittances from every insurer, newest first, with the payer's AMC number, a
+    page at a time (after ``cursor``)."""
     bind_practice(session, caller.practice_id)
-    rows = session.execute(
+    statement = (
         select(Remittance, Insurer.amc_number)
         .join(Insurer, Insurer.id == Remittance.insurer_id)
         .where(Remittance.practice_id == caller.practice_id)
-        .order_by(Remittance.paid_at.desc())
-        .limit(limit)
-    ).all()
-    return [(remittance, amc) for remittance, amc in rows]
+    )
+    if (past := after(cursor, Remittance.paid_at, Remittance.id, descending=True)) is not None:
+        statement = statement.where(past)
+    rows = session.execute(statement.order_by(Remittance.paid_at.desc(), Remittance.id.desc()).limit(limit + 1)).all()
+    return page_of([(remittance, amc) for remittance, amc in rows], limit, lambda r: Cursor(r[0].paid_at, r[0].id))
 
 
 def access_remittance(

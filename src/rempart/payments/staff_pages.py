@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.eligibility.service import care_day
+from rempart.idempotency import require_key
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import FORM_CSRF, requires
 from rempart.identity.permissions import Permission
@@ -32,7 +33,7 @@ from rempart.payments.approval import (
     staff_logins,
 )
 from rempart.payments.approval_models import RunRequestStatus
-from rempart.payments.service import payment_runs
+from rempart.payments.service import NothingDue, payment_runs
 from rempart.web.deps import SessionDep
 from rempart.web.i18n import _
 from rempart.web.pages import PageRouter, Viewer, render, see_other
@@ -50,6 +51,7 @@ NOTES = {
     "asked": _("Your request waits for a second staff member's approval: the run is made once they approve it."),
     "refused": _("The request was refused: nothing was paid."),
     "already": _("This request was decided meanwhile: see its status below."),
+    "nothing": _("Nothing is due up to this day: no accepted claim waits to be paid, so no run was made."),
     "lapsed": _(
         "The claims to pay changed since the request, so it lapsed and nothing was paid. Preview and ask again."
     ),
@@ -95,7 +97,7 @@ def _runs_page(
         me=staff.account_id,
         request_words=REQUEST_WORDS,
         note=NOTES.get(note, ""),
-        note_kind="bad" if note in {"own", "lapsed", "refused"} else "ok",
+        note_kind="bad" if note in {"own", "lapsed", "refused", "nothing"} else "ok",
         today=today,
         threshold=approval.SECOND_APPROVAL_CENTS,
         cutoff_error=cutoff_error,
@@ -144,6 +146,7 @@ def runs_preview(
         viewer=viewer,
         preview=preview,
         threshold=approval.SECOND_APPROVAL_CENTS,
+        idempotency_key=str(uuid.uuid4()),  # this preview's run, once, however often the form is sent
     )
 
 
@@ -154,13 +157,19 @@ def runs_ask(
     session: SessionDep,
     identity: IdentityDep,
     cutoff: Annotated[str, Form()] = "",
+    idempotency_key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Run now below the threshold; above it, ask a second staff member."""
+    """Run now below the threshold; above it, ask a second staff member. The preview's hidden key
+    makes a second click (or a resent form) answer with the first run or request."""
     now = identity.clock()
     day = _cutoff(cutoff[:10], care_day(now))
     if day is None or not cutoff:
         return see_other("/insurer/payment-runs/preview")
-    asked = do_ask_for_run(session, staff=staff, cutoff=day, now=now)
+    try:
+        key = require_key(idempotency_key) if idempotency_key else None
+        asked = do_ask_for_run(session, staff=staff, cutoff=day, now=now, idempotency_key=key)
+    except NothingDue:
+        return see_other("/insurer/payment-runs?note=nothing")
     if asked.run is not None:
         return see_other(f"/insurer/payment-runs/{asked.run.id}")
     return see_other("/insurer/payment-runs?note=asked")

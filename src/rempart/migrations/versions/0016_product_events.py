@@ -1,5 +1,6 @@
 """products: a change or a retirement is a security event of the staff member's account, and a
-product in use is retired with a successor named
+product in use is retired with a successor named; payment runs (and run requests) take an
+Idempotency-Key
 
 Revision ID: 0016_product_events
 Revises: 0014_back_office
@@ -47,6 +48,7 @@ _EVENT_KINDS = (
     "containment_lifted",
 )
 _NEW_EVENT_KINDS = ("product_changed", "product_retired")
+_KEYED = ("payment_runs", "payment_run_requests")
 
 
 def upgrade() -> None:
@@ -55,9 +57,18 @@ def upgrade() -> None:
     # cascade to the guarantees and refuse for the contracts. The service checks the successor
     # (same insurer, open, not the product itself) and refuses to delete a product named as one.
     op.add_column("products", sa.Column("successor_id", sa.Uuid(), nullable=True))
+    for table in _KEYED:
+        op.add_column(table, sa.Column("idempotency_key", sa.String(length=64), nullable=True))
+        op.add_column(table, sa.Column("request_digest", sa.String(length=64), nullable=True))
+        op.create_index(f"ix_{table}_idempotency_key", table, ["insurer_id", "idempotency_key"], unique=True)
 
 
 def downgrade() -> None:
+    for table in _KEYED:
+        op.drop_index(f"ix_{table}_idempotency_key", table_name=table)
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("request_digest")
+            batch.drop_column("idempotency_key")
     with op.batch_alter_table("products") as batch:
         batch.drop_column("successor_id")
     events = sa.table("security_events", sa.column("kind", sa.String))
