@@ -32,7 +32,8 @@ from rempart.app import create_app
 from rempart.eligibility.schemas import RightsCheckIn, RightsCheckOut
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON
 from rempart.identity.context import IdentityServices
-from rempart.identity.deps import PUBLIC, is_public
+from rempart.identity.deps import INSURER_API_PREFIX, PUBLIC, is_public
+from rempart.identity.permissions import SCOPE_PERMISSIONS
 from rempart.runtime import Runtime
 from rempart.web import openapi as truthful
 from rempart.web.api_docs import docs_router
@@ -117,8 +118,18 @@ def test_every_route_that_needs_credentials_declares_how(app: FastAPI, document:
     for public in ("/fhir/metadata", "/.well-known/rempart/attestation-keys", "/api/v1/auth/token"):
         for op in document["paths"][public].values():
             assert not op.get("security")
-    staff = document["paths"]["/api/v1/insurers/{insurer_id}/claims"]["get"]
+    # Staff routes: a session, or an insurer's API client where one of its scopes grants the route.
+    staff = document["paths"]["/api/v1/insurers/{insurer_id}/products"]["get"]
     assert staff["security"] == [{"portalSession": []}]
+    nightly = document["paths"]["/api/v1/insurers/{insurer_id}/claims"]["get"]
+    assert nightly["security"] == [{"dpop": []}, {"portalSession": []}]
+    assert "X-Acting-RPPS" not in {p["name"] for p in nightly["parameters"]}
+
+
+def test_what_an_insurer_client_may_reach_is_what_its_scopes_grant() -> None:
+    granted = {str(p) for permissions in SCOPE_PERMISSIONS.values() for p in permissions}
+    assert granted == truthful.INSURER_CLIENT_PERMISSIONS
+    assert INSURER_API_PREFIX == truthful.INSURER_API_PREFIX
 
 
 def test_practice_routes_declare_dpop_and_the_acting_professional(document: dict[str, Any]) -> None:
@@ -283,11 +294,11 @@ def test_swagger_ui_renders_in_a_browser_without_breaking_the_csp(app: FastAPI) 
         page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.goto(origin + "/api/docs")
-        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        page.wait_for_selector(".swagger-ui .info .title", timeout=60_000)
         assert "Rempart" in page.inner_text(".swagger-ui .info .title")
         assert page.query_selector(".swagger-ui .auth-wrapper .authorize") is not None  # the security schemes
         page.wait_for_selector(
-            "#operations-rights_checks-create_rights_check_api_v1_rights_checks_post", timeout=20_000
+            "#operations-rights_checks-create_rights_check_api_v1_rights_checks_post", timeout=60_000
         )
         # The policy refused nothing: no inline script or style, no eval, no other origin.
         assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems

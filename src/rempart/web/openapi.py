@@ -39,6 +39,18 @@ GUARDS = frozenset({"rempart.detection.deps.guarded_practice", "rempart.detectio
 DEPENDENCY_NAMES = frozenset({AUTHENTICATED, PUBLIC, PERMISSION_CHECK, PRACTICE_CALLER, STAFF_CALLER, RECENT_PASSKEY})
 # Permissions are ``scope:resource:action``; practice software's tokens hold the ``care`` scope only.
 TOKEN_SCOPE = "care:"  # noqa: S105  (a permission scope, not a secret)
+# An insurer's API client (a nightly job) holds, through its scopes, these permissions at most,
+# and only on its insurer's routes (``identity.permissions.SCOPE_PERMISSIONS``, checked by the test).
+INSURER_CLIENT_PERMISSIONS = frozenset(
+    {
+        "insurer:member:import",
+        "insurer:claim:read",
+        "insurer:claim:review",
+        "insurer:payment-run:manage",
+        "insurer:access-log:read",
+    }
+)
+INSURER_API_PREFIX = "/api/v1/insurers/"
 ACTING_RPPS_HEADER = "X-Acting-RPPS"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -109,12 +121,12 @@ _OWN_PROBLEMS: dict[str, tuple[tuple[int, str, tuple[str, ...]], ...]] = {
 }
 
 DPOP_DESCRIPTION = (
-    "Practice software: an access token from `POST /api/v1/oauth/token` "
-    f"(the token endpoint, `{TOKEN_PATH}`), obtained with a `private_key_jwt` client assertion "
-    "(RFC 7523) and bound to a DPoP key (RFC 9449). Send it as `Authorization: DPoP <token>`, "
-    "with a fresh `DPoP` proof (a JWT signed by the bound key over the method, the URL and the "
-    "token's hash, never reused) on every request, and the acting professional's RPPS in "
-    f"`{ACTING_RPPS_HEADER}`."
+    "Practice software, and an insurer's API client on the routes its scopes grant: an access "
+    f"token from `POST {TOKEN_PATH}`, obtained with a `private_key_jwt` client assertion (RFC 7523) "
+    "and bound to a DPoP key (RFC 9449). Send it as `Authorization: DPoP <token>`, with a fresh "
+    "`DPoP` proof (a JWT signed by the bound key over the method, the URL and the token's hash, "
+    "never reused) on every request; practice software also names the acting professional's RPPS "
+    f"in `{ACTING_RPPS_HEADER}`."
 )
 
 
@@ -247,6 +259,11 @@ class RouteNeeds:
             return False
         return self.practice or (bool(self.permissions) and all(p.startswith(TOKEN_SCOPE) for p in self.permissions))
 
+    def insurer_client_allowed(self, path: str) -> bool:
+        """An insurer's API client's DPoP token can reach it, given the scope that grants it."""
+        granted = bool(self.permissions) and set(self.permissions) <= INSURER_CLIENT_PERMISSIONS
+        return self.staff and path.startswith(INSURER_API_PREFIX) and granted
+
 
 def _name(call: Callable[..., Any] | None) -> str:
     if call is None:
@@ -374,24 +391,18 @@ class _Operation:
                 self.add(403, "A browser's request from another site", _types("csrf-refused"))
             return
         token = needs.token_allowed
-        self.op["security"] = [{"dpop": []}, {"portalSession": []}] if token else [{"portalSession": []}]
+        insurer_client = needs.insurer_client_allowed(self.path)
+        dpop = token or insurer_client
+        self.op["security"] = [{"dpop": []}, {"portalSession": []}] if dpop else [{"portalSession": []}]
         unauthenticated = ["unauthenticated"]
         forbidden = ["permission-denied", "csrf-refused"]
-        if token:
+        if dpop:
             self.parameter(
                 _header(
                     "DPoP",
                     required=False,
                     description="with the `dpop` scheme, required: a fresh DPoP proof (RFC 9449) for this request",
                     schema={"type": "string"},
-                )
-            )
-            self.parameter(
-                _header(
-                    ACTING_RPPS_HEADER,
-                    required=False,
-                    description="with the `dpop` scheme, required: the RPPS of the professional the software acts for",
-                    schema={"type": "string", "pattern": "^[0-9]{11}$"},
                 )
             )
             unauthenticated += [
@@ -401,7 +412,22 @@ class _Operation:
                 "client-revoked",
                 "client-expired",
             ]
-            forbidden += ["acting-professional-refused", "client-suspended", "practice-suspended"]
+            forbidden.append("client-suspended")
+        if insurer_client:
+            self.op["description"] = (
+                self.op.get("description", "") + "\n\nAlso open to the insurer's API clients whose scopes grant it "
+                "(a DPoP-bound token, no `X-Acting-RPPS`)."
+            ).strip()
+        if token:
+            self.parameter(
+                _header(
+                    ACTING_RPPS_HEADER,
+                    required=False,
+                    description="with the `dpop` scheme, required: the RPPS of the professional the software acts for",
+                    schema={"type": "string", "pattern": "^[0-9]{11}$"},
+                )
+            )
+            forbidden += ["acting-professional-refused", "practice-suspended"]
         if needs.step_up:
             unauthenticated.append("step-up-required")
         if needs.guarded:
