@@ -3,7 +3,7 @@ product in use is retired with a successor named; payment runs (and run requests
 Idempotency-Key
 
 Revision ID: 0016_product_events
-Revises: 0014_back_office
+Revises: 0015_insurer_clients
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from alembic import op
 from rempart.migrations.constraints import replace_check, values_in
 
 revision = "0016_product_events"
-# 0015_insurer_clients is written in parallel: whoever lands second chains the two.
-down_revision = "0014_back_office"
+down_revision = "0015_insurer_clients"
 branch_labels = None
 depends_on = None
 
