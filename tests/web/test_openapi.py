@@ -158,6 +158,8 @@ def test_idempotency_key_is_required_where_the_route_demands_it(app: FastAPI, do
         ("/api/v1/claims/{claim_id}/corrections", "post"),
         ("/fhir/Claim", "post"),
     }
+    optional = document["paths"]["/api/v1/insurers/{insurer_id}/payment-runs"]["post"]["parameters"]
+    assert [p["required"] for p in optional if p["name"] == "Idempotency-Key"] == [False]
     # The route answers the problem the document declares for a missing key.
     declared = document["paths"]["/api/v1/claims"]["post"]["responses"]["400"]
     assert PROBLEM_BASE + "idempotency-key-required" in declared["description"]

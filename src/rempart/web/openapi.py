@@ -58,6 +58,8 @@ SESSION_COOKIE = "__Host-rempart_session"
 SESSION_COOKIE_PLAIN = "rempart_session"
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105  (a path, not a secret)
 
+# Where the key is optional (a payment run: the same cut-off day is harmless to ask twice).
+_OPTIONAL_IDEMPOTENCY = frozenset({("post", "/api/v1/insurers/{insurer_id}/payment-runs")})
 _FRAMEWORK_422 = frozenset({"HTTPValidationError", "ValidationError"})
 _BODY_METHODS = frozenset({"post", "put", "patch", "delete"})
 
@@ -90,6 +92,8 @@ _CONFLICTS_BY_SEGMENT = {
     "prior-approvals": ("prior-approval-not-cancellable", "prior-approval-not-pending", "rights-check-expired"),
     "quotes": ("rights-check-expired",),
     "member-exports": ("member-export-decided", "member-export-not-downloadable", "member-export-lapsed"),
+    "payment-runs": ("nothing-due",),
+    "payment-run-requests": ("conflict",),
 }
 
 # What the routes reached without credentials refuse, by path.
@@ -471,11 +475,13 @@ class _Operation:
     def idempotency(self) -> None:
         if not self.idempotent:
             return
+        required = (self.method, self.path) not in _OPTIONAL_IDEMPOTENCY
         self.parameter(
             _header(
                 IDEMPOTENCY_HEADER,
-                required=True,
-                description="required: a key of your choosing (a UUID is fine); the same key twice returns the first "
+                required=required,
+                description=("required" if required else "optional")
+                + ": a key of your choosing (a UUID is fine); the same key twice returns the first "
                 "result (200, with `Idempotent-Replayed: true`), the same key for another request is refused",
                 schema={"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$"},
             )
