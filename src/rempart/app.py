@@ -51,17 +51,22 @@ from rempart.logs import get_logger
 from rempart.members.export_api import router as member_exports
 from rempart.members.export_pages import router as export_pages
 from rempart.members.pages import router as member_pages
+from rempart.metrics_collectors import PlatformCollector
 from rempart.payments.api import router as payments
 from rempart.payments.pages import router as payment_pages
 from rempart.payments.staff_pages import router as payment_run_pages
 from rempart.pricing.api import router as pricing
 from rempart.pricing.pages import router as quote_pages
 from rempart.runtime import Runtime
+from rempart.web.body_errors import describe_json_error
 from rempart.web.capacity import RequestCapacity
 from rempart.web.deps import SessionDep
 from rempart.web.fhir_wire import is_fhir_path, outcome_response
+from rempart.web.metrics import HttpMetrics, Metrics
+from rempart.web.metrics import router as metrics_router
 from rempart.web.pages import is_page_path, problem_page, see_other
 from rempart.web.pages import shell as page_shell
+from rempart.web.request_id import RequestId, stamp_problem
 from rempart.web.security import SecurityHeaders
 
 log = get_logger("rempart.app")
@@ -74,6 +79,7 @@ def problem_response(
 ) -> Response:
     """The problem as problem+json, or as a readable page on the portal's paths. A person who is
     not signed in and asks for a page is sent to the login page, which brings them back after."""
+    body, headers = stamp_problem(body, headers)  # the request id: the body's instance, X-Request-ID
     if request is not None and is_fhir_path(request.url.path):
         return outcome_response(status, body, headers)  # the FHIR facade answers OperationOutcomes
     if request is not None and is_page_path(request.url.path):
@@ -88,10 +94,7 @@ def problem_response(
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
     # Name the fields and what is wrong with them, never echo the submitted values back.
-    errors = [
-        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "reason": err.get("msg", "invalid")}
-        for err in exc.errors()
-    ]
+    errors = [_field_error(exc, err) for err in exc.errors()]
     body = {
         "type": PROBLEM_BASE + "validation-failed",
         "title": "The request is not valid",
@@ -100,6 +103,14 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
         "errors": errors,
     }
     return problem_response(422, body, request=request)
+
+
+def _field_error(exc: RequestValidationError, err: dict[str, Any]) -> dict[str, str]:
+    loc = err.get("loc", ())
+    if err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+        # An unreadable JSON body is located at a character offset: said as a line and a column.
+        return {"field": "body", "reason": describe_json_error(exc.body or b"", loc[1])}
+    return {"field": ".".join(str(p) for p in loc if p != "body"), "reason": err.get("msg", "invalid")}
 
 
 # The framework's own refusals, each with a stable type and a title of its own.
@@ -185,12 +196,19 @@ def create_app(runtime: Runtime) -> FastAPI:
         session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
+    settings = runtime.settings
+    metrics = Metrics(token=settings.metrics_token)
+    metrics.register(PlatformCollector(runtime.sessions))
+    app.state.metrics = metrics
+    app.include_router(metrics_router)
     for router in _routers():
         app.include_router(router)
 
-    settings = runtime.settings
     app.add_middleware(RequestCapacity, max_in_flight=settings.max_in_flight, threads=settings.server_threads)
+    # Outside the capacity limit: the busy 503s are counted and carry a request id too.
+    app.add_middleware(HttpMetrics, metrics=metrics)
     app.add_middleware(SecurityHeaders, https=settings.public_origin.startswith("https://"))
+    app.add_middleware(RequestId)
     if settings.trusted_proxy_list:
         # Outermost: everything inside sees the caller's address, not the load balancer's.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
