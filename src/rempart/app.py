@@ -40,6 +40,7 @@ from rempart.fhir.claims import router as fhir_claims
 from rempart.fhir.eligibility import router as fhir_eligibility
 from rempart.fhir.reconciliation import router as fhir_reconciliation
 from rempart.identity.api import router as identity
+from rempart.identity.deps import PUBLIC
 from rempart.incidents.api import router as incidents
 from rempart.incidents.clock import DeadlineWatch
 from rempart.incidents.console_pages import router as console_incident_pages
@@ -47,6 +48,7 @@ from rempart.incidents.my_pages import router as my_incident_pages
 from rempart.incidents.staff_pages import router as breach_notice_pages
 from rempart.insurers.api import router as insurers
 from rempart.insurers.pages import router as product_pages
+from rempart.insurers.platform_api import router as insurers_platform
 from rempart.logs import get_logger
 from rempart.members.export_api import router as member_exports
 from rempart.members.export_pages import router as export_pages
@@ -58,12 +60,15 @@ from rempart.payments.staff_pages import router as payment_run_pages
 from rempart.pricing.api import router as pricing
 from rempart.pricing.pages import router as quote_pages
 from rempart.runtime import Runtime
+from rempart.web.allow import AllowedMethods
+from rempart.web.api_docs import docs_router
 from rempart.web.body_errors import describe_json_error
 from rempart.web.capacity import RequestCapacity
 from rempart.web.deps import SessionDep
 from rempart.web.fhir_wire import is_fhir_path, outcome_response
 from rempart.web.metrics import HttpMetrics, Metrics
 from rempart.web.metrics import router as metrics_router
+from rempart.web.openapi import truthful_openapi
 from rempart.web.pages import is_page_path, problem_page, see_other
 from rempart.web.pages import shell as page_shell
 from rempart.web.request_id import RequestId, stamp_problem
@@ -203,6 +208,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(metrics_router)
     for router in _routers():
         app.include_router(router)
+    app.include_router(docs_router(public=PUBLIC))
+    app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(AllowedMethods)  # inside the security headers: its answers carry them too
 
     app.add_middleware(RequestCapacity, max_in_flight=settings.max_in_flight, threads=settings.server_threads)
     # Outside the capacity limit: the busy 503s are counted and carry a request id too.
@@ -230,6 +238,7 @@ def _routers() -> list[APIRouter]:
         payments,
         identity,
         insurers,
+        insurers_platform,
         member_exports,
         detection,
         audit,

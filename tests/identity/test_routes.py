@@ -15,6 +15,9 @@ EXPECTED_PUBLIC = {
     "/api/v1/auth/enrolment/options",
     "/api/v1/auth/enrolment/verify",
     "/api/v1/auth/recovery",
+    # the API's reference page and its Swagger UI assets: what /openapi.json already says
+    "/api/docs",
+    "/api/docs/assets/{name}",
 }
 
 
