@@ -24,6 +24,8 @@ FR = {
     "Rights checks slowed down": "Vérifications de droits ralenties",
     "Passkey confirmation asked": "Confirmation par passkey demandée",
     "Restriction lifted": "Restriction levée",
+    "Product formulas changed": "Formules d'un produit modifiées",
+    "Product retired": "Produit fermé à la commercialisation",
     "Passkey renamed": "Passkey renommée",
     "Other sessions ended": "Autres sessions fermées",
     # roles

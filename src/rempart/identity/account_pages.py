@@ -82,6 +82,9 @@ EVENT_WORDS: dict[str, str] = {
     SecurityEventKind.CLIENT_KEY_REVOKED: _("Public key revoked"),
     SecurityEventKind.CLIENT_REVOKED: _("Billing software revoked"),
     SecurityEventKind.CLIENT_SUSPENDED: _("Billing software suspended"),
+    # An insurer staff member's changes to a guarantee product (step-up, then recorded).
+    SecurityEventKind.PRODUCT_CHANGED: _("Product formulas changed"),
+    SecurityEventKind.PRODUCT_RETIRED: _("Product retired"),
 }
 OTHER_SESSIONS_ENDED = _("Other sessions ended")
 
