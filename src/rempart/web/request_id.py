@@ -80,13 +80,12 @@ class RequestId:
 
 
 def stamp_problem(body: dict[str, Any], headers: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, str] | None]:
-    """A problem's body with the request as its ``instance`` (unless it names one already) and its
-    headers with ``X-Request-ID``: the 500 answer is sent from outside the middleware, by the
-    handler itself. Outside a request, both unchanged."""
+    """A problem's headers with ``X-Request-ID`` (the 500 answer is sent from outside the
+    middleware, by the handler itself); outside a request, unchanged. The body is left as it is:
+    the refusals that must not tell one case from another (every kind of miss, a throttled login
+    for a known or an unknown account) answer the same bytes, which a per-request ``instance``
+    would break; the id is in the header and in every log line of the request."""
     instance = request_instance()
     if instance is None:
         return body, headers
-    return {**body, "instance": body.get("instance") or instance}, {
-        **(headers or {}),
-        HEADER: instance[len(_INSTANCE_PREFIX) :],
-    }
+    return body, {**(headers or {}), HEADER: instance[len(_INSTANCE_PREFIX) :]}
