@@ -30,7 +30,7 @@ def test_delete_on_the_options_path_is_a_405_naming_post(admin: PortalUser) -> N
     response = admin.delete("/api/v1/me/passkeys/options")
 
     problem_of(response, 405, "method-not-allowed")
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "POST, OPTIONS"
 
 
 def test_delete_on_a_path_that_is_no_uuid_is_a_404(admin: PortalUser) -> None:

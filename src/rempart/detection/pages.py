@@ -102,6 +102,9 @@ EVENT_WORDS = {
     SecurityEventKind.STEP_UP_REQUIRED.value: _("Passkey check required"),
     SecurityEventKind.CLIENT_SUSPENDED.value: _("Billing software suspended"),
     SecurityEventKind.CONTAINMENT_LIFTED.value: _("Back to normal (lifted by the security team)"),
+    # An insurer's events: never a practice's, named here so that every kind has its words.
+    SecurityEventKind.PRODUCT_CHANGED.value: _("Product formulas changed"),
+    SecurityEventKind.PRODUCT_RETIRED.value: _("Product retired"),
 }
 
 
