@@ -32,11 +32,10 @@ from rempart.app import create_app
 from rempart.eligibility.schemas import RightsCheckIn, RightsCheckOut
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON
 from rempart.identity.context import IdentityServices
-from rempart.identity.deps import INSURER_API_PREFIX, PUBLIC, is_public
+from rempart.identity.deps import INSURER_API_PREFIX, is_public
 from rempart.identity.permissions import SCOPE_PERMISSIONS
 from rempart.runtime import Runtime
 from rempart.web import openapi as truthful
-from rempart.web.api_docs import docs_router
 from rempart.web.openapi import FHIR_JSON, api_routes, route_needs, truthful_openapi
 from rempart.web.security import CSP
 from tests.support.browser import chromium, free_port, live_server, needs_chromium
@@ -55,10 +54,8 @@ PROFESSIONAL_PATHS = (
 
 @pytest.fixture
 def app(runtime: Runtime) -> FastAPI:
-    # Wired as app.py will be: the truthful document, and the docs page.
+    # The app as rempart.app wires it: the truthful document, and the docs page.
     application = create_app(runtime)
-    application.openapi = lambda: truthful_openapi(application)  # type: ignore[method-assign]
-    application.include_router(docs_router(public=PUBLIC))
     application.state.identity = IdentityServices.build(
         runtime.settings, clock=FakeClock(), prefix=f"t{uuid.uuid4().hex}"
     )
