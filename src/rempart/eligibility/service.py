@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from hashlib import sha256
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +30,7 @@ from rempart.audit.service import AccessLogUnavailable
 from rempart.eligibility.lookup import INSERT_CHECK, insurer_for_check, match_and_cover
 from rempart.eligibility.models import RightsCheck
 from rempart.errors import Conflict, Forbidden, NotFound, RempartError, ValidationFailed
+from rempart.fields import paris_day
 from rempart.identity.principal import PracticePrincipal
 from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import Formula
@@ -38,7 +38,6 @@ from rempart.professionals.models import PROFESSION_DOMAINS
 from rempart.protection.service import KeyService, normalise_nir
 from rempart.tenancy import record_of
 
-PARIS = ZoneInfo("Europe/Paris")
 # How long quotes, approvals and claims may cite a check (optical equipment is delivered weeks later).
 CHECK_VALIDITY = timedelta(days=90)
 MAX_BATCH = 50
@@ -143,7 +142,7 @@ RightsOutcome = RightsAnswer | RightsMiss
 
 def care_day(now: datetime) -> date:
     """Today, as a French professional's calendar has it."""
-    return now.astimezone(PARIS).date()
+    return paris_day(now)
 
 
 # A practice's clock a few minutes ahead of ours at midnight (Paris) bills "tomorrow's" care that
