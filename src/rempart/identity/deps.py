@@ -36,6 +36,7 @@ from rempart.identity.tokens import authenticate_token, one_proof, path_as_sent
 from rempart.professionals.service import is_valid_rpps
 from rempart.tenancy import bind_tenant
 from rempart.web.deps import SessionDep
+from rempart.web.fhir_wire import is_fhir_path
 
 ACTING_RPPS_HEADER = "X-Acting-RPPS"
 # Where an insurer's API client may act: its insurer's routes. Elsewhere it holds no permission.
@@ -84,7 +85,7 @@ def authenticated(request: Request, session: SessionDep, identity: IdentityDep) 
         return Principal(
             # The FHIR facade is the same practice software on the same token: its own channel, so
             # that the access log, detection and the kill switches name it.
-            channel=Channel.FHIR if request.url.path.startswith("/fhir/") else Channel.API,
+            channel=Channel.FHIR if is_fhir_path(request.url.path) else Channel.API,
             roles=roles,
             permissions=permissions_of(roles),
             address=client_address(request),
