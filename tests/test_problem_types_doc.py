@@ -9,6 +9,8 @@ from types import ModuleType
 
 import pytest
 
+from rempart.errors import RempartError
+
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "integration.md"
 
@@ -42,3 +44,13 @@ def test_every_slug_in_the_table_and_the_errors_module_s_base_first() -> None:
 def test_a_document_without_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="problem-types"):
         _tool().replaced("# no table here\n", "| a |\n")
+
+
+def test_a_subclass_defined_outside_the_package_is_not_in_the_table() -> None:
+    # tests/test_app.py defines such a class; in the same worker, it must not change the guide's table.
+    class Elsewhere(RempartError):
+        status = 418
+        slug = "defined-by-a-test"
+        title = "Defined by a test"
+
+    assert "defined-by-a-test" not in _tool().table()

@@ -59,7 +59,10 @@ def _domain(module: str) -> str:
 def problem_types() -> list[ProblemType]:
     _import_everything()
     seen: dict[tuple[str, int, str], set[str]] = {}
-    for cls in [RempartError, *_subclasses(RempartError)]:
+    # Only the package's own classes: a test that defines a subclass (tests/test_app.py) in the same
+    # interpreter must not change the table.
+    ours = [cls for cls in [RempartError, *_subclasses(RempartError)] if cls.__module__.startswith("rempart.")]
+    for cls in ours:
         seen.setdefault((cls.slug, cls.status, cls.title), set()).add(_domain(cls.__module__))
     # The framework's refusals, rendered by the app's handlers (private tables: read, not changed).
     for status, (slug, title, _detail) in app._HTTP_PROBLEMS.items():
