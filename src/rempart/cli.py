@@ -262,6 +262,31 @@ def members_import(
         raise typer.Exit(2)
 
 
+@members_app.command("renew-cards")
+def members_renew_cards(
+    insurer: str = typer.Option(..., "--insurer", help="AMC number of the insurer"),
+    year: int = typer.Option(
+        ..., "--year", min=2000, max=9999, help="The year the cards are for: this year or the next"
+    ),
+    db: str = typer.Option("", help="Database URL (default: REMPART_DATABASE_URL)"),
+) -> None:
+    """Issue the year's tiers payant card of every contract in force that year (the yearly job, run
+    in December for the next year). Running it again issues nothing more."""
+    from rempart.db import utcnow
+    from rempart.fields import paris_day
+    from rempart.insurers.service import insurer_by_amc
+    from rempart.members.cards import renew_cards
+
+    runtime = open_runtime(db)
+    try:
+        with refusals(), runtime.sessions.begin() as session:
+            insurer_id = insurer_by_amc(session, insurer).id
+            issued = renew_cards(session, insurer_id=insurer_id, year=year, today=paris_day(utcnow()))
+    finally:
+        runtime.close()
+    typer.echo(f"insurer {insurer}: {issued:,} cards issued for {year}")
+
+
 def _check_members_file(file: Path) -> None:
     if file.is_dir():
         raise fail(f"{file} is a folder: name the members file (CSV or NDJSON)")

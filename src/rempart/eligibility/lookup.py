@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from rempart.eligibility.models import RightsCheck
 from rempart.insurers.models import CareDomain, Guarantee, Insurer, Product
-from rempart.members.models import Beneficiary, Contract
+from rempart.members.models import Beneficiary, Card, Contract
 from rempart.pricing.engine import Formula
 from rempart.pricing.models import CeilingUsage
 from rempart.tenancy import TENANT_SETTING, bind_tenant, note_tenant
@@ -22,6 +22,7 @@ from rempart.tenancy import TENANT_SETTING, bind_tenant, note_tenant
 _insurers = cast(Table, Insurer.__table__)
 _contracts = cast(Table, Contract.__table__)
 _beneficiaries = cast(Table, Beneficiary.__table__)
+_cards = cast(Table, Card.__table__)
 _products = cast(Table, Product.__table__)
 _guarantees = cast(Table, Guarantee.__table__)
 _usage = cast(Table, CeilingUsage.__table__)
@@ -62,11 +63,24 @@ def _usage_of(beneficiary_id: Any) -> Any:
 
 
 _INSURER_BY_AMC = select(_insurers.c.id).where(_insurers.c.amc_number == bindparam("amc"))
-# The card, the person on it and, when that person is covered on the day of care, the product's
-# guarantees with this year's ceiling consumption: one statement, one row per guarantee (or one row
-# without guarantees, or none for an unknown card). A miss of any kind reads no guarantee.
+# The card issued for the day of care: a contract's cards follow one another without overlap (the
+# first from the contract's start, then one per calendar year), so at most one row joins. Found by
+# the card's number (the unique index on insurer, number and start), then checked to be this
+# contract's.
+_CARD_ON_DAY = and_(
+    _cards.c.insurer_id == _contracts.c.insurer_id,
+    _cards.c.member_number == _contracts.c.member_number,
+    _cards.c.contract_id == _contracts.c.id,
+    _cards.c.valid_from <= bindparam("day"),
+    _cards.c.valid_to >= bindparam("day"),
+)
+# The card, the person on it and, when that person is covered on the day of care by a contract in
+# force and a card valid that day, the product's guarantees with this year's ceiling consumption:
+# one statement, one row per guarantee (or one row without guarantees, or none for an unknown card).
+# A miss of any kind reads no guarantee.
 _HIT = and_(
     _beneficiaries.c.id.is_not(None),
+    _cards.c.id.is_not(None),
     _contracts.c.start_date <= bindparam("day"),
     or_(_contracts.c.end_date.is_(None), _contracts.c.end_date >= bindparam("day")),
 )
@@ -77,6 +91,7 @@ _CHECK = (
         _contracts.c.start_date,
         _contracts.c.end_date,
         _beneficiaries.c.id,
+        _cards.c.id,
         *_COVER_COLUMNS,
     )
     .select_from(_contracts)
@@ -88,6 +103,7 @@ _CHECK = (
             _beneficiaries.c.identity_bidx.in_(bindparam("candidates", expanding=True)),
         ),
     )
+    .outerjoin(_cards, _CARD_ON_DAY)
     .outerjoin(
         _guarantees,
         and_(
@@ -201,13 +217,15 @@ def coverage(
 
 @dataclass(frozen=True)
 class Match:
-    """The card's contract and, if the identity matched one person on it, that person."""
+    """The card's contract, if the identity matched one person on it that person, and whether a
+    card of the contract is valid on the day of care."""
 
     contract_id: uuid.UUID
     product_id: uuid.UUID
     start: date
     end: date | None
     beneficiary_id: uuid.UUID | None
+    card_valid: bool
 
 
 def match_and_cover(
@@ -232,8 +250,8 @@ def match_and_cover(
     if not rows:
         return None, None, {}
     first = rows[0]
-    found = Match(first[0], first[1], first[2], first[3], first[4])
-    code, covers = _covers([tuple(row[5:]) for row in rows if row[6] is not None])
+    found = Match(first[0], first[1], first[2], first[3], first[4], first[5] is not None)
+    code, covers = _covers([tuple(row[6:]) for row in rows if row[7] is not None])
     return found, code, covers
 
 

@@ -81,6 +81,7 @@ class MissKind(StrEnum):
     UNKNOWN_CARD = "unknown-card"
     IDENTITY_MISMATCH = "identity-mismatch"  # wrong NIR, date of birth or birth rank
     NOT_IN_FORCE = "not-in-force"  # contract ended, or not started, on the date of care
+    NO_VALID_CARD = "no-valid-card"  # contract in force, but no card was issued for the date of care
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def _check(
         (found.contract_id, found.start, found.end, found.beneficiary_id) if found else (_DECOY_ID, day, None, None)
     )
     in_force = start <= day and (end is None or day <= end)
-    hit = insurer_id is not None and found is not None and beneficiary_id is not None and in_force
+    hit = insurer_id is not None and found is not None and beneficiary_id is not None and in_force and found.card_valid
 
     if not hit or beneficiary_id is None or insurer_id is None or product_code is None:
         if insurer_id is None:
@@ -385,8 +386,10 @@ def _check(
             kind = MissKind.UNKNOWN_CARD
         elif beneficiary_id is None:
             kind = MissKind.IDENTITY_MISMATCH
-        else:
+        elif not in_force:
             kind = MissKind.NOT_IN_FORCE
+        else:
+            kind = MissKind.NO_VALID_CARD
         return RightsMiss(kind=kind, insurer_id=insurer_id, beneficiary_id=beneficiary_id)
 
     check_id = uuid.uuid4()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from rempart.db import bulk_insert, utcnow
 from rempart.insurers.models import Product
+from rempart.members.cards import Terms, first_card, issue_next_cards
 from rempart.members.models import Beneficiary, Card, Contract
 from rempart.members.validation import MemberRecord
 from rempart.protection.service import InsurerCipher, KeyService
@@ -29,16 +30,11 @@ class WriteResult:
     contracts_created: int = 0
     beneficiaries_created: int = 0
     unchanged: int = 0
+    cards_renewed: int = 0
     # member numbers refused because the contract exists with other terms
     conflicts: list[str] = field(default_factory=list)
     # member numbers refused because their new contract names a product closed to new members
     closed: list[str] = field(default_factory=list)
-
-
-def card_validity(start: date, end: date | None, *, today: date) -> tuple[date, date]:
-    """Cards are issued for the calendar year, never beyond the contract's end."""
-    year_end = date(max(today.year, start.year), 12, 31)
-    return start, min(end, year_end) if end else year_end
 
 
 def encrypted_columns(cipher: InsurerCipher, row_id: uuid.UUID, record: MemberRecord) -> dict[str, bytes]:
@@ -102,6 +98,7 @@ def write_members(
     now = utcnow()
     contracts: list[dict[str, object]] = []
     cards: list[dict[str, object]] = []
+    confirmed: dict[uuid.UUID, tuple[str, Terms]] = {}  # existing contracts the file confirms
     beneficiaries: list[dict[str, object]] = []
     for member_number, family in by_member.items():
         first = family[0]
@@ -113,6 +110,7 @@ def write_members(
                 result.conflicts.append(member_number)
                 continue
             contract_id = contract.id
+            confirmed[contract_id] = (member_number, Terms(contract.start_date, contract.end_date))
         elif first.product_code in closed:
             result.closed.append(member_number)
             continue
@@ -130,7 +128,7 @@ def write_members(
                     "created_at": now,
                 }
             )
-            valid_from, valid_to = card_validity(first.contract_start, first.contract_end, today=today)
+            valid_from, valid_to = first_card(Terms(first.contract_start, first.contract_end), today=today)
             cards.append(
                 {
                     "insurer_id": insurer_id,
@@ -167,4 +165,7 @@ def write_members(
     bulk_insert(session, Contract, contracts)
     bulk_insert(session, Card, cards)
     bulk_insert(session, Beneficiary, beneficiaries)
+    # A contract the file confirms gets this year's card if it has none yet (its first card ended
+    # last year): the insurer's nightly file renews cards as it goes.
+    result.cards_renewed = issue_next_cards(session, insurer_id=insurer_id, contracts=confirmed, year=today.year)
     return result
