@@ -152,7 +152,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status"],
     "properties": {
-        "type": {"type": "string", "format": "uri", "examples": [PROBLEM_BASE + "validation-failed"]},
+        "type": {
+            "type": "string",
+            "format": "uri-reference",
+            "description": "relative to the request's URL (RFC 9457 3.1.1): a page saying what it means",
+            "examples": [PROBLEM_BASE + "validation-failed"],
+        },
         "title": {"type": "string"},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"},
