@@ -9,10 +9,11 @@ import binascii
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from rempart.errors import ValidationFailed
 
@@ -44,8 +45,9 @@ class Cursor:
             parsed = datetime.fromisoformat(at)
             if parsed.tzinfo is None:
                 raise ValueError("naive")
-            return cls(parsed, uuid.UUID(row_id))
-        except (ValueError, UnicodeDecodeError, binascii.Error):
+            # What the query binds: a time in UTC (year 1 at +05:00 has none).
+            return cls(parsed.astimezone(UTC), uuid.UUID(row_id))
+        except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
             raise CursorInvalid("this cursor is not one a next link gave: start from the first page") from None
 
 
@@ -70,3 +72,22 @@ def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Cursor]) -> Page[T
         shown = list(rows[:limit])
         return Page(shown, key(shown[-1]))
     return Page(list(rows), None)
+
+
+def keyset_page(
+    session: Session,
+    statement: Select[T],
+    *,
+    at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    cursor: Cursor | None,
+    limit: int,
+    descending: bool,
+) -> Page[T]:
+    """The page of ``statement``'s rows after ``cursor`` in the order (``at``, ``row_id``), both
+    ascending or both descending."""
+    if (past := after(cursor, at, row_id, descending=descending)) is not None:
+        statement = statement.where(past)
+    order = (at.desc(), row_id.desc()) if descending else (at.asc(), row_id.asc())
+    rows = session.scalars(statement.order_by(*order).limit(limit + 1)).all()
+    return page_of(rows, limit, lambda row: Cursor(getattr(row, at.key), getattr(row, row_id.key)))

@@ -13,11 +13,12 @@ CURSOR_DESCRIPTION = "the opaque cursor of a previous answer's `next` link; abse
 CursorParam: Any = Query(default=None, max_length=200, description=CURSOR_DESCRIPTION)
 
 
-def next_link(request: Request, cursor: Cursor | None) -> str | None:
-    """This request's URL with the next page's cursor (every other parameter kept), or ``None``."""
+def next_link(request: Request, cursor: Cursor | str | None) -> str | None:
+    """This request's URL with the next page's cursor (every other parameter kept), or ``None``. A
+    ``str`` is a cursor already encoded (the access log's own, older than ``Cursor``)."""
     if cursor is None:
         return None
-    return str(request.url.include_query_params(cursor=cursor.encode()))
+    return str(request.url.include_query_params(cursor=cursor if isinstance(cursor, str) else cursor.encode()))
 
 
 def with_next(response: Response, link: str | None) -> Response:
