@@ -25,9 +25,9 @@ from rempart.audit.disclosures import FIELD_LABELS, PURPOSE_LABELS, DataField, O
 from rempart.audit.models import AccessEvent, ActorKind, BreakGlassGrant, Channel, InsurerLogPolicy, Outcome
 from rempart.audit.queries import Cursor, cursor_of, events_about_beneficiary, events_of_insurer
 from rempart.audit.service import Actor, record_access
-from rempart.errors import ValidationFailed
 from rempart.identity.models import Account
 from rempart.insurers.models import Insurer
+from rempart.pagination import CursorInvalid
 from rempart.professionals.models import Practice
 
 Lang = Literal["en", "fr"]
@@ -132,7 +132,7 @@ def decode_cursor(value: str | None) -> Cursor | None:
             raise ValueError
         return moment, number
     except (ValueError, OverflowError):
-        raise ValidationFailed("the page cursor is not one this service gave") from None
+        raise CursorInvalid("the page cursor is not one this service gave") from None
 
 
 class _Names:
@@ -244,6 +244,16 @@ def _entries(session: Session, events: Sequence[AccessEvent], lang: Lang, *, con
     return out
 
 
+def page_of_events(
+    session: Session, events: Sequence[AccessEvent], *, limit: int, lang: Lang, controller: bool
+) -> Page:
+    """The first ``limit`` of ``events`` (read ``limit + 1``), with the next page's cursor only when
+    more follow: the last page has none, even when it is full."""
+    shown = events[:limit]
+    next_cursor = encode_cursor(cursor_of(shown[-1])) if len(events) > limit else None
+    return Page(_entries(session, shown, lang, controller=controller), next_cursor)
+
+
 def beneficiary_access_log(
     session: Session,
     *,
@@ -256,10 +266,9 @@ def beneficiary_access_log(
     """The person's own accesses, newest first."""
     limit = max(1, min(limit, 200))
     events = events_about_beneficiary(
-        session, insurer_id=insurer_id, beneficiary_id=beneficiary_id, before=decode_cursor(cursor), limit=limit
+        session, insurer_id=insurer_id, beneficiary_id=beneficiary_id, before=decode_cursor(cursor), limit=limit + 1
     )
-    next_cursor = encode_cursor(cursor_of(events[-1])) if len(events) == limit else None
-    return Page(_entries(session, events, lang, controller=False), next_cursor)
+    return page_of_events(session, events, limit=limit, lang=lang, controller=False)
 
 
 def insurer_access_log(
@@ -292,7 +301,7 @@ def insurer_access_log(
         practice_id=practice_id,
         channel=of_channel,
         purpose=of_purpose,
-        limit=limit,
+        limit=limit + 1,
     )
     record_access(
         session,
@@ -307,8 +316,7 @@ def insurer_access_log(
         address=address,
         occurred_at=now,
     )
-    next_cursor = encode_cursor(cursor_of(events[-1])) if len(events) == limit else None
-    return Page(_entries(session, events, lang, controller=True), next_cursor)
+    return page_of_events(session, events, limit=limit, lang=lang, controller=True)
 
 
 def set_staff_names_shown(session: Session, *, insurer_id: uuid.UUID, shown: bool, now: datetime) -> None:

@@ -10,7 +10,8 @@ import base64
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import TypeAdapter
 
 from rempart.audit.access_log import beneficiary_access_log, do_read_insurer_access_log, do_set_staff_names_shown
 from rempart.audit.breakglass import (
@@ -18,7 +19,7 @@ from rempart.audit.breakglass import (
     do_open_break_glass,
     do_request_break_glass,
     do_revoke_break_glass,
-    grants,
+    grants_page,
 )
 from rempart.audit.keys import LocalSigningKeys
 from rempart.audit.models import ActorKind, BreakGlassStatus, Channel
@@ -47,7 +48,9 @@ from rempart.identity.deps import RECENT_PASSKEY, AnyCaller, client_address, req
 from rempart.identity.permissions import Permission
 from rempart.identity.principal import Principal
 from rempart.logs import get_logger
+from rempart.pagination import Cursor
 from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json, with_next
 
 log = get_logger("rempart.audit.api")
 
@@ -82,12 +85,15 @@ def _operator(caller: Principal) -> uuid.UUID:
     summary="Who accessed my data, when, why and what",
 )
 def my_access_log(
+    *,
+    request: Request,
     caller: AnyCaller,
     session: SessionDep,
     lang: Lang = "en",
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: str | None = CursorParam,
     limit: int = Query(default=50, ge=1, le=200),
-) -> AccessLogOut:
+) -> Response:
+    """Newest first, a page at a time (``next``)."""
     if caller.beneficiary_id is None or caller.insurer_id is None:
         raise NotFound("no access log for this account")
     page = beneficiary_access_log(
@@ -98,7 +104,8 @@ def my_access_log(
         cursor=cursor,
         limit=limit,
     )
-    return access_log_out(page)
+    link = next_link(request, page.next_cursor)
+    return paged_json(access_log_out(page, link), link)
 
 
 # -- the insurer (controller) --------------------------------------------------------------------
@@ -112,6 +119,7 @@ def my_access_log(
 )
 def insurer_log(
     *,
+    request: Request,
     insurer_id: uuid.UUID,
     staff: GuardedStaffCaller,
     session: SessionDep,
@@ -120,9 +128,10 @@ def insurer_log(
     beneficiary_id: uuid.UUID | None = None,
     practice_id: uuid.UUID | None = None,
     lang: Lang = "en",
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: str | None = CursorParam,
     limit: int = Query(default=100, ge=1, le=500),
-) -> InsurerAccessLogOut:
+) -> Response:
+    """Newest first, a page at a time (``next``)."""
     page = do_read_insurer_access_log(
         session,
         insurer_id=staff.insurer_id,
@@ -138,7 +147,8 @@ def insurer_log(
         limit=limit,
         now=identity.clock(),
     )
-    return insurer_access_log_out(page)
+    link = next_link(request, page.next_cursor)
+    return paged_json(insurer_access_log_out(page, link), link)
 
 
 @router.put(
@@ -197,6 +207,7 @@ def consistency_proof(
 
 _REQUEST = requires(Permission.SECURITY_BREAK_GLASS_REQUEST)
 _APPROVE = requires(Permission.SECURITY_BREAK_GLASS_APPROVE)
+_GRANT_LIST = TypeAdapter(list[BreakGlassGrantOut])
 
 
 @router.post(
@@ -220,9 +231,19 @@ def ask_break_glass(
 
 @router.get("/break-glass", dependencies=[_REQUEST], response_model=list[BreakGlassGrantOut])
 def list_break_glass(
-    caller: AnyCaller, session: SessionDep, status: BreakGlassStatus | None = None
-) -> list[BreakGlassGrantOut]:
-    return [BreakGlassGrantOut.of(g) for g in grants(session, status=status)]
+    *,
+    request: Request,
+    caller: AnyCaller,
+    session: SessionDep,
+    status: BreakGlassStatus | None = None,
+    limit: int = Query(default=100, ge=1, le=500),
+    cursor: str | None = CursorParam,
+) -> Response:
+    """The grants, newest first, a page at a time: the answer stays a list, so the next page is in the
+    ``Link`` header only."""
+    page = grants_page(session, status=status, limit=limit, cursor=Cursor.decode(cursor))
+    shown = _GRANT_LIST.dump_json([BreakGlassGrantOut.of(g) for g in page.items])
+    return with_next(Response(shown, media_type="application/json"), next_link(request, page.next))
 
 
 def _decide(grant_id: uuid.UUID, approve: bool, caller: Principal, session: Any, identity: Any) -> BreakGlassGrantOut:

@@ -24,6 +24,7 @@ from rempart.audit.service import Actor, record_access
 from rempart.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rempart.logs import get_logger
 from rempart.members.models import Beneficiary, Contract
+from rempart.pagination import Cursor, Page, keyset_page
 from rempart.protection.service import KeyService
 from rempart.tenancy import bind_tenant
 
@@ -212,6 +213,24 @@ def grants(
     if ids:
         query = query.where(BreakGlassGrant.id.in_(list(ids)))
     return session.scalars(query).all()
+
+
+def grants_page(
+    session: Session, *, status: BreakGlassStatus | None = None, limit: int = 100, cursor: Cursor | None = None
+) -> Page[BreakGlassGrant]:
+    """The grants, newest first, a page at a time (after ``cursor``)."""
+    query = select(BreakGlassGrant)
+    if status is not None:
+        query = query.where(BreakGlassGrant.status == status)
+    return keyset_page(
+        session,
+        query,
+        at=BreakGlassGrant.requested_at,
+        row_id=BreakGlassGrant.id,
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
 
 
 # -- units of work: each commits its grant (and, to open one, the access event) -----------------------

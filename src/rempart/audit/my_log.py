@@ -13,9 +13,9 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from rempart.audit.access_log import Lang, Page, _entries, decode_cursor, encode_cursor
+from rempart.audit.access_log import Lang, Page, decode_cursor, page_of_events
 from rempart.audit.models import AccessEvent, ActorKind
-from rempart.audit.queries import _before, _sealed_and_pending, cursor_of
+from rempart.audit.queries import _before, _sealed_and_pending
 
 
 class Who(StrEnum):
@@ -59,6 +59,5 @@ def my_access_log(
             chosen = chosen.where(_before(before))
         return chosen
 
-    events = _sealed_and_pending(session, query, newest_first=True, limit=limit)
-    next_cursor = encode_cursor(cursor_of(events[-1])) if len(events) == limit else None
-    return Page(_entries(session, events, lang, controller=False), next_cursor)
+    events = _sealed_and_pending(session, query, newest_first=True, limit=limit + 1)
+    return page_of_events(session, events, limit=limit, lang=lang, controller=False)

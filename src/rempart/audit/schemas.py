@@ -65,13 +65,19 @@ class InsurerAccessOut(AccessOut):
 
 
 class AccessLogOut(BaseModel):
+    """A page of the log, newest first; ``next`` (also the ``Link`` header) on every page but the last."""
+
     accesses: list[AccessOut]
-    next_cursor: str | None
+    next_cursor: str | None  # the cursor alone, as before ``next``: the ``cursor`` of ``next``
+    next: str | None = None
 
 
 class InsurerAccessLogOut(BaseModel):
+    """A page of the log, newest first; ``next`` (also the ``Link`` header) on every page but the last."""
+
     accesses: list[InsurerAccessOut]
-    next_cursor: str | None
+    next_cursor: str | None  # the cursor alone, as before ``next``: the ``cursor`` of ``next``
+    next: str | None = None
 
 
 def _common(entry: AccessEntry) -> dict[str, object]:
@@ -89,7 +95,7 @@ def _common(entry: AccessEntry) -> dict[str, object]:
     }
 
 
-def access_log_out(page: Page) -> AccessLogOut:
+def access_log_out(page: Page, link: str | None) -> AccessLogOut:
     return AccessLogOut(
         accesses=[
             AccessOut(
@@ -101,10 +107,11 @@ def access_log_out(page: Page) -> AccessLogOut:
             for e in page.entries
         ],
         next_cursor=page.next_cursor,
+        next=link,
     )
 
 
-def insurer_access_log_out(page: Page) -> InsurerAccessLogOut:
+def insurer_access_log_out(page: Page, link: str | None) -> InsurerAccessLogOut:
     out = []
     for e in page.entries:
         glass = e.break_glass
@@ -132,7 +139,7 @@ def insurer_access_log_out(page: Page) -> InsurerAccessLogOut:
                 else None,
             )
         )
-    return InsurerAccessLogOut(accesses=out, next_cursor=page.next_cursor)
+    return InsurerAccessLogOut(accesses=out, next_cursor=page.next_cursor, next=link)
 
 
 class StaffNamesIn(BaseModel):
