@@ -1,10 +1,13 @@
 """The security console's routes answer hostile or careless input with a 422 problem on both
-databases: an alert window without a time zone or outside the calendar, an offset past 64 bits, a
+databases: an alert window without a time zone or outside the calendar, a page cursor no
+next link gave, a
 reason holding control characters (a NUL cannot be stored by PostgreSQL; SQLite's CHECK on the
 length stops at it). Each was a 500."""
 
 from __future__ import annotations
 
+import base64
+import uuid
 from typing import Any
 
 import httpx
@@ -45,15 +48,29 @@ def test_an_alert_window_without_a_time_zone_or_outside_the_calendar_is_a_422(
     assert operator.get("/api/v1/alerts", params={name: "2026-11-01T08:00:00+01:00"}).status_code == 200
 
 
-def test_an_alert_offset_past_64_bits_is_a_422_for_operators_and_insurer_staff(
-    app: Any, runtime: Runtime, operator: PortalUser
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        base64.urlsafe_b64encode(f"0001-01-01T00:00:00+05:00|{uuid.UUID(int=1)}".encode()).decode(),  # before year 1
+        base64.urlsafe_b64encode(b"2026-11-22T09:00:00|not-an-id").decode(),
+    ],
+)
+def test_an_alert_cursor_no_next_link_gave_is_a_422_for_operators_and_insurer_staff(
+    app: Any, runtime: Runtime, operator: PortalUser, cursor: str
 ) -> None:
     insurer = make_insurer(runtime)
     dpo = PortalUser.invited(app, runtime, login="dpo@remparts.test", roles={Role.DPO}, insurer_id=insurer.id)
 
-    _refused(operator.get("/api/v1/alerts", params={"offset": str(2**63)}), "query.offset")
-    _refused(dpo.get(f"/api/v1/insurers/{insurer.id}/alerts", params={"offset": "9" * 30}), "query.offset")
-    assert operator.get("/api/v1/alerts", params={"offset": str(2**63 - 1)}).json()["alerts"] == []
+    for answer in (
+        operator.get("/api/v1/alerts", params={"cursor": cursor}),
+        dpo.get(f"/api/v1/insurers/{insurer.id}/alerts", params={"cursor": cursor}),
+    ):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/problems/cursor-invalid")
+    # Offsets are no part of the lists any more: the parameter is not read.
+    assert operator.get("/api/v1/alerts", params={"offset": str(2**63)}).json() == {"alerts": [], "limit": 50}
 
 
 @pytest.mark.parametrize("reason", ["phished\x00 login at a pharmacy", "phished login\x1b[2J at a pharmacy"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from rempart.detection import service
@@ -31,11 +31,11 @@ from rempart.identity.accounts import roles_of
 from rempart.identity.deps import AnyCaller, requires
 from rempart.identity.permissions import Permission, Role
 from rempart.identity.principal import Principal
+from rempart.pagination import Cursor
 from rempart.web.deps import SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 
 router = APIRouter(prefix="/api/v1", tags=["detection"])
-# Past a BIGINT, SQLite cannot bind an offset and PostgreSQL refuses it.
-MAX_OFFSET = 2**63 - 1
 
 
 def _operator(caller: Principal) -> uuid.UUID:
@@ -48,12 +48,22 @@ def _one(session: Session, alert_id: uuid.UUID) -> AlertOut:
     return AlertOut.of(alerts[0], insurers[alert_id])
 
 
+def _alert_page(
+    request: Request, session: Session, *, filters: service.AlertFilter, limit: int, cursor: str | None
+) -> Response:
+    page, insurers = service.alerts_page(session, filters=filters, limit=limit, cursor=Cursor.decode(cursor))
+    link = next_link(request, page.next)
+    alerts = [AlertOut.of(a, insurers[a.id]) for a in page.items]
+    return paged_json(AlertList(alerts=alerts, limit=limit, next=link), link)
+
+
 # -- alerts -----------------------------------------------------------------------------------------
 
 
 @router.get("/alerts", dependencies=[requires(Permission.SECURITY_ALERT_READ)], response_model=AlertList)
 def list_alerts(
     *,
+    request: Request,
     caller: AnyCaller,
     session: SessionDep,
     status: AlertStatus | None = None,
@@ -68,9 +78,9 @@ def list_alerts(
     since: UtcDatetime | None = None,
     until: UtcDatetime | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
-) -> AlertList:
-    """Alerts, newest first, filtered."""
+    cursor: str | None = CursorParam,
+) -> Response:
+    """Alerts, newest first, filtered, a page at a time (``next``)."""
     filters = service.AlertFilter(
         status=status,
         severity=severity,
@@ -84,8 +94,7 @@ def list_alerts(
         since=since,
         until=until,
     )
-    alerts, insurers = service.list_alerts(session, filters=filters, limit=limit, offset=offset)
-    return AlertList(alerts=[AlertOut.of(a, insurers[a.id]) for a in alerts], limit=limit, offset=offset)
+    return _alert_page(request, session, filters=filters, limit=limit, cursor=cursor)
 
 
 @router.get("/alerts/{alert_id}", dependencies=[requires(Permission.SECURITY_ALERT_READ)], response_model=AlertOut)
@@ -153,17 +162,18 @@ def close_alert(alert_id: uuid.UUID, caller: AnyCaller, session: SessionDep, det
 )
 def insurer_alerts(
     *,
+    request: Request,
     insurer_id: uuid.UUID,
     caller: GuardedStaffCaller,
     session: SessionDep,
     status: AlertStatus | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
-) -> AlertList:
-    """Alerts concerning this insurer's members (another insurer's id answers "not found")."""
+    cursor: str | None = CursorParam,
+) -> Response:
+    """Alerts concerning this insurer's members, newest first, a page at a time (``next``); another
+    insurer's id answers "not found"."""
     filters = service.AlertFilter(status=status, insurer_id=caller.insurer_id)
-    alerts, insurers = service.list_alerts(session, filters=filters, limit=limit, offset=offset)
-    return AlertList(alerts=[AlertOut.of(a, insurers[a.id]) for a in alerts], limit=limit, offset=offset)
+    return _alert_page(request, session, filters=filters, limit=limit, cursor=cursor)
 
 
 # -- containments -----------------------------------------------------------------------------------

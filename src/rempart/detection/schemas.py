@@ -71,9 +71,11 @@ class AlertOut(BaseModel):
 
 
 class AlertList(BaseModel):
+    """A page of alerts, newest first; ``next`` (also the ``Link`` header) on every page but the last."""
+
     alerts: list[AlertOut]
     limit: int
-    offset: int
+    next: str | None = None
 
 
 class AssignIn(_Strict):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from rempart.detection.models import (
 )
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.insurers.models import Insurer
+from rempart.pagination import Cursor, Page, keyset_page
 
 if TYPE_CHECKING:
     from rempart.detection.engine import DetectionEngine
@@ -290,15 +291,10 @@ class AlertFilter:
     until: datetime | None = None
 
 
-def list_alerts(
-    session: Session,
-    *,
-    filters: AlertFilter,
-    limit: int = 50,
-    offset: int = 0,
-    ids: Sequence[uuid.UUID] | None = None,
-) -> tuple[Sequence[Alert], dict[uuid.UUID, list[uuid.UUID]]]:
-    """Alerts, newest first, with the insurers each concerns."""
+_NEWEST_FIRST = (Alert.created_at.desc(), Alert.id.desc())
+
+
+def _alerts(filters: AlertFilter, ids: Sequence[uuid.UUID] | None = None) -> Select[Alert]:
     query = select(Alert)
     if ids is not None:
         query = query.where(Alert.id.in_(list(ids)))
@@ -321,12 +317,39 @@ def list_alerts(
         query = query.where(Alert.created_at < f.until)
     if f.insurer_id is not None:
         query = query.where(Alert.id.in_(select(AlertInsurer.alert_id).where(AlertInsurer.insurer_id == f.insurer_id)))
-    alerts = session.scalars(query.order_by(Alert.created_at.desc(), Alert.id).limit(limit).offset(offset)).all()
+    return query
+
+
+def _insurers_of(session: Session, alerts: Sequence[Alert]) -> dict[uuid.UUID, list[uuid.UUID]]:
     insurers: dict[uuid.UUID, list[uuid.UUID]] = {a.id: [] for a in alerts}
     if alerts:
         for link in session.scalars(select(AlertInsurer).where(AlertInsurer.alert_id.in_(list(insurers)))):
             insurers[link.alert_id].append(link.insurer_id)
-    return alerts, insurers
+    return insurers
+
+
+def list_alerts(
+    session: Session,
+    *,
+    filters: AlertFilter,
+    limit: int = 50,
+    offset: int = 0,
+    ids: Sequence[uuid.UUID] | None = None,
+) -> tuple[Sequence[Alert], dict[uuid.UUID, list[uuid.UUID]]]:
+    """Alerts, newest first, with the insurers each concerns (the console's lists and one alert;
+    the API pages with ``alerts_page``)."""
+    alerts = session.scalars(_alerts(filters, ids).order_by(*_NEWEST_FIRST).limit(limit).offset(offset)).all()
+    return alerts, _insurers_of(session, alerts)
+
+
+def alerts_page(
+    session: Session, *, filters: AlertFilter, limit: int = 50, cursor: Cursor | None = None
+) -> tuple[Page[Alert], dict[uuid.UUID, list[uuid.UUID]]]:
+    """Alerts, newest first, a page at a time (after ``cursor``), with the insurers each concerns."""
+    page = keyset_page(
+        session, _alerts(filters), at=Alert.created_at, row_id=Alert.id, cursor=cursor, limit=limit, descending=True
+    )
+    return page, _insurers_of(session, page.items)
 
 
 def access_alert(session: Session, *, alert_id: uuid.UUID, insurer_id: uuid.UUID | None = None) -> Alert:
