@@ -101,4 +101,8 @@ class ApprovalDecisionIn(BaseModel):
 
 
 class ApprovalListOut(BaseModel):
+    """A page of the approvals waiting for a person, oldest first; ``next`` (also the ``Link``
+    header) on every page but the last."""
+
     prior_approvals: list[PriorApprovalOut]
+    next: str | None = None

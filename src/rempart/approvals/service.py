@@ -32,6 +32,7 @@ from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.idempotency import check_replay, digest, once
 from rempart.identity.principal import PracticePrincipal, StaffPrincipal
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain
+from rempart.pagination import Cursor, Page, keyset_page
 from rempart.pricing.engine import CareLine, Sante100Class, quote
 from rempart.pricing.models import PricedLineColumns
 from rempart.pricing.service import ceiling_keys, checked_cover, usage
@@ -304,18 +305,32 @@ def _cancelled(approval: PriorApproval) -> bool:
 def pending_approvals(
     session: Session, *, staff: StaffPrincipal, now: datetime, limit: int = 100
 ) -> Sequence[PriorApproval]:
-    """The insurer's approvals waiting for a person, oldest first; each one shown is logged (committed)."""
+    """The first page of ``pending_approvals_page``."""
+    return pending_approvals_page(session, staff=staff, now=now, limit=limit).items
+
+
+def pending_approvals_page(
+    session: Session, *, staff: StaffPrincipal, now: datetime, limit: int = 100, cursor: Cursor | None = None
+) -> Page[PriorApproval]:
+    """The insurer's approvals waiting for a person, oldest first, a page at a time (after
+    ``cursor``); each one shown is logged (committed)."""
     bind_tenant(session, staff.insurer_id)
-    approvals = session.scalars(
-        select(PriorApproval)
-        .where(PriorApproval.insurer_id == staff.insurer_id, PriorApproval.status == ApprovalStatus.PENDING)
-        .order_by(PriorApproval.created_at)
-        .limit(limit)
-    ).all()
-    for approval in approvals:
+    statement = select(PriorApproval).where(
+        PriorApproval.insurer_id == staff.insurer_id, PriorApproval.status == ApprovalStatus.PENDING
+    )
+    page = keyset_page(
+        session,
+        statement,
+        at=PriorApproval.created_at,
+        row_id=PriorApproval.id,
+        cursor=cursor,
+        limit=limit,
+        descending=False,
+    )
+    for approval in page.items:
         _record_staff(session, staff=staff, approval=approval, now=now)
     session.commit()
-    return approvals
+    return page
 
 
 def _record_staff(session: Session, *, staff: StaffPrincipal, approval: PriorApproval, now: datetime) -> None:

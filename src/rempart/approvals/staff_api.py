@@ -7,15 +7,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from rempart.approvals.schemas import ApprovalDecisionIn, ApprovalListOut, PriorApprovalOut
-from rempart.approvals.service import decide_approval, pending_approvals
+from rempart.approvals.service import decide_approval, pending_approvals_page
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.pagination import Cursor
 from rempart.web.deps import SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
@@ -24,10 +26,19 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 @router.get("/prior-approvals", dependencies=[requires(Permission.INSURER_CLAIM_READ)], response_model=ApprovalListOut)
 def get_pending_approvals(
-    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep, limit: Limit = 100
+    *,
+    request: Request,
+    insurer_id: uuid.UUID,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    limit: Limit = 100,
+    cursor: str | None = CursorParam,
 ) -> Response:
-    approvals = pending_approvals(session, staff=staff, now=identity.clock(), limit=limit)
-    return json_response(ApprovalListOut(prior_approvals=[PriorApprovalOut.of(a) for a in approvals]))
+    """The approvals waiting for a person, oldest first, a page at a time (``next``)."""
+    page = pending_approvals_page(session, staff=staff, now=identity.clock(), limit=limit, cursor=Cursor.decode(cursor))
+    link = next_link(request, page.next)
+    return paged_json(ApprovalListOut(prior_approvals=[PriorApprovalOut.of(a) for a in page.items], next=link), link)
 
 
 @router.post(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Query, Request, Response, UploadFile
 
 from rempart.detection.deps import GuardedStaffCaller
 from rempart.fields import paris_day
@@ -33,11 +33,13 @@ from rempart.insurers.service import (
     do_reopen_product,
     do_retire_product,
     do_update_product,
-    list_products,
     product_by_code,
+    products_page,
 )
 from rempart.members import imports
+from rempart.pagination import Cursor
 from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
@@ -45,6 +47,7 @@ router = APIRouter(prefix="/api/v1/insurers/{insurer_id}", tags=["insurer"])
 # Changing, withdrawing a change, retiring or reopening a product: a passkey confirmed within the
 # last minutes (step-up), and a security event of the staff member's account.
 CHANGE = [requires(Permission.INSURER_PRODUCT_MANAGE), RECENT_PASSKEY]
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def _actor(staff: StaffPrincipal, identity: IdentityDep) -> Actor:
@@ -56,12 +59,20 @@ def _actor(staff: StaffPrincipal, identity: IdentityDep) -> Actor:
 
 @router.get("/products", dependencies=[requires(Permission.INSURER_PRODUCT_READ)], response_model=ProductListOut)
 def get_products(
-    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep
+    *,
+    request: Request,
+    insurer_id: uuid.UUID,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    limit: Limit = 100,
+    cursor: str | None = CursorParam,
 ) -> Response:
+    """The insurer's products, oldest first, a page at a time (``next``)."""
     today = paris_day(identity.clock())
-    return json_response(
-        ProductListOut(products=[ProductOut.of(p, today) for p in list_products(session, staff.insurer_id)])
-    )
+    page = products_page(session, staff.insurer_id, limit=limit, cursor=Cursor.decode(cursor))
+    link = next_link(request, page.next)
+    return paged_json(ProductListOut(products=[ProductOut.of(p, today) for p in page.items], next=link), link)
 
 
 @router.post(
@@ -204,11 +215,20 @@ def post_members_import(
     "/members-imports", dependencies=[requires(Permission.INSURER_MEMBER_IMPORT)], response_model=ImportJobListOut
 )
 def get_members_imports(
-    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, runtime: RuntimeDep
+    *,
+    request: Request,
+    insurer_id: uuid.UUID,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: Limit = 50,
+    cursor: str | None = CursorParam,
 ) -> Response:
-    """The latest jobs; one whose process is gone (a restart) is reported failed."""
-    jobs = imports.import_jobs(session, runtime=runtime, staff=staff)
-    return json_response(ImportJobListOut(jobs=[ImportJobOut.of(j) for j in jobs]))
+    """The jobs, newest first, a page at a time (``next``); one whose process is gone (a restart) is
+    reported failed."""
+    page = imports.import_jobs_page(session, runtime=runtime, staff=staff, limit=limit, cursor=Cursor.decode(cursor))
+    link = next_link(request, page.next)
+    return paged_json(ImportJobListOut(jobs=[ImportJobOut.of(j) for j in page.items], next=link), link)
 
 
 @router.get(

@@ -114,7 +114,10 @@ class ProductOut(BaseModel):
 
 
 class ProductListOut(BaseModel):
+    """A page of the products, oldest first; ``next`` (also the ``Link`` header) on every page but the last."""
+
     products: list[ProductOut]
+    next: str | None = None
 
 
 class RowErrorOut(BaseModel):
@@ -158,4 +161,7 @@ class ImportJobOut(BaseModel):
 
 
 class ImportJobListOut(BaseModel):
+    """A page of the imports, newest first; ``next`` (also the ``Link`` header) on every page but the last."""
+
     jobs: list[ImportJobOut]
+    next: str | None = None

@@ -17,6 +17,7 @@ from rempart.identity.events import record_event
 from rempart.identity.models import SecurityEventKind
 from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Contract
+from rempart.pagination import Cursor, Page, keyset_page
 from rempart.protection.service import KeyService
 from rempart.tenancy import bind_tenant
 
@@ -114,6 +115,16 @@ def product_by_code(session: Session, insurer_id: uuid.UUID, code: str) -> Produ
 
 def list_products(session: Session, insurer_id: uuid.UUID) -> list[Product]:
     return list(session.scalars(select(Product).where(Product.insurer_id == insurer_id).order_by(Product.code)))
+
+
+def products_page(
+    session: Session, insurer_id: uuid.UUID, *, limit: int = 100, cursor: Cursor | None = None
+) -> Page[Product]:
+    """The insurer's products, oldest first, a page at a time (after ``cursor``)."""
+    statement = select(Product).where(Product.insurer_id == insurer_id)
+    return keyset_page(
+        session, statement, at=Product.created_at, row_id=Product.id, cursor=cursor, limit=limit, descending=False
+    )
 
 
 def update_product(

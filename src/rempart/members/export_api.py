@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
@@ -32,10 +32,12 @@ from rempart.members.exports import (
     do_request_export,
     lapses_at,
     member_export,
-    member_exports,
+    member_exports_page,
     status_at,
 )
+from rempart.pagination import Cursor
 from rempart.web.deps import RuntimeDep, SessionDep
+from rempart.web.pagination import CursorParam, next_link, paged_json
 from rempart.web.responses import json_response
 
 router = APIRouter(prefix="/api/v1/insurers/{insurer_id}/member-exports", tags=["insurer"])
@@ -84,7 +86,10 @@ class MemberExportOut(BaseModel):
 
 
 class MemberExportListOut(BaseModel):
+    """A page of the exports, newest first; ``next`` (also the ``Link`` header) on every page but the last."""
+
     member_exports: list[MemberExportOut]
+    next: str | None = None
 
 
 @router.post("", dependencies=[REQUEST], response_model=MemberExportOut, status_code=201)
@@ -99,11 +104,21 @@ def post_member_export(
 
 @router.get("", dependencies=[REQUEST], response_model=MemberExportListOut)
 def get_member_exports(
-    insurer_id: uuid.UUID, staff: GuardedStaffCaller, session: SessionDep, identity: IdentityDep, limit: Limit = 100
+    *,
+    request: Request,
+    insurer_id: uuid.UUID,
+    staff: GuardedStaffCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    limit: Limit = 100,
+    cursor: str | None = CursorParam,
 ) -> Response:
+    """The insurer's exports, newest first, a page at a time (``next``)."""
     now = identity.clock()
-    found = member_exports(session, staff=staff, limit=limit)
-    return json_response(MemberExportListOut(member_exports=[MemberExportOut.of(e, now) for e in found]))
+    page = member_exports_page(session, staff=staff, limit=limit, cursor=Cursor.decode(cursor))
+    link = next_link(request, page.next)
+    shown = [MemberExportOut.of(e, now) for e in page.items]
+    return paged_json(MemberExportListOut(member_exports=shown, next=link), link)
 
 
 @router.get("/{export_id}", dependencies=[REQUEST], response_model=MemberExportOut)

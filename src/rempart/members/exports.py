@@ -45,6 +45,7 @@ from rempart.identity.principal import StaffPrincipal
 from rempart.insurers.models import Product
 from rempart.members.export_models import ExportStatus, MemberExport
 from rempart.members.models import Beneficiary, BeneficiaryRole, Contract
+from rempart.pagination import Cursor, Page, keyset_page
 from rempart.protection.service import KeyService
 from rempart.tenancy import bind_tenant
 
@@ -198,6 +199,25 @@ def member_exports(session: Session, *, staff: StaffPrincipal, limit: int = 100)
         .order_by(waiting_first, MemberExport.requested_at.desc(), MemberExport.id)
         .limit(limit)
     ).all()
+
+
+def member_exports_page(
+    session: Session, *, staff: StaffPrincipal, limit: int = 100, cursor: Cursor | None = None
+) -> Page[MemberExport]:
+    """The insurer's exports, newest first, a page at a time (after ``cursor``). Not those waiting
+    first, as the back office's list shows them: a page would then repeat or skip an export decided
+    between two pages."""
+    bind_tenant(session, staff.insurer_id)
+    statement = select(MemberExport).where(MemberExport.insurer_id == staff.insurer_id)
+    return keyset_page(
+        session,
+        statement,
+        at=MemberExport.requested_at,
+        row_id=MemberExport.id,
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
 
 
 def member_export(session: Session, *, staff: StaffPrincipal, export_id: uuid.UUID) -> MemberExport:

@@ -53,6 +53,7 @@ from rempart.insurers.jobs import ImportStatus, MembersImportJob
 from rempart.insurers.models import Insurer
 from rempart.logs import get_logger
 from rempart.members.importer import ImportReport, import_members, prescan
+from rempart.pagination import Cursor, Page, keyset_page
 from rempart.runtime import Runtime
 from rempart.tenancy import bind_tenant
 
@@ -419,16 +420,28 @@ def import_job(session: Session, *, runtime: Runtime, staff: StaffPrincipal, job
 def import_jobs(
     session: Session, *, runtime: Runtime, staff: StaffPrincipal, limit: int = 50
 ) -> Sequence[MembersImportJob]:
-    """The latest jobs, those nobody can finish any more reported failed first (committed)."""
+    """The first page of ``import_jobs_page``."""
+    return import_jobs_page(session, runtime=runtime, staff=staff, limit=limit).items
+
+
+def import_jobs_page(
+    session: Session, *, runtime: Runtime, staff: StaffPrincipal, limit: int = 50, cursor: Cursor | None = None
+) -> Page[MembersImportJob]:
+    """The jobs, newest first, a page at a time (after ``cursor``), those nobody can finish any more
+    reported failed first (committed)."""
     bind_tenant(session, staff.insurer_id)
-    jobs = session.scalars(
-        select(MembersImportJob)
-        .where(MembersImportJob.insurer_id == staff.insurer_id)
-        .order_by(MembersImportJob.created_at.desc())
-        .limit(limit)
-    ).all()
-    for job in jobs:
+    statement = select(MembersImportJob).where(MembersImportJob.insurer_id == staff.insurer_id)
+    page = keyset_page(
+        session,
+        statement,
+        at=MembersImportJob.created_at,
+        row_id=MembersImportJob.id,
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
+    for job in page.items:
         _fail_if_orphaned(session, runtime, job)
     _remove_orphan_uploads(session, runtime)
     session.commit()
-    return jobs
+    return page
