@@ -33,13 +33,17 @@ from rempart.eligibility.schemas import RightsCheckIn, RightsCheckOut
 from rempart.errors import PROBLEM_BASE, PROBLEM_JSON
 from rempart.identity.context import IdentityServices
 from rempart.identity.deps import INSURER_API_PREFIX, is_public
-from rempart.identity.permissions import SCOPE_PERMISSIONS
+from rempart.identity.permissions import SCOPE_PERMISSIONS, Role
+from rempart.members.service import write_members
 from rempart.runtime import Runtime
 from rempart.web import openapi as truthful
 from rempart.web.openapi import FHIR_JSON, api_routes, route_needs, truthful_openapi
 from rempart.web.security import CSP
+from tests.factories import TODAY, make_insurer, population
 from tests.support.browser import chromium, free_port, live_server, needs_chromium
 from tests.support.clock import FakeClock
+from tests.support.insurer_client import InsurerClient
+from tests.support.portal import PortalUser
 from tests.support.practice_client import PracticeClient
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -236,27 +240,55 @@ def test_the_docs_page_renders_the_document_under_the_csp(app: FastAPI) -> None:
     assert all(is_public(route.original_route) for route in docs)
 
 
-# -- schemathesis: the professional routes answer what the document says ----------------------
+# -- schemathesis: the routes answer what the document says --------------------------------------
 
 EXAMPLES_PER_OPERATION = 30
+CHECKS: list[Any] = [
+    schemathesis.checks.not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+]
 
 
-@pytest.mark.slow
-def test_professional_routes_conform_to_the_document(app: FastAPI, runtime: Runtime) -> None:
-    practice = PracticeClient.register(app, runtime)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    every: list[Any] = [result.ok() for result in schema.get_all_operations()]  # raises on an unreadable one
-    chosen = [op for op in every if op.path.startswith(PROFESSIONAL_PATHS) and op.method.lower() in {"get", "post"}]
-    assert len(chosen) >= 12
+def declared_problem_type(document: dict[str, Any]) -> Any:
+    """A check of our own: a problem's ``type`` is one the document lists for that route and status
+    (schemathesis holds the status and the body's shape; the list of types is in the description)."""
+
+    def check(_ctx: Any, response: Any, case: Any) -> None:
+        if not response.headers.get("content-type", [""])[0].startswith(PROBLEM_JSON):
+            return
+        declared = document["paths"][case.operation.path][case.method.lower()]["responses"]
+        said = declared.get(str(response.status_code), {}).get("description", "")
+        problem_type = json.loads(response.content)["type"]
+        assert f"`{problem_type}`" in said, (
+            f"{case.method} {case.operation.path} answered {response.status_code} {problem_type}, "
+            f"which the document does not list for it"
+        )
+
+    return check
+
+
+def _gist(failure: str) -> str:
+    """What a failure says, without the request's values: its checks' names and their first lines."""
+    lines = [line.strip() for line in failure.splitlines()]
+    said = [line for line in lines if line.startswith(("- ST", "Received:", "Documented:")) or "answered" in line]
+    return " | ".join(said)[:400] or failure[:400]
+
+
+def conformance(
+    app: FastAPI,
+    document: dict[str, Any],
+    chosen: list[Any],
+    headers_for: Any,
+    path_parameters: dict[str, str] | None = None,
+) -> tuple[Counter[int], list[str]]:
+    """Each of ``chosen`` operations called with valid and invalid requests (bounded per operation);
+    the statuses answered, and every failure of a check."""
     calls: list[tuple[str, str, int]] = []
     failures: list[str] = []
-    checks = [
-        schemathesis.checks.not_a_server_error,
-        response_schema_conformance,
-        status_code_conformance,
-        content_type_conformance,
-        response_headers_conformance,
-    ]
+    checks = [*CHECKS, declared_problem_type(document)]
 
     for operation in chosen:
 
@@ -269,19 +301,80 @@ def test_professional_routes_conform_to_the_document(app: FastAPI, runtime: Runt
         # Valid requests and invalid ones (wrong types, missing fields), mixed.
         @given(case=operation.as_strategy() | operation.as_strategy(GenerationMode.NEGATIVE))
         def run(case: Any) -> None:
-            headers = practice.headers(case.method, case.formatted_path)
+            for name, value in (path_parameters or {}).items():
+                if case.path_parameters and name in case.path_parameters:
+                    case.path_parameters[name] = value  # our insurer: another one's id is tested elsewhere
+            headers = headers_for(case.method, case.formatted_path)
             try:
                 response = case.call_and_validate(headers=headers, checks=checks)
                 calls.append((case.method, case.formatted_path, response.status_code))
             except (AssertionError, BaseExceptionGroup) as failure:  # every failure is reported, not the first only
                 calls.append((case.method, case.formatted_path, -1))
-                failures.append(f"{case.method} {case.formatted_path}: {str(failure)[:400]}")
+                failures.append(f"{case.method} {case.operation.path}: {_gist(str(failure))}")
 
         run()
+    return Counter(status for _, _, status in calls), failures
 
-    answered = Counter(status for _, _, status in calls)
-    print(f"schemathesis: {len(calls)} requests, {len(failures)} failures, answers {sorted(answered.items())}")
-    assert not failures, "\n".join(failures[:10])
+
+def all_operations(app: FastAPI) -> list[Any]:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    return [result.ok() for result in schema.get_all_operations()]  # raises on an unreadable one
+
+
+@pytest.mark.slow
+def test_professional_routes_conform_to_the_document(app: FastAPI, runtime: Runtime, document: dict[str, Any]) -> None:
+    practice = PracticeClient.register(app, runtime)
+    every = all_operations(app)
+    chosen = [op for op in every if op.path.startswith(PROFESSIONAL_PATHS) and op.method.lower() in {"get", "post"}]
+    assert len(chosen) >= 12
+
+    answered, failures = conformance(app, document, chosen, practice.headers)
+
+    print(f"schemathesis: {answered.total()} requests, {len(failures)} failures, answers {sorted(answered.items())}")
+    assert not failures, "\n".join(sorted(set(failures)))
+    assert answered[200] + answered[201] > 0  # some requests were valid enough to be answered
+
+
+@pytest.mark.slow
+def test_insurer_routes_conform_to_the_document_for_its_clients_and_its_staff(
+    app: FastAPI, runtime: Runtime, document: dict[str, Any]
+) -> None:
+    insurer = make_insurer(runtime)
+    with runtime.sessions.begin() as session:
+        write_members(session=session, keys=runtime.keys, insurer_id=insurer.id, records=population(12), today=TODAY)
+    admin = PortalUser.invited(
+        app,
+        runtime,
+        login=f"admin-{uuid.uuid4().hex[:6]}@mutuelle.test",
+        roles={Role.INSURER_ADMIN, Role.CLAIMS_AGENT, Role.DPO},
+        insurer_id=insurer.id,
+    )
+    scopes = ["members:import", "claims:review", "payment-runs", "access-log:read"]
+    job = InsurerClient.registered_by(admin, insurer_id=insurer.id, scopes=scopes)
+    assert admin.step_up().status_code == 200  # changes that ask for a fresh passkey are reached too
+    every = [op for op in all_operations(app) if op.path.startswith(INSURER_API_PREFIX)]
+
+    # The insurer's own systems, on the routes their scopes open (the others answer 403, declared).
+    by_client = [op for op in every if op.method.lower() in {"get", "post"}]
+    client_answers, client_failures = conformance(
+        app, document, by_client, job.headers, path_parameters={"insurer_id": str(insurer.id)}
+    )
+
+    # Its staff, in a passkey session: every method, with the session cookie and the CSRF token.
+    def staff_headers(_method: str, _path: str) -> dict[str, str]:
+        cookies = "; ".join(f"{name}={value}" for name, value in admin.client.cookies.items())
+        return {"Cookie": cookies, "X-CSRF-Token": admin.csrf_token or "", "Origin": admin.origin}
+
+    staff_answers, staff_failures = conformance(
+        app, document, every, staff_headers, path_parameters={"insurer_id": str(insurer.id)}
+    )
+
+    for who, answered in (("client", client_answers), ("staff", staff_answers)):
+        print(f"schemathesis ({who}): {answered.total()} requests, answers {sorted(answered.items())}")
+    failures = client_failures + staff_failures
+    assert not failures, "\n".join(sorted(set(failures)))
+    assert client_answers[200] + client_answers[202] > 0
+    assert staff_answers[200] + staff_answers[201] > 0
 
 
 @pytest.mark.browser

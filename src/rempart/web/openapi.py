@@ -94,6 +94,17 @@ _CONFLICTS_BY_SEGMENT = {
     "member-exports": ("member-export-decided", "member-export-not-downloadable", "member-export-lapsed"),
     "payment-runs": ("nothing-due",),
     "payment-run-requests": ("conflict",),
+    "products": ("conflict",),  # a code already taken; a product in use emptied or retired without successor
+    "staff-invitations": ("conflict",),  # a login already invited
+}
+# What a professional may not send, whatever the patient: care outside the profession's domains.
+_FORBIDDEN_BY_SEGMENT = dict.fromkeys(
+    ("rights-checks", "quotes", "prior-approvals", "claims", "Claim", "CoverageEligibilityRequest"),
+    ("care-domain-outside-profession",),
+)
+# What a body may be refused for besides its fields, by the same segment.
+_INVALID_BY_SEGMENT = {
+    "members-imports": ("import-file-unreadable",),
 }
 
 # What the routes reached without credentials refuse, by path.
@@ -458,6 +469,10 @@ class _Operation:
             self.add(404, "Not found, or not yours (the same answer)", _types("not-found", *found))
         if self.has_input:
             invalid = ["validation-failed", "idempotency-key-reused"] if self.idempotent else ["validation-failed"]
+            if any(p.get("in") == "query" and p.get("name") == "cursor" for p in self.op.get("parameters", [])):
+                invalid.append("cursor-invalid")
+            if self.method in _BODY_METHODS:
+                invalid += [slug for s in self.segments for slug in _INVALID_BY_SEGMENT.get(s, ())]
             self.add(422, "The request is not valid: the fields at fault, never their values", _types(*invalid))
         unreadable = ["fhir-body-unreadable"] if self.fhir else ["malformed-request"]
         if self.idempotent:
@@ -469,6 +484,9 @@ class _Operation:
         elif self.has_body:
             self.add(400, "The body could not be read", _types(*unreadable))
         if self.needs.authenticated and self.method in _BODY_METHODS:
+            forbidden = [slug for s in self.segments for slug in _FORBIDDEN_BY_SEGMENT.get(s, ())]
+            if forbidden and self.needs.practice:
+                self.add(403, "Not allowed", _types(*forbidden))
             conflicts = [slug for s in self.segments for slug in _CONFLICTS_BY_SEGMENT.get(s, ())]
             if conflicts:
                 self.add(409, "Conflicts with the resource's state", _types(*conflicts))
