@@ -11,6 +11,8 @@ from fhir.resources.R4B.codesystem import CodeSystem
 from rempart.approvals.models import ApprovalReason
 from rempart.claims.models import ClaimReason, ReviewReason
 from rempart.insurers.models import CareDomain
+from rempart.web.fhir_wire import PROBLEM_TYPES_SYSTEM
+from rempart.web.problem_catalogue import EXPLANATIONS
 
 BASE = "https://rempart.example/fhir/CodeSystem/"
 CLAIM_REASONS = BASE + "claim-reason"
@@ -59,12 +61,22 @@ _SYSTEMS: dict[str, tuple[str, str, type[StrEnum]]] = {
 }
 
 
+# The problem types (RFC 9457 ``type``, relative: ``/problems/<slug>``) as the OperationOutcome's
+# issue codes: a Coding's system must be absolute, so the slugs have a code system of their own.
+PROBLEM_TYPES = PROBLEM_TYPES_SYSTEM.removeprefix(BASE)  # the wire names it, this module serves it
+
+
 def code_system(system_id: str) -> CodeSystem | None:
     """The code system published under ``system_id``, or ``None``."""
-    found = _SYSTEMS.get(system_id)
-    if found is None:
+    if system_id == PROBLEM_TYPES:
+        title = "Problem types"
+        description = "Why a request was refused: the slug of its RFC 9457 problem type, /problems/<code>."
+        concepts = [{"code": slug, "definition": said.meaning} for slug, said in sorted(EXPLANATIONS.items())]
+    elif system_id in _SYSTEMS:
+        title, description, codes = _SYSTEMS[system_id]
+        concepts = [{"code": code.value, "display": code.name.replace("_", " ").lower()} for code in codes]
+    else:
         return None
-    title, description, codes = found
     return CodeSystem.model_validate(
         {
             "resourceType": "CodeSystem",
@@ -76,10 +88,10 @@ def code_system(system_id: str) -> CodeSystem | None:
             "content": "complete",
             "caseSensitive": True,
             "description": description,
-            "concept": [{"code": code.value, "display": code.name.replace("_", " ").lower()} for code in codes],
+            "concept": concepts,
         }
     )
 
 
 def system_ids() -> list[str]:
-    return sorted(_SYSTEMS)
+    return sorted([*_SYSTEMS, PROBLEM_TYPES])

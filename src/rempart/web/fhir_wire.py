@@ -22,6 +22,10 @@ FHIR_PREFIX = "/fhir"
 _JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON, "application/fhir+json; fhirversion=4.0"})
 _XML_FORMATS = frozenset({"xml", "text/xml", "application/xml", "application/fhir+xml"})
 _ACCEPTABLE = ("application/fhir+json", "application/json", "application/*", "*/*")
+# The system of an issue's problem-type code. A problem's ``type`` is relative (``/problems/<slug>``),
+# and a Coding's system must be an absolute URI: the slugs are a code system of the facade's own
+# namespace, served at /fhir/CodeSystem/problem-type (``rempart.fhir.codes``).
+PROBLEM_TYPES_SYSTEM = "https://rempart.example/fhir/CodeSystem/problem-type"
 
 # OperationOutcome.issue.code (the IssueType value set) for each HTTP status the API answers with.
 _ISSUE_CODE = {
@@ -73,7 +77,7 @@ def outcome(status: int, problem: dict[str, Any]) -> OperationOutcome:
     code = _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing")
     severity = "fatal" if status >= 500 else "error"
     details: dict[str, Any] = {
-        "coding": [{"system": str(problem.get("type", "")).rsplit("/", 1)[0] + "/", "code": _slug(problem)}],
+        "coding": [{"system": PROBLEM_TYPES_SYSTEM, "code": _slug(problem)}],
         "text": str(problem.get("title", "")),
     }
     issues: list[dict[str, Any]] = []
