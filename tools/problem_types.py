@@ -13,27 +13,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import pkgutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import rempart
 from rempart import app
-from rempart.errors import RempartError
-from rempart.web import capacity
+from rempart.web import problem_catalogue as catalogue
+from rempart.web.problem_catalogue import ProblemType
 
 START = "<!-- problem-types:start (tools/problem_types.py --write docs/integration.md) -->"
 END = "<!-- problem-types:end -->"
-
-
-@dataclass(frozen=True, order=True)
-class ProblemType:
-    slug: str
-    status: int
-    title: str
-    where: str  # the domains that raise it
 
 
 def _import_everything() -> None:
@@ -44,38 +34,18 @@ def _import_everything() -> None:
             importlib.import_module(module.name)
 
 
-def _subclasses(cls: type[RempartError]) -> list[type[RempartError]]:
-    found: list[type[RempartError]] = []
-    for sub in cls.__subclasses__():
-        found += [sub, *_subclasses(sub)]
-    return found
-
-
-def _domain(module: str) -> str:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 2 else "platform"  # rempart.errors, rempart.idempotency: everywhere
-
-
 def problem_types() -> list[ProblemType]:
+    """Every module imported first, so that every class is seen; then the same reading as the
+    ``/problems/`` pages' (only the package's own classes: a test's subclass in the same interpreter,
+    as tests/test_app.py defines, must not change the table). The app's table of HTTP problems is
+    private: read, not changed."""
     _import_everything()
-    seen: dict[tuple[str, int, str], set[str]] = {}
-    # Only the package's own classes: a test that defines a subclass (tests/test_app.py) in the same
-    # interpreter must not change the table.
-    ours = [cls for cls in [RempartError, *_subclasses(RempartError)] if cls.__module__.startswith("rempart.")]
-    for cls in ours:
-        seen.setdefault((cls.slug, cls.status, cls.title), set()).add(_domain(cls.__module__))
-    # The framework's refusals, rendered by the app's handlers (private tables: read, not changed).
-    for status, (slug, title, _detail) in app._HTTP_PROBLEMS.items():
-        seen.setdefault((slug, status, title), set()).add("platform")
-    seen.setdefault(("internal-error", 500, "Internal error"), set()).add("platform")
-    busy = json.loads(capacity._BUSY)
-    seen.setdefault((busy["type"].rsplit("/", 1)[-1], busy["status"], busy["title"]), set()).add("platform")
-    return sorted(ProblemType(slug, status, title, ", ".join(sorted(w))) for (slug, status, title), w in seen.items())
+    return catalogue.problem_types(app._HTTP_PROBLEMS)
 
 
 def table() -> str:
     rows = [
-        "| type (after `https://rempart.example/problems/`) | status | title | raised by |",
+        "| type (after `/problems/`) | status | title | raised by |",
         "|---|---|---|---|",
     ]
     rows += [f"| `{p.slug}` | {p.status} | {p.title} | {p.where} |" for p in problem_types()]

@@ -71,6 +71,7 @@ from rempart.web.metrics import router as metrics_router
 from rempart.web.openapi import truthful_openapi
 from rempart.web.pages import is_page_path, problem_page, see_other
 from rempart.web.pages import shell as page_shell
+from rempart.web.problem_pages import problem_pages
 from rempart.web.request_id import RequestId, stamp_problem
 from rempart.web.security import SecurityHeaders
 
@@ -209,6 +210,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in _routers():
         app.include_router(router)
     app.include_router(docs_router(public=PUBLIC))
+    # Each problem's type, /problems/<slug>, resolves to its page on this deployment: public too.
+    app.include_router(problem_pages(public=PUBLIC, http_problems=_HTTP_PROBLEMS))
     app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(AllowedMethods)  # inside the security headers: its answers carry them too
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PROBLEM_BASE = "https://rempart.example/problems/"
+PROBLEM_BASE = "/problems/"
 PROBLEM_JSON = "application/problem+json"
 
 

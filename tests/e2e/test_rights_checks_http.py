@@ -81,7 +81,7 @@ def test_every_kind_of_miss_answers_the_same_bytes(
     assert len(bodies) == 1, bodies
     assert {r.headers["content-type"] for r in answers.values()} == {"application/problem+json"}
     assert answers["wrong NIR"].json() == {
-        "type": "https://rempart.example/problems/no-matching-rights",
+        "type": "/problems/no-matching-rights",
         "title": "No matching rights",
         "status": 404,
         "detail": "No rights match this card, NIR and date of birth on the date of care.",

@@ -148,7 +148,7 @@ def test_every_kind_of_miss_is_a_miss_with_its_internal_reason_logged(world: Wor
         assert isinstance(outcome, RightsMiss), name
         assert outcome.kind is expected[name], name
         assert outcome.error.problem() == {
-            "type": "https://rempart.example/problems/no-matching-rights",
+            "type": "/problems/no-matching-rights",
             "title": "No matching rights",
             "status": 404,
             "detail": "No rights match this card, NIR and date of birth on the date of care.",

@@ -18,7 +18,7 @@ from rempart_verifier import ClaimQueue, Delivery, Outcome, QueuedClaim, classif
 
 TOKEN = "RA1:EXAMPLE"
 CHANNEL_OFF_PROBLEM = {
-    "type": "https://rempart.example/problems/channel-disconnected",
+    "type": "/problems/channel-disconnected",
     "title": "Channel disconnected",
     "status": 503,
 }
@@ -84,7 +84,7 @@ def test_putting_a_claim_twice_keeps_one(tmp_path: Path) -> None:
         (429, {"type": "about:blank"}, Outcome.RETRY_LATER),
         (408, None, Outcome.RETRY_LATER),
         (302, None, Outcome.RETRY_LATER),
-        (422, {"type": "https://rempart.example/problems/validation"}, Outcome.REFUSED),
+        (422, {"type": "/problems/validation"}, Outcome.REFUSED),
         (403, None, Outcome.REFUSED),
     ],
 )
@@ -121,7 +121,7 @@ def test_an_unreachable_platform_leaves_everything_queued(tmp_path: Path) -> Non
 
 
 def test_a_refused_claim_is_kept_and_never_resent(tmp_path: Path) -> None:
-    problem = {"type": "https://rempart.example/problems/attestation-expired", "status": 422}
+    problem = {"type": "/problems/attestation-expired", "status": 422}
     with ClaimQueue(tmp_path / "queue.db") as queue:
         keys = fill(queue, 2)
         platform = Platform(Delivery.from_response(422, problem))
