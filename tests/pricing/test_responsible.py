@@ -14,7 +14,6 @@ from rempart.insurers.models import CareDomain
 from rempart.pricing.engine import Formula, Sante100Class
 from rempart.pricing.responsible import (
     ActFacts,
-    CorrectionLevel,
     DentalBasket,
     DeviceKind,
     Ear,
@@ -23,12 +22,10 @@ from rempart.pricing.responsible import (
     History,
     Rule,
     Situation,
-    bundled_rule_sets,
-    load_rule_sets,
     quote_episode,
     responsible_rules,
-    rule_set_on,
 )
+from rempart.pricing.responsible_rules import CorrectionLevel, bundled_rule_sets, load_rule_sets, rule_set_on
 
 DAY = date(2025, 3, 14)
 ADULT = Situation(age_years=40)
