@@ -17,3 +17,4 @@ from rempart.payments import models as payments  # noqa: F401
 from rempart.pricing import models as pricing  # noqa: F401
 from rempart.professionals import models as professionals  # noqa: F401
 from rempart.protection import models as protection  # noqa: F401
+from rempart.reference import models as reference  # noqa: F401
