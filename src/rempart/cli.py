@@ -361,3 +361,6 @@ from rempart.professionals.cli import practices_app  # noqa: E402
 
 app.add_typer(practices_app, name="practices")
 keys_app.command("rotate-attestation")(rotate_attestation)
+from rempart.reference.cli import reference_app  # noqa: E402
+
+app.add_typer(reference_app, name="reference")

@@ -24,6 +24,7 @@ from rempart.members.importer import ImportReport, import_members
 from rempart.members.models import BeneficiaryRole
 from rempart.members.synth import synth_members, write_members_file
 from rempart.protection.kek import write_private
+from rempart.reference.service import load as load_reference
 from rempart.runtime import Runtime
 
 
@@ -122,6 +123,8 @@ def build_demo(
 ) -> dict[str, Any]:
     var = runtime.settings.var_dir
     seed_insurers(runtime)
+    with runtime.sessions.begin() as session:
+        load_reference(session=session)  # the shipped nomenclature: quotes and claims check codes against it
     today = utcnow().date()
     doc: dict[str, Any] = {"url": runtime.settings.public_origin, "insurers": [], "patients": []}
     first = 1
