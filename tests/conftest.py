@@ -24,6 +24,7 @@ from rempart.logs import configure_logging
 from rempart.migrate import upgrade
 from rempart.protection.kek import LocalKeyRing, write_private
 from rempart.runtime import Runtime
+from tests.support.declared_problems import Watch, watching
 
 PG_URL = os.environ.get("REMPART_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("REMPART_TEST_REDIS_URL", "")
@@ -123,3 +124,21 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime.build(settings)
     yield rt
     rt.close()
+
+
+@pytest.fixture(scope="session")
+def _problem_watch() -> Iterator[Watch]:
+    with watching() as watch:
+        yield watch
+
+
+@pytest.fixture(autouse=True)
+def _problems_are_declared(_problem_watch: Watch) -> Iterator[None]:
+    """Every problem an API route answers during a test is one the OpenAPI document declares for it
+    (``tests.support.declared_problems``)."""
+    _problem_watch.undeclared.clear()
+    yield
+    seen = sorted(set(_problem_watch.undeclared))
+    _problem_watch.undeclared.clear()
+    if seen:
+        pytest.fail("answers the OpenAPI document does not declare:\n" + "\n".join(seen), pytrace=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,11 @@ _CONFLICTS_BY_SEGMENT = {
     "member-exports": ("member-export-decided", "member-export-not-downloadable", "member-export-lapsed"),
     "payment-runs": ("nothing-due",),
     "payment-run-requests": ("conflict",),
+    "alerts": ("conflict",),  # an alert already acknowledged, closed or linked
+    "kill-switches": ("conflict",),  # a switch already in that position
+    "keys": ("conflict",),  # a client's key already rotated meanwhile
+    "passkeys": ("conflict",),  # the last passkey of an account is never removed
+    "practices": ("conflict",),  # a FINESS number already registered
     "products": ("conflict",),  # a code already taken; a product in use emptied or retired without successor
     "staff-invitations": ("conflict",),  # a login already invited
 }
@@ -102,13 +107,39 @@ _FORBIDDEN_BY_SEGMENT = dict.fromkeys(
     ("rights-checks", "quotes", "prior-approvals", "claims", "Claim", "CoverageEligibilityRequest"),
     ("care-domain-outside-profession",),
 )
+# Who may not reach what, whoever asks: a break-glass grant not approved, expired or one's own.
+_REFUSED_BY_SEGMENT = {"break-glass": ("break-glass-refused",)}
 # What a body may be refused for besides its fields, by the same segment.
 _INVALID_BY_SEGMENT = {
     "members-imports": ("import-file-unreadable",),
 }
+# What a professional's lines of care may be refused for: care is quoted and billed once given
+# (care to come asks for a prior approval).
+_CARE_INVALID_BY_SEGMENT = dict.fromkeys(("quotes", "claims", "Claim"), ("care-date-in-future",))
 
-# What the routes reached without credentials refuse, by path.
+# What a route refuses of its own, by path: the routes reached without credentials, and those
+# whose refusals no segment says.
 _OWN_PROBLEMS: dict[str, tuple[tuple[int, str, tuple[str, ...]], ...]] = {
+    "/api/v1/auth/login/options": ((429, "Too many attempts", ("too-many-attempts",)),),
+    "/api/v1/auth/enrolment/options": ((401, "Enrolment refused", ("enrolment-refused",)),),
+    "/api/v1/platform/insurers": ((409, "An insurer already has this AMC number", ("conflict",)),),
+    "/api/v1/insurers/{insurer_id}/member-exports/{export_id}/file": (
+        (
+            409,
+            "The export cannot be downloaded (not approved, or already downloaded)",
+            ("member-export-not-downloadable",),
+        ),
+    ),
+    "/fhir/CoverageEligibilityRequest": (
+        (404, "No matching rights: the same answer for every kind of miss", ("no-matching-rights",)),
+    ),
+    "/fhir/Claim/{claim_id}/$cancel": (
+        (404, "No such claim or prior approval of this practice", ("claim-response-not-found",)),
+        (409, "A prior approval already decided cannot be cancelled", ("prior-approval-not-cancellable",)),
+    ),
+    "/fhir/PaymentReconciliation": (
+        (400, "The search is not valid", ("fhir-search-invalid", "fhir-search-too-costly")),
+    ),
     TOKEN_PATH: (
         (400, "The token request is not valid", ("invalid-token-request",)),
         (
@@ -471,8 +502,11 @@ class _Operation:
             invalid = ["validation-failed", "idempotency-key-reused"] if self.idempotent else ["validation-failed"]
             if any(p.get("in") == "query" and p.get("name") == "cursor" for p in self.op.get("parameters", [])):
                 invalid.append("cursor-invalid")
+            if self.fhir and self.method in {"post", "put"}:
+                invalid.append("fhir-resource-invalid")
             if self.method in _BODY_METHODS:
-                invalid += [slug for s in self.segments for slug in _INVALID_BY_SEGMENT.get(s, ())]
+                invalid += self._by_segment(_INVALID_BY_SEGMENT)
+                invalid += self._by_segment(_CARE_INVALID_BY_SEGMENT) if self.needs.practice else []
             self.add(422, "The request is not valid: the fields at fault, never their values", _types(*invalid))
         unreadable = ["fhir-body-unreadable"] if self.fhir else ["malformed-request"]
         if self.idempotent:
@@ -483,17 +517,28 @@ class _Operation:
             )
         elif self.has_body:
             self.add(400, "The body could not be read", _types(*unreadable))
-        if self.needs.authenticated and self.method in _BODY_METHODS:
-            forbidden = [slug for s in self.segments for slug in _FORBIDDEN_BY_SEGMENT.get(s, ())]
-            if forbidden and self.needs.practice:
-                self.add(403, "Not allowed", _types(*forbidden))
-            conflicts = [slug for s in self.segments for slug in _CONFLICTS_BY_SEGMENT.get(s, ())]
-            if conflicts:
-                self.add(409, "Conflicts with the resource's state", _types(*conflicts))
         if self.fhir:
             if self.method in {"post", "put"}:
                 self.add(415, "Only FHIR JSON is read", _types("fhir-media-unsupported"))
             self.add(406, "Only FHIR JSON is written", _types("fhir-format-unsupported"))
+
+    def _by_segment(self, table: Mapping[str, tuple[str, ...]]) -> list[str]:
+        return [slug for s in self.segments for slug in table.get(s, ())]
+
+    def state_problems(self) -> None:
+        """What a caller is refused for who they are or what the resource's state is."""
+        if not self.needs.authenticated:
+            return
+        if self.method in _BODY_METHODS:
+            forbidden = self._by_segment(_FORBIDDEN_BY_SEGMENT)
+            if forbidden and self.needs.practice:
+                self.add(403, "Not allowed", _types(*forbidden))
+            conflicts = self._by_segment(_CONFLICTS_BY_SEGMENT)
+            if conflicts:
+                self.add(409, "Conflicts with the resource's state", _types(*conflicts))
+        refused = self._by_segment(_REFUSED_BY_SEGMENT)
+        if refused:
+            self.add(403, "Not allowed", _types(*refused))
 
     def idempotency(self) -> None:
         if not self.idempotent:
@@ -519,12 +564,15 @@ class _Operation:
             self.responses["200"] = replay
 
     def availability(self) -> None:
+        # A route that records who saw what refuses rather than answer unrecorded (fail closed).
+        unlogged = ["access-log-unavailable"] if self.needs.authenticated else []
         if self.needs.guarded:
             self.add(429, "Slow down", _types("slow-down", "identity-locked"), _RETRY_AFTER)
-            switched_off = ["channel-disconnected", "counter-store-unavailable", "server-busy"]
+            switched_off = ["channel-disconnected", "counter-store-unavailable", "server-busy", *unlogged]
             self.add(503, "The channel is switched off, or detection cannot count", _types(*switched_off), _RETRY_AFTER)
         else:
-            self.add(503, "The server is busy", _types("server-busy"), _RETRY_AFTER)
+            self.add(503, "The server is busy", _types("server-busy", *unlogged), _RETRY_AFTER)
+        self.add(500, "Unexpected error: nothing was changed", _types("internal-error"))
 
     def fhir_media(self) -> None:
         if not self.fhir:
@@ -566,6 +614,7 @@ def _describe_operation(op: dict[str, Any], *, method: str, path: str, needs: Ro
     operation.credentials()
     operation.own_problems()
     operation.request_problems()
+    operation.state_problems()
     operation.idempotency()
     operation.availability()
     operation.declared_errors()
