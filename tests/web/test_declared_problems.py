@@ -35,7 +35,8 @@ def _app(runtime: Runtime) -> FastAPI:
     return app
 
 
-def test_an_answer_the_document_does_not_declare_is_caught_with_its_route_status_and_type(runtime: Runtime) -> None:
+def _app_with_teapot(runtime: Runtime) -> FastAPI:
+    """The app, and a route of the test's own that answers a problem the document cannot know."""
     app = _app(runtime)
     probe = APIRouter()
 
@@ -44,6 +45,11 @@ def test_an_answer_the_document_does_not_declare_is_caught_with_its_route_status
         raise Teapot("short and stout")
 
     app.include_router(probe)
+    return app
+
+
+def test_an_answer_the_document_does_not_declare_is_caught_with_its_route_status_and_type(runtime: Runtime) -> None:
+    app = _app_with_teapot(runtime)
     with watching(only_rempart=False) as watch:
         response = TestClient(app).get("/api/v1/probe/teapot")
     assert response.status_code == 418
@@ -51,14 +57,7 @@ def test_an_answer_the_document_does_not_declare_is_caught_with_its_route_status
 
 
 def test_a_declared_answer_a_page_and_a_test_s_own_route_are_not(runtime: Runtime) -> None:
-    app = _app(runtime)
-    probe = APIRouter()
-
-    @probe.get("/api/v1/probe/teapot")
-    def teapot() -> None:
-        raise Teapot("short and stout")
-
-    app.include_router(probe)
+    app = _app_with_teapot(runtime)
     with watching() as watch:
         client = TestClient(app)
         assert client.get("/api/v1/probe/teapot").status_code == 418
