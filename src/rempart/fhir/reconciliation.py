@@ -32,8 +32,9 @@ from rempart.fhir.parse import FHIR_ROUTER_DEPENDENCIES
 from rempart.identity.context import IdentityDep
 from rempart.identity.deps import requires
 from rempart.identity.permissions import Permission
+from rempart.pagination import Cursor, CursorInvalid
 from rempart.payments.models import Remittance
-from rempart.payments.service import practice_remittances, view_remittance
+from rempart.payments.service import count_practice_remittances, practice_remittances_page, view_remittance
 from rempart.web.deps import SessionDep
 from rempart.web.fhir_wire import fhir_response
 
@@ -41,11 +42,6 @@ router = APIRouter(prefix="/fhir", tags=["FHIR"], dependencies=FHIR_ROUTER_DEPEN
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
-# The native service lists a practice's remittances newest first, up to a limit, without a date
-# filter: the search reads this many and filters them here. A practice gets one remittance per
-# payment run of each insurer (a few hundred a year); a window that reaches past them is refused
-# (FhirSearchTooCostly), never answered incomplete.
-SCAN_LIMIT = 2_000
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
 # The search parameters the CapabilityStatement declares (a test holds the two equal), and the
 # parameters every search takes besides: the format, and the paging token of the ``next`` link.
@@ -59,12 +55,6 @@ class FhirSearchInvalid(RempartError):
     status = 400
     slug = "fhir-search-invalid"
     title = "The search is not valid"
-
-
-class FhirSearchTooCostly(RempartError):
-    status = 400
-    slug = "fhir-search-too-costly"
-    title = "The search reaches too far back"
 
 
 def _refused(parameter: str, reason: str) -> FhirSearchInvalid:
@@ -179,29 +169,19 @@ SearchDep = Annotated[Search, Depends(read_search)]
 def search_reconciliations(
     request: Request, search: SearchDep, caller: GuardedPracticeCaller, session: SessionDep, identity: IdentityDep
 ) -> Response:
-    """A searchset Bundle, newest first: one PaymentReconciliation per remittance paid in the window."""
-    listed = practice_remittances(session, caller=caller, limit=SCAN_LIMIT + 1)
-    if len(listed) > SCAN_LIMIT and search.window.keeps(listed[SCAN_LIMIT - 1][0].paid_at):
-        raise FhirSearchTooCostly(
-            f"at most {SCAN_LIMIT} remittances are searched: narrow the created range",
-            extra={"errors": [{"field": "created", "reason": "too wide"}]},
-        )
-    matches = sorted(
-        (remittance for remittance, _amc in listed[:SCAN_LIMIT] if search.window.keeps(remittance.paid_at)),
-        key=lambda r: (r.paid_at, r.remittance_number),
-        reverse=True,
-    )
-    start = 0
-    if search.cursor is not None:
-        numbers = [r.remittance_number for r in matches]
-        if search.cursor not in numbers:
-            raise _refused("_cursor", "not a page of this search")
-        start = numbers.index(search.cursor) + 1
-    page = matches[start : start + search.count]
+    """A searchset Bundle, newest first: one PaymentReconciliation per remittance paid in the window,
+    a page at a time (the native list's cursor, filtered by the window in the database)."""
+    try:
+        cursor = Cursor.decode(search.cursor)
+    except CursorInvalid:
+        raise _refused("_cursor", "not a page of this search") from None
+    window = {"paid_from": search.window.start, "paid_before": search.window.end}
+    listed = practice_remittances_page(session, caller=caller, limit=search.count, cursor=cursor, **window)
+    total = count_practice_remittances(session, caller=caller, **window)
 
     base = str(request.base_url).rstrip("/") + "/fhir"
     entries = []
-    for listed_remittance in page:
+    for listed_remittance, _amc in listed.items:
         # The native detail's service: the claims it pays, each patient's access logged, committed.
         remittance, amc_number = view_remittance(
             session=session, caller=caller, remittance_id=listed_remittance.id, now=identity.clock()
@@ -216,14 +196,14 @@ def search_reconciliations(
     asked = request.query_params.multi_items()
     kept = [(k, v) for k, v in asked if k != "_cursor"]
     links = [{"relation": "self", "url": _url(base, asked)}]
-    if start + search.count < len(matches):
-        links.append({"relation": "next", "url": _url(base, [*kept, ("_cursor", page[-1].remittance_number)])})
+    if listed.next is not None:
+        links.append({"relation": "next", "url": _url(base, [*kept, ("_cursor", listed.next.encode())])})
     bundle = Bundle.model_validate(
         {
             "resourceType": "Bundle",
             "type": "searchset",
             "timestamp": identity.clock().isoformat(),
-            "total": len(matches),
+            "total": total,
             "link": links,
             "entry": entries,
         }

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from rempart.audit.care import record_practice_access, record_staff_access
@@ -190,21 +190,48 @@ def practice_remittances(
     return practice_remittances_page(session, caller=caller, limit=limit).items
 
 
-def practice_remittances_page(
-    session: Session, *, caller: PracticePrincipal, limit: int = 100, cursor: Cursor | None = None
-) -> Page[tuple[Remittance, str]]:
-    """The practice's remittances from every insurer, newest first, with the payer's AMC number, a
-    page at a time (after ``cursor``)."""
-    bind_practice(session, caller.practice_id)
+def _practice_remittances(
+    caller: PracticePrincipal, *, paid_from: datetime | None, paid_before: datetime | None
+) -> Select[Remittance, str]:
     statement = (
         select(Remittance, Insurer.amc_number)
         .join(Insurer, Insurer.id == Remittance.insurer_id)
         .where(Remittance.practice_id == caller.practice_id)
     )
+    if paid_from is not None:
+        statement = statement.where(Remittance.paid_at >= paid_from)
+    if paid_before is not None:
+        statement = statement.where(Remittance.paid_at < paid_before)
+    return statement
+
+
+def practice_remittances_page(
+    session: Session,
+    *,
+    caller: PracticePrincipal,
+    limit: int = 100,
+    cursor: Cursor | None = None,
+    paid_from: datetime | None = None,
+    paid_before: datetime | None = None,
+) -> Page[tuple[Remittance, str]]:
+    """The practice's remittances from every insurer, newest first, with the payer's AMC number, a
+    page at a time (after ``cursor``), those paid from ``paid_from`` and before ``paid_before`` when
+    given."""
+    bind_practice(session, caller.practice_id)
+    statement = _practice_remittances(caller, paid_from=paid_from, paid_before=paid_before)
     if (past := after(cursor, Remittance.paid_at, Remittance.id, descending=True)) is not None:
         statement = statement.where(past)
     rows = session.execute(statement.order_by(Remittance.paid_at.desc(), Remittance.id.desc()).limit(limit + 1)).all()
     return page_of([(remittance, amc) for remittance, amc in rows], limit, lambda r: Cursor(r[0].paid_at, r[0].id))
+
+
+def count_practice_remittances(
+    session: Session, *, caller: PracticePrincipal, paid_from: datetime | None, paid_before: datetime | None
+) -> int:
+    """How many remittances ``practice_remittances_page`` would list over all its pages."""
+    bind_practice(session, caller.practice_id)
+    listed = _practice_remittances(caller, paid_from=paid_from, paid_before=paid_before).subquery()
+    return session.scalar(select(func.count()).select_from(listed)) or 0
 
 
 def access_remittance(

@@ -137,9 +137,7 @@ _OWN_PROBLEMS: dict[str, tuple[tuple[int, str, tuple[str, ...]], ...]] = {
         (404, "No such claim or prior approval of this practice", ("claim-response-not-found",)),
         (409, "A prior approval already decided cannot be cancelled", ("prior-approval-not-cancellable",)),
     ),
-    "/fhir/PaymentReconciliation": (
-        (400, "The search is not valid", ("fhir-search-invalid", "fhir-search-too-costly")),
-    ),
+    "/fhir/PaymentReconciliation": ((400, "The search is not valid", ("fhir-search-invalid",)),),
     TOKEN_PATH: (
         (400, "The token request is not valid", ("invalid-token-request",)),
         (

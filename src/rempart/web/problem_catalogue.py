@@ -269,10 +269,6 @@ EXPLANATIONS: dict[str, Explanation] = {
         _("A search parameter is unknown, repeated or malformed. The issues name it."),
         _("Use only the parameters the CapabilityStatement (/fhir/metadata) declares, in their documented form."),
     ),
-    "fhir-search-too-costly": Explanation(
-        _("The search covers more than the facade searches in one answer; it is refused rather than answered in part."),
-        _("Narrow the created date range and search again, one period after the other."),
-    ),
     "forbidden": Explanation(
         _("The caller is known, but this request is not allowed to them."),
         _("Nothing was changed. Ask your practice's (or insurer's) administrator if you need this right."),
