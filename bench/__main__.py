@@ -11,7 +11,15 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
-    names = argv or sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+    known = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+    # Read, not imported: some modules build a server app when imported.
+    runnable = [name for name in known if "\ndef main(" in (here / f"{name}.py").read_text()]
+    unknown = [name for name in argv if name not in known and name not in {"-h", "--help"}]
+    if unknown or {"-h", "--help"} & set(argv):
+        print(__doc__.strip())
+        print("benchmarks: " + ", ".join(runnable) + "; each takes its own options: python -m bench.<name> --help")
+        return 0 if not unknown else 2
+    names = argv or runnable
     failed = []
     for name in names:
         module = importlib.import_module(f"bench.{name}")
