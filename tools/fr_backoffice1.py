@@ -228,4 +228,17 @@ FR = {
     "Older entries": "Entrées plus anciennes",
     "A person is named by their internal identifier, as shown in an entry.": "Une personne se désigne par son identifiant interne, tel qu'affiché dans une entrée.",
     "Who accessed %(name)s's data": "Qui a consulté les données de %(name)s",
+    # products: retirement and successors (in backoffice1.po, not yet in this table)
+    "Contracts use this product: choose the product new members go on instead. Its contracts stay on it until they end.": "Des contrats relèvent de ce produit : choisissez le produit sur lequel vont les nouveaux adhérents. Ses contrats y restent jusqu'à leur terme.",
+    "Choose one of your open products, other than this one.": "Choisissez l'un de vos produits ouverts, autre que celui-ci.",
+    "New members go on %(code)s instead.": "Les nouveaux adhérents vont sur %(code)s à la place.",
+    "Retiring a product closes it to new members from the day you choose: a members file may put no new contract on it. The contracts already on it go on under its formulas until they end.": "Fermer un produit à la commercialisation le ferme aux nouveaux adhérents à partir du jour choisi : un fichier d'adhérents ne peut plus y rattacher de nouveau contrat. Les contrats qui en relèvent déjà continuent sous ses formules jusqu'à leur terme.",
+    "If contracts use it, choose the product new members go on instead: the members import names it when it refuses a new contract.": "Si des contrats en relèvent, choisissez le produit sur lequel vont les nouveaux adhérents : l'import des adhérents le nomme quand il refuse un nouveau contrat.",
+    "Successor (new members go on)": "Produit successeur (pour les nouveaux adhérents)",
+    "None (no contract uses it)": "Aucun (aucun contrat n'en relève)",
+    # products: the contrat responsable
+    "Responsible contract": "Contrat responsable",
+    "Not responsible": "Non responsable",
+    "A responsible contract covers 100 %% Santé class A in full: tick class A for this care domain, or untick “Responsible contract”.": "Un contrat responsable prend en charge intégralement le 100 %% Santé classe A : cochez la classe A pour ce domaine de soins, ou décochez « Contrat responsable ».",
+    "A responsible contract (contrat responsable) covers 100 %% Santé class A in full in optics, hearing aids and dental care, and keeps to the regulation's floors and caps; a product that is not is taxed more. This changes at once, whatever day the formulas below apply from.": "Un contrat responsable prend en charge intégralement le 100 %% Santé classe A en optique, en audiologie et en dentaire, et respecte les planchers et plafonds réglementaires ; un produit non responsable est plus taxé. Ce choix s'applique tout de suite, quel que soit le jour d'application des formules ci-dessous.",
 }

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from rempart.db import utcnow
 from rempart.insurers.models import CareDomain, Insurer
-from rempart.insurers.service import GuaranteeSpec, create_insurer, create_product
+from rempart.insurers.service import GuaranteeSpec, create_insurer, create_product, products_by_code
 from rempart.members.importer import ImportReport, import_members
 from rempart.members.models import BeneficiaryRole
 from rempart.members.synth import synth_members, write_members_file
@@ -48,9 +48,18 @@ PRODUCTS: dict[str, tuple[str, int, int, int]] = {
     "CONFORT": ("Confort", 200, 15_000, 30_000),
     "PREMIUM": ("Premium", 300, 30_000, 60_000),
 }
+# And one low-cost product that is not a "contrat responsable" (taxed more, no 100 % Santé class A
+# in full), per insurer. Apart from PRODUCTS, which the tests' factories create and draw members on.
+NON_RESPONSIBLE_PRODUCTS: dict[str, tuple[str, int, int, int]] = {
+    "ESSENTIEL-NR": ("Essentiel NR (non responsable)", 100, 0, 5_000),
+}
+# The codes the demo's synthetic members are drawn on.
+DEMO_PRODUCT_CODES = [*PRODUCTS, *NON_RESPONSIBLE_PRODUCTS]
 
 
-def product_guarantees(rate: int, flat: int, optics_ceiling: int) -> list[GuaranteeSpec]:
+def product_guarantees(rate: int, flat: int, optics_ceiling: int, *, responsible: bool = True) -> list[GuaranteeSpec]:
+    """A demo product's formulas; a responsible one covers 100 % Santé class A in optics, hearing
+    aids and dental care, a non-responsible one leaves class A to the formula's rate and ceiling."""
     specs = []
     for domain in CareDomain:
         if domain in (CareDomain.OPTI, CareDomain.AUDI):
@@ -60,7 +69,7 @@ def product_guarantees(rate: int, flat: int, optics_ceiling: int) -> list[Guaran
                     brss_rate_pct=rate,
                     flat_amount_cents=flat,
                     yearly_ceiling_cents=optics_ceiling if domain is CareDomain.OPTI else optics_ceiling * 3,
-                    sante_100_class_a=True,
+                    sante_100_class_a=responsible,
                     class_b_ceiling_cents=optics_ceiling,
                     prior_approval_required=True,
                 )
@@ -71,7 +80,7 @@ def product_guarantees(rate: int, flat: int, optics_ceiling: int) -> list[Guaran
                     domain,
                     brss_rate_pct=rate,
                     yearly_ceiling_cents=optics_ceiling * 2,
-                    sante_100_class_a=domain is CareDomain.DENT,
+                    sante_100_class_a=responsible and domain is CareDomain.DENT,
                     prior_approval_required=True,
                 )
             )
@@ -81,20 +90,27 @@ def product_guarantees(rate: int, flat: int, optics_ceiling: int) -> list[Guaran
 
 
 def seed_insurers(runtime: Runtime) -> list[Insurer]:
-    """The demo's insurers and products; existing ones are kept as they are."""
+    """The demo's insurers and products; existing ones are kept as they are, and a product the demo
+    added since (the non-responsible one) is added to an insurer of an earlier demo."""
     insurers = []
+    tables = [(PRODUCTS, True), (NON_RESPONSIBLE_PRODUCTS, False)]
     with runtime.sessions.begin() as session:
         for spec in DEMO_INSURERS:
             insurer = session.scalar(select(Insurer).where(Insurer.amc_number == spec.amc_number))
             if insurer is None:
                 insurer = create_insurer(session=session, keys=runtime.keys, amc_number=spec.amc_number, name=spec.name)
-                for code, (name, rate, flat, ceiling) in PRODUCTS.items():
+            existing = products_by_code(session, insurer.id)
+            for table, responsible in tables:
+                for code, (name, rate, flat, ceiling) in table.items():
+                    if code in existing:
+                        continue
                     create_product(
                         session=session,
                         insurer_id=insurer.id,
                         code=code,
                         name=name,
-                        guarantees=product_guarantees(rate, flat, ceiling),
+                        guarantees=product_guarantees(rate, flat, ceiling, responsible=responsible),
+                        responsible=responsible,
                     )
             insurers.append(insurer)
     return insurers
@@ -134,7 +150,7 @@ def build_demo(
         write_members_file(
             path,
             synth_members(
-                count=count, seed=seed + index, product_codes=list(PRODUCTS), today=today, first_number=first
+                count=count, seed=seed + index, product_codes=DEMO_PRODUCT_CODES, today=today, first_number=first
             ),
         )
         report = import_members(runtime=runtime, path=path, amc_number=spec.amc_number)
@@ -156,7 +172,7 @@ def _sample_patients(amc: str, seed: int, *, today: date, first_number: int, cou
     picked: list[dict[str, Any]] = []
     kinds_seen: set[str] = set()
     records = synth_members(
-        count=min(count, 300), seed=seed, product_codes=list(PRODUCTS), today=today, first_number=first_number
+        count=min(count, 300), seed=seed, product_codes=DEMO_PRODUCT_CODES, today=today, first_number=first_number
     )
     for record in islice(records, 5000):
         if record.contract_end is not None and record.contract_end < today:

@@ -20,7 +20,14 @@ from tests.factories import TODAY, make_insurer
 from tests.support.portal import PortalUser
 from tests.support.practice_client import PracticeClient
 
-OPTICS = {"care_domain": "OPTI", "brss_rate_pct": 200, "flat_amount_cents": 10_000, "yearly_ceiling_cents": 20_000}
+# A responsible product (the default) covers 100 % Santé class A wherever it covers optics.
+OPTICS = {
+    "care_domain": "OPTI",
+    "brss_rate_pct": 200,
+    "flat_amount_cents": 10_000,
+    "yearly_ceiling_cents": 20_000,
+    "sante_100_class_a": True,
+}
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def test_the_same_product_created_twice_at_once_is_created_once_and_the_other_ge
                 insurer_id=world.insurer.id,
                 code="NOUVEAU",
                 name="Jumeau",
-                guarantees=[GuaranteeSpec(CareDomain.OPTI)],
+                guarantees=[GuaranteeSpec(CareDomain.OPTI, sante_100_class_a=True)],
             )
 
     def creating(session: Session) -> bool:
@@ -140,6 +140,6 @@ def test_a_constraint_broken_for_another_reason_is_not_passed_off_as_a_conflict(
             insurer_id=world.insurer.id,
             code="NOUVEAU",
             name="Formule",
-            guarantees=[GuaranteeSpec(care_domain=CareDomain.OPTI, brss_rate_pct=5000)],
+            guarantees=[GuaranteeSpec(care_domain=CareDomain.OPTI, brss_rate_pct=5000, sante_100_class_a=True)],
         )
     assert _products(runtime, world, "NOUVEAU") == []

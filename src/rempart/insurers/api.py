@@ -90,6 +90,7 @@ def post_product(
         code=body.code,
         name=body.name,
         guarantees=[g.spec() for g in body.guarantees],
+        responsible=body.responsible,
     )
     return json_response(ProductOut.of(product, paris_day(identity.clock())), 201)
 
@@ -122,6 +123,7 @@ def put_product(
         guarantees=[g.spec() for g in body.guarantees],
         today=today,
         effective_on=body.effective_on,
+        responsible=body.responsible,
     )
     return json_response(ProductOut.of(product, today))
 

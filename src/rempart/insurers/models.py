@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -84,6 +85,10 @@ class Product(Base):
         viewonly=True,
         lazy="selectin",
     )
+    # A "contrat responsable" (art. L.871-1 and R.871-2 CSS): it covers 100 % Santé class A in full
+    # and keeps to the regulation's floors and caps; the few that are not are taxed more. One flag
+    # for the product, not per version of its formulas: it changes at once, like the name.
+    responsible: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # Every version of every formula, past, current and scheduled (``formulas_on`` picks a day's).

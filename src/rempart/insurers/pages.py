@@ -6,6 +6,11 @@ is typed in euros and percentages, read into cents and whole percents here; a fo
 comes back with its fields marked (422) and nothing written. A product no contract uses may be
 deleted; one in use may not (the service says so, and the page repeats it).
 
+Each product says whether it is a "contrat responsable" (a box ticked unless the staff member
+unticks it); a responsible one covers 100 % Santé class A in full wherever it covers optics, hearing
+aids or dental care, and the form says so next to the box to tick. The flag changes at once, with
+the name, whatever day the new formulas apply from.
+
 A change of formulas takes effect on a day the staff member chooses (today or later): care given
 before it keeps the formulas of its day, and a change scheduled for later is shown, and may be
 withdrawn, until it applies. A product is retired from a day: closed to new members from then, its
@@ -86,6 +91,10 @@ ERRORS = {
     "amount": _("An amount is in euros, like 150 or 150,50, up to 1 000 000 €."),
     "approval": _("Prior approval applies to optics, hearing aids, dental care and hospital stays only."),
     "domains": _("Cover at least one care domain."),
+    "class-a": _(
+        "A responsible contract covers 100 %% Santé class A in full: tick class A for this care domain, "
+        "or untick “Responsible contract”."
+    ),
     "effective_on": _("Give a day, today or later, like 2027-01-01 or 01/01/2027."),
     "retired_on": _("Give a day, today or later, like 2027-01-01 or 01/01/2027."),
     "successor-needed": _(
@@ -144,6 +153,7 @@ class ProductForm:
     name: str = ""
     domains: list[DomainForm] = field(default_factory=lambda: [DomainForm(d) for d in DOMAINS])
     effective_on: str = ""  # for a change: the first day of care the new formulas apply to
+    responsible: bool = True  # a "contrat responsable", as almost every product is
     errors: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, message: str) -> None:
@@ -154,7 +164,7 @@ class ProductForm:
         """The product's formulas as they will stand: a scheduled change, else today's."""
         scheduled = product.scheduled_after(today)
         day = scheduled[0] if scheduled else today
-        form = cls(code=product.code, name=product.name, effective_on=day.isoformat())
+        form = cls(code=product.code, name=product.name, effective_on=day.isoformat(), responsible=product.responsible)
         for domain in form.domains:
             guarantee = product.guarantee(domain.domain, day)
             if guarantee is None:
@@ -225,7 +235,11 @@ def _day_at_least(form: FormData, name: str, today: date) -> date | None:
 
 def read_product(form: FormData, *, code: str | None = None) -> tuple[ProductForm, list[GuaranteeSpec]]:
     """The form as typed and, when its ``errors`` are empty, the formulas to save."""
-    shown = ProductForm(code=code if code is not None else _text(form, "code"), name=_text(form, "name"))
+    shown = ProductForm(
+        code=code if code is not None else _text(form, "code"),
+        name=_text(form, "name"),
+        responsible=form.get("responsible") == "on",
+    )
     if code is None and not PRODUCT_CODE.fullmatch(shown.code):
         shown.add("code", ERRORS["code"])
     if not shown.name or len(shown.name) > 200 or any(c in shown.name for c in "\r\n\x00"):
@@ -254,6 +268,9 @@ def read_product(form: FormData, *, code: str | None = None) -> tuple[ProductFor
             shown.add(f"{key}_rate", ERRORS["rate"])
         if domain.approval and not domain.approvals:
             shown.add(f"{key}_approval", ERRORS["approval"])
+        # What the service refuses too, said here next to the box to tick.
+        if shown.responsible and domain.sante_100 and not domain.class_a:
+            shown.add(f"{key}_class_a", ERRORS["class-a"])
         if not shown.errors:
             specs.append(
                 GuaranteeSpec(
@@ -361,7 +378,12 @@ def create_product(
     if not shown.errors:
         try:
             do_create_product(
-                session=session, insurer_id=staff.insurer_id, code=shown.code, name=shown.name, guarantees=specs
+                session=session,
+                insurer_id=staff.insurer_id,
+                code=shown.code,
+                name=shown.name,
+                guarantees=specs,
+                responsible=shown.responsible,
             )
         except Conflict:
             shown.add("code", ERRORS["code-taken"])
@@ -426,6 +448,7 @@ def update_product(
                 guarantees=specs,
                 today=today,
                 effective_on=effective_on,
+                responsible=shown.responsible,
             )
         except ValidationFailed:
             shown.add("domains", ERRORS["approval"])

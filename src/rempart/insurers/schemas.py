@@ -57,6 +57,11 @@ class ProductIn(BaseModel):
     code: str = Field(pattern=PRODUCT_CODE.pattern)  # what a path may name, too
     name: ProductName
     guarantees: list[GuaranteeIn] = Field(min_length=1, max_length=len(CareDomain))
+    responsible: bool = Field(
+        default=True,
+        description='a "contrat responsable" (art. L.871-1 CSS; true when absent): its optics, hearing and '
+        "dental formulas must cover 100 % Santé class A (sante_100_class_a), else 422 validation-failed",
+    )
 
 
 class ProductUpdateIn(BaseModel):
@@ -64,6 +69,12 @@ class ProductUpdateIn(BaseModel):
 
     name: ProductName
     guarantees: list[GuaranteeIn] = Field(min_length=1, max_length=len(CareDomain))
+    responsible: bool | None = Field(
+        default=None,
+        description='a "contrat responsable" (art. L.871-1 CSS); unchanged when absent. It changes at once, '
+        "not on effective_on; a responsible product's optics, hearing and dental formulas must cover "
+        "100 % Santé class A (sante_100_class_a), else 422 validation-failed",
+    )
     effective_on: date | None = Field(
         default=None,
         description="the first day of care the new formulas apply to (today or later; today if absent); "
@@ -92,6 +103,7 @@ class ProductOut(BaseModel):
     product_id: uuid.UUID
     code: str
     name: str
+    responsible: bool = Field(description='a "contrat responsable" (art. L.871-1 CSS)')
     guarantees: list[GuaranteeOut] = Field(description="the formulas for care given today")
     scheduled: ScheduledChangeOut | None = Field(description="the next change of formulas, if one is scheduled")
     retired_on: date | None = Field(description="closed to new members from this day")
@@ -104,6 +116,7 @@ class ProductOut(BaseModel):
             product_id=product.id,
             code=product.code,
             name=product.name,
+            responsible=product.responsible,
             guarantees=[GuaranteeOut.of(g) for g in product.formulas_on(today)],
             scheduled=None
             if scheduled is None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from rempart.errors import Conflict, NotFound, ValidationFailed
 from rempart.identity.events import record_event
 from rempart.identity.models import SecurityEventKind
-from rempart.insurers.models import APPROVAL_DOMAINS, CareDomain, Guarantee, Insurer, Product
+from rempart.insurers.models import APPROVAL_DOMAINS, SANTE_100_DOMAINS, CareDomain, Guarantee, Insurer, Product
 from rempart.members.models import Contract
 from rempart.pagination import Cursor, Page, keyset_page
 from rempart.protection.service import KeyService
@@ -56,7 +56,17 @@ def insurer_by_amc(session: Session, amc_number: str) -> Insurer:
     return insurer
 
 
-def _checked(guarantees: Iterable[GuaranteeSpec]) -> list[GuaranteeSpec]:
+# The care domains' names in a refusal: a staff member reads it, not a code.
+_DOMAIN_WORDS = {CareDomain.OPTI: "optics", CareDomain.AUDI: "hearing aids", CareDomain.DENT: "dental care"}
+
+
+def class_a_missing(guarantees: Iterable[GuaranteeSpec]) -> list[CareDomain]:
+    """The 100 % Santé domains a formula covers without class A in full: what a responsible
+    product may not leave out (art. R.871-2 CSS). A domain it does not cover at all is no gap."""
+    return [g.care_domain for g in guarantees if g.care_domain in SANTE_100_DOMAINS and not g.sante_100_class_a]
+
+
+def _checked(guarantees: Iterable[GuaranteeSpec], *, responsible: bool = True) -> list[GuaranteeSpec]:
     specs = list(guarantees)
     # A product without a formula answers "no matching rights" to every member on it.
     if not specs:
@@ -69,18 +79,30 @@ def _checked(guarantees: Iterable[GuaranteeSpec]) -> list[GuaranteeSpec]:
             "prior approval applies to optics, hearing aids, dental care and hospital stays only "
             f"({', '.join(sorted(APPROVAL_DOMAINS))})"
         )
+    if responsible and (missing := class_a_missing(specs)):
+        raise ValidationFailed(
+            "a responsible contract covers 100 % Santé class A in full: set sante_100_class_a on the "
+            f"formula for {' and '.join(f'{_DOMAIN_WORDS[d]} ({d})' for d in missing)}, or make the product "
+            "not responsible"
+        )
     return specs
 
 
 def create_product(
-    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+    *,
+    session: Session,
+    insurer_id: uuid.UUID,
+    code: str,
+    name: str,
+    guarantees: Iterable[GuaranteeSpec],
+    responsible: bool = True,
 ) -> Product:
-    specs = _checked(guarantees)
+    specs = _checked(guarantees, responsible=responsible)
     bind_tenant(session, insurer_id)
     exists = select(Product.id).where(Product.insurer_id == insurer_id, Product.code == code)
     if session.scalar(exists):
         raise Conflict("a product with this code exists")
-    product = Product(id=uuid.uuid4(), insurer_id=insurer_id, code=code, name=name)
+    product = Product(id=uuid.uuid4(), insurer_id=insurer_id, code=code, name=name, responsible=responsible)
     product.guarantees = [Guarantee(insurer_id=insurer_id, **spec.__dict__) for spec in specs]
     try:
         with session.begin_nested():
@@ -136,18 +158,27 @@ def update_product(
     guarantees: Iterable[GuaranteeSpec],
     today: date,
     effective_on: date | None = None,
+    responsible: bool | None = None,
 ) -> Product:
     """Rename a product and change its formulas for care given from ``effective_on`` (today when
     not given). Care given before that day stays under the formulas of its day: quotes, approvals
     and claims for it are priced as they were. A change scheduled for a later day is replaced by
-    this one; the name changes at once."""
-    specs = _checked(guarantees)
+    this one; the name and whether it is responsible (unchanged when ``None``) change at once:
+    neither is versioned. The new formulas are checked against it (a change scheduled for a later
+    day leaves today's formulas as they are, checked or not)."""
+    # The formulas' own checks before the product is looked up, as ever; the responsible one once
+    # its flag is known (unchanged when not given).
+    specs = _checked(guarantees, responsible=bool(responsible))
     day = effective_on or today
     if day < today:
         raise ValidationFailed("a change takes effect today or on a later day: care already given keeps its formulas")
     product = product_by_code(session, insurer_id, code)
+    if responsible is None:
+        responsible = product.responsible
+        _checked(specs, responsible=responsible)
     _end_versions_at(session, product, day)
     product.name = name
+    product.responsible = responsible
     product.guarantees.extend(
         Guarantee(insurer_id=insurer_id, valid_from=day, valid_to=None, **spec.__dict__) for spec in specs
     )
@@ -257,9 +288,17 @@ def delete_product(*, session: Session, insurer_id: uuid.UUID, code: str) -> Non
 
 
 def do_create_product(
-    *, session: Session, insurer_id: uuid.UUID, code: str, name: str, guarantees: Iterable[GuaranteeSpec]
+    *,
+    session: Session,
+    insurer_id: uuid.UUID,
+    code: str,
+    name: str,
+    guarantees: Iterable[GuaranteeSpec],
+    responsible: bool = True,
 ) -> Product:
-    product = create_product(session=session, insurer_id=insurer_id, code=code, name=name, guarantees=guarantees)
+    product = create_product(
+        session=session, insurer_id=insurer_id, code=code, name=name, guarantees=guarantees, responsible=responsible
+    )
     session.commit()
     return product
 
@@ -308,7 +347,9 @@ def do_update_product(
     guarantees: Iterable[GuaranteeSpec],
     today: date,
     effective_on: date | None = None,
+    responsible: bool | None = None,
 ) -> Product:
+    was_responsible = product_by_code(session, insurer_id, code).responsible
     product = update_product(
         session=session,
         insurer_id=insurer_id,
@@ -317,13 +358,18 @@ def do_update_product(
         guarantees=guarantees,
         today=today,
         effective_on=effective_on,
+        responsible=responsible,
     )
+    # Whether it is responsible changes its tax and the rules on its quotes: the event says so.
+    flipped = ""
+    if product.responsible != was_responsible:
+        flipped = "+responsible" if product.responsible else "+not-responsible"
     _record(
         session,
         actor,
         SecurityEventKind.PRODUCT_CHANGED,
         product,
-        change="formulas",
+        change=f"formulas{flipped}",
         on=effective_on or today,
     )
     session.commit()
