@@ -50,9 +50,7 @@ def dpo(app: FastAPI, runtime: Runtime, world: World) -> PortalUser:
     return PortalUser.invited(app, runtime, login="dpo@remparts.test", roles={Role.DPO}, insurer_id=world.insurer.id)
 
 
-def _refused(
-    response: httpx.Response, field: str | None = None, slug: str = "validation-failed"
-) -> dict[str, object]:
+def _refused(response: httpx.Response, field: str | None = None, slug: str = "validation-failed") -> dict[str, object]:
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, object] = response.json()
