@@ -112,6 +112,17 @@ def test_a_slow_down_page_says_when_to_try_again(browser: TestClient) -> None:
     assert "42 secondes" in response.text
 
 
+def test_a_problem_page_s_reference_links_to_the_page_that_explains_it(browser: TestClient) -> None:
+    response = browser.get("/probe/slow")
+    assert '<a href="/problems/slow-down"><code>429 slow-down</code></a>' in response.text
+    explained = browser.get("/problems/slow-down")
+    assert explained.status_code == 200
+    assert explained.headers["content-type"].startswith("text/html")
+    # A path that does not exist is the generic not-found, which has its page too.
+    missing = browser.get("/no-such-page")
+    assert '<a href="/problems/not-found"><code>404 not-found</code></a>' in missing.text
+
+
 def test_a_form_the_server_cannot_read_is_a_400_or_422_page(browser: TestClient) -> None:
     response = browser.post("/probe/form")
     assert response.status_code == 422

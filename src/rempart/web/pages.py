@@ -31,6 +31,7 @@ from starlette.requests import Request
 
 from rempart.web import i18n
 from rempart.web.i18n import _
+from rempart.web.problem_catalogue import EXPLANATIONS
 
 # Paths that belong to machines; everything else is a page, and its errors are pages too.
 MACHINE_PREFIXES = ("/api/", "/fhir", "/.well-known/", "/healthz", "/openapi.json")
@@ -271,6 +272,7 @@ def problem_page(
         title=title,
         advice=advice,
         slug=slug,
+        explained=slug in EXPLANATIONS,  # the reference links to the page that explains it
         status_code=status,
         retry_after=int(retry_after) if isinstance(retry_after, int | float) else None,
     )
