@@ -25,18 +25,11 @@ from rempart.members.validation import MemberRecord
 from rempart.runtime import Runtime
 from tests.approvals.test_approvals import ask
 from tests.eligibility.world import World, build_world, frames, practice_principal, rights_check
+from tests.insurers.test_insurer_api import OPTICS
 from tests.support.paging import refuses_cursor, walk
 from tests.support.portal import PortalUser
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-# A responsible product (the default) covers 100 % Santé class A wherever it covers optics.
-OPTICS = {
-    "care_domain": "OPTI",
-    "brss_rate_pct": 200,
-    "flat_amount_cents": 10_000,
-    "yearly_ceiling_cents": 20_000,
-    "sante_100_class_a": True,
-}
 
 
 @pytest.fixture
